@@ -1,0 +1,69 @@
+# robokit: two commands on a fresh machine with python3, pip and git:
+#   make demo   -> .venv + runtime extras, then the end-to-end demo (outputs under runs/)
+#   make test   -> .venv + runtime and dev extras, then the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+EXTRAS_RUN := sim,lidar,ros,logging
+EXTRAS_DEV := $(EXTRAS_RUN),dev
+PYTEST_ARGS ?=
+# System libraries pip cannot provide: libusb for open3d, Mesa EGL for offscreen
+# MuJoCo rendering, ROS 1 (roscore + rospy) for the live-bridge tests.
+APT_PACKAGES := libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libopengl0 \
+                ros-core python3-rospy python3-sensor-msgs python3-geometry-msgs python3-std-msgs
+
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+export WANDB_MODE ?= offline
+export WANDB_SILENT ?= true
+
+.PHONY: demo test lint bench system-deps install install-dev robosuite clean
+
+demo: install
+	$(PY) -m robokit demo
+
+test: install-dev
+	@set +e; $(PY) -m pytest $(PYTEST_ARGS); code=$$?; \
+	if [ $$code -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$code
+
+lint: install-dev
+	$(PY) -m ruff check robokit tests benchmarks
+
+bench: install-dev
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script --quick || exit 1; done
+
+install: system-deps $(VENV)/.installed-run
+install-dev: system-deps $(VENV)/.installed-dev
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel setuptools
+
+$(VENV)/.installed-run: pyproject.toml constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt -e ".[$(EXTRAS_RUN)]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt -e ".[$(EXTRAS_DEV)]"
+	touch $@ $(VENV)/.installed-run
+
+# robosuite 1.5.2 pins mink==0.0.5 (numpy<2); robokit needs numpy 2 for minari 0.5.4.
+# Install robosuite without that pin; mink only serves robosuite's whole-body IK.
+robosuite: install
+	$(PIP) install -c constraints.txt opencv-python-headless pynput termcolor "qpsolvers[quadprog]"
+	$(PIP) install --no-deps robosuite==1.5.2
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing system packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "NOTE: not root; install these system packages yourself for full features:" $$missing; \
+	fi
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from robokit.cli import main
+
+sys.exit(main())

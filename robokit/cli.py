@@ -1,0 +1,56 @@
+"""The ``robokit`` command.
+
+Each subcommand lives in the package that owns it and is imported only when
+used, so ``robokit --help`` is fast and works without optional stacks. A
+subcommand entry point takes the remaining ``argv`` and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: subcommand -> ("module:function", one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("robokit.demo:main", "run the embedded end-to-end demo (writes under runs/)"),
+    "collect": ("robokit.data.cli:collect_main", "roll out a policy in an env and write a Minari dataset"),
+    "dataset": ("robokit.data.cli:dataset_main", "inspect or convert datasets (info, convert)"),
+    "train": ("robokit.trainers.cli:train_main", "train an RL agent (sac, cql, calql, iql, rlpd, wsrl)"),
+    "eval": ("robokit.trainers.cli:eval_main", "evaluate an RL checkpoint, optionally recording video"),
+    "robustness": ("robokit.lidar.cli:main", "point-cloud robustness: train, eval, saliency"),
+    "kitti": ("robokit.lidar.kitti_cli:main", "KITTI detection and tracking: train, track, evaluate"),
+    "ros": ("robokit.ros.cli:main", "ROS bridge: bags <-> datasets, live policy node"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = ["usage: robokit <command> [options]   (robokit <command> --help for details)", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch ``robokit <command> ...`` to the owning module."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        from robokit import __version__
+
+        print(f"robokit {__version__}")
+        return 0
+    command, rest = args[0], args[1:]
+    if command not in SUBCOMMANDS:
+        print(f"robokit: unknown command '{command}'\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, _, function_name = SUBCOMMANDS[command][0].partition(":")
+    entry = getattr(importlib.import_module(module_name), function_name)
+    code = entry(rest)
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

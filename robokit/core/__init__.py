@@ -1,0 +1,1 @@
+"""Config, registry, seeding, logging adapters, atomic files and checkpoints."""

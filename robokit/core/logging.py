@@ -1,0 +1,159 @@
+"""Logging adapters: console (with a progress bar), CSV, and wandb (offline by default).
+
+All loggers share one interface::
+
+    logger.log({"train/return": 12.3, "losses/critic": 0.4}, step=1000)
+    logger.close()
+
+:func:`make_logger` builds a :class:`MultiLogger` from names such as
+``("console", "csv", "wandb")`` and writes the run's config beside its outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from robokit.core.config import save_config, to_dict
+
+METRICS_FILE = "metrics.csv"
+
+
+class Logger:
+    """Base class: receives scalar metrics at integer steps."""
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Logger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ConsoleLogger(Logger):
+    """Prints a compact line of metrics every ``every`` steps (or every call if 0)."""
+
+    def __init__(self, every: int = 0, stream: Any = None, keys: Iterable[str] | None = None) -> None:
+        self.every = every
+        self.stream = stream or sys.stdout
+        self.keys = tuple(keys) if keys else None
+        self._last = -math.inf
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        if self.every and step - self._last < self.every:
+            return
+        self._last = step
+        shown = {k: v for k, v in metrics.items() if self.keys is None or k in self.keys}
+        body = "  ".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items()))
+        print(f"[step {step:>8}] {body}", file=self.stream, flush=True)
+
+
+class CSVLogger(Logger):
+    """Appends rows to ``metrics.csv``: one row per ``log`` call, columns grow as keys appear.
+
+    When a new key arrives the file is rewritten with the wider header, so the CSV
+    always parses with a plain reader. Rows are flushed at once, so a killed run
+    keeps every metric logged before the kill; resuming appends.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, name: str = METRICS_FILE) -> None:
+        self.path = Path(run_dir) / name
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._rows: list[dict[str, Any]] = []
+        self._columns: list[str] = ["step"]
+        if self.path.exists():
+            with open(self.path, newline="") as handle:
+                reader = csv.DictReader(handle)
+                self._columns = list(reader.fieldnames or ["step"])
+                self._rows = list(reader)
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        row = {"step": step, **{k: _scalar(v) for k, v in metrics.items()}}
+        new_columns = [k for k in row if k not in self._columns]
+        self._rows.append(row)
+        if new_columns:
+            self._columns.extend(new_columns)
+            self._rewrite()
+        else:
+            with open(self.path, "a", newline="") as handle:
+                csv.DictWriter(handle, self._columns).writerow(row)
+
+    def _rewrite(self) -> None:
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, self._columns)
+            writer.writeheader()
+            writer.writerows(self._rows)
+
+
+class WandbLogger(Logger):
+    """wandb run in offline mode unless ``WANDB_MODE`` says otherwise (no account needed)."""
+
+    def __init__(self, run_dir: str | os.PathLike, config: Mapping[str, Any] | None = None,
+                 project: str = "robokit", name: str | None = None) -> None:
+        from robokit.optional import require
+
+        os.environ.setdefault("WANDB_MODE", "offline")
+        os.environ.setdefault("WANDB_SILENT", "true")
+        wandb = require("wandb", "logging")
+        self._run = wandb.init(project=project, name=name, dir=str(run_dir),
+                               config=dict(config or {}), reinit=True)
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        self._run.log({k: _scalar(v) for k, v in metrics.items()}, step=step)
+
+    def close(self) -> None:
+        self._run.finish()
+
+
+class MultiLogger(Logger):
+    """Fans metrics out to several loggers."""
+
+    def __init__(self, loggers: Iterable[Logger]) -> None:
+        self.loggers = list(loggers)
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        for logger in self.loggers:
+            logger.log(metrics, step)
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()
+
+
+def make_logger(kinds: Iterable[str], run_dir: str | os.PathLike, config: Any = None,
+                console_every: int = 0) -> MultiLogger:
+    """Build loggers by name (``console``, ``csv``, ``wandb``) and save ``config`` in ``run_dir``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        save_config(config, run_dir)
+    loggers: list[Logger] = []
+    for kind in kinds:
+        if kind == "console":
+            loggers.append(ConsoleLogger(every=console_every))
+        elif kind == "csv":
+            loggers.append(CSVLogger(run_dir))
+        elif kind == "wandb":
+            loggers.append(WandbLogger(run_dir, to_dict(config) if config is not None else None))
+        elif kind != "none":
+            raise ValueError(f"unknown logger '{kind}'; choose from console, csv, wandb, none")
+    return MultiLogger(loggers)
+
+
+def _scalar(value: Any) -> float:
+    return float(value.item()) if hasattr(value, "item") else float(value)
+
+
+def _fmt(value: Any) -> str:
+    value = _scalar(value)
+    return f"{value:.4g}"
