@@ -35,7 +35,7 @@ bench: install-dev
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script --quick || exit 1; done
 
 install: system-deps $(VENV)/.installed-run
-install-dev: system-deps $(VENV)/.installed-dev
+install-dev: system-deps $(VENV)/.installed-dev $(VENV)/.installed-robosuite
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,10 +50,14 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
 	touch $@ $(VENV)/.installed-run
 
 # robosuite 1.5.2 pins mink==0.0.5 (numpy<2); robokit needs numpy 2 for minari 0.5.4.
-# Install robosuite without that pin; mink only serves robosuite's whole-body IK.
-robosuite: install
-	$(PIP) install -c constraints.txt opencv-python-headless pynput termcolor "qpsolvers[quadprog]"
-	$(PIP) install --no-deps robosuite==1.5.2
+# Install robosuite without that pin; mink only serves robosuite's whole-body IK,
+# which robokit does not use (robosuite's OSC controllers and Lift/Stack envs run).
+robosuite: $(VENV)/.installed-robosuite
+
+$(VENV)/.installed-robosuite: constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt opencv-python-headless pynput "qpsolvers[quadprog]"
+	$(PIP) install -c constraints.txt --no-deps robosuite==1.5.2
+	touch $@
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -67,29 +67,34 @@ def load_config(cls: type[C], path: str | os.PathLike) -> C:
 
 
 def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-    """Build a (possibly nested) dataclass from plain data."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(data) - set(fields)
+    """Build a (possibly nested) dataclass from plain data, restoring Paths, tuples and enums."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - names
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
-    kwargs = {}
-    for name, value in data.items():
-        ftype = fields[name].type
-        target = _resolve_type(cls, ftype)
-        if dataclasses.is_dataclass(target) and isinstance(value, dict):
-            value = from_dict(target, value)
-        elif isinstance(value, list) and isinstance(getattr(cls, name, None), tuple):
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
+    return cls(**{name: _coerce(hints.get(name, Any), value) for name, value in data.items()})
 
 
-def _resolve_type(cls: type, ftype: Any) -> Any:
-    if isinstance(ftype, str):
-        import typing
+def _coerce(annotation: Any, value: Any) -> Any:
+    """Turn plain YAML data back into the annotated type where that is unambiguous."""
+    import typing
 
-        try:
-            return typing.get_type_hints(cls).get(ftype, ftype)
-        except Exception:
-            return ftype
-    return ftype
+    if value is None:
+        return None
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        candidates = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _coerce(candidates[0], value) if len(candidates) == 1 else value
+    if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
+        return from_dict(annotation, value)
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    if isinstance(annotation, type):
+        if issubclass(annotation, os.PathLike | Path):
+            return Path(value)
+        if issubclass(annotation, enum.Enum):
+            return annotation(value)
+    return value
