@@ -1,1 +1,81 @@
-"""robokit.algos"""
+"""RL algorithms: one config dataclass + one agent class per algorithm, and ``load_agent``.
+
+Registered names (``ALGOS``): sac, cql, calql, iql, rlpd, wsrl, bc. Each entry is
+``(ConfigClass, AgentClass)``; the trainer and the CLI look algorithms up here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from robokit.algos.base import Agent, PhaseConfig
+from robokit.algos.bc import BC, BCConfig
+from robokit.algos.cql import CQL, CalQL, CalQLConfig, CQLConfig, WSRL, WSRLConfig
+from robokit.algos.iql import IQL, IQLConfig
+from robokit.algos.sac import RLPD, SAC, RLPDConfig, SACConfig
+from robokit.core.registry import Registry
+
+#: name -> (config class, agent class)
+ALGOS: Registry[tuple[type, type[Agent]]] = Registry("algorithm")
+ALGOS.register("sac", (SACConfig, SAC))
+ALGOS.register("cql", (CQLConfig, CQL))
+ALGOS.register("calql", (CalQLConfig, CalQL))
+ALGOS.register("iql", (IQLConfig, IQL))
+ALGOS.register("rlpd", (RLPDConfig, RLPD))
+ALGOS.register("wsrl", (WSRLConfig, WSRL))
+ALGOS.register("bc", (BCConfig, BC))
+
+
+def make_agent(name: str, obs_dim: int, action_dim: int, config: Any = None, seed: int = 0) -> Agent:
+    """Build the agent registered as ``name`` (default config when ``config`` is None)."""
+    config_cls, agent_cls = ALGOS.get(name)
+    return agent_cls(config if config is not None else config_cls(), obs_dim, action_dim, seed)
+
+
+def agent_from_state(state: dict[str, Any]) -> Agent:
+    """Rebuild an agent from :meth:`Agent.training_state` output."""
+    from robokit.core.config import from_dict
+
+    for key in ("algo", "config", "obs_dim", "action_dim", "modules"):
+        if key not in state:
+            raise KeyError(f"agent state is missing '{key}'")
+    config_cls, _ = ALGOS.get(state["algo"])
+    agent = make_agent(state["algo"], state["obs_dim"], state["action_dim"], from_dict(config_cls, state["config"]))
+    agent.load_training_state(state)
+    return agent
+
+
+def load_agent(checkpoint_path: str | os.PathLike) -> Agent:
+    """Load any robokit RL checkpoint (a trainer checkpoint or ``save_agent`` file) for acting.
+
+    Returns an agent in eval mode with ``act(obs, deterministic)``, ``observation_shape``
+    and ``action_dim``.
+
+    Raises:
+        CheckpointError: the file is missing/damaged; KeyError naming the file if it holds no agent.
+    """
+    from robokit.core.checkpoint import load_checkpoint
+
+    payload = load_checkpoint(checkpoint_path)
+    if "agent" not in payload:
+        raise KeyError(f"{checkpoint_path}: checkpoint has no 'agent' entry (keys {sorted(payload)})")
+    try:
+        agent = agent_from_state(payload["agent"])
+    except KeyError as err:
+        raise KeyError(f"{checkpoint_path}: {err}") from err
+    return agent.eval()
+
+
+def save_agent(agent: Agent, path: str | os.PathLike) -> os.PathLike:
+    """Write ``agent`` (weights, optimizers, RNG) to ``path`` atomically."""
+    from robokit.core.checkpoint import save_checkpoint
+
+    return save_checkpoint(path, {"agent": agent.training_state()})
+
+
+__all__ = [
+    "ALGOS", "Agent", "PhaseConfig", "make_agent", "agent_from_state", "load_agent", "save_agent",
+    "SAC", "SACConfig", "RLPD", "RLPDConfig", "CQL", "CQLConfig", "CalQL", "CalQLConfig",
+    "WSRL", "WSRLConfig", "IQL", "IQLConfig", "BC", "BCConfig",
+]

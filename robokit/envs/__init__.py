@@ -1,1 +1,44 @@
-"""robokit.envs"""
+"""Gymnasium environments shipped with robokit (ids ``robokit/<Task>-v<N>``) and env helpers.
+
+Importing this package registers the ids; MuJoCo is imported only when an env is made.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+#: id -> (entry point, max episode steps)
+ENV_SPECS = {
+    "robokit/ArmReach-v0": ("robokit.envs.arm_reach:ArmReachEnv", 50),
+}
+
+
+def register_envs() -> None:
+    """Register robokit's env ids with gymnasium (idempotent)."""
+    for env_id, (entry_point, max_steps) in ENV_SPECS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=max_steps)
+
+
+register_envs()
+
+
+def make_env(env_id: str, render_mode: str | None = None, **kwargs) -> gym.Env:
+    """``gym.make`` with robokit ids registered and actions rescaled to [-1, 1]^A.
+
+    Raises:
+        ValueError: naming the env when it is unknown or its action space is not a Box.
+    """
+    try:
+        env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    except gym.error.Error as err:
+        raise ValueError(f"cannot make env '{env_id}': {err}") from err
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise ValueError(f"env '{env_id}': robokit's agents need a Box action space, got {space}")
+    if not (space.low == -1).all() or not (space.high == 1).all():
+        env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
+    return env
+
+
+__all__ = ["ENV_SPECS", "register_envs", "make_env"]

@@ -1,1 +1,28 @@
-"""robokit.losses"""
+"""Pure loss functions for RL: no modules, no optimizer steps, shapes in docstrings."""
+
+from robokit.losses.cql import (
+    calql_lower_bound,
+    cql_penalty,
+    lagrange_cql_terms,
+    max_target_backup,
+)
+from robokit.losses.iql import awr_actor_loss, expectile_loss, iql_q_loss, iql_value_loss
+from robokit.losses.sac import sac_actor_loss, temperature_loss
+from robokit.losses.td import ensemble_critic_loss, soft_target_value, subset_min, td_target
+
+__all__ = [
+    "td_target",
+    "subset_min",
+    "soft_target_value",
+    "ensemble_critic_loss",
+    "sac_actor_loss",
+    "temperature_loss",
+    "cql_penalty",
+    "calql_lower_bound",
+    "lagrange_cql_terms",
+    "max_target_backup",
+    "expectile_loss",
+    "iql_value_loss",
+    "iql_q_loss",
+    "awr_actor_loss",
+]

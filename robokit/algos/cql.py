@@ -1,0 +1,166 @@
+"""CQL (Kumar et al. 2020) and Cal-QL (Nakamoto et al. 2023) on the ensemble SAC.
+
+The critic loss adds ``cql_alpha * penalty`` (or a Lagrange-tuned weight) to the
+TD loss, with the penalty's log-sum-exp estimated from uniform, current-policy
+and next-policy actions (importance weighted). Cal-QL clamps the policy-action
+Q values from below by the Monte-Carlo return-to-go ``mc_return`` of the batch.
+Defaults follow the Cal-QL/JaxCQL code: cql_alpha 5, 10 sampled actions,
+temperature 1, no entropy backup, policy lr 1e-4, critic lr 3e-4.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from robokit.algos.base import check_batch
+from robokit.algos.sac import SAC, SACConfig
+from robokit.losses import (
+    calql_lower_bound,
+    cql_penalty,
+    lagrange_cql_terms,
+    max_target_backup,
+    soft_target_value,
+    td_target,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CQLConfig(SACConfig):
+    """CQL on SAC.
+
+    cql_alpha: weight of the conservative penalty (fixed unless cql_lagrange).
+    cql_n_actions: N actions per proposal (uniform, pi(.|s), pi(.|s')).
+    cql_lagrange / cql_target_action_gap: tune the weight by dual ascent to keep penalty ~ gap.
+    cql_max_target_backup: target from the best of N next actions (CQL's AntMaze option).
+    calql: clamp policy Q values by ``mc_return`` (Cal-QL); batches must carry ``mc_return``.
+    online_cql: keep the penalty during online fine-tuning (True for CQL/Cal-QL fine-tuning;
+        WSRL turns it off and fine-tunes with plain SAC).
+    """
+
+    actor_lr: float = 1e-4
+    backup_entropy: bool = False
+    cql_alpha: float = 5.0
+    cql_n_actions: int = 10
+    cql_temperature: float = 1.0
+    cql_lagrange: bool = False
+    cql_target_action_gap: float = 0.8
+    cql_max_target_backup: bool = False
+    calql: bool = False
+    online_cql: bool = True
+    warmup_steps: int = 0
+    offline_fraction: float = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class CalQLConfig(CQLConfig):
+    """Cal-QL: CQL with the Monte-Carlo lower bound."""
+
+    calql: bool = True
+
+
+class CQL(SAC):
+    """CQL / Cal-QL agent (the same class; ``config.calql`` switches the bound)."""
+
+    name = "cql"
+
+    def __init__(self, config: CQLConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+        super().__init__(config, obs_dim, action_dim, seed)
+        if config.cql_lagrange:
+            self.log_alpha_prime = torch.nn.Parameter(torch.zeros(()))
+            self.alpha_prime_optimizer = torch.optim.Adam([self.log_alpha_prime], lr=config.critic_lr)
+
+    @property
+    def needs_mc_return(self) -> bool:  # type: ignore[override]
+        return self.config.calql and self.penalty_active
+
+    @property
+    def penalty_active(self) -> bool:
+        return self.phase == "offline" or self.config.online_cql
+
+    @torch.no_grad()
+    def td_targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if not self.config.cql_max_target_backup:
+            return super().td_targets(batch)
+        n_actions = self.config.cql_n_actions
+        next_obs = batch["next_obs"].repeat_interleave(n_actions, dim=0)
+        next_action, next_log_prob = self.actor.sample(next_obs, self.generator)
+        members = torch.randperm(self.config.ensemble_size, generator=self.generator)[:self.config.target_subset]
+        next_q = self.target_critic(next_obs, next_action)[members].view(len(members), -1, n_actions)
+        next_value, chosen_log_prob = max_target_backup(next_q, next_log_prob.view(-1, n_actions))
+        next_value = soft_target_value(next_value, chosen_log_prob, self.alpha, self.config.backup_entropy)
+        return td_target(batch["reward"], next_value, batch["terminated"], self.config.discount)
+
+    def policy_q_samples(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Q of N uniform / current-policy / next-policy actions at s: each (E, B, N), plus log-probs (B, N)."""
+        obs, n_actions = batch["obs"], self.config.cql_n_actions
+        batch_size = obs.shape[0]
+        obs_rep = obs.repeat_interleave(n_actions, dim=0)
+        next_obs_rep = batch["next_obs"].repeat_interleave(n_actions, dim=0)
+        with torch.no_grad():
+            random_action = torch.rand((batch_size * n_actions, self.action_dim), generator=self.generator) * 2 - 1
+        current_action, current_log_prob = self.actor.sample(obs_rep, self.generator)
+        next_action, next_log_prob = self.actor.sample(next_obs_rep, self.generator)
+        actions = torch.cat([random_action, current_action.detach(), next_action.detach()], dim=0)
+        q_all = self.critic(obs_rep.repeat(3, 1), actions).view(self.config.ensemble_size, 3, batch_size, n_actions)
+        return {
+            "random": q_all[:, 0], "current": q_all[:, 1], "next": q_all[:, 2],
+            "current_log_prob": current_log_prob.detach().view(batch_size, n_actions),
+            "next_log_prob": next_log_prob.detach().view(batch_size, n_actions),
+        }
+
+    def critic_regularizer(self, batch: dict[str, torch.Tensor], q_data: torch.Tensor
+                           ) -> tuple[torch.Tensor, dict[str, float]]:
+        if not self.penalty_active:
+            return q_data.new_zeros(()), {}
+        samples = self.policy_q_samples(batch)
+        q_current, q_next = samples["current"], samples["next"]
+        metrics: dict[str, float] = {}
+        if self.config.calql:
+            check_batch(batch, ("mc_return",), "calql")
+            q_current = calql_lower_bound(q_current, batch["mc_return"])
+            q_next = calql_lower_bound(q_next, batch["mc_return"])
+            metrics["train/calql_bound_rate"] = (samples["current"] < batch["mc_return"].view(1, -1, 1)
+                                                 ).float().mean().item()
+        penalty = cql_penalty(q_data, samples["random"], q_current, q_next, samples["current_log_prob"],
+                              samples["next_log_prob"], self.action_dim, self.config.cql_temperature)
+        metrics["losses/cql_penalty"] = penalty.mean().item()
+        if self.config.cql_lagrange:
+            term, alpha_prime_loss = lagrange_cql_terms(self.log_alpha_prime, penalty,
+                                                        self.config.cql_target_action_gap)
+            self.alpha_prime_optimizer.zero_grad(set_to_none=True)
+            alpha_prime_loss.backward()
+            self.alpha_prime_optimizer.step()
+            metrics["train/cql_alpha"] = self.log_alpha_prime.exp().item()
+            return term, metrics
+        return self.config.cql_alpha * penalty.sum(), metrics
+
+
+class CalQL(CQL):
+    name = "calql"
+
+
+@dataclasses.dataclass(frozen=True)
+class WSRLConfig(CQLConfig):
+    """WSRL (Zhou et al. 2024): Cal-QL pretraining on a 10-member LayerNorm ensemble, then a
+    5000-step warm-up by the pretrained policy with no updates, then SAC fine-tuning (no CQL
+    penalty) with no offline data retained, UTD 4 with batch 1024 split into 4 critic minibatches
+    and one actor step. Defaults from the WSRL launch scripts (--utd 4 --batch_size 1024
+    --warmup_steps 5000) and paper. For dense-reward locomotion pass ``--agent.calql False`` (CQL)."""
+
+    ensemble_size: int = 10
+    target_subset: int = 2
+    layer_norm: bool = True
+    actor_q_reduction: str = "mean"
+    calql: bool = True
+    online_cql: bool = False
+    utd_ratio: int = 4
+    batch_size: int = 256
+    warmup_steps: int = 5000
+    warmup_actions: str = "policy"
+    offline_fraction: float = 0.0
+
+
+class WSRL(CQL):
+    name = "wsrl"

@@ -1,0 +1,89 @@
+"""robokit/ArmReach-v0: a planar two-link MuJoCo arm that must touch a goal disc.
+
+Sparse reward: 1.0 on the step the fingertip enters the goal disc (the episode
+then terminates), 0.0 otherwise; ``info["success"]`` says whether it happened.
+Episodes are truncated after ``max_episode_steps`` (gymnasium's TimeLimit).
+Scene: ``envs/arm_reach/arm_reach.xml``; card: ``envs/arm_reach/README.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+MJCF_PATH = Path(__file__).resolve().parents[2] / "envs" / "arm_reach" / "arm_reach.xml"
+
+
+class ArmReachEnv(gym.Env):
+    """Observation (12,): cos q (2), sin q (2), joint velocities (2) [rad/s], fingertip xy (2) [m],
+    goal xy (2) [m], goal - fingertip (2) [m]. Action (2,): joint torques scaled to [-1, 1]."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(self, frame_skip: int = 2, success_radius: float = 0.03, goal_radius_range=(0.07, 0.19),
+                 render_mode: str | None = None, width: int = 240, height: int = 240) -> None:
+        import mujoco
+
+        self._mujoco = mujoco
+        self.model = mujoco.MjModel.from_xml_path(str(MJCF_PATH))
+        self.data = mujoco.MjData(self.model)
+        self.frame_skip = frame_skip
+        self.success_radius = success_radius
+        self.goal_radius_range = goal_radius_range
+        self.render_mode = render_mode
+        self._size = (height, width)
+        self._renderer = None
+        self._fingertip = self.model.site("fingertip").id
+        self._goal = np.zeros(2)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(12,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+
+    def _fingertip_xy(self) -> np.ndarray:
+        return self.data.site_xpos[self._fingertip][:2].copy()
+
+    def _observation(self) -> np.ndarray:
+        qpos, qvel = self.data.qpos[:2], self.data.qvel[:2]
+        tip = self._fingertip_xy()
+        return np.concatenate([np.cos(qpos), np.sin(qpos), qvel, tip, self._goal, self._goal - tip]).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        mujoco = self._mujoco
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[:2] = self.np_random.uniform(-np.pi, np.pi, 2) * np.array([1.0, 0.8])
+        self.data.qvel[:2] = self.np_random.uniform(-0.05, 0.05, 2)
+        radius = self.np_random.uniform(*self.goal_radius_range)
+        angle = self.np_random.uniform(-np.pi, np.pi)
+        self._goal = np.array([radius * np.cos(angle), radius * np.sin(angle)])
+        self.data.mocap_pos[0, :2] = self._goal
+        mujoco.mj_forward(self.model, self.data)
+        return self._observation(), {"success": False, "distance": self._distance()}
+
+    def _distance(self) -> float:
+        return float(np.linalg.norm(self._goal - self._fingertip_xy()))
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != (2,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"ArmReach: action must be 2 finite numbers, got {action!r}")
+        self.data.ctrl[:] = np.clip(action, -1.0, 1.0)
+        self._mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        distance = self._distance()
+        success = distance < self.success_radius
+        return self._observation(), float(success), bool(success), False, {"success": success, "distance": distance}
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = self._mujoco.Renderer(self.model, *self._size)
+        self._renderer.update_scene(self.data, camera="top")
+        return self._renderer.render()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

@@ -1,0 +1,106 @@
+"""Vectorised ensembles: E independent MLPs evaluated with batched weights.
+
+A layer holds weights ``(E, in, out)`` and computes ``x @ W + b`` for all members
+with one ``torch.baddbmm`` call, so an ensemble of 10 costs one (bigger) matmul
+per layer rather than ten small ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robokit.nets.mlp import HIDDEN_GAIN
+
+
+class EnsembleLinear(nn.Module):
+    """E independent affine maps.
+
+    forward(x (E, B, in) or (B, in)) -> (E, B, out); a 2-D input is shared by all members.
+    Initialised like ``nn.Linear`` member by member (uniform(+-1/sqrt(in))).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, ensemble_size: int) -> None:
+        super().__init__()
+        self.in_dim, self.out_dim, self.ensemble_size = in_dim, out_dim, ensemble_size
+        self.weight = nn.Parameter(torch.empty(ensemble_size, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(ensemble_size, 1, out_dim))
+        bound = 1.0 / math.sqrt(in_dim)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def orthogonal_(self, gain: float) -> None:
+        """Orthogonal init of each member's weight; zero biases."""
+        with torch.no_grad():
+            for member in range(self.ensemble_size):  # init only, not the forward pass
+                nn.init.orthogonal_(self.weight[member].T, gain=gain)
+            self.bias.zero_()
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_dim}, out={self.out_dim}, ensemble={self.ensemble_size}"
+
+
+class EnsembleLayerNorm(nn.Module):
+    """LayerNorm over features with a separate affine per member: (E, B, H) -> (E, B, H)."""
+
+    def __init__(self, hidden: int, ensemble_size: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(ensemble_size, 1, hidden))
+        self.bias = nn.Parameter(torch.zeros(ensemble_size, 1, hidden))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps) * self.weight + self.bias
+
+
+class EnsembleMLP(nn.Module):
+    """E independent MLPs: forward(x (B, in) or (E, B, in)) -> (E, B, out)."""
+
+    def __init__(self, in_dim: int, out_dim: int, ensemble_size: int, hidden_dims: Sequence[int] = (256, 256),
+                 layer_norm: bool = False, orthogonal_init: bool = False) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_dim
+        for hidden in hidden_dims:
+            layers.append(EnsembleLinear(width, hidden, ensemble_size))
+            if layer_norm:
+                layers.append(EnsembleLayerNorm(hidden, ensemble_size))
+            layers.append(nn.ReLU())
+            width = hidden
+        layers.append(EnsembleLinear(width, out_dim, ensemble_size))
+        self.net = nn.Sequential(*layers)
+        self.ensemble_size = ensemble_size
+        if orthogonal_init:
+            linears = [m for m in self.net if isinstance(m, EnsembleLinear)]
+            for layer in linears[:-1]:
+                layer.orthogonal_(HIDDEN_GAIN)
+            linears[-1].orthogonal_(1e-2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class QEnsemble(nn.Module):
+    """E state-action value functions Q_e(s, a).
+
+    forward(obs (B, O), action (B, A)) -> (E, B)
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, ensemble_size: int = 2,
+                 hidden_dims: Sequence[int] = (256, 256), layer_norm: bool = False,
+                 orthogonal_init: bool = False) -> None:
+        super().__init__()
+        self.ensemble_size = ensemble_size
+        self.mlp = EnsembleMLP(obs_dim + action_dim, 1, ensemble_size, hidden_dims, layer_norm, orthogonal_init)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([obs, action], dim=-1)).squeeze(-1)

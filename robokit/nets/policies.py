@@ -1,0 +1,90 @@
+"""Policies over box action spaces in [-1, 1]^A (the trainer rescales to env bounds)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robokit.nets.mlp import MLP
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # SAC reference code (Haarnoja et al.) / CleanRL
+
+
+def tanh_log_det_jacobian(pre_tanh: torch.Tensor) -> torch.Tensor:
+    """log |d tanh(u) / du| summed over the last axis, computed stably: (..., A) -> (...).
+
+    Uses log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)).
+    """
+    return (2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))).sum(-1)
+
+
+class TanhGaussianPolicy(nn.Module):
+    """a = tanh(u), u ~ N(mu(s), sigma(s)); the SAC actor.
+
+    sample(obs (B, O)) -> (action (B, A) in (-1, 1), log_prob (B,))
+    log_prob(obs (B, O), action (B, A)) -> (B,)  (for IQL's AWR on dataset actions)
+    mode(obs) -> tanh(mu) (B, A), the deterministic action.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden_dims: Sequence[int] = (256, 256),
+                 layer_norm: bool = False, orthogonal_init: bool = False,
+                 state_independent_std: bool = False) -> None:
+        super().__init__()
+        self.action_dim = action_dim
+        self.state_independent_std = state_independent_std
+        out = action_dim if state_independent_std else 2 * action_dim
+        self.trunk = MLP(obs_dim, out, hidden_dims, layer_norm, orthogonal_init)
+        if state_independent_std:
+            self.log_std = nn.Parameter(torch.zeros(action_dim))
+
+    def distribution_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mean (B, A) and log_std (B, A) of the pre-tanh Gaussian."""
+        out = self.trunk(obs)
+        if self.state_independent_std:
+            mean, log_std = out, self.log_std.expand_as(out)
+        else:
+            mean, log_std = out.chunk(2, dim=-1)
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1.0)
+        return mean, log_std
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised sample and its log-probability (change of variables through tanh)."""
+        mean, log_std = self.distribution_params(obs)
+        std = log_std.exp()
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        pre_tanh = mean + std * noise
+        gaussian_log_prob = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return torch.tanh(pre_tanh), gaussian_log_prob - tanh_log_det_jacobian(pre_tanh)
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+        """log pi(a|s) for given actions in [-1, 1] (clipped to +-(1-eps) before atanh)."""
+        mean, log_std = self.distribution_params(obs)
+        clipped = action.clamp(-1.0 + eps, 1.0 - eps)
+        pre_tanh = torch.atanh(clipped)
+        z = (pre_tanh - mean) / log_std.exp()
+        gaussian_log_prob = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return gaussian_log_prob - tanh_log_det_jacobian(pre_tanh)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        mean, _ = self.distribution_params(obs)
+        return torch.tanh(mean)
+
+
+class DeterministicPolicy(nn.Module):
+    """a = tanh(f(s)) (TD3/BC-style): forward(obs (B, O)) -> (B, A) in (-1, 1)."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden_dims: Sequence[int] = (256, 256),
+                 layer_norm: bool = False, orthogonal_init: bool = False) -> None:
+        super().__init__()
+        self.action_dim = action_dim
+        self.trunk = MLP(obs_dim, action_dim, hidden_dims, layer_norm, orthogonal_init)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.trunk(obs))
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return self(obs)
