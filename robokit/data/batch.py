@@ -1,0 +1,83 @@
+"""Helpers for batches: dicts of arrays (possibly nested for dict observations).
+
+A ragged point-cloud entry ``name`` (sum N, C) always travels with
+``name_offsets`` (B+1,) int64: row i's points are ``name[offsets[i]:offsets[i+1]]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+OFFSETS_SUFFIX = "_offsets"
+
+
+def concat_batches(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """Concatenate batches row-wise (ragged offsets are shifted; nested dicts recurse)."""
+    batches = [b for b in batches if b]
+    if len(batches) == 1:
+        return batches[0]
+    keys = list(batches[0])
+    for other in batches[1:]:
+        if set(other) != set(keys):
+            raise KeyError(f"cannot concatenate batches with keys {sorted(keys)} and {sorted(other)}")
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [b[key] for b in batches]
+        if isinstance(values[0], dict):
+            out[key] = concat_batches(values)
+        elif key.endswith(OFFSETS_SUFFIX):
+            out[key] = _concat_offsets(values)
+        else:
+            out[key] = np.concatenate(values, axis=0)
+    return out
+
+
+def _concat_offsets(offsets: list[np.ndarray]) -> np.ndarray:
+    parts, shift = [np.zeros(1, np.int64)], 0
+    for off in offsets:
+        parts.append(off[1:] + shift)
+        shift += int(off[-1])
+    return np.concatenate(parts)
+
+
+def split_ragged(points: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """``points`` (sum N, C) and ``offsets`` (B+1,) -> list of B arrays (N_i, C) (views)."""
+    return [points[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+
+def batch_rows(batch: dict[str, Any]) -> int:
+    """Number of rows B of a batch (from its first non-ragged entry)."""
+    for key, value in batch.items():
+        if isinstance(value, dict):
+            return batch_rows(value)
+        if key.endswith(OFFSETS_SUFFIX):
+            return len(value) - 1
+        if f"{key}{OFFSETS_SUFFIX}" not in batch:
+            return len(value)
+    return 0
+
+
+def to_torch(batch: dict[str, Any], device: Any = "cpu") -> dict[str, Any]:
+    """Convert every numpy array of ``batch`` (nested dicts too) to a ``torch.Tensor`` on ``device``.
+
+    dtypes are kept (float32 stays float32, bool stays bool, uint8 images stay uint8);
+    read-only arrays (offline data) are copied first, since torch needs writable memory.
+    """
+    import torch
+
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, dict):
+            out[key] = to_torch(value, device)
+        elif isinstance(value, np.ndarray | np.generic):
+            array = np.asarray(value)
+            if not array.flags.writeable:
+                array = array.copy()
+            out[key] = torch.from_numpy(array).to(device)
+        elif isinstance(value, list):
+            out[key] = [torch.as_tensor(v, device=device) for v in value]
+        else:
+            out[key] = value
+    return out

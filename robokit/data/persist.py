@@ -1,0 +1,172 @@
+"""Saving and loading a :class:`~robokit.data.replay.ReplayBuffer` as one ``.npz`` file.
+
+The file is written through :func:`robokit.core.atomic.atomic_path` (temporary
+file, fsync, rename), so a process killed during a save leaves the previous file
+intact. Slot layout, counters, sampler state and the RNG's bit-generator state
+are all stored, so the loaded buffer's next batch equals the original's.
+
+Layout (no pickles): ``meta`` (JSON string), ``field.<name>`` dense arrays for
+slots ``[0, size)``, ``ragged.<name>.points`` / ``ragged.<name>.offsets`` for
+ragged fields in slot order, ``sampler.<key>`` and ``pending.<name>`` (add()
+transitions waiting for their episode's end).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robokit.core.atomic import atomic_path
+from robokit.data.errors import DataError
+from robokit.data.storage import RaggedField
+
+FORMAT = "robokit-replay-v1"
+
+
+def save_replay(buffer: Any, path: Path) -> Path:
+    """Write ``buffer`` to ``path`` atomically; returns ``path``."""
+    storage = buffer.storage
+    size = storage.size
+    arrays: dict[str, np.ndarray] = {}
+    for name, field in storage.fields.items():
+        if isinstance(field, RaggedField):
+            points, offsets = field.gather(np.arange(size))
+            arrays[f"ragged.{name}.points"], arrays[f"ragged.{name}.offsets"] = points, offsets
+        else:
+            arrays[f"field.{name}"] = field[:size]
+    for key, value in buffer.sampler.state().items():
+        arrays[f"sampler.{key}"] = np.asarray(value)
+    arrays.update(_pack_pending(buffer._pending, buffer.ragged))
+    meta = {"format": FORMAT, "config": buffer.config(), "size": size, "pointer": storage.pointer,
+            "next_episode_id": buffer.next_episode_id, "total_added": buffer.total_added,
+            "stream_step": buffer._stream_step, "pending": len(buffer._pending),
+            "read_only": storage.frozen, "rng": buffer.rng.bit_generator.state}
+    arrays["meta"] = np.array(json.dumps(meta))
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def load_replay(cls: type, path: Path) -> Any:
+    """Read a file written by :func:`save_replay` into a new ``cls`` instance.
+
+    Raises:
+        DataError: naming the file (and key) when it is missing, truncated, or not a
+            robokit replay file, or when an array has the wrong shape.
+    """
+    from robokit.data.replay import config_from_json
+
+    arrays = _read_npz(path)
+    meta = _read_meta(arrays, path)
+    buffer = cls(**config_from_json(meta["config"]))
+    storage = buffer.storage
+    size, pointer = int(meta["size"]), int(meta["pointer"])
+    for name, field in storage.fields.items():
+        if isinstance(field, RaggedField):
+            points = _array(arrays, f"ragged.{name}.points", path)
+            offsets = _array(arrays, f"ragged.{name}.offsets", path)
+            _check_shape(offsets, (size + 1,), f"ragged.{name}.offsets", path)
+            _restore_ragged(field, points, offsets, size, pointer, storage.capacity)
+        else:
+            value = _array(arrays, f"field.{name}", path)
+            _check_shape(value, (size, *field.shape[1:]), f"field.{name}", path)
+            field[:size] = value
+    storage.size, storage.pointer = size, pointer
+    sampler_state = {k.split(".", 1)[1]: arrays[k] for k in arrays if k.startswith("sampler.")}
+    buffer.sampler.load_state(sampler_state)
+    buffer.next_episode_id = int(meta["next_episode_id"])
+    buffer.total_added = int(meta["total_added"])
+    buffer._stream_step = int(meta["stream_step"])
+    buffer._pending = _unpack_pending(arrays, int(meta["pending"]), buffer.ragged)
+    buffer.rng.bit_generator.state = meta["rng"]
+    if meta.get("read_only"):
+        buffer.freeze()
+    return buffer
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise DataError(f"{path}: no such replay file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        raise DataError(f"{path}: cannot read replay file, truncated or corrupt ({type(err).__name__}: {err})") \
+            from err
+
+
+def _read_meta(arrays: dict[str, np.ndarray], path: Path) -> dict:
+    if "meta" not in arrays:
+        raise DataError(f"{path}: key 'meta' missing: not a robokit replay file")
+    meta = json.loads(str(arrays["meta"]))
+    if meta.get("format") != FORMAT:
+        raise DataError(f"{path}: key 'meta': format {meta.get('format')!r}, expected {FORMAT!r}")
+    return meta
+
+
+def _array(arrays: dict[str, np.ndarray], key: str, path: Path) -> np.ndarray:
+    if key not in arrays:
+        raise DataError(f"{path}: key '{key}' missing")
+    return arrays[key]
+
+
+def _check_shape(value: np.ndarray, expected: tuple, key: str, path: Path) -> None:
+    if tuple(value.shape) != tuple(expected):
+        raise DataError(f"{path}: key '{key}': shape {value.shape}, expected {expected}")
+
+
+def _restore_ragged(field: RaggedField, points: np.ndarray, offsets: np.ndarray, size: int, pointer: int,
+                    capacity: int) -> None:
+    """Lay the saved clouds (slot order) out in the pool oldest-first, as writes would have."""
+    total = int(offsets[-1])
+    if len(points) != total:
+        raise DataError(f"ragged field: {len(points)} points stored, offsets say {total}")
+    if total > field.points_capacity:
+        field.pool = np.zeros((2 * total, field.channels), field.pool.dtype)
+    oldest = (pointer - size) % capacity
+    cursor = 0
+    for i in range(size):
+        slot = (oldest + i) % capacity
+        n = int(offsets[slot + 1] - offsets[slot])
+        field.pool[cursor:cursor + n] = points[offsets[slot]:offsets[slot + 1]]
+        field.vstart[slot], field.length[slot] = cursor, n
+        cursor += n
+    field.head = cursor
+
+
+def _pack_pending(rows: list[dict], ragged: bool) -> dict[str, np.ndarray]:
+    if not rows:
+        return {}
+    packed = {}
+    for name in rows[0]:
+        values = [np.asarray(row[name]) for row in rows]
+        if ragged and name in ("obs", "next_obs"):
+            offsets = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)
+            packed[f"pending.{name}.points"] = np.concatenate(values)
+            packed[f"pending.{name}.offsets"] = offsets
+        else:
+            packed[f"pending.{name}"] = np.stack(values)
+    return packed
+
+
+def _unpack_pending(arrays: dict[str, np.ndarray], count: int, ragged: bool) -> list[dict]:
+    if count == 0:
+        return []
+    rows: list[dict] = [{} for _ in range(count)]
+    for key, value in arrays.items():
+        if not key.startswith("pending.") or key.endswith(".offsets"):
+            continue
+        name = key[len("pending."):]
+        if name.endswith(".points"):
+            name = name[: -len(".points")]
+            offsets = arrays[f"pending.{name}.offsets"]
+            for i, row in enumerate(rows):
+                row[name] = value[offsets[i]:offsets[i + 1]]
+        else:
+            for i, row in enumerate(rows):
+                row[name] = value[i]
+    return rows

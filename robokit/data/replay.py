@@ -1,0 +1,345 @@
+"""The replay buffer: ring storage x sampler x view.
+
+:class:`ReplayBuffer` stores transitions in a preallocated
+:class:`~robokit.data.storage.RingStorage` with fields
+
+====================  =============================  ==============================
+field                 per slot                        notes
+====================  =============================  ==============================
+``obs``, ``next_obs``  ``obs_shape`` (any dtype)      ``(None, C)`` = ragged point cloud;
+                                                      a dict of shapes = dict observation
+``action``            ``(A,)`` float32
+``reward``            ``()`` float32
+``terminated``        ``()`` bool                     true end: bootstrap mask = 1 - terminated
+``truncated``         ``()`` bool                     time limit / reset
+``episode``, ``step``  ``()`` int64 / int32           episode id and step within it (for views)
+``mc_return``         ``()`` float32                  only with ``store_mc_return``
+====================  =============================  ==============================
+
+A sampler (uniform by default) picks slots and a view (transition by default)
+turns them into a batch. Saving writes one ``.npz`` file atomically, including
+the sampler's RNG state, so a loaded buffer gives exactly the batch the original
+would have given next.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robokit.data.episode import Episode
+from robokit.data.errors import DataError, ReplayNotReady, check_finite
+from robokit.data.returns import discounted_returns
+from robokit.data.samplers import EpisodeWindowSampler, PrioritizedSampler, UniformSampler
+from robokit.data.storage import FieldSpec, RaggedField, RingStorage
+
+OBS_FIELDS = ("obs", "next_obs")
+
+
+def make_sampler(name: str, capacity: int, **kwargs: Any):
+    """A sampler by name: ``uniform``, ``prioritized`` (alpha, beta) or ``episode-window`` (length)."""
+    if name == "uniform":
+        return UniformSampler()
+    if name == "prioritized":
+        return PrioritizedSampler(capacity, **kwargs)
+    if name == "episode-window":
+        return EpisodeWindowSampler(**kwargs)
+    raise ValueError(f"unknown sampler '{name}' (uniform, prioritized, episode-window)")
+
+
+class ReplayBuffer:
+    """Preallocated replay of transitions, sampled by a sampler through a view.
+
+    Args:
+        capacity: maximum number of transitions (oldest overwritten first).
+        obs_shape: per-step observation shape, e.g. ``(17,)`` or ``(84, 84, 3)``;
+            ``(None, C)`` for ragged point clouds; a dict of shapes for dict observations.
+        action_dim: A.
+        seed: seeds the buffer's own ``np.random.Generator``.
+        discount: gamma, used for ``mc_return`` and the n-step view.
+        store_mc_return: compute the discounted Monte-Carlo return-to-go of each
+            episode (Cal-QL). Transitions added one at a time are then held back
+            until their episode ends, because the return needs the whole episode.
+        sparse_reward_failure_value: Cal-QL's failure reward: an episode whose
+            rewards all equal it gets ``value / (1 - discount)`` at every step.
+        obs_dtype: observation dtype (float32; uint8 for images), or a dict for dict obs.
+        sampler: ``"uniform"``, ``"prioritized"``, ``"episode-window"`` or a sampler object.
+        points_capacity: initial point pool size for ragged observations (grows as needed).
+    """
+
+    def __init__(self, capacity: int, obs_shape: Any, action_dim: int, seed: int = 0, discount: float = 0.99,
+                 store_mc_return: bool = False, sparse_reward_failure_value: float | None = None,
+                 obs_dtype: Any = np.float32, sampler: Any = "uniform", points_capacity: int | None = None):
+        self.obs_shape = _normalise_obs_shape(obs_shape)
+        self.obs_dtype = _normalise_obs_dtype(obs_dtype, self.obs_shape)
+        self.action_dim = int(action_dim)
+        self.discount = float(discount)
+        self.store_mc_return = bool(store_mc_return)
+        self.sparse_reward_failure_value = sparse_reward_failure_value
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(seed)
+        self.storage = RingStorage(capacity, self._specs(), points_capacity)
+        self.sampler = make_sampler(sampler, capacity) if isinstance(sampler, str) else sampler
+        self.next_episode_id = 0
+        self.total_added = 0  # transitions ever added (not capped by capacity)
+        self._stream_step = 0  # step index of the next add() within the current episode
+        self._pending: list[dict] = []  # add() transitions awaiting their episode's end (mc_return)
+        self._uniform = isinstance(self.sampler, UniformSampler)
+
+    # ------------------------------------------------------------------ layout
+    def _specs(self) -> dict[str, FieldSpec]:
+        specs = {}
+        for prefix in OBS_FIELDS:
+            if isinstance(self.obs_shape, dict):
+                for key, shape in self.obs_shape.items():
+                    specs[f"{prefix}/{key}"] = FieldSpec(shape, np.dtype(self.obs_dtype[key]))
+            else:
+                specs[prefix] = FieldSpec(self.obs_shape, np.dtype(self.obs_dtype))
+        specs.update(action=FieldSpec((self.action_dim,), np.dtype(np.float32)),
+                     reward=FieldSpec((), np.dtype(np.float32)),
+                     terminated=FieldSpec((), np.dtype(np.bool_)),
+                     truncated=FieldSpec((), np.dtype(np.bool_)),
+                     episode=FieldSpec((), np.dtype(np.int64)),
+                     step=FieldSpec((), np.dtype(np.int32)))
+        if self.store_mc_return:
+            specs["mc_return"] = FieldSpec((), np.dtype(np.float32))
+        return specs
+
+    @property
+    def capacity(self) -> int:
+        return self.storage.capacity
+
+    @property
+    def ragged(self) -> bool:
+        return not isinstance(self.obs_shape, dict) and len(self.obs_shape) > 0 and self.obs_shape[0] is None
+
+    @property
+    def read_only(self) -> bool:
+        return self.storage.frozen
+
+    def __len__(self) -> int:
+        return self.storage.size
+
+    def __repr__(self) -> str:
+        return (f"ReplayBuffer({len(self)}/{self.capacity} transitions, obs {self.obs_shape}, "
+                f"action_dim {self.action_dim}, sampler {self.sampler.name})")
+
+    # ----------------------------------------------------------------- writing
+    def add(self, obs: Any, action: Any, reward: float, next_obs: Any, terminated: bool, truncated: bool) -> None:
+        """Append one transition of the current episode; an episode ends when
+        ``terminated`` or ``truncated`` is true. Shapes: obs/next_obs ``obs_shape``,
+        action ``(A,)``."""
+        action = np.asarray(action, np.float32).reshape(-1)
+        if action.shape != (self.action_dim,):
+            raise DataError(f"add: action shape {action.shape}, expected ({self.action_dim},)")
+        check_finite(action, "action", "add")
+        check_finite(np.float32(reward).reshape(1), "reward", "add")
+        row = {"action": action, "reward": np.float32(reward), "terminated": bool(terminated),
+               "truncated": bool(truncated), "episode": self.next_episode_id, "step": self._stream_step}
+        row.update(self._obs_row(obs, next_obs))
+        self._stream_step += 1
+        episode_over = bool(terminated) or bool(truncated)
+        if self.store_mc_return:
+            self._pending.append(row)
+            if episode_over:
+                block = _stack_rows(self._pending, self.ragged)
+                block["mc_return"] = self._returns(block["reward"], block["terminated"])
+                self._pending = []
+                self._write(block)
+        else:
+            self._write(_stack_rows([row], self.ragged))
+        if episode_over:
+            self.next_episode_id += 1
+            self._stream_step = 0
+
+    def _obs_row(self, obs: Any, next_obs: Any) -> dict:
+        row = {}
+        for prefix, value in zip(OBS_FIELDS, (obs, next_obs), strict=True):
+            if isinstance(self.obs_shape, dict):
+                for key in self.obs_shape:
+                    row[f"{prefix}/{key}"] = np.asarray(value[key])
+            else:
+                row[prefix] = np.asarray(value, dtype=self.obs_dtype if not self.ragged else np.float32)
+        return row
+
+    def add_episode(self, episode: Episode) -> None:
+        """Append a whole :class:`Episode` (mc_return computed over it when stored)."""
+        if self._pending or self._stream_step:
+            raise RuntimeError("add_episode while an add() episode is unfinished; end it first")
+        steps = len(episode)
+        if steps == 0:
+            return
+        if episode.action_dim != self.action_dim:
+            raise DataError(f"add_episode: action dim {episode.action_dim}, buffer expects {self.action_dim}")
+        block = self._episode_obs(episode)
+        block.update(action=episode.actions, reward=episode.rewards, terminated=episode.terminated,
+                     truncated=episode.truncated, episode=np.full(steps, self.next_episode_id, np.int64),
+                     step=np.arange(steps, dtype=np.int32))
+        if self.store_mc_return:
+            block["mc_return"] = self._returns(episode.rewards, episode.terminated)
+        self._write(block)
+        self.next_episode_id += 1
+
+    def _episode_obs(self, episode: Episode) -> dict:
+        obs = episode.observations
+        if isinstance(self.obs_shape, dict):
+            if not isinstance(obs, dict) or set(obs) != set(self.obs_shape):
+                raise DataError(f"add_episode: observation keys {sorted(obs) if isinstance(obs, dict) else None}, "
+                                f"buffer expects {sorted(self.obs_shape)}")
+            block = {}
+            for key in obs:
+                block[f"obs/{key}"], block[f"next_obs/{key}"] = obs[key][:-1], obs[key][1:]
+            return block
+        if self.ragged != isinstance(obs, list):
+            raise DataError("add_episode: ragged point-cloud observations need a buffer with obs_shape (None, C)")
+        return {"obs": obs[:-1], "next_obs": obs[1:]}
+
+    def _returns(self, rewards: np.ndarray, terminated: np.ndarray) -> np.ndarray:
+        return discounted_returns(rewards, terminated, self.discount, self.sparse_reward_failure_value)
+
+    def _write(self, block: dict) -> None:
+        slots = self.storage.write(block)
+        self.sampler.on_write(slots)
+        self.total_added += len(next(iter(block.values())))
+
+    def freeze(self) -> ReplayBuffer:
+        """Make the stored data read-only (offline data); returns self."""
+        self.storage.freeze()
+        return self
+
+    # ---------------------------------------------------------------- sampling
+    def sample(self, batch_size: int, view: Any = None) -> dict[str, Any]:
+        """A batch of ``batch_size`` from the sampler through ``view`` (transition view by default).
+
+        Transition-view keys: ``obs`` (B, *obs_shape), ``action`` (B, A), ``reward`` (B,),
+        ``next_obs``, ``terminated`` (B,) float32, ``truncated`` (B,) float32, ``mc_return`` (B,)
+        when stored; prioritized sampling adds ``weights`` (B,) and ``indices`` (B,). Ragged
+        observations come as ``obs`` (sum N, C) with ``obs_offsets`` (B+1,).
+
+        Raises:
+            ReplayNotReady: when the buffer is empty.
+        """
+        if self.storage.size == 0:
+            raise ReplayNotReady("cannot sample from an empty replay buffer")
+        if view is None and self._uniform:  # fast path: the common case in training loops
+            slots = self.rng.integers(0, self.storage.size, size=batch_size, dtype=np.int64)
+            return self.gather_transitions(slots)
+        from robokit.data.views import TransitionView
+
+        picked = self.sampler.sample(self.storage, batch_size, self.rng)
+        return (view or TransitionView())(self, picked)
+
+    def gather_transitions(self, slots: np.ndarray) -> dict[str, Any]:
+        """Transition-view batch for explicit ``slots`` (B,)."""
+        fields = self.storage.fields
+        batch: dict[str, Any] = {}
+        for name in self.storage.specs:
+            if name in ("episode", "step"):
+                continue
+            field = fields[name]
+            if isinstance(field, RaggedField):
+                batch[name], batch[f"{name}_offsets"] = field.gather(slots)
+            elif name in ("terminated", "truncated"):
+                batch[name] = field.take(slots).astype(np.float32)
+            else:
+                batch[name] = field.take(slots, axis=0)
+        return nest_obs(batch)
+
+    def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
+        """Forward new priorities to a prioritized sampler (``indices`` from ``batch['indices']``)."""
+        if not isinstance(self.sampler, PrioritizedSampler):
+            raise TypeError(f"update_priorities needs the prioritized sampler, this buffer uses {self.sampler.name}")
+        self.sampler.update_priorities(indices, priorities)
+
+    # ----------------------------------------------------------------- saving
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the buffer (data, counters, sampler state, RNG state) to ``path`` atomically."""
+        from robokit.data.persist import save_replay
+
+        return save_replay(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ReplayBuffer:
+        """Load a buffer written by :meth:`save`; its next batch equals the original's."""
+        from robokit.data.persist import load_replay
+
+        return load_replay(cls, Path(path))
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments as plain data (saved with the buffer)."""
+        sampler: dict[str, Any] = {"name": self.sampler.name}
+        if isinstance(self.sampler, PrioritizedSampler):
+            sampler.update(alpha=self.sampler.alpha, beta=self.sampler.beta, eps=self.sampler.eps)
+        if isinstance(self.sampler, EpisodeWindowSampler):
+            sampler.update(length=self.sampler.length)
+        return {"capacity": self.capacity, "obs_shape": _shape_to_json(self.obs_shape),
+                "obs_dtype": _dtype_to_json(self.obs_dtype), "action_dim": self.action_dim, "seed": self.seed,
+                "discount": self.discount, "store_mc_return": self.store_mc_return,
+                "sparse_reward_failure_value": self.sparse_reward_failure_value, "sampler": sampler}
+
+
+def nest_obs(batch: dict[str, Any]) -> dict[str, Any]:
+    """Group ``obs/<key>`` entries into ``batch['obs'][key]`` (dict observations)."""
+    if not any("/" in key for key in batch):
+        return batch
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        prefix, _, sub = key.partition("/")
+        if sub:
+            out.setdefault(prefix, {})[sub] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _stack_rows(rows: list[dict], ragged: bool) -> dict:
+    block = {}
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        block[name] = values if ragged and name in OBS_FIELDS else np.stack([np.asarray(v) for v in values])
+    return block
+
+
+def _normalise_obs_shape(obs_shape: Any) -> Any:
+    if isinstance(obs_shape, dict):
+        return {str(k): tuple(v) for k, v in obs_shape.items()}
+    if isinstance(obs_shape, int):
+        return (obs_shape,)
+    shape = tuple(obs_shape)
+    if shape and shape[0] is None and len(shape) != 2:
+        raise ValueError(f"ragged point-cloud observations need obs_shape (None, C), got {shape}")
+    return shape
+
+
+def _normalise_obs_dtype(obs_dtype: Any, obs_shape: Any) -> Any:
+    if isinstance(obs_shape, dict):
+        if isinstance(obs_dtype, dict):
+            return {k: np.dtype(obs_dtype.get(k, np.float32)) for k in obs_shape}
+        return {k: np.dtype(obs_dtype) for k in obs_shape}
+    return np.dtype(obs_dtype)
+
+
+def _shape_to_json(shape: Any) -> Any:
+    if isinstance(shape, dict):
+        return {k: list(v) for k, v in shape.items()}
+    return list(shape)
+
+
+def _dtype_to_json(dtype: Any) -> Any:
+    if isinstance(dtype, dict):
+        return {k: np.dtype(v).str for k, v in dtype.items()}
+    return np.dtype(dtype).str
+
+
+def config_from_json(config: dict[str, Any]) -> dict[str, Any]:
+    """Constructor kwargs from :meth:`ReplayBuffer.config` output (as stored in a file)."""
+    kwargs = dict(config)
+    shape = kwargs["obs_shape"]
+    kwargs["obs_shape"] = {k: tuple(v) for k, v in shape.items()} if isinstance(shape, dict) else tuple(shape)
+    sampler = dict(kwargs.pop("sampler"))
+    name = sampler.pop("name")
+    kwargs["sampler"] = make_sampler(name, kwargs["capacity"], **sampler)
+    return kwargs

@@ -1,0 +1,148 @@
+"""Samplers pick slot indices from a :class:`~robokit.data.storage.RingStorage`.
+
+A sampler never touches field data; it returns a dict with at least
+``"slots"`` (B,) int64 (or (B, L) for windows) and, where it applies,
+``"weights"`` (B,) float32 importance weights or ``"mask"`` (B, L) float32.
+Live slots are always ``[0, size)``: the ring fills from slot 0 and, once full,
+every slot is live.
+
+- :class:`UniformSampler`: i.i.d. uniform over live transitions.
+- :class:`PrioritizedSampler`: proportional prioritized replay (Schaul et al.
+  2016): P(i) = p_i^alpha / sum p^alpha, weights (N P(i))^-beta / max, with a
+  numba sum tree; new transitions get the current maximum priority.
+- :class:`EpisodeWindowSampler`: windows of L consecutive steps of one
+  episode, starting at a uniformly drawn step, padded (mask 0) past the
+  episode's end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robokit.data.storage import RingStorage
+
+
+class UniformSampler:
+    """Uniform i.i.d. sampling over the live slots."""
+
+    name = "uniform"
+
+    def on_write(self, slots: np.ndarray) -> None:
+        """Called after new slots are written (nothing to do for uniform sampling)."""
+
+    def sample(self, storage: RingStorage, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"slots": rng.integers(0, storage.size, size=batch_size, dtype=np.int64)}
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Uniform sampling keeps no state."""
+
+
+class PrioritizedSampler:
+    """Proportional prioritized replay over a numba sum tree.
+
+    Args:
+        capacity: number of slots of the storage it samples from.
+        alpha: priority exponent (0 = uniform); 0.6 as in Schaul et al. 2016.
+        beta: importance-weight exponent; 0.4 as in Schaul et al. (anneal it to 1
+            by setting ``sampler.beta``).
+        eps: added to |TD error| so no transition gets zero probability.
+    """
+
+    name = "prioritized"
+
+    def __init__(self, capacity: int, alpha: float = 0.6, beta: float = 0.4, eps: float = 1e-6):
+        from robokit.data.sumtree import SumTree
+
+        self.tree = SumTree(capacity)
+        self.alpha, self.beta, self.eps = float(alpha), float(beta), float(eps)
+        self.max_priority = 1.0
+
+    def on_write(self, slots: np.ndarray) -> None:
+        """New transitions get the largest priority seen so far (so each is replayed soon)."""
+        self.tree.set(np.asarray(slots, np.int64), np.full(len(slots), self.max_priority ** self.alpha))
+
+    def sample(self, storage: RingStorage, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        total = self.tree.total()
+        if not total > 0:
+            raise RuntimeError("prioritized sampler: all priorities are zero")
+        # stratified: one uniform draw in each of B equal segments of the total mass
+        targets = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
+        slots = self.tree.find(targets)
+        probs = self.tree.get(slots) / total
+        weights = (storage.size * probs) ** (-self.beta)
+        return {"slots": slots, "weights": (weights / weights.max()).astype(np.float32)}
+
+    def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
+        """Set new priorities (e.g. |TD error|) for sampled ``slots`` (B,)."""
+        priorities = np.abs(np.asarray(priorities, np.float64).reshape(-1)) + self.eps
+        if not np.all(np.isfinite(priorities)):
+            bad = int(np.flatnonzero(~np.isfinite(priorities))[0])
+            raise ValueError(f"update_priorities: priority at index {bad} is {priorities[bad]}")
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+        self.tree.set(np.asarray(slots, np.int64).reshape(-1), priorities ** self.alpha)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"leaves": self.tree.leaves().copy(), "max_priority": np.float64(self.max_priority)}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        leaves = np.asarray(state["leaves"], np.float64)
+        self.tree.set(np.arange(len(leaves)), leaves)
+        self.max_priority = float(state["max_priority"])
+
+
+class EpisodeWindowSampler:
+    """Windows of ``length`` consecutive steps of one episode.
+
+    Returns ``slots`` (B, L) and ``mask`` (B, L) float32: 1 for real steps, 0 for
+    padding after the episode ends (or after the newest step written). Padded
+    slots repeat the last real slot, so gathering them is always safe.
+    """
+
+    name = "episode-window"
+
+    def __init__(self, length: int):
+        if length < 1:
+            raise ValueError(f"window length must be >= 1, got {length}")
+        self.length = int(length)
+
+    def on_write(self, slots: np.ndarray) -> None:
+        """Windows are found from stored episode ids; nothing to track."""
+
+    def sample(self, storage: RingStorage, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        starts = rng.integers(0, storage.size, size=batch_size, dtype=np.int64)
+        slots, mask = follow_episode(storage, starts, self.length)
+        return {"slots": slots, "mask": mask}
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """No state."""
+
+
+def follow_episode(storage: RingStorage, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Slots of ``length`` consecutive steps from each start, staying in the start's episode.
+
+    A step k after the start is real when slot ``start + k`` (mod capacity) holds the
+    same episode at step ``step[start] + k`` and lies before the write pointer.
+
+    Returns:
+        ``(slots (B, L) int64, mask (B, L) float32)``; padded entries repeat the last real slot.
+    """
+    episode = storage.fields["episode"]
+    step = storage.fields["step"]
+    offsets = np.arange(length, dtype=np.int64)
+    candidates = (starts[:, None] + offsets[None, :]) % storage.capacity
+    same = (episode[candidates] == episode[starts][:, None]) & \
+        (step[candidates] == step[starts][:, None] + offsets[None, :])
+    # steps written after the newest slot do not exist yet: distance from start must stay below
+    # the number of slots written after it
+    newer = (storage.pointer - 1 - starts) % storage.capacity
+    same &= offsets[None, :] <= newer[:, None]
+    real = np.cumprod(same, axis=1).astype(bool)
+    last_real = real.sum(axis=1) - 1
+    slots = np.where(real, candidates, candidates[np.arange(len(starts)), last_real][:, None])
+    return slots, real.astype(np.float32)
