@@ -1,0 +1,378 @@
+"""Live policy runner: subscribe to observations, run a policy at a fixed rate, publish safe commands.
+
+Configured by a small YAML file (see ``docs/ros.md`` and ``ros_bridge/config/example.yaml``)::
+
+    rate_hz: 20
+    trigger: timer              # timer: step every 1/rate_hz s; observation: step on each new observation
+    observations:
+      - {key: points, topic: /points, type: pointcloud2, fields: [x, y, z], min_points: 16}
+      - {key: joints, topic: /joint_states, type: joint_state, joints: [j1, j2], parts: [position]}
+    command: {topic: /cmd_vel, type: twist, axes: [vx, wz]}
+    estop_topic: /robokit/estop          # std_msgs/Bool; true latches the e-stop
+    estop_reset_topic: null              # optional std_msgs/Bool topic that releases it
+    safety: {max_linear_speed: 0.5, max_angular_speed: 1.5, watchdog_ms: 250}
+
+The policy is any object with ``act(obs, deterministic=True)``; robokit checkpoints load
+through ``robokit.algos.load_agent``. The observation handed to the policy is the single
+observation's array when there is one ((N, C) float32 points or an (O,) float32 vector),
+the concatenation when all are vectors, and a dict ``key -> array`` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from robokit.ros import convert
+from robokit.ros.safety import SafetyLayer, SafetyLimits
+
+LOG = logging.getLogger("robokit.ros.runner")
+
+#: observation type -> ROS 2 message type
+OBSERVATION_TYPES = {
+    "pointcloud2": "sensor_msgs/msg/PointCloud2",
+    "joint_state": "sensor_msgs/msg/JointState",
+    "float32_array": "std_msgs/msg/Float32MultiArray",
+    "twist": "geometry_msgs/msg/Twist",
+    "pose_stamped": "geometry_msgs/msg/PoseStamped",
+    "image": "sensor_msgs/msg/Image",
+}
+#: command type -> ROS 2 message type
+COMMAND_TYPES = {
+    "twist": "geometry_msgs/msg/Twist",
+    "twist_stamped": "geometry_msgs/msg/TwistStamped",
+    "joint_state": "sensor_msgs/msg/JointState",
+}
+TWIST_AXES = ("vx", "vy", "vz", "wx", "wy", "wz")
+
+
+class ConfigError(ValueError):
+    """A runner config problem; the text names the file and key."""
+
+
+@dataclass(frozen=True)
+class ObservationSpec:
+    key: str
+    topic: str
+    type: str
+    fields: tuple[str, ...] = ("x", "y", "z")   # pointcloud2 columns
+    min_points: int = 1                          # pointcloud2: fewer valid points -> dropped
+    joints: tuple[str, ...] = ()                 # joint_state: names, in order
+    parts: tuple[str, ...] = ("position",)       # joint_state: position/velocity/effort
+    size: int | None = None                      # vector observations: required length
+    axes: tuple[str, ...] = ()                   # twist: components to keep (default all six)
+
+    @property
+    def msgtype(self) -> str:
+        return OBSERVATION_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    topic: str
+    type: str = "twist"
+    axes: tuple[str, ...] = TWIST_AXES   # twist: which component each action element drives
+    joints: tuple[str, ...] = ()         # joint_state: joint names (position targets)
+    frame_id: str = ""
+
+    @property
+    def msgtype(self) -> str:
+        return COMMAND_TYPES[self.type]
+
+    @property
+    def kind(self) -> str:
+        return "joint_position" if self.type == "joint_state" else "twist"
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    observations: tuple[ObservationSpec, ...]
+    command: CommandSpec
+    rate_hz: float = 20.0
+    trigger: str = "timer"
+    estop_topic: str | None = "/robokit/estop"
+    estop_reset_topic: str | None = None
+    safety: SafetyLimits = field(default_factory=SafetyLimits)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def parse_runner_config(data: dict[str, Any], source: str = "config") -> RunnerConfig:
+    """RunnerConfig from plain data (a parsed YAML file); errors name ``source`` and the key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping")
+    data = dict(data)
+    for required in ("observations", "command"):
+        if required not in data:
+            raise ConfigError(f"{source}: missing key '{required}'")
+    if not isinstance(data["observations"], list) or not data["observations"]:
+        raise ConfigError(f"{source}: 'observations' must be a non-empty list")
+    observations = tuple(_build(ObservationSpec, spec, f"{source}: observations[{i}]")
+                         for i, spec in enumerate(data.pop("observations")))
+    command = _build(CommandSpec, data.pop("command"), f"{source}: command")
+    safety = _build(SafetyLimits, data.pop("safety", {}) or {}, f"{source}: safety")
+    config = _build(RunnerConfig, {**data, "observations": [], "command": None}, source)
+    config = RunnerConfig(observations=observations, command=command, safety=safety,
+                          rate_hz=float(config.rate_hz), trigger=config.trigger,
+                          estop_topic=config.estop_topic, estop_reset_topic=config.estop_reset_topic)
+    _validate(config, source)
+    return config
+
+
+def _validate(config: RunnerConfig, source: str) -> None:
+    for i, spec in enumerate(config.observations):
+        if spec.type not in OBSERVATION_TYPES:
+            raise ConfigError(f"{source}: observations[{i}].type '{spec.type}' not in {sorted(OBSERVATION_TYPES)}")
+    if len({s.key for s in config.observations}) != len(config.observations):
+        raise ConfigError(f"{source}: observation keys must be unique")
+    command = config.command
+    if command.type not in COMMAND_TYPES:
+        raise ConfigError(f"{source}: command.type '{command.type}' not in {sorted(COMMAND_TYPES)}")
+    bad_axes = [a for a in command.axes if a not in TWIST_AXES]
+    if bad_axes:
+        raise ConfigError(f"{source}: command.axes {bad_axes} not in {TWIST_AXES}")
+    if command.type == "joint_state" and len(config.safety.joint_position_min) != len(command.joints):
+        raise ConfigError(f"{source}: joint commands need safety.joint_position_min/max for all "
+                          f"{len(command.joints)} joints")
+    if not (config.rate_hz > 0 and np.isfinite(config.rate_hz)):
+        raise ConfigError(f"{source}: rate_hz must be positive, got {config.rate_hz}")
+    if config.trigger not in ("timer", "observation"):
+        raise ConfigError(f"{source}: trigger must be 'timer' or 'observation', got {config.trigger!r}")
+
+
+def load_runner_config(path: str | Path) -> RunnerConfig:
+    """Read and validate a runner YAML file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read runner config: {err}") from err
+    return parse_runner_config(data, str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def decode_observation(spec: ObservationSpec, msg: Any) -> np.ndarray:
+    """Message -> float32 array: (N, C) points for clouds, (O,) vectors otherwise."""
+    if spec.type == "pointcloud2":
+        return convert.pointcloud2_to_points(msg, spec.fields, remove_invalid=True)
+    if spec.type == "joint_state":
+        arrays = convert.joint_state_to_arrays(msg, spec.joints or None)
+        return np.concatenate([arrays[p] for p in spec.parts]).astype(np.float32)
+    if spec.type == "float32_array":
+        return convert.multiarray_to_array(msg)
+    if spec.type == "twist":
+        twist = convert.twist_to_array(msg).astype(np.float32)
+        return twist[[TWIST_AXES.index(a) for a in spec.axes]] if spec.axes else twist
+    if spec.type == "pose_stamped":
+        return convert.pose_to_array(msg).astype(np.float32)
+    return convert.image_to_array(msg).astype(np.float32)
+
+
+def _expected_size(spec: ObservationSpec) -> int | None:
+    if spec.size is not None:
+        return spec.size
+    if spec.type == "joint_state" and spec.joints:
+        return len(spec.joints) * len(spec.parts)
+    if spec.type == "twist":
+        return len(spec.axes) or 6
+    return {"pose_stamped": 7}.get(spec.type)
+
+
+@dataclass
+class _Latest:
+    values: np.ndarray
+    stamp_ns: int | None
+    receive_ns: int
+    used: bool = False
+
+
+class PolicyRunner:
+    """Runs ``policy`` on live observations from ``transport`` and publishes safe commands.
+
+    Every command goes through :class:`SafetyLayer`. Counters: ``commands_sent``,
+    ``policy_steps``, ``safety.counts`` (drops, clamps, stops).
+    """
+
+    def __init__(self, policy: Any, transport: Any, config: RunnerConfig,
+                 log_path: str | Path | None = None) -> None:
+        self.policy, self.transport, self.config = policy, transport, config
+        self.safety = SafetyLayer(config.safety, config.command.kind, log_path)
+        self.commands_sent = 0
+        self.policy_steps = 0
+        self._latest: dict[str, _Latest] = {}
+        self._lock = threading.Lock()
+        self._new_observation = threading.Event()
+        self._stop = threading.Event()
+        self._last_obs_stamp_ns = 0
+        self._publish = transport.publisher(config.command.topic, config.command.msgtype)
+        for spec in config.observations:
+            transport.subscribe(spec.topic, spec.msgtype,
+                                lambda msg, now, spec=spec: self.on_observation(spec, msg, now))
+        if config.estop_topic:
+            transport.subscribe(config.estop_topic, "std_msgs/msg/Bool", self._on_estop)
+        if config.estop_reset_topic:
+            transport.subscribe(config.estop_reset_topic, "std_msgs/msg/Bool", self._on_estop_reset)
+
+    # -- incoming ---------------------------------------------------------------------------
+
+    def on_observation(self, spec: ObservationSpec, msg: Any, receive_ns: int) -> None:
+        """Decode, screen and store one observation message (called from transport threads)."""
+        try:
+            values = decode_observation(spec, msg)
+            stamp_ns = convert.header_stamp_ns(msg)
+        except (convert.MessageError, ValueError) as err:
+            self.safety._record(receive_ns, "drop_malformed", f"{spec.key}: {err}")
+            return
+        if not self.safety.screen_observation(spec.key, values, stamp_ns, receive_ns,
+                                              _expected_size(spec), spec.min_points):
+            return
+        with self._lock:
+            self._latest[spec.key] = _Latest(values, stamp_ns, receive_ns)
+            complete = len(self._latest) == len(self.config.observations)
+        if complete:
+            joints = self._latest.get(self._joint_key()) if self._joint_key() else None
+            self.safety.observation_accepted(receive_ns, None if joints is None else joints.values)
+            self._new_observation.set()
+
+    def _joint_key(self) -> str | None:
+        for spec in self.config.observations:
+            if spec.type == "joint_state" and spec.parts[:1] == ("position",):
+                return spec.key
+        return None
+
+    def _on_estop(self, msg: Any, receive_ns: int) -> None:
+        if bool(convert.scalar_of(msg)):
+            self.safety.trigger_estop(receive_ns, self.config.estop_topic or "")
+            self.step(receive_ns)   # publish the stop now, not at the next tick
+
+    def _on_estop_reset(self, msg: Any, receive_ns: int) -> None:
+        if bool(convert.scalar_of(msg)):
+            self.safety.reset_estop(receive_ns, self.config.estop_reset_topic or "")
+
+    # -- control step -----------------------------------------------------------------------
+
+    def _observation_for_policy(self) -> tuple[Any, int | None] | None:
+        with self._lock:
+            if len(self._latest) < len(self.config.observations):
+                return None
+            latest = [self._latest[s.key] for s in self.config.observations]
+            for item in latest:
+                item.used = True
+        stamp = max((x.stamp_ns for x in latest if x.stamp_ns is not None), default=None)
+        arrays = [x.values for x in latest]
+        if len(arrays) == 1:
+            return arrays[0], stamp
+        if all(a.ndim == 1 for a in arrays):
+            return np.concatenate(arrays), stamp
+        return {s.key: a for s, a in zip(self.config.observations, arrays, strict=True)}, stamp
+
+    def _action_to_command(self, action: Any) -> np.ndarray:
+        action = np.asarray(action, dtype=np.float64).ravel()
+        if self.config.command.kind == "joint_position":
+            return action
+        axes = self.config.command.axes
+        if action.shape != (len(axes),):
+            raise ValueError(f"policy returned {action.size} values for command axes {list(axes)}")
+        twist = np.zeros(6)
+        twist[[TWIST_AXES.index(a) for a in axes]] = action
+        return twist
+
+    def step(self, now_ns: int | None = None) -> np.ndarray:
+        """One control tick: policy (if a complete observation exists), safety, publish."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        observation = self._observation_for_policy()
+        command, error, stamp = None, None, None
+        if observation is not None and not self.safety.estopped:
+            obs, stamp = observation
+            try:
+                command = self._action_to_command(self.policy.act(obs, deterministic=True))
+                self.policy_steps += 1
+            except Exception as err:  # noqa: BLE001 - any policy failure must become a stop
+                error = err
+        try:
+            safe, _ = self.safety.filter(command, time.time_ns(), error)
+        except RuntimeError as err:   # joint hold before any joint position is known
+            LOG.warning("no command published: %s", err)
+            return np.zeros(0)
+        self._publish_command(safe, stamp)
+        return safe
+
+    def _publish_command(self, command: np.ndarray, stamp_ns: int | None) -> None:
+        spec = self.config.command
+        if spec.type == "twist":
+            msg: Any = convert.array_to_twist(command)
+        elif spec.type == "twist_stamped":
+            # the stamp of the observation the command was computed from (latency tracing)
+            msg = convert.array_to_twist_stamped(command, stamp_ns=stamp_ns or time.time_ns(),
+                                                 frame_id=spec.frame_id)
+        else:
+            msg = convert.arrays_to_joint_state(spec.joints, command, stamp_ns=time.time_ns(),
+                                                frame_id=spec.frame_id)
+        self._publish(msg)
+        self.commands_sent += 1
+
+    # -- loop -------------------------------------------------------------------------------
+
+    def run(self, duration_s: float | None = None) -> dict[str, Any]:
+        """Step at ``rate_hz`` (or on each new observation) until ``duration_s``, :meth:`stop`
+        or transport shutdown; returns :meth:`summary`."""
+        period = 1.0 / self.config.rate_hz
+        start = time.monotonic()
+        next_tick = start
+        while not self._stop.is_set() and not self.transport.is_shutdown():
+            if duration_s is not None and time.monotonic() - start >= duration_s:
+                break
+            if self.config.trigger == "observation":
+                fresh = self._new_observation.wait(timeout=period)
+                self._new_observation.clear()
+                if not fresh:
+                    self.step()   # no observation for a whole period: let the watchdog act
+                    continue
+                self.step()
+            else:
+                self.step()
+                next_tick += period
+                delay = next_tick - time.monotonic()
+                if delay < 0:
+                    next_tick = time.monotonic()   # overran: do not burst to catch up
+                else:
+                    self._stop.wait(delay)
+        return self.summary()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def summary(self) -> dict[str, Any]:
+        return {"commands_sent": self.commands_sent, "policy_steps": self.policy_steps,
+                **self.safety.summary()}
+
+    def close(self) -> None:
+        self.safety.close()
+
+
+def write_summary(summary: dict[str, Any], path: str | Path) -> None:
+    from robokit.core.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
