@@ -1,0 +1,193 @@
+"""Per-point saliency: gradient targets from a task model, and a meta-learned teacher.
+
+The INTACT paper publishes the idea (a teacher that learns which points a model
+depends on, meta-trained so it transfers) but not its internals. robokit's
+choices, all its own:
+
+* **Target.** For a task model ``f`` and clouds ``x`` (B,N,3) with labels ``y``,
+  the saliency of point ``i`` is the norm of the loss gradient at that point,
+  ``||d CE(f(x), y) / d x_i||_2`` (a point-cloud saliency map). Norms are turned
+  into per-cloud *rank percentiles* in [0, 1] (:func:`rank_normalise`), so the
+  target does not depend on the model's gradient scale.
+* **Teacher.** :class:`SaliencyTeacher` is a small PointNet segmentation network:
+  a shared per-point MLP, a global max-pooled feature concatenated back to every
+  point, and a per-point head with a sigmoid. ``teacher(points (B,N,3)) -> (B,N)``.
+* **Meta-training.** :class:`ReptileMetaTrainer` runs Reptile (a first-order
+  meta-learning rule): for each task it copies the teacher, takes a few SGD steps
+  on that task's support set, and moves the teacher towards the mean adapted
+  weights. A *task* is (a subset of classes) x (a corruption type) x (a task
+  model), so the teacher learns saliency that holds across classes, corruptions
+  and models rather than fitting one of them; the query-set loss after adaptation
+  is reported as the meta-validation figure.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def gradient_saliency(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-point gradient norm of the cross-entropy loss: (B,N,3), (B,) -> (B,N) float32 >= 0.
+
+    The model is run in eval mode (its own mode is restored) and its parameters
+    receive no gradient.
+    """
+    was_training = model.training
+    model.eval()
+    inputs = points.detach().clone().requires_grad_(True)
+    try:
+        loss = F.cross_entropy(model(inputs), labels, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, inputs)
+    finally:
+        model.train(was_training)
+    return grad.norm(dim=-1)
+
+
+def rank_normalise(scores: torch.Tensor) -> torch.Tensor:
+    """Per-row rank percentiles: (B,N) -> (B,N) in [0,1], 1 for the largest score."""
+    n = scores.shape[-1]
+    ranks = scores.argsort(dim=-1).argsort(dim=-1).to(torch.float32)
+    return ranks / max(n - 1, 1)
+
+
+def saliency_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy between predicted saliency and soft targets, both (B,N) in [0,1]."""
+    return F.binary_cross_entropy(predicted.clamp(1e-6, 1 - 1e-6), target)
+
+
+class SaliencyTeacher(nn.Module):
+    """Per-point saliency network: ``teacher(points (B,N,3)) -> (B,N)`` in [0, 1].
+
+    Args:
+        widths: shared per-point MLP widths (the last one is the global feature size).
+        head_width: hidden width of the per-point head.
+    """
+
+    def __init__(self, widths: Sequence[int] = (32, 64, 128), head_width: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for width in widths:
+            layers += [nn.Conv1d(in_ch, width, 1), nn.ReLU()]
+            in_ch = width
+        self.point_mlp = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Conv1d(in_ch * 2, head_width, 1), nn.ReLU(), nn.Conv1d(head_width, 1, 1))
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        if points.ndim != 3 or points.shape[-1] != 3:
+            raise ValueError(f"SaliencyTeacher input must be (B, N, 3) points, got {tuple(points.shape)}")
+        local = self.point_mlp(points.transpose(1, 2))
+        global_feature = local.max(dim=2, keepdim=True).values.expand_as(local)
+        logits = self.head(torch.cat([local, global_feature], dim=1))
+        return torch.sigmoid(logits.squeeze(1))
+
+
+@dataclass
+class SaliencyTask:
+    """One meta-learning task: support and query clouds with target saliency.
+
+    ``support_points`` (S,N,3), ``support_target`` (S,N); ``query_points`` (Q,N,3),
+    ``query_target`` (Q,N); ``name`` says which classes/corruption/model it came from.
+    """
+
+    support_points: torch.Tensor
+    support_target: torch.Tensor
+    query_points: torch.Tensor
+    query_target: torch.Tensor
+    name: str = ""
+
+
+def make_task(model: nn.Module, points: np.ndarray, labels: np.ndarray, support: int,
+              name: str = "") -> SaliencyTask:
+    """Split (corrupted) clouds (S+Q,N,3) into support/query with gradient-saliency targets."""
+    clouds = torch.as_tensor(points, dtype=torch.float32)
+    targets = rank_normalise(gradient_saliency(model, clouds, torch.as_tensor(labels, dtype=torch.long)))
+    return SaliencyTask(clouds[:support], targets[:support], clouds[support:], targets[support:], name)
+
+
+class ReptileMetaTrainer:
+    """Reptile meta-training of a :class:`SaliencyTeacher` over saliency tasks.
+
+    Args:
+        teacher: the network to meta-train (updated in place by :meth:`outer_step`).
+        inner_lr: Adam step size of the per-task adaptation (a fresh Adam per task,
+            since saliency-loss gradients are small and their scale varies by task).
+        inner_steps: adaptation steps on each task's support set.
+        meta_lr: Reptile step size (fraction of the way to the adapted weights).
+
+    Only the teacher's parameters change; task models are read, never updated.
+    """
+
+    def __init__(self, teacher: SaliencyTeacher, inner_lr: float = 2e-3, inner_steps: int = 4,
+                 meta_lr: float = 0.5) -> None:
+        self.teacher = teacher
+        self.inner_lr = inner_lr
+        self.inner_steps = inner_steps
+        self.meta_lr = meta_lr
+
+    def adapt(self, task: SaliencyTask) -> SaliencyTeacher:
+        """A copy of the teacher after ``inner_steps`` Adam steps on the support set."""
+        fast = copy.deepcopy(self.teacher)
+        fast.train()
+        optimizer = torch.optim.Adam(fast.parameters(), lr=self.inner_lr)
+        for _ in range(self.inner_steps):
+            optimizer.zero_grad(set_to_none=True)
+            saliency_loss(fast(task.support_points), task.support_target).backward()
+            optimizer.step()
+        return fast
+
+    def outer_step(self, tasks: Sequence[SaliencyTask]) -> dict[str, float]:
+        """One Reptile meta-update over ``tasks``; returns query losses before/after adaptation."""
+        if not tasks:
+            raise ValueError("ReptileMetaTrainer.outer_step needs at least one task")
+        deltas = [torch.zeros_like(p) for p in self.teacher.parameters()]
+        before, after = [], []
+        for task in tasks:
+            with torch.no_grad():
+                before.append(saliency_loss(self.teacher(task.query_points), task.query_target).item())
+            fast = self.adapt(task)
+            with torch.no_grad():
+                after.append(saliency_loss(fast(task.query_points), task.query_target).item())
+                for delta, slow, adapted in zip(deltas, self.teacher.parameters(), fast.parameters(),
+                                                strict=True):
+                    delta += adapted - slow
+        with torch.no_grad():
+            for param, delta in zip(self.teacher.parameters(), deltas, strict=True):
+                param += self.meta_lr * delta / len(tasks)
+        return {"meta/query_loss_before": float(np.mean(before)),
+                "meta/query_loss_after": float(np.mean(after))}
+
+
+def saliency_agreement(teacher_saliency: torch.Tensor, target_saliency: torch.Tensor,
+                       top_fraction: float = 0.2) -> float:
+    """Fraction of the target's top-``top_fraction`` points that the teacher also ranks in its top set.
+
+    Both inputs (B,N); 1.0 is perfect agreement, ``top_fraction`` is chance level.
+    """
+    k = max(1, int(round(top_fraction * teacher_saliency.shape[-1])))
+    top_teacher = teacher_saliency.topk(k, dim=-1).indices
+    top_target = target_saliency.topk(k, dim=-1).indices
+    hits = (top_teacher[:, :, None] == top_target[:, None, :]).any(-1).float()
+    return float(hits.mean())
+
+
+@torch.no_grad()
+def teacher_saliency(teacher: nn.Module | None, points: torch.Tensor) -> torch.Tensor:
+    """The teacher's saliency in eval mode (B,N); a constant 0.5 when ``teacher`` is None."""
+    if teacher is None:
+        return torch.full(points.shape[:2], 0.5)
+    was_training = teacher.training
+    teacher.eval()
+    try:
+        return teacher(points)
+    finally:
+        teacher.train(was_training)
+
+
