@@ -1,0 +1,124 @@
+"""``robokit train`` and ``robokit eval``.
+
+``robokit train --algo {sac,cql,calql,iql,rlpd,wsrl,bc} --env ENV [--dataset PATH] [--offline-steps N]
+[--online-steps M] [--seed S] [--out DIR] [--logger csv wandb ...] [--agent.<option> ...]``;
+``robokit train --algo wsrl --help`` lists the algorithm's options.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ALGO_FLAG = "--algo"
+
+
+def split_algo(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """Pull ``--algo NAME`` / ``--algo=NAME`` out of ``argv``."""
+    rest, algo = [], None
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == ALGO_FLAG:
+            if i + 1 >= len(args):
+                raise SystemExit("robokit train: --algo needs a value")
+            algo, i = args[i + 1], i + 2
+            continue
+        if arg.startswith(ALGO_FLAG + "="):
+            algo = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return algo, rest
+
+
+def train_main(argv: Sequence[str]) -> int:
+    """Entry point of ``robokit train``."""
+    from robokit.algos import ALGOS
+    from robokit.core.config import parse
+    from robokit.trainers.trainer import config_class_for, train
+
+    algo, rest = split_algo(argv)
+    names = ", ".join(ALGOS.names())
+    if algo is None:
+        if any(a in ("-h", "--help") for a in rest):
+            print(f"usage: robokit train --algo {{{names}}} [options]\n\n"
+                  f"Train an RL agent through offline -> warm-up -> online phases.\n"
+                  f"`robokit train --algo NAME --help` lists that algorithm's options.")
+            return 0
+        print(f"robokit train: --algo is required (one of {names})", file=sys.stderr)
+        return 2
+    if algo not in ALGOS:
+        print(f"robokit train: unknown --algo '{algo}' (one of {names})", file=sys.stderr)
+        return 2
+    config = parse(config_class_for(algo), rest, prog=f"robokit train --algo {algo}",
+                   description=f"Train {algo}: offline -> warm-up -> online, with eval, checkpoints, resume.")
+    summary = train(algo, config)
+    print_summary(algo, config, summary)
+    return 0
+
+
+def print_summary(algo: str, config, summary: dict) -> None:
+    rows = [("algorithm", algo), ("env", config.env), ("seed", config.seed),
+            ("offline steps", config.offline_steps), ("online steps", config.online_steps)]
+    rows += [(key.replace("_", " "), _fmt(value)) for key, value in summary.items() if value is not None]
+    width = max(len(str(k)) for k, _ in rows)
+    print("\n".join(f"  {str(k):<{width}}  {v}" for k, v in rows))
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def eval_main(argv: Sequence[str]) -> int:
+    """Entry point of ``robokit eval``."""
+    import dataclasses
+
+    from robokit.core.config import parse
+
+    @dataclasses.dataclass(frozen=True)
+    class EvalConfig:
+        """Evaluate a robokit RL checkpoint with the deterministic policy."""
+
+        checkpoint: Path
+        """trainer checkpoint (final.pt or checkpoints/step_*.pt) or a save_agent file"""
+        episodes: int = 10
+        env: str | None = None
+        """env id; defaults to the one stored in the checkpoint"""
+        seed: int = 0
+        render_video: Path | None = None
+        """write the first episode as a video (.mp4 or .gif); needs MUJOCO_GL=egl headless"""
+        stochastic: bool = False
+
+    cfg = parse(EvalConfig, list(argv), prog="robokit eval")
+    result = evaluate_checkpoint(cfg.checkpoint, cfg.episodes, cfg.env, cfg.seed, cfg.render_video,
+                                 not cfg.stochastic)
+    width = max(len(k) for k in result)
+    print("\n".join(f"  {k:<{width}}  {_fmt(v)}" for k, v in result.items()))
+    return 0
+
+
+def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = None, seed: int = 0,
+                        video: Path | None = None, deterministic: bool = True) -> dict:
+    """Load a checkpoint's agent and evaluate it; returns the eval metrics plus the env id."""
+    import os
+
+    from robokit.algos import load_agent
+    from robokit.core.checkpoint import load_checkpoint
+    from robokit.envs import make_env
+    from robokit.trainers.evaluation import evaluate
+
+    if video is not None:
+        os.environ.setdefault("MUJOCO_GL", "egl")
+    agent = load_agent(checkpoint)
+    env_id = env_id or load_checkpoint(checkpoint).get("env_id")
+    if env_id is None:
+        raise SystemExit(f"{checkpoint}: no env id stored; pass --env")
+    env = make_env(env_id, render_mode="rgb_array" if video is not None else None)
+    if env.observation_space.shape != agent.observation_shape:
+        raise SystemExit(f"{checkpoint}: agent expects observations {agent.observation_shape}, "
+                         f"env '{env_id}' gives {env.observation_space.shape}")
+    metrics = evaluate(agent, env, episodes, seed=seed, deterministic=deterministic, video_path=video)
+    return {"env": env_id, "episodes": episodes, **metrics, **({"video": str(video)} if video else {})}

@@ -1,0 +1,70 @@
+"""Dataset recipe: turn an online SAC run into "medium-replay" and "medium" datasets.
+
+``robokit train --algo sac --env ENV --online-steps N --save-datasets DIR`` trains SAC
+online for N env steps, then writes (Minari format, via :func:`robokit.data.save_minari`):
+
+- ``DIR/medium-replay``: every transition of the run's replay, split into its episodes;
+- ``DIR/medium``: ``--dataset-episodes`` rollouts of the final (stochastic) policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def replay_to_episodes(buffer: Any) -> list:
+    """Episodes stored in a (non-wrapped) ReplayBuffer, in insertion order.
+
+    The last episode, if it was still running, ends with ``truncated=True``.
+    """
+    from robokit.data import Episode
+
+    size = len(buffer)
+    if size == 0:
+        return []
+    if buffer.total_added > buffer.capacity:
+        raise ValueError(f"replay wrapped around ({buffer.total_added} added, capacity {buffer.capacity}); "
+                         "raise --replay-capacity to keep the whole replay")
+    slots = np.arange(size)
+    batch = buffer.gather_transitions(slots)
+    episode_ids = buffer.storage.fields["episode"].take(slots)
+    boundaries = np.flatnonzero(np.diff(episode_ids)) + 1
+    episodes = []
+    for rows in np.split(slots, boundaries):
+        terminated = batch["terminated"][rows].astype(bool)
+        truncated = batch["truncated"][rows].astype(bool)
+        if not (terminated[-1] or truncated[-1]):
+            truncated[-1] = True
+        observations = np.concatenate([batch["obs"][rows], batch["next_obs"][rows[-1:]]])
+        episodes.append(Episode(observations, batch["action"][rows], batch["reward"][rows], terminated, truncated))
+    return episodes
+
+
+def rollout_episodes(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: bool = False) -> list:
+    """``episodes`` rollouts of ``agent`` in ``env`` as :class:`robokit.data.Episode` objects
+    (``infos["success"]`` kept when the env reports it)."""
+    from robokit.data import Episode
+
+    out = []
+    for k in range(episodes):
+        obs, info = env.reset(seed=seed + k)
+        observations, actions, rewards, successes = [obs], [], [], []
+        while True:
+            action = agent.act(obs, deterministic=deterministic)
+            obs, reward, terminated, truncated, info = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(reward)
+            successes.append(bool(info.get("success", False)))
+            if terminated or truncated:
+                break
+        steps = len(actions)
+        flags_term = np.zeros(steps, bool)
+        flags_trunc = np.zeros(steps, bool)
+        flags_term[-1], flags_trunc[-1] = bool(terminated), bool(truncated and not terminated)
+        infos = {"success": np.array(successes)} if "success" in info else {}
+        out.append(Episode(np.stack(observations), np.stack(actions), np.array(rewards, np.float32),
+                           flags_term, flags_trunc, infos))
+    return out

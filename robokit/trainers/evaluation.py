@@ -1,0 +1,69 @@
+"""Deterministic policy evaluation: mean/std return, success rate, optional video."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: eval episodes use seeds EVAL_SEED_OFFSET + seed * 1000 + k, apart from training seeds
+EVAL_SEED_OFFSET = 10_000_000
+
+
+def run_episode(env: Any, policy: Any, seed: int, frames: list | None = None) -> dict[str, float]:
+    """One episode with ``policy(obs (O,)) -> action (A,)``; returns return, length, success."""
+    obs, info = env.reset(seed=seed)
+    total, length, success = 0.0, 0, bool(info.get("success", False))
+    while True:
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        total += float(reward)
+        length += 1
+        success = success or bool(info.get("success", False))
+        if frames is not None:
+            frames.append(env.render())
+        if terminated or truncated:
+            return {"return": total, "length": float(length), "success": float(success),
+                    "has_success": float("success" in info)}
+
+
+def evaluate(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: bool = True,
+             video_path: str | os.PathLike | None = None) -> dict[str, float]:
+    """Run ``episodes`` episodes with ``agent.act``.
+
+    Returns ``eval/return_mean``, ``eval/return_std``, ``eval/length_mean`` and, when the env
+    reports ``info["success"]``, ``eval/success_rate``. With ``video_path`` the first episode
+    is recorded (env must have ``render_mode="rgb_array"``).
+    """
+    results = []
+    for k in range(episodes):
+        frames: list | None = [] if (video_path is not None and k == 0) else None
+        results.append(run_episode(env, lambda o: agent.act(o, deterministic), EVAL_SEED_OFFSET + seed * 1000 + k,
+                                   frames))
+        if frames:
+            write_video(video_path, frames, fps=int(env.metadata.get("render_fps", 30)))
+    returns = np.array([r["return"] for r in results])
+    metrics = {"eval/return_mean": float(returns.mean()), "eval/return_std": float(returns.std()),
+               "eval/length_mean": float(np.mean([r["length"] for r in results]))}
+    if all(r["has_success"] for r in results):
+        metrics["eval/success_rate"] = float(np.mean([r["success"] for r in results]))
+    return metrics
+
+
+def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 30) -> Path:
+    """Write RGB frames (H, W, 3) uint8 to ``path`` (mp4 or gif by suffix) atomically."""
+    import imageio.v2 as imageio
+
+    from robokit.core.atomic import atomic_path
+
+    path = Path(path)
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        raise ValueError(f"{path}: no frames were rendered (make the env with render_mode='rgb_array')")
+    with atomic_path(path) as tmp:
+        target = tmp.with_suffix(path.suffix)
+        options = {"fps": fps} if path.suffix == ".gif" else {"fps": fps, "macro_block_size": 1}
+        imageio.mimsave(target, frames, **options)
+        os.replace(target, tmp)
+    return path

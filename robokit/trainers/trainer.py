@@ -1,0 +1,449 @@
+"""One phase machine for every algorithm: offline -> warm-up -> online.
+
+Phases (the algorithm's config decides their settings, see :class:`PhaseConfig`):
+
+1. ``offline``: ``offline_steps`` gradient steps on batches of the offline dataset.
+2. ``warmup``: the first ``warmup_steps`` online env steps, acting with uniform random
+   actions or the (pretrained) policy, with no gradient updates.
+3. ``online``: one env step, then one ``agent.update`` on ``batch_size * utd_ratio`` rows
+   sampled with ``offline_fraction`` of them from the offline data.
+
+Every ``eval_every`` steps the deterministic policy is evaluated. Checkpoints (agent,
+optimizers, replay buffers, RNG states, counters) are written atomically every
+``checkpoint_every`` steps at an episode boundary, so ``resume`` continues exactly where
+the checkpoint left off: the resumed run produces the same numbers as an uninterrupted one.
+
+Metric keys: ``train/...`` (episode return, success, env steps, phase), ``eval/...``,
+``losses/...``. The x-axis ``step`` is offline gradient steps + online env steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robokit.algos import ALGOS, Agent, agent_from_state, make_agent
+from robokit.core.atomic import atomic_write_text
+from robokit.core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from robokit.core.config import to_dict
+from robokit.core.seeding import make_seeds, restore_rng_state, rng_state
+from robokit.trainers.evaluation import evaluate
+
+PHASE_CODES = {"offline": 0, "warmup": 1, "online": 2}
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Run settings shared by every algorithm (the algorithm's own are under ``agent``).
+
+    env: gymnasium id (robokit ids are registered automatically).
+    dataset: offline data (Minari dir, D4RL or robomimic HDF5) for offline phases and mixing.
+    offline_steps / online_steps: gradient steps on the dataset / env steps online (warm-up included).
+    warmup_steps / offline_fraction: override the algorithm's defaults when set.
+    eval_every: steps between evaluations (offline and online); eval_episodes per evaluation.
+    checkpoint_every: steps between checkpoints (taken at the next episode end when online).
+    sparse_reward_failure_value: Cal-QL's failure reward for mc_return (0.0 for 0/1 sparse tasks).
+    save_datasets: when set, write the run's replay as ``medium-replay`` and ``dataset_episodes``
+        rollouts of the final policy as ``medium`` (Minari) into this folder.
+    """
+
+    env: str = "robokit/ArmReach-v0"
+    dataset: Path | None = None
+    offline_steps: int = 0
+    online_steps: int = 10_000
+    seed: int = 0
+    out: Path = Path("runs/train")
+    logger: tuple[str, ...] = ("console", "csv")
+    eval_every: int = 5000
+    eval_episodes: int = 10
+    log_every: int = 1000
+    checkpoint_every: int = 10_000
+    keep_checkpoints: int = 2
+    replay_capacity: int = 1_000_000
+    warmup_steps: int | None = None
+    offline_fraction: float | None = None
+    mix_mode: str = "mixed"
+    sparse_reward_failure_value: float | None = None
+    resume: bool = False
+    progress: bool = True
+    save_datasets: Path | None = None
+    dataset_episodes: int = 10
+    threads: int = 1
+
+
+def config_class_for(algo: str) -> type:
+    """A frozen dataclass ``TrainConfig`` + ``agent: <the algorithm's config>`` for ``algo``."""
+    agent_config_cls, _ = ALGOS.get(algo)
+    cls = dataclasses.make_dataclass(
+        f"Train{agent_config_cls.__name__}",
+        [("agent", agent_config_cls, dataclasses.field(default_factory=agent_config_cls))],
+        bases=(TrainConfig,), frozen=True)
+    cls.__module__ = __name__
+    return cls
+
+
+@dataclasses.dataclass
+class Counters:
+    """Progress of a run; saved in checkpoints."""
+
+    offline_step: int = 0
+    env_step: int = 0
+    episodes: int = 0
+    next_eval: int = 0
+    next_checkpoint: int = 0
+    evals_done: int = 0
+
+    @property
+    def step(self) -> int:
+        """The logging x-axis: offline gradient steps + online env steps."""
+        return self.offline_step + self.env_step
+
+
+class Trainer:
+    """Runs one algorithm through the phases; owns env, replay, logger and checkpoints."""
+
+    def __init__(self, algo: str, config: Any) -> None:
+        from robokit.envs import make_env
+
+        torch.set_num_threads(config.threads)
+        self.algo, self.config = algo, config
+        self.run_dir = Path(config.out)
+        self.seeds = make_seeds(config.seed)
+        self.env = make_env(config.env)
+        self.eval_env = make_env(config.env)
+        obs_space = self.env.observation_space
+        if len(obs_space.shape) != 1:
+            raise ValueError(f"env '{config.env}': vector observations needed, got shape {obs_space.shape}")
+        self.obs_dim, self.action_dim = int(obs_space.shape[0]), int(self.env.action_space.shape[0])
+        self.agent: Agent = make_agent(algo, self.obs_dim, self.action_dim, config.agent, seed=config.seed)
+        self.phase_cfg = self._phase_settings()
+        self.counters = Counters(next_eval=config.eval_every, next_checkpoint=config.checkpoint_every)
+        self.offline_buffer = self._load_offline_buffer()
+        self.online_buffer = self._new_online_buffer()
+        self.mixer = self._make_mixer()
+        self._episode = {"return": 0.0, "length": 0, "success": False}
+        self._obs: np.ndarray | None = None
+        self.summary: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ setup
+    def _phase_settings(self) -> dict[str, Any]:
+        agent_cfg, cfg = self.config.agent, self.config
+        fraction = agent_cfg.offline_fraction if cfg.offline_fraction is None else cfg.offline_fraction
+        warmup = agent_cfg.warmup_steps if cfg.warmup_steps is None else cfg.warmup_steps
+        if agent_cfg.warmup_actions not in ("random", "policy"):
+            raise ValueError(f"warmup_actions must be 'random' or 'policy', got {agent_cfg.warmup_actions!r}")
+        return {"offline_fraction": float(fraction), "warmup_steps": int(warmup),
+                "warmup_actions": agent_cfg.warmup_actions,
+                "batch_size": int(agent_cfg.batch_size), "utd_ratio": int(agent_cfg.utd_ratio)}
+
+    @property
+    def discount(self) -> float:
+        return float(getattr(self.config.agent, "discount", 0.99))
+
+    @property
+    def calql(self) -> bool:
+        return bool(getattr(self.config.agent, "calql", False))
+
+    def _online_stores_mc_return(self) -> bool:
+        """Online data needs mc_return when it is mixed with (mc_return-carrying) offline data,
+        or when the Cal-QL bound stays on online."""
+        if self._needs_mixer():
+            return self.calql
+        return self.calql and bool(getattr(self.config.agent, "online_cql", False))
+
+    def _load_offline_buffer(self) -> Any:
+        if self.config.dataset is None:
+            if self.config.offline_steps > 0 or self.phase_cfg["offline_fraction"] > 0:
+                raise ValueError(f"--algo {self.algo}: offline steps ({self.config.offline_steps}) or an offline "
+                                 f"fraction ({self.phase_cfg['offline_fraction']}) need --dataset")
+            return None
+        from robokit.data import load_episodes
+        from robokit.data.replay import ReplayBuffer
+
+        episodes = load_episodes(self.config.dataset)
+        size = sum(len(ep) for ep in episodes)
+        if size == 0:
+            raise ValueError(f"{self.config.dataset}: the dataset has no transitions")
+        if episodes[0].action_dim != self.action_dim:
+            raise ValueError(f"{self.config.dataset}: actions have {episodes[0].action_dim} dims, "
+                             f"env '{self.config.env}' has {self.action_dim}")
+        buffer = ReplayBuffer(size, (self.obs_dim,), self.action_dim, seed=self.config.seed + 1,
+                              discount=self.discount, store_mc_return=self.calql,
+                              sparse_reward_failure_value=self.config.sparse_reward_failure_value)
+        for episode in episodes:
+            buffer.add_episode(episode)
+        return buffer
+
+    def _new_online_buffer(self) -> Any:
+        from robokit.data.replay import ReplayBuffer
+
+        return ReplayBuffer(min(self.config.replay_capacity, max(self.config.online_steps, 1)), (self.obs_dim,),
+                            self.action_dim, seed=self.config.seed + 2, discount=self.discount,
+                            store_mc_return=self._online_stores_mc_return(),
+                            sparse_reward_failure_value=self.config.sparse_reward_failure_value)
+
+    def _needs_mixer(self) -> bool:
+        return self.offline_buffer is not None and self.phase_cfg["offline_fraction"] > 0
+
+    def _make_mixer(self) -> Any:
+        if not self._needs_mixer():
+            return None
+        from robokit.data.mixed import MixedReplay
+
+        return MixedReplay(self.offline_buffer, self.online_buffer, self.phase_cfg["offline_fraction"],
+                           mode=self.config.mix_mode, seed=self.config.seed + 3)
+
+    # ------------------------------------------------------------------- loop
+    def run(self) -> dict[str, Any]:
+        """Run (or resume) the whole schedule; returns a summary of headline numbers."""
+        from robokit.core.logging import make_logger
+
+        resumed_from = self._maybe_resume()
+        self.logger = make_logger(self.config.logger, self.run_dir, self.config, console_every=0)
+        started = time.perf_counter()
+        try:
+            self._run_offline()
+            if self.counters.env_step == 0:
+                self._evaluate(force=True)  # the pretrained (or initial) policy, at env step 0
+                self.summary["pretrained_return"] = self.last_eval.get("eval/return_mean")
+            self._run_online()
+            self._evaluate(force=True)
+            self._checkpoint(final=True)
+        finally:
+            self.logger.close()
+        self.summary.update(seconds=round(time.perf_counter() - started, 1), resumed_from=resumed_from,
+                            run_dir=str(self.run_dir))
+        from robokit.trainers.plotting import plot_learning_curve
+
+        plot_learning_curve(self.run_dir / "metrics.csv", self.run_dir / "learning_curve.png",
+                            title=f"{self.algo} on {self.config.env} (seed {self.config.seed})")
+        if self.config.save_datasets is not None:
+            self.summary["datasets"] = self.save_datasets(Path(self.config.save_datasets))
+        return self.summary
+
+    def _progress(self, total: int, initial: int, desc: str) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, disable=not self.config.progress, leave=False,
+                    mininterval=2.0)
+
+    def _run_offline(self) -> None:
+        total = self.config.offline_steps
+        if self.counters.offline_step >= total:
+            return
+        self.agent.set_phase("offline")
+        from robokit.data.batch import to_torch
+
+        bar = self._progress(total, self.counters.offline_step, f"{self.algo} offline")
+        while self.counters.offline_step < total:
+            batch = to_torch(self.offline_buffer.sample(self.phase_cfg["batch_size"]))
+            metrics = self.agent.update(batch)
+            self.counters.offline_step += 1
+            bar.update(1)
+            step = self.counters.offline_step
+            if step % self.config.log_every == 0 or step == total:
+                self.logger.log({**metrics, "train/phase": PHASE_CODES["offline"], "train/env_steps": 0}, step)
+            if step >= self.counters.next_eval and step < total:
+                self._evaluate()
+            if step >= self.counters.next_checkpoint:
+                self._checkpoint()
+        bar.close()
+        self._checkpoint()
+
+    def _run_online(self) -> None:
+        total = self.config.online_steps
+        from robokit.data.batch import to_torch
+
+        bar = self._progress(total, self.counters.env_step, f"{self.algo} online")
+        metrics: dict[str, float] = {}
+        while self.counters.env_step < total:
+            in_warmup = self.counters.env_step < self.phase_cfg["warmup_steps"]
+            self.agent.set_phase("warmup" if in_warmup else "online")
+            episode_ended = self._env_step(in_warmup)
+            bar.update(1)
+            if not in_warmup:
+                batch = self._sample_online_batch()
+                if batch is not None:
+                    metrics = self.agent.update(to_torch(batch))
+            step = self.counters.step
+            if self.counters.env_step % self.config.log_every == 0:
+                self.logger.log({**metrics, "train/phase": PHASE_CODES[self.agent.phase],
+                                 "train/env_steps": self.counters.env_step}, step)
+            if self.counters.env_step >= self.counters.next_eval and self.counters.env_step < total:
+                self._evaluate()
+            if episode_ended and step >= self.counters.next_checkpoint:
+                self._checkpoint()
+        bar.close()
+
+    def _sample_online_batch(self) -> dict[str, Any] | None:
+        rows = self.phase_cfg["batch_size"] * self.phase_cfg["utd_ratio"]
+        if self.mixer is not None:
+            return self.mixer.sample(rows) if len(self.online_buffer) > 0 else None
+        return self.online_buffer.sample(rows) if len(self.online_buffer) > 0 else None
+
+    def _env_step(self, in_warmup: bool) -> bool:
+        """Act once in the training env and store the transition; True when the episode ended."""
+        if self._obs is None:
+            self._obs, _ = self.env.reset(seed=int(self.seeds.np_rng.integers(2**31 - 1)))
+        if in_warmup and self.phase_cfg["warmup_actions"] == "random":
+            action = self.seeds.np_rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
+        else:
+            action = self.agent.act(self._obs, deterministic=False)
+        next_obs, reward, terminated, truncated, info = self.env.step(action)
+        self.online_buffer.add(self._obs, action, float(reward), next_obs, terminated, truncated)
+        self.counters.env_step += 1
+        self._episode["return"] += float(reward)
+        self._episode["length"] += 1
+        self._episode["success"] = self._episode["success"] or bool(info.get("success", False))
+        self._obs = next_obs
+        if not (terminated or truncated):
+            return False
+        self.counters.episodes += 1
+        row = {"train/episode_return": self._episode["return"], "train/episode_length": self._episode["length"],
+               "train/episodes": self.counters.episodes, "train/env_steps": self.counters.env_step}
+        if "success" in info:
+            row["train/success"] = float(self._episode["success"])
+        self.logger.log(row, self.counters.step)
+        self._episode = {"return": 0.0, "length": 0, "success": False}
+        self._obs = None
+        return True
+
+    def _evaluate(self, force: bool = False) -> None:
+        step = self.counters.step
+        if not force and self.config.eval_every <= 0:
+            return
+        if force and getattr(self, "_last_eval_step", None) == step:
+            return
+        metrics = evaluate(self.agent, self.eval_env, self.config.eval_episodes, seed=self.config.seed)
+        metrics["eval/env_steps"] = self.counters.env_step
+        metrics["eval/offline_steps"] = self.counters.offline_step
+        self.logger.log(metrics, step)
+        self.last_eval, self._last_eval_step = metrics, step
+        self.summary["final_return"] = metrics["eval/return_mean"]
+        if "eval/success_rate" in metrics:
+            self.summary["final_success_rate"] = metrics["eval/success_rate"]
+        self.counters.evals_done += 1
+        progress = self.counters.env_step if self.counters.env_step else self.counters.offline_step
+        self.counters.next_eval = (progress // self.config.eval_every + 1) * self.config.eval_every \
+            if self.config.eval_every > 0 else math.inf
+
+    # ------------------------------------------------------------ checkpoints
+    def _checkpoint(self, final: bool = False) -> Path:
+        step = self.counters.step
+        ckpt_dir = self.run_dir / CHECKPOINT_DIR
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        replay_path = ckpt_dir / f"online_replay_{step:09d}.npz"
+        self.online_buffer.save(replay_path)
+        state = {
+            "agent": self.agent.training_state(),
+            "algo": self.algo,
+            "env_id": self.config.env,
+            "train_config": to_dict(self.config),
+            "counters": dataclasses.asdict(self.counters),
+            "rng": rng_state(self.seeds),
+            "online_replay": replay_path.name,
+            "offline_rng": (self.offline_buffer.rng.bit_generator.state if self.offline_buffer is not None else None),
+            "mixer_rng": self.mixer.rng_state() if self.mixer is not None else None,
+            "last_eval": getattr(self, "last_eval", {}),
+            "last_eval_step": getattr(self, "_last_eval_step", None),
+            "summary": dict(self.summary),
+        }
+        path = save_checkpoint(ckpt_dir / f"step_{step:09d}.pt", state)
+        if final:
+            save_checkpoint(self.run_dir / "final.pt", state)
+        self._prune_checkpoints(ckpt_dir)
+        self.counters.next_checkpoint = (step // self.config.checkpoint_every + 1) * self.config.checkpoint_every
+        return path
+
+    def _prune_checkpoints(self, ckpt_dir: Path) -> None:
+        checkpoints = sorted(ckpt_dir.glob("step_*.pt"))
+        keep = {p.name for p in checkpoints[-max(1, self.config.keep_checkpoints):]}
+        for old in checkpoints:
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
+        live = {load_name for load_name in (p.name.replace("step_", "online_replay_").replace(".pt", ".npz")
+                                            for p in ckpt_dir.glob("step_*.pt"))}
+        for replay in ckpt_dir.glob("online_replay_*.npz"):
+            if replay.name not in live:
+                replay.unlink(missing_ok=True)
+
+    def _maybe_resume(self) -> str | None:
+        if not self.config.resume:
+            return None
+        path = latest_checkpoint(self.run_dir / CHECKPOINT_DIR)
+        if path is None:
+            return None
+        from robokit.data.replay import ReplayBuffer
+
+        state = load_checkpoint(path)
+        self.agent = agent_from_state(state["agent"])
+        self.counters = Counters(**state["counters"])
+        restore_rng_state(self.seeds, state["rng"])
+        self.online_buffer = ReplayBuffer.load(path.parent / state["online_replay"])
+        if self.offline_buffer is not None and state["offline_rng"] is not None:
+            self.offline_buffer.rng.bit_generator.state = state["offline_rng"]
+        self.mixer = self._make_mixer()
+        if self.mixer is not None and state["mixer_rng"] is not None:
+            self.mixer.set_rng_state(state["mixer_rng"])
+        self.last_eval, self._last_eval_step = state["last_eval"], state["last_eval_step"]
+        self.summary = dict(state["summary"])
+        truncate_metrics(self.run_dir / "metrics.csv", self.counters.step)
+        print(f"resumed from {path} (step {self.counters.step})", flush=True)
+        return str(path)
+
+    # ---------------------------------------------------------------- datasets
+    def save_datasets(self, out_dir: Path) -> dict[str, str]:
+        """Write the online replay as ``medium-replay`` and final-policy rollouts as ``medium`` (Minari)."""
+        from robokit.data import save_minari
+        from robokit.trainers.datasets import replay_to_episodes, rollout_episodes
+
+        replay = replay_to_episodes(self.online_buffer)
+        medium = rollout_episodes(self.agent, self.eval_env, self.config.dataset_episodes,
+                                  seed=self.config.seed + 777)
+        paths = {}
+        for name, episodes in (("medium-replay", replay), ("medium", medium)):
+            paths[name] = str(save_minari(episodes, out_dir / name, env_id=self.config.env))
+        atomic_write_text(out_dir / "README.md", dataset_card(self.config, replay, medium))
+        return paths
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric rows logged after ``step`` (written after the checkpoint a run resumes from)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = list(reader.fieldnames or [])
+        rows = [row for row in reader if float(row["step"]) <= step]
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def dataset_card(config: Any, replay: list, medium: list) -> str:
+    def stats(episodes: list) -> str:
+        returns = np.array([ep.total_return for ep in episodes])
+        return (f"{len(episodes)} episodes, {sum(len(ep) for ep in episodes)} transitions, "
+                f"return mean {returns.mean():.2f} +- {returns.std():.2f}")
+
+    return (f"# Datasets for {config.env}\n\nMade by `robokit train --algo {config.agent.__class__.__name__}` "
+            f"with seed {config.seed}, {config.online_steps} online steps (SAC, config in config.yaml of the run).\n\n"
+            f"- `medium-replay`: the whole online replay of that run: {stats(replay)}\n"
+            f"- `medium`: {len(medium)} rollouts of the final stochastic policy: {stats(medium)}\n")
+
+
+def train(algo: str, config: Any) -> dict[str, Any]:
+    """Build a :class:`Trainer` for ``algo`` and run it."""
+    return Trainer(algo, config).run()
