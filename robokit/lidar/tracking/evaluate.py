@@ -1,0 +1,500 @@
+"""KITTI 3D multi-object tracking evaluation: CLEAR MOT, sAMOTA / AMOTA (40 recall points).
+
+The protocol follows the KITTI tracking devkit as extended to 3D by AB3DMOT, written anew:
+
+* per frame, ground truth (GT) of the evaluated class and its neutral class (Van for Car,
+  Person_sitting for Pedestrian) is matched to tracker boxes by the Hungarian method on
+  ``1 - IoU3D``; pairs with IoU below ``iou_threshold`` (0.25 / 0.5 / 0.7) are refused;
+* a GT box is *ignored* (neither a miss nor a hit) when it belongs to the neutral class, or
+  its truncation > ``max_truncation`` (0), or its occlusion > ``max_occlusion`` (2), or its
+  2D height <= ``min_height`` (25 px; the issue's rule, see ``gt_height_rule``); a tracker
+  box matched to an ignored GT is not a false positive;
+* an unmatched tracker box is ignored when it is of the neutral class, or <= ``min_height``
+  pixels tall, or more than half of its 2D box lies in a DontCare area;
+* MOTA = 1 - (FN + FP + IDS) / GT, MOTP = mean IoU of matched pairs, IDS and FRAG from
+  each GT trajectory (the devkit's rule: a switch needs the previous frame matched; the
+  classic CLEAR MOT rule, any change of matched id, with ``id_switch_rule="clear"``);
+* scores: each tracker trajectory gets its mean score; for 40 recall targets r = 1/40..1
+  the score threshold reaching r is found, MOTA and sMOTA_r = max(0, 1 - (FN + FP + IDS -
+  (1 - r) GT) / (r GT)) are computed on the tracks above it; AMOTA / sAMOTA are their sums
+  over 40 (unreached recalls count 0), and the reported MOTA is the best over thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from robokit.lidar.boxes import camera_to_upright_boxes, iou3d
+from robokit.lidar.tracking.io import TrackObjects
+
+__all__ = [
+    "EvalConfig",
+    "NEUTRAL_CLASS",
+    "TrackingMetrics",
+    "evaluate_tracking",
+    "prepare_sequence",
+    "recall_thresholds",
+]
+
+#: class evaluated -> neighbouring class that is neither rewarded nor punished
+NEUTRAL_CLASS = {"Car": "Van", "Pedestrian": "Person_sitting"}
+NUM_RECALL_POINTS = 40
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation settings (KITTI tracking devkit defaults, 3D IoU as in AB3DMOT)."""
+
+    cls: str = "Car"
+    iou_threshold: float = 0.25
+    max_truncation: float = 0.0
+    max_occlusion: int = 2
+    min_height: float = 25.0
+    gt_height_rule: bool = True
+    dontcare_overlap: float = 0.5
+    id_switch_rule: str = "kitti"
+
+    def __post_init__(self) -> None:
+        if self.id_switch_rule not in ("kitti", "clear"):
+            raise ValueError(
+                f"id_switch_rule must be 'kitti' or 'clear', got {self.id_switch_rule!r}"
+            )
+        if not 0.0 < self.iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
+
+
+@dataclass
+class TrackingMetrics:
+    """Metrics of one evaluation; counts are over all sequences evaluated."""
+
+    mota: float
+    motp: float
+    moda: float
+    samota: float
+    amota: float
+    amotp: float
+    ids: int
+    frag: int
+    fp: int
+    fn: int
+    tp: int
+    ignored_tp: int
+    ignored_fn: int
+    ignored_tracker: int
+    num_gt: int
+    recall: float
+    precision: float
+    mt: float
+    pt: float
+    ml: float
+    score_threshold: float
+    mota_all_tracks: float
+    iou_threshold: float
+    cls: str
+    per_sequence: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- preparation
+
+
+@dataclass
+class _Frame:
+    """One frame's evaluation inputs (indices into the sequence's kept rows)."""
+
+    gt_ids: np.ndarray  # (G,) GT track ids
+    gt_ignored: np.ndarray  # (G,) bool
+    tracker_rows: np.ndarray  # (T,) rows into the sequence's tracker arrays
+    tracker_ignorable: np.ndarray  # (T,) bool: ignored when left unmatched
+    iou: np.ndarray  # (G, T) 3D IoU
+
+
+@dataclass
+class _Sequence:
+    name: str
+    frames: list[_Frame]
+    tracker_ids: np.ndarray  # (R,) track id per tracker row
+    tracker_scores: np.ndarray  # (R,) mean score of the row's trajectory
+
+
+def _area_fraction_inside(boxes: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """``(T, D)`` fraction of each 2D box ``[x1, y1, x2, y2]`` inside each DontCare box."""
+    if len(boxes) == 0 or len(areas) == 0:
+        return np.zeros((len(boxes), len(areas)))
+    width = np.minimum(boxes[:, None, 2], areas[None, :, 2]) - np.maximum(
+        boxes[:, None, 0], areas[None, :, 0]
+    )
+    height = np.minimum(boxes[:, None, 3], areas[None, :, 3]) - np.maximum(
+        boxes[:, None, 1], areas[None, :, 1]
+    )
+    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
+    own = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return np.where(own[:, None] > 0, inter / np.where(own > 0, own, 1.0)[:, None], 0.0)
+
+
+def _track_mean_scores(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each row's trajectory mean score ``(R,)``."""
+    if len(ids) == 0:
+        return np.zeros(0)
+    unique, inverse = np.unique(ids, return_inverse=True)
+    totals = np.bincount(inverse, weights=scores, minlength=len(unique))
+    counts = np.bincount(inverse, minlength=len(unique))
+    return (totals / counts)[inverse]
+
+
+def prepare_sequence(
+    name: str, labels: TrackObjects, results: TrackObjects, config: EvalConfig
+) -> _Sequence:
+    """Split a sequence into frames with ignore flags and GT x tracker 3D IoU matrices."""
+    neutral = NEUTRAL_CLASS.get(config.cls)
+    relevant = {config.cls} | ({neutral} if neutral else set())
+    gt = labels.select(np.isin(labels.obj_type, list(relevant)))
+    dontcare = labels.select(labels.obj_type == "DontCare")
+    tracker = results.select(np.isin(results.obj_type, list(relevant)))
+    if np.isnan(tracker.score).any():
+        raise ValueError(
+            f"{results.source}: tracker results need a score (18th field) on every line"
+        )
+
+    gt_height = gt.bbox2d[:, 3] - gt.bbox2d[:, 1]
+    gt_ignored = (
+        (gt.obj_type == neutral)
+        | (gt.truncated > config.max_truncation)
+        | (gt.occluded > config.max_occlusion)
+    )
+    if config.gt_height_rule:
+        gt_ignored |= gt_height <= config.min_height
+    tracker_height = np.abs(tracker.bbox2d[:, 3] - tracker.bbox2d[:, 1])
+    tracker_neutral_or_small = (tracker.obj_type == neutral) | (tracker_height <= config.min_height)
+
+    gt_upright = camera_to_upright_boxes(gt.boxes)
+    tracker_upright = camera_to_upright_boxes(tracker.boxes)
+    num_frames = max(gt.num_frames, tracker.num_frames, dontcare.num_frames)
+    gt_slices = gt.frame_slices(num_frames)
+    tracker_slices = tracker.frame_slices(num_frames)
+    dontcare_slices = dontcare.frame_slices(num_frames)
+    frames = []
+    for f in range(num_frames):
+        g, t = gt_slices[f], tracker_slices[f]
+        in_dontcare = _area_fraction_inside(tracker.bbox2d[t], dontcare.bbox2d[dontcare_slices[f]])
+        frames.append(
+            _Frame(
+                gt_ids=gt.track_id[g],
+                gt_ignored=gt_ignored[g],
+                tracker_rows=np.arange(t.start, t.stop),
+                tracker_ignorable=tracker_neutral_or_small[t]
+                | (in_dontcare > config.dontcare_overlap).any(axis=1),
+                iou=iou3d(gt_upright[g], tracker_upright[t]),
+            )
+        )
+    return _Sequence(
+        name, frames, tracker.track_id, _track_mean_scores(tracker.track_id, tracker.score)
+    )
+
+
+# ----------------------------------------------------------------------------- one pass
+
+
+@dataclass
+class _Counts:
+    tp: int = 0  # matched pairs with a GT that is not ignored
+    matched: int = 0  # all matched pairs (the devkit's TP incl. ignored, used for recall and MOTP)
+    overlap: float = 0.0  # summed IoU of all matched pairs
+    fn: int = 0
+    fp: int = 0
+    ignored_tp: int = 0
+    ignored_fn: int = 0
+    ignored_tracker: int = 0
+    num_gt: int = 0  # GT not ignored
+    ids: int = 0
+    frag: int = 0
+    mostly_tracked: int = 0
+    partly_tracked: int = 0
+    mostly_lost: int = 0
+    trajectories: int = 0
+    matched_scores: list = field(default_factory=list)
+
+    def add(self, other: _Counts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def mota(self) -> float:
+        return 1.0 - (self.fn + self.fp + self.ids) / self.num_gt if self.num_gt else -math.inf
+
+    @property
+    def moda(self) -> float:
+        return 1.0 - (self.fn + self.fp) / self.num_gt if self.num_gt else -math.inf
+
+    @property
+    def motp(self) -> float:
+        return self.overlap / self.matched if self.matched else 0.0
+
+    @property
+    def recall(self) -> float:
+        denominator = self.matched + self.fn
+        return self.matched / denominator if denominator else 0.0
+
+    @property
+    def precision(self) -> float:
+        denominator = self.matched + self.fp
+        return self.matched / denominator if denominator else 0.0
+
+    def smota(self, recall_target: float) -> float:
+        if not self.num_gt:
+            return -math.inf
+        errors = self.fn + self.fp + self.ids - (1.0 - recall_target) * self.num_gt
+        return min(1.0, max(0.0, 1.0 - errors / (recall_target * self.num_gt)))
+
+
+def _match_frame(
+    iou: np.ndarray, columns: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hungarian matching of GT rows to the kept tracker ``columns``; returns accepted pairs."""
+    if iou.shape[0] == 0 or len(columns) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    sub = iou[:, columns]
+    cost = np.where(sub >= threshold, 1.0 - sub, 1e9)
+    rows, cols = linear_sum_assignment(cost)
+    accepted = cost[rows, cols] < 1e9
+    return rows[accepted], columns[cols[accepted]]
+
+
+def _evaluate_sequence(sequence: _Sequence, config: EvalConfig, score_threshold: float) -> _Counts:
+    counts = _Counts()
+    kept_rows = sequence.tracker_scores >= score_threshold
+    trajectories: dict[int, list[int]] = {}
+    ignored_flags: dict[int, list[bool]] = {}
+    for frame in sequence.frames:
+        columns = np.flatnonzero(kept_rows[frame.tracker_rows])
+        gt_index, tracker_col = _match_frame(frame.iou, columns, config.iou_threshold)
+        assigned = np.full(len(frame.gt_ids), -1, dtype=np.int64)
+        rows = frame.tracker_rows[tracker_col]
+        assigned[gt_index] = sequence.tracker_ids[rows]
+        counts.matched += len(gt_index)
+        counts.overlap += float(frame.iou[gt_index, tracker_col].sum())
+        counts.matched_scores.extend(sequence.tracker_scores[rows].tolist())
+        matched_ignored = frame.gt_ignored[gt_index]
+        counts.ignored_tp += int(matched_ignored.sum())
+        counts.tp += int((~matched_ignored).sum())
+        unmatched_gt = np.ones(len(frame.gt_ids), dtype=bool)
+        unmatched_gt[gt_index] = False
+        counts.ignored_fn += int((unmatched_gt & frame.gt_ignored).sum())
+        counts.fn += int((unmatched_gt & ~frame.gt_ignored).sum())
+        unmatched_tracker = np.zeros(len(frame.tracker_rows), dtype=bool)
+        unmatched_tracker[columns] = True
+        unmatched_tracker[tracker_col] = False
+        counts.ignored_tracker += int((unmatched_tracker & frame.tracker_ignorable).sum())
+        counts.fp += int((unmatched_tracker & ~frame.tracker_ignorable).sum())
+        counts.num_gt += int((~frame.gt_ignored).sum())
+        for gt_id, tracker_id, ignored in zip(
+            frame.gt_ids.tolist(), assigned.tolist(), frame.gt_ignored.tolist(), strict=True
+        ):
+            trajectories.setdefault(gt_id, []).append(tracker_id)
+            ignored_flags.setdefault(gt_id, []).append(ignored)
+    for gt_id, assigned_ids in trajectories.items():
+        _score_trajectory(assigned_ids, ignored_flags[gt_id], counts, config.id_switch_rule)
+    return counts
+
+
+def _score_trajectory(assigned: list[int], ignored: list[bool], counts: _Counts, rule: str) -> None:
+    """Add one GT trajectory's IDS, FRAG and MT/PT/ML to ``counts``.
+
+    ``assigned[k]`` is the tracker id matched in the trajectory's k-th frame (-1: missed).
+    The "kitti" rule is the devkit's: an id switch needs a match in the previous frame too,
+    and ignored frames break the chain. The "clear" rule counts any change of matched id.
+    """
+    if all(ignored):
+        return
+    counts.trajectories += 1
+    if all(a == -1 for a in assigned):
+        counts.mostly_lost += 1
+        return
+    n = len(assigned)
+    if rule == "clear":
+        counts.ids += _clear_switches(assigned, ignored)
+    last = assigned[0]
+    tracked = 1 if assigned[0] >= 0 else 0
+    for k in range(1, n):
+        current, previous = assigned[k], assigned[k - 1]
+        if ignored[k]:
+            last = -1
+            continue
+        if rule == "kitti" and last not in (-1, current) and current != -1 and previous != -1:
+            counts.ids += 1
+        if (
+            k < n - 1
+            and previous != current
+            and last != -1
+            and current != -1
+            and assigned[k + 1] != -1
+        ):
+            counts.frag += 1
+        if current != -1:
+            tracked += 1
+            last = current
+    if (
+        n > 1
+        and assigned[n - 2] != assigned[n - 1]
+        and last != -1
+        and assigned[n - 1] != -1
+        and not ignored[n - 1]
+    ):
+        counts.frag += 1
+    ratio = tracked / (n - sum(ignored))
+    if ratio > 0.8:
+        counts.mostly_tracked += 1
+    elif ratio < 0.2:
+        counts.mostly_lost += 1
+    else:
+        counts.partly_tracked += 1
+
+
+def _clear_switches(assigned: list[int], ignored: list[bool]) -> int:
+    """Classic CLEAR MOT switches: matched id differs from the last matched id (gaps allowed)."""
+    switches, last = 0, -1
+    for current, skip in zip(assigned, ignored, strict=True):
+        if skip or current == -1:
+            continue
+        if last != -1 and current != last:
+            switches += 1
+        last = current
+    return switches
+
+
+def _evaluate_all(sequences: list[_Sequence], config: EvalConfig, score_threshold: float):
+    total = _Counts()
+    per_sequence = {}
+    for sequence in sequences:
+        counts = _evaluate_sequence(sequence, config, score_threshold)
+        per_sequence[sequence.name] = counts
+        total.add(counts)
+    return total, per_sequence
+
+
+# ----------------------------------------------------------------------------- recall sweep
+
+
+def recall_thresholds(
+    scores, num_gt: int, num_points: int = NUM_RECALL_POINTS
+) -> tuple[list[float], list[float]]:
+    """Score thresholds reaching recall ``1/num_points, 2/num_points, ...`` (AB3DMOT's sampling).
+
+    Walks the matched scores from high to low; the k-th target recall takes the first score
+    whose recall is at least as close to the target as the next score's. Targets beyond
+    the largest recall reached get no threshold.
+
+    Args:
+        scores: matched tracker scores from an evaluation without a threshold.
+        num_gt: GT count the recall is relative to (matched + missed).
+    Returns:
+        ``(thresholds, recall_targets)``, equal lengths, at most ``num_points``.
+    """
+    ordered = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
+    thresholds, targets = [], []
+    target = 0.0
+    count = len(ordered)
+    for i, score in enumerate(ordered):
+        recall_here = (i + 1) / num_gt
+        recall_next = (i + 2) / num_gt if i < count - 1 else recall_here
+        if i < count - 1 and (recall_next - target) < (target - recall_here):
+            continue
+        thresholds.append(float(score))
+        targets.append(target)
+        target += 1.0 / num_points
+    return thresholds[1:], targets[1:]  # the first one is the recall-0 target
+
+
+def evaluate_tracking(
+    labels: dict[str, TrackObjects],
+    results: dict[str, TrackObjects],
+    config: EvalConfig | None = None,
+    progress: bool = False,
+) -> TrackingMetrics:
+    """Evaluate tracker results against KITTI tracking labels.
+
+    Args:
+        labels: sequence name -> ground truth (:func:`read_tracking_labels`).
+        results: sequence name -> tracker output with scores; every labelled sequence
+            must be present (an empty :class:`TrackObjects` for a sequence with no tracks).
+        config: protocol settings.
+        progress: show a progress bar over the recall sweep.
+    Returns:
+        :class:`TrackingMetrics`; MOTA, MOTP, counts and per-sequence figures are at the
+        score threshold that maximises MOTA, as the devkit reports them.
+    """
+    config = config or EvalConfig()
+    missing = sorted(set(labels) - set(results))
+    if missing:
+        raise KeyError(f"no tracker results for sequence(s) {missing}")
+    sequences = [
+        prepare_sequence(name, labels[name], results[name], config) for name in sorted(labels)
+    ]
+    first, _ = _evaluate_all(sequences, config, -math.inf)
+    thresholds, targets = recall_thresholds(first.matched_scores, first.matched + first.fn)
+    sweep = zip(thresholds, targets, strict=True)
+    if progress:
+        from tqdm import tqdm
+
+        sweep = tqdm(list(sweep), desc=f"recall sweep {config.cls}", unit="thr", leave=False)
+    smota_sum = mota_sum = motp_sum = 0.0
+    best_mota, best_threshold = 0.0, -math.inf
+    for threshold, target in sweep:
+        counts, _ = _evaluate_all(sequences, config, threshold)
+        smota_sum += counts.smota(target)
+        mota_sum += counts.mota
+        motp_sum += counts.motp
+        if counts.mota > best_mota:
+            best_mota, best_threshold = counts.mota, threshold
+    final, per_sequence = _evaluate_all(sequences, config, best_threshold)
+    return _metrics(
+        final, per_sequence, config, best_threshold, first.mota, smota_sum, mota_sum, motp_sum
+    )
+
+
+def _metrics(final, per_sequence, config, threshold, mota_all, smota_sum, mota_sum, motp_sum):
+    trajectories = max(final.trajectories, 1)
+    return TrackingMetrics(
+        mota=final.mota,
+        motp=final.motp,
+        moda=final.moda,
+        samota=smota_sum / NUM_RECALL_POINTS,
+        amota=mota_sum / NUM_RECALL_POINTS,
+        amotp=motp_sum / NUM_RECALL_POINTS,
+        ids=final.ids,
+        frag=final.frag,
+        fp=final.fp,
+        fn=final.fn,
+        tp=final.tp,
+        ignored_tp=final.ignored_tp,
+        ignored_fn=final.ignored_fn,
+        ignored_tracker=final.ignored_tracker,
+        num_gt=final.num_gt,
+        recall=final.recall,
+        precision=final.precision,
+        mt=final.mostly_tracked / trajectories,
+        pt=final.partly_tracked / trajectories,
+        ml=final.mostly_lost / trajectories,
+        score_threshold=threshold,
+        mota_all_tracks=mota_all,
+        iou_threshold=config.iou_threshold,
+        cls=config.cls,
+        per_sequence={
+            name: {
+                "mota": c.mota,
+                "motp": c.motp,
+                "ids": c.ids,
+                "frag": c.frag,
+                "fp": c.fp,
+                "fn": c.fn,
+                "num_gt": c.num_gt,
+            }
+            for name, c in per_sequence.items()
+        },
+    )
