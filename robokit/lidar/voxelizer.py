@@ -148,7 +148,10 @@ def voxelize(
     limit = cloud.shape[0] if max_voxels is None else int(max_voxels)
     if limit < 0:
         raise ValueError(f"max_voxels must be >= 0, got {max_voxels}")
-    point_voxel, coords = _assign_voxels(cloud[:, :3], bounds[:3], size, cells_xyz, limit)
+    # float32 arithmetic, as spconv and OpenPCDet do, so boundary points land in the same voxel
+    point_voxel, coords = _assign_voxels(
+        cloud[:, :3], bounds[:3].astype(np.float32), size.astype(np.float32), cells_xyz, limit
+    )
     features, counts = _mean_features(cloud, point_voxel, coords.shape[0])
     return features, coords, counts
 
