@@ -1,0 +1,150 @@
+"""Shared helpers for dataset readers and writers: safe HDF5 access, atomic
+directory writes, and turning a replay buffer back into episodes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robokit.data.episode import Episode
+from robokit.data.errors import DataError, check_finite
+
+
+@contextlib.contextmanager
+def open_hdf5(path: Path) -> Iterator[Any]:
+    """Open ``path`` read-only with h5py; a missing, truncated or corrupt file raises
+    :class:`DataError` naming it."""
+    import h5py
+
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise DataError(f"{path}: cannot open as HDF5, truncated or corrupt ({err})") from err
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def read_dataset(group: Any, key: str, path: Path, required: bool = True) -> np.ndarray | None:
+    """``group[key][()]`` as a numeric array, or a :class:`DataError` naming file and key when
+    it is missing, unreadable (damaged chunks), not numeric, or holds NaN/inf."""
+    import h5py
+
+    full_key = f"{group.name.rstrip('/')}/{key}".lstrip("/")
+    if key not in group:
+        if not required:
+            return None
+        raise DataError(f"{path}: key '{full_key}' missing")
+    node = group[key]
+    if not isinstance(node, h5py.Dataset):
+        raise DataError(f"{path}: key '{full_key}' is a group, expected a dataset")
+    try:
+        array = node[()]
+    except (OSError, RuntimeError, ValueError) as err:
+        raise DataError(f"{path}: key '{full_key}': cannot read data, corrupt ({err})") from err
+    array = np.asarray(array)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise DataError(f"{path}: key '{full_key}': dtype {array.dtype} is not numeric")
+    check_finite(array, full_key, str(path))
+    return array
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory beside ``target``; on success it replaces ``target``.
+
+    An existing ``target`` is kept untouched unless ``overwrite`` (and even then it is
+    only removed after the new directory is complete), so a crash loses nothing.
+    """
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists (pass overwrite=True / --overwrite to replace it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def split_by_ends(ends: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` row ranges of episodes in a flat dataset; an episode ends after a
+    row whose ``ends`` flag is set; rows after the last flag form a final episode."""
+    stops = (np.flatnonzero(ends) + 1).tolist()
+    if not stops or stops[-1] != len(ends):
+        stops.append(len(ends))
+    starts = [0, *stops[:-1]]
+    return [(a, b) for a, b in zip(starts, stops, strict=True) if b > a]
+
+
+def buffer_to_episodes(buffer: Any) -> list[Episode]:
+    """The live transitions of a :class:`~robokit.data.ReplayBuffer`, grouped back into episodes
+    (oldest first). An episode whose first steps were overwritten starts where the data does; the
+    episode still being collected (no end flag yet) is returned with ``truncated`` set on its
+    last step, so nothing stored is lost."""
+    storage = buffer.storage
+    slots = storage.live_slots()
+    if len(slots) == 0:
+        return []
+    episode_ids = storage.fields["episode"][slots]
+    cuts = np.flatnonzero(np.diff(episode_ids)) + 1
+    episodes = []
+    for part in np.split(slots, cuts):
+        batch = buffer.gather_transitions(part)
+        truncated = batch["truncated"].astype(bool)
+        terminated = batch["terminated"].astype(bool)
+        if not (terminated[-1] or truncated[-1]):
+            truncated[-1] = True
+        infos = {"mc_return": batch["mc_return"]} if "mc_return" in batch else {}
+        episodes.append(Episode(_episode_observations(buffer, batch), batch["action"], batch["reward"],
+                                terminated, truncated, infos))
+    return episodes
+
+
+def _episode_observations(buffer: Any, batch: dict[str, Any]) -> Any:
+    if buffer.ragged:
+        from robokit.data.batch import split_ragged
+
+        clouds = split_ragged(batch["obs"], batch["obs_offsets"])
+        last = split_ragged(batch["next_obs"], batch["next_obs_offsets"])[-1]
+        return [*clouds, last]
+    if isinstance(batch["obs"], dict):
+        return {k: np.concatenate([v, batch["next_obs"][k][-1:]]) for k, v in batch["obs"].items()}
+    return np.concatenate([batch["obs"], batch["next_obs"][-1:]])
+
+
+def as_episodes(data: Any) -> list[Episode]:
+    """Episodes from a list of episodes or a replay buffer."""
+    if hasattr(data, "storage") and hasattr(data, "gather_transitions"):
+        return buffer_to_episodes(data)
+    episodes = list(data)
+    for i, episode in enumerate(episodes):
+        if not isinstance(episode, Episode):
+            raise TypeError(f"item {i} is {type(episode).__name__}, expected robokit.data.Episode")
+    return episodes
+
+
+def flat_observations(episode: Episode, source: str) -> np.ndarray | dict[str, np.ndarray]:
+    """Observations of an episode for formats that cannot hold ragged point clouds."""
+    if episode.is_ragged:
+        raise DataError(f"{source}: ragged point-cloud observations cannot be stored in this format "
+                        f"(use ReplayBuffer.save for point-cloud data)")
+    return episode.observations

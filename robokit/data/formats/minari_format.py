@@ -1,0 +1,148 @@
+"""Minari datasets, read and written through minari's own local storage API
+(``minari.dataset.minari_storage.MinariStorage``; no network).
+
+A dataset directory ``DIR`` holds ``DIR/data/metadata.json`` and
+``DIR/data/main_data.hdf5``; :func:`save_minari` writes it atomically (temporary
+directory, then rename) and ``minari.load_dataset(DIR.name)`` reads it when
+``MINARI_DATASETS_PATH`` is ``DIR``'s parent (name it like ``my-data-v0``);
+``minari.MinariDataset(DIR / "data")`` always reads it. Images are stored
+losslessly (``jpeg_encoding=False``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robokit.data.episode import Episode
+from robokit.data.errors import DataError
+from robokit.data.formats.common import as_episodes, atomic_directory, flat_observations
+
+DATASET_ID = re.compile(r"^(?:[\w:.-]+/)*[\w:.-]+-v\d+$")
+
+
+def minari_data_dir(path: str | Path) -> Path | None:
+    """The ``data`` folder of a Minari dataset at ``path`` (dataset dir, data dir or main_data.hdf5)."""
+    path = Path(path)
+    for candidate in (path / "data", path, path.parent):
+        if (candidate / "metadata.json").is_file():
+            return candidate
+    return None
+
+
+def load_minari(path: str | Path) -> list[Episode]:
+    """Episodes of the Minari dataset at ``path``.
+
+    Raises:
+        DataError: naming the path for a missing/corrupt dataset, and episode and key for bad content.
+    """
+    from robokit.optional import require
+
+    require("minari", "sim")
+    from minari import MinariDataset
+
+    data_dir = minari_data_dir(path)
+    if data_dir is None:
+        raise DataError(f"{path}: not a Minari dataset (no data/metadata.json)")
+    try:
+        dataset = MinariDataset(data_dir)
+        episodes = list(dataset.iterate_episodes())
+    except (OSError, KeyError, ValueError) as err:
+        raise DataError(f"{data_dir}: cannot read Minari dataset, truncated or corrupt "
+                        f"({type(err).__name__}: {err})") from err
+    return [_to_episode(ep, data_dir) for ep in episodes]
+
+
+def _to_episode(data: Any, data_dir: Path) -> Episode:
+    infos = {k: np.asarray(v) for k, v in (data.infos or {}).items()
+             if isinstance(v, np.ndarray | list) and len(v) == len(data.rewards)}
+    return Episode(data.observations, data.actions, data.rewards, data.terminations, data.truncations,
+                   infos, source=f"{data_dir / 'main_data.hdf5'}: episode_{data.id}")
+
+
+def save_minari(episodes: Any, out_dir: str | Path, env_id: str | None = None, dataset_id: str | None = None,
+                algorithm_name: str | None = None, author: str | None = None, description: str | None = None,
+                overwrite: bool = False) -> Path:
+    """Write episodes (or a replay buffer) as a Minari dataset in ``out_dir``; returns ``out_dir``.
+
+    Args:
+        episodes: list of :class:`Episode` (array or dict observations) or a ReplayBuffer.
+        out_dir: the dataset directory to create.
+        env_id: gymnasium id the data came from (stored as the env spec, so
+            ``dataset.recover_environment()`` works); spaces are taken from the env.
+        dataset_id: Minari id; default ``out_dir.name`` when it looks like ``name-vN``,
+            else ``robokit/<name>-v0``.
+        overwrite: replace an existing ``out_dir`` (only after the new one is complete).
+    """
+    from robokit.optional import require
+
+    require("minari", "sim")
+    from minari import __version__ as minari_version
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+    from minari.dataset.minari_storage import MinariStorage
+
+    out_dir = Path(out_dir)
+    episodes = as_episodes(episodes)
+    if not episodes:
+        raise DataError(f"{out_dir}: no episodes to write")
+    for ep in episodes:
+        flat_observations(ep, str(out_dir))
+    env_spec, observation_space, action_space = _spaces(episodes, env_id)
+    safe_name = re.sub(r"[^\w.-]", "-", out_dir.name)
+    dataset_id = dataset_id or (out_dir.name if DATASET_ID.match(out_dir.name) else f"robokit/{safe_name}-v0")
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        storage = MinariStorage.new(tmp / "data", observation_space=observation_space, action_space=action_space,
+                                    env_spec=env_spec, data_format="hdf5", jpeg_encoding=False)
+        storage.update_episodes(EpisodeBuffer(id=i, observations=ep.observations, actions=ep.actions,
+                                              rewards=ep.rewards, terminations=ep.terminated,
+                                              truncations=ep.truncated, infos=dict(ep.infos) or {})
+                                for i, ep in enumerate(episodes))
+        metadata: dict[str, Any] = {"dataset_id": dataset_id, "minari_version": minari_version,
+                                    "algorithm_name": algorithm_name or "unknown",
+                                    "description": description or "written by robokit"}
+        if author:
+            metadata["author"] = {author}
+        storage.update_metadata(metadata)
+    return out_dir
+
+
+def _spaces(episodes: list[Episode], env_id: str | None) -> tuple[Any, Any, Any]:
+    """(env_spec or None, observation space, action space): from the env when it can be made,
+    else Boxes that fit the data."""
+    import gymnasium as gym
+
+    if env_id:
+        if env_id.startswith("robokit/"):
+            import robokit.envs  # noqa: F401  (registers robokit/* ids)
+        try:
+            spec = gym.spec(env_id)
+            env = gym.make(env_id)
+            spaces = env.observation_space, env.action_space
+            env.close()
+            return spec, *spaces
+        except Exception as err:  # noqa: BLE001 - any failure to build the env falls back to data spaces
+            import warnings
+
+            warnings.warn(f"could not make env {env_id!r} ({err}); using spaces inferred from the data",
+                          stacklevel=3)
+    return None, _space_for(episodes[0].observations), _box_for(episodes[0].actions[0])
+
+
+def _space_for(obs: Any) -> Any:
+    import gymnasium as gym
+
+    if isinstance(obs, dict):
+        return gym.spaces.Dict({k: _box_for(v[0]) for k, v in obs.items()})
+    return _box_for(obs[0])
+
+
+def _box_for(sample: np.ndarray) -> Any:
+    import gymnasium as gym
+
+    sample = np.asarray(sample)
+    if sample.dtype == np.uint8:
+        return gym.spaces.Box(0, 255, sample.shape, np.uint8)
+    return gym.spaces.Box(-np.inf, np.inf, sample.shape, sample.dtype if sample.dtype.kind == "f" else np.float32)
