@@ -25,8 +25,13 @@ import numpy as np
 from robokit.core.atomic import atomic_path
 from robokit.data.episode import Episode
 from robokit.data.errors import DataError
-from robokit.data.formats.common import (as_episodes, flat_observations, open_hdf5, read_dataset,
-                                         split_by_ends)
+from robokit.data.formats.common import (
+    as_episodes,
+    flat_observations,
+    open_hdf5,
+    read_dataset,
+    split_by_ends,
+)
 
 REQUIRED = ("observations", "actions", "rewards", "terminals")
 
