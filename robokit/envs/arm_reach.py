@@ -23,7 +23,7 @@ class ArmReachEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
-    def __init__(self, frame_skip: int = 2, success_radius: float = 0.03, goal_radius_range=(0.07, 0.19),
+    def __init__(self, frame_skip: int = 2, success_radius: float = 0.05, goal_radius_range=(0.07, 0.19),
                  render_mode: str | None = None, width: int = 240, height: int = 240) -> None:
         import mujoco
 

@@ -51,6 +51,8 @@ class TrainConfig:
     eval_every: steps between evaluations (offline and online); eval_episodes per evaluation.
     checkpoint_every: steps between checkpoints (taken at the next episode end when online).
     sparse_reward_failure_value: Cal-QL's failure reward for mc_return (0.0 for 0/1 sparse tasks).
+    init_from: start from the agent (weights and optimizers) of this checkpoint, e.g. an offline
+        pretraining run's ``final.pt``, so several fine-tuning recipes share one pretraining.
     save_datasets: when set, write the run's replay as ``medium-replay`` and ``dataset_episodes``
         rollouts of the final policy as ``medium`` (Minari) into this folder.
     """
@@ -73,6 +75,7 @@ class TrainConfig:
     mix_mode: str = "mixed"
     sparse_reward_failure_value: float | None = None
     resume: bool = False
+    init_from: Path | None = None
     progress: bool = True
     save_datasets: Path | None = None
     dataset_episodes: int = 10
@@ -207,6 +210,8 @@ class Trainer:
         from robokit.core.logging import make_logger
 
         resumed_from = self._maybe_resume()
+        if resumed_from is None and self.config.init_from is not None:
+            self._init_agent_from(Path(self.config.init_from))
         self.logger = make_logger(self.config.logger, self.run_dir, self.config, console_every=0)
         started = time.perf_counter()
         try:
@@ -398,6 +403,20 @@ class Trainer:
         truncate_metrics(self.run_dir / "metrics.csv", self.counters.step)
         print(f"resumed from {path} (step {self.counters.step})", flush=True)
         return str(path)
+
+    def _init_agent_from(self, path: Path) -> None:
+        """Copy weights and optimizer states of a checkpoint's agent (same network shapes)."""
+        state = load_checkpoint(path)
+        if "agent" not in state:
+            raise KeyError(f"{path}: checkpoint has no 'agent' entry")
+        try:
+            self.agent.load_state_dict(state["agent"]["modules"])
+        except RuntimeError as err:
+            raise ValueError(f"{path}: its networks do not fit --algo {self.algo} with this config: {err}") from err
+        for name, optimizer in self.agent.optimizers().items():
+            if name in state["agent"]["optimizers"]:
+                optimizer.load_state_dict(state["agent"]["optimizers"][name])
+        self.summary["initialised_from"] = str(path)
 
     # ---------------------------------------------------------------- datasets
     def save_datasets(self, out_dir: Path) -> dict[str, str]:
