@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -170,8 +171,11 @@ def draw_saliency(cloud: np.ndarray, scores: np.ndarray, path: Path, title: str)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``robokit robustness``."""
+    import torch
     import tyro
 
+    # small per-point networks: one thread is fastest on shared CPUs; override with ROBOKIT_TORCH_THREADS
+    torch.set_num_threads(int(os.environ.get("ROBOKIT_TORCH_THREADS", "1")))
     args = list(sys.argv[1:] if argv is None else argv)
     commands = {"train": TrainConfig, "eval": EvalConfig, "saliency": SaliencyConfig}
     cfg = tyro.extras.subcommand_cli_from_dict(commands, args=args, prog=PROG,

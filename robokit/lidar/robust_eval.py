@@ -4,7 +4,9 @@ Protocol (robokit's, stated in ``docs/intact.md``): each test cloud (P points, 1
 ModelNet40 and the procedural set) is corrupted with
 :func:`robokit.lidar.corruptions.corrupt`, then randomly subsampled (or refilled by
 repeating points) to the ``num_points`` the model was trained with, so added / removed
-points keep their proportions and the model always sees its training density. The
+points keep their proportions and the model always sees its training density. A cloud
+with no points left (possible on clouds smaller than ModelNet-C's 1,024) becomes one point
+at the origin. The
 random stream of a (corruption, severity) pair depends only on the seed, the suite
 position and the severity, so every model is scored on the very same corrupted clouds.
 
@@ -15,7 +17,9 @@ Metrics follow ModelNet-C (Ren et al., 2022), with error ``E = 1 - accuracy``::
 
 The reference is ModelNet-C's DGCNN on ModelNet40 (published per-corruption mean
 accuracies, :data:`DGCNN_MODELNET_C`) or, on any other data, a robokit result JSON
-(typically the standard-trained model's).
+(typically the standard-trained model's). When the reference loses nothing under a
+corruption (its RCE denominator is 0) that corruption's RCE is infinite and is left out
+of RmCE (listed under ``RmCE_excluded``).
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ def corrupt_set(points: np.ndarray, name: str | None, severity: int, num_points:
     out = np.empty((len(points), num_points, 3), dtype=np.float32)
     for i, cloud in enumerate(points):
         corrupted = cloud if name is None else corrupt(name, cloud, severity, rng)[:, :3]
+        if len(corrupted) == 0:  # e.g. dropout_local on a small cloud: nothing left to classify
+            corrupted = np.zeros((1, 3), dtype=np.float32)
         out[i] = resample_to(corrupted, num_points, rng)
     return out
 
@@ -111,8 +117,10 @@ def error_metrics(result: Mapping, reference: Mapping) -> dict:
             continue
         ce[name] = _ratio(errors.sum(), ref_errors.sum())
         rce[name] = _ratio((errors - clean_err).sum(), (ref_errors - ref_clean_err).sum())
+    finite_rce = [v for v in rce.values() if np.isfinite(v)]
     return {"CE": ce, "RCE": rce, "mCE": float(np.mean(list(ce.values()))) if ce else None,
-            "RmCE": float(np.mean(list(rce.values()))) if rce else None}
+            "RmCE": float(np.mean(finite_rce)) if finite_rce else None,
+            "RmCE_excluded": sorted(name for name, v in rce.items() if not np.isfinite(v))}
 
 
 def _reference_errors(reference: Mapping, name: str, levels: int) -> np.ndarray | None:
