@@ -86,12 +86,23 @@ def camera_to_upright_boxes(boxes_cam) -> np.ndarray:
     Returns:
         ``(N, 7)`` ``[x, y, z_center, l, w, h, yaw]`` with ``yaw = -rotation_y - pi/2``.
     """
-    cam = check_boxes(boxes_cam, "boxes_cam")
-    h, w, length = cam[:, 3], cam[:, 4], cam[:, 5]
-    centre = cam[:, :3] @ _CAMERA_TO_UPRIGHT.T
-    centre[:, 2] += h / 2.0  # bottom centre -> geometric centre (up is +z)
-    yaw = limit_period(-cam[:, 6] - np.pi / 2)
-    return np.column_stack([centre, length, w, h, yaw])
+    return camera_to_upright_unchecked(check_boxes(boxes_cam, "boxes_cam"))
+
+
+@njit(cache=True)
+def camera_to_upright_unchecked(cam: np.ndarray) -> np.ndarray:
+    """:func:`camera_to_upright_boxes` without input checks, for validated float64 ``(N, 7)``."""
+    out = np.empty_like(cam)
+    for i in range(cam.shape[0]):
+        out[i, 0] = cam[i, 2]
+        out[i, 1] = -cam[i, 0]
+        out[i, 2] = cam[i, 3] / 2.0 - cam[i, 1]  # bottom centre -> geometric centre (up is +z)
+        out[i, 3] = cam[i, 5]
+        out[i, 4] = cam[i, 4]
+        out[i, 5] = cam[i, 3]
+        yaw = -cam[i, 6] - np.pi / 2
+        out[i, 6] = yaw - np.floor(yaw / (2 * np.pi) + 0.5) * 2 * np.pi
+    return out
 
 
 def upright_to_camera_boxes(boxes_up) -> np.ndarray:
@@ -272,11 +283,27 @@ def _convex_hull_area(xs, ys):
 
 
 @njit(cache=True)
-def _pairwise_overlaps(corners_a, corners_b, boxes_a, boxes_b, use_height, generalized):
-    """Pairwise (G)IoU of boxes; BEV when ``use_height`` is False, else 3D.
+def _corners_kernel(boxes):
+    """``(N, 4, 2)`` counter-clockwise BEV corners (same order as :func:`bev_corners`)."""
+    n = boxes.shape[0]
+    corners = np.empty((n, 4, 2))
+    signs_x = (0.5, -0.5, -0.5, 0.5)
+    signs_y = (0.5, 0.5, -0.5, -0.5)
+    for i in range(n):
+        cos, sin = np.cos(boxes[i, 6]), np.sin(boxes[i, 6])
+        for k in range(4):
+            local_x = signs_x[k] * boxes[i, 3]
+            local_y = signs_y[k] * boxes[i, 4]
+            corners[i, k, 0] = boxes[i, 0] + local_x * cos - local_y * sin
+            corners[i, k, 1] = boxes[i, 1] + local_x * sin + local_y * cos
+    return corners
 
-    corners_*: ``(N, 4, 2)`` BEV corners; boxes_*: ``(N, 7)`` boxes.
-    """
+
+@njit(cache=True)
+def _pairwise_overlaps(boxes_a, boxes_b, use_height, generalized):
+    """Pairwise (G)IoU of ``(N, 7)`` and ``(M, 7)`` boxes; BEV when ``use_height`` is False, else 3D."""
+    corners_a = _corners_kernel(boxes_a)
+    corners_b = _corners_kernel(boxes_b)
     n, m = boxes_a.shape[0], boxes_b.shape[0]
     out = np.zeros((n, m))
     hull_x = np.empty(8)
@@ -328,9 +355,16 @@ def _overlaps(a, b, use_height: bool, generalized: bool) -> np.ndarray:
     boxes_a, boxes_b = check_boxes(a, "a"), check_boxes(b, "b")
     if len(boxes_a) == 0 or len(boxes_b) == 0:
         return np.zeros((len(boxes_a), len(boxes_b)))
-    return _pairwise_overlaps(
-        bev_corners(boxes_a), bev_corners(boxes_b), boxes_a, boxes_b, use_height, generalized
-    )
+    return _pairwise_overlaps(boxes_a, boxes_b, use_height, generalized)
+
+
+def overlaps_unchecked(
+    a: np.ndarray, b: np.ndarray, use_height: bool, generalized: bool
+) -> np.ndarray:
+    """(G)IoU matrix without input checks, for validated float64 ``(N, 7)`` / ``(M, 7)`` boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    return _pairwise_overlaps(a, b, use_height, generalized)
 
 
 def bev_iou(a, b) -> np.ndarray:
@@ -384,7 +418,6 @@ def nms_bev(boxes, scores, iou_threshold: float) -> np.ndarray:
             f"scores: index {int(np.flatnonzero(~np.isfinite(s))[0])} is NaN or infinite"
         )
     order = np.argsort(-s, kind="stable")
-    corners = bev_corners(b)
     keep: list[int] = []
     suppressed = np.zeros(len(b), dtype=bool)
     for position, index in enumerate(order):
@@ -395,9 +428,7 @@ def nms_bev(boxes, scores, iou_threshold: float) -> np.ndarray:
         rest = rest[~suppressed[rest]]
         if len(rest) == 0:
             break
-        ious = _pairwise_overlaps(
-            corners[index : index + 1], corners[rest], b[index : index + 1], b[rest], False, False
-        )[0]
+        ious = _pairwise_overlaps(b[index : index + 1], b[rest], False, False)[0]
         suppressed[rest[ious > iou_threshold]] = True
     return np.asarray(keep, dtype=np.int64)
 

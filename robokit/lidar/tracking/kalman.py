@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 __all__ = [
     "MEASUREMENT_DIM",
@@ -22,6 +23,7 @@ __all__ = [
     "kalman_init",
     "kalman_predict",
     "kalman_update",
+    "predict_inplace",
     "transition_matrix",
     "wrap_angle",
 ]
@@ -55,9 +57,6 @@ def transition_matrix() -> np.ndarray:
     return f
 
 
-_F = transition_matrix()
-
-
 def wrap_angle(angle):
     """Wrap radians into ``[-pi, pi)``."""
     return (np.asarray(angle) + np.pi) % (2 * np.pi) - np.pi
@@ -76,9 +75,8 @@ def kalman_predict(
     mean: np.ndarray, cov: np.ndarray, noise: KalmanNoise
 ) -> tuple[np.ndarray, np.ndarray]:
     """One frame ahead: ``mean' = F mean``, ``cov' = F cov F^T + Q``; theta wrapped."""
-    mean = mean @ _F.T
-    mean[:, THETA] = wrap_angle(mean[:, THETA])
-    cov = _F @ cov @ _F.T + noise.process_cov()
+    mean, cov = np.array(mean, dtype=np.float64), np.array(cov, dtype=np.float64)
+    _predict_inplace(mean, cov, np.diag(noise.process_cov()).copy())
     return mean, cov
 
 
@@ -96,26 +94,96 @@ def align_orientation(state_theta: np.ndarray, measured_theta: np.ndarray) -> np
     return measured_theta - difference
 
 
+def predict_inplace(mean: np.ndarray, cov: np.ndarray, noise: KalmanNoise) -> None:
+    """:func:`kalman_predict` writing into float64 C-contiguous ``mean`` and ``cov``."""
+    _predict_inplace(mean, cov, np.diag(noise.process_cov()).copy())
+
+
 def kalman_update(
     mean: np.ndarray, cov: np.ndarray, measurements: np.ndarray, noise: KalmanNoise
 ) -> tuple[np.ndarray, np.ndarray]:
     """Correct ``K`` tracks with ``measurements (K, 7)`` (H selects the first 7 state terms).
 
     Applies :func:`align_orientation` first, then the standard update with
-    ``S = H P H^T + R``, gain ``P H^T S^-1`` and the Joseph-form covariance.
+    ``S = H P H^T + R``, gain ``P H^T S^-1`` and the Joseph-form covariance
+    ``(I - KH) P (I - KH)^T + K R K^T``.
     """
-    mean = mean.copy()
-    mean[:, THETA] = align_orientation(mean[:, THETA], measurements[:, THETA])
-    innovation = measurements - mean[:, :MEASUREMENT_DIM]  # (K, 7)
-    cov_ht = cov[:, :, :MEASUREMENT_DIM]  # P H^T: (K, 10, 7)
-    innovation_cov = cov[:, :MEASUREMENT_DIM, :MEASUREMENT_DIM] + noise.measurement_var * np.eye(
-        MEASUREMENT_DIM
-    )
-    gain = np.linalg.solve(innovation_cov, cov_ht.transpose(0, 2, 1)).transpose(0, 2, 1)  # (K,10,7)
-    mean += np.einsum("kij,kj->ki", gain, innovation)
-    mean[:, THETA] = wrap_angle(mean[:, THETA])
-    keep = np.eye(STATE_DIM) - np.pad(gain, ((0, 0), (0, 0), (0, STATE_DIM - MEASUREMENT_DIM)))
-    cov = keep @ cov @ keep.transpose(0, 2, 1) + noise.measurement_var * gain @ gain.transpose(
-        0, 2, 1
-    )
+    mean, cov = np.array(mean, dtype=np.float64), np.array(cov, dtype=np.float64)
+    measurements = np.ascontiguousarray(measurements, dtype=np.float64)
+    _update_inplace(mean, cov, measurements, float(noise.measurement_var))
     return mean, cov
+
+
+# ----------------------------------------------------------------------------- numba kernels
+
+
+@njit(cache=True)
+def _wrap(angle):
+    return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
+@njit(cache=True)
+def _predict_inplace(mean, cov, process_diag):
+    """F = I + E with E[i, 7 + i] = 1 (i < 3): F P F^T = P + E P + P E^T + E P E^T."""
+    for k in range(mean.shape[0]):
+        for i in range(3):
+            mean[k, i] += mean[k, 7 + i]
+        mean[k, THETA] = _wrap(mean[k, THETA])
+        p = cov[k]
+        for i in range(3):  # rows: P + E P
+            for j in range(STATE_DIM):
+                p[i, j] += p[7 + i, j]
+        for j in range(3):  # columns: (.) + (.) E^T
+            for i in range(STATE_DIM):
+                p[i, j] += p[i, 7 + j]
+        for i in range(STATE_DIM):
+            p[i, i] += process_diag[i]
+
+
+@njit(cache=True)
+def _cholesky_solve(matrix, rhs):
+    """Solve ``matrix @ x = rhs`` for symmetric positive-definite ``matrix (n, n)``, ``rhs (n, r)``."""
+    n = matrix.shape[0]
+    lower = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1):
+            total = matrix[i, j]
+            for k in range(j):
+                total -= lower[i, k] * lower[j, k]
+            lower[i, j] = np.sqrt(total) if i == j else total / lower[j, j]
+    x = rhs.copy()
+    for c in range(x.shape[1]):
+        for i in range(n):  # forward: L y = b
+            total = x[i, c]
+            for k in range(i):
+                total -= lower[i, k] * x[k, c]
+            x[i, c] = total / lower[i, i]
+        for i in range(n - 1, -1, -1):  # backward: L^T x = y
+            total = x[i, c]
+            for k in range(i + 1, n):
+                total -= lower[k, i] * x[k, c]
+            x[i, c] = total / lower[i, i]
+    return x
+
+
+@njit(cache=True)
+def _update_inplace(mean, cov, measurements, measurement_var):
+    m = MEASUREMENT_DIM
+    for k in range(mean.shape[0]):
+        # orientation correction (see align_orientation)
+        measured = measurements[k, THETA]
+        difference = _wrap(measured - mean[k, THETA])
+        if abs(difference) > np.pi / 2:
+            difference = _wrap(difference - np.pi)
+        mean[k, THETA] = measured - difference
+        p = cov[k]
+        innovation_cov = p[:m, :m].copy()
+        for i in range(m):
+            innovation_cov[i, i] += measurement_var
+        gain = _cholesky_solve(innovation_cov, p[:m, :].copy()).T  # (10, 7) = P H^T S^-1
+        innovation = measurements[k] - mean[k, :m]
+        mean[k] += gain @ innovation
+        mean[k, THETA] = _wrap(mean[k, THETA])
+        keep = np.eye(STATE_DIM)
+        keep[:, :m] -= gain
+        cov[k] = keep @ p @ keep.T + measurement_var * (gain @ gain.T)

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from robokit.lidar.boxes import camera_to_upright_boxes, giou3d, iou3d
+from robokit.lidar.boxes import camera_to_upright_unchecked, check_boxes, overlaps_unchecked
 from robokit.lidar.tracking.io import TrackObjects
 from robokit.lidar.tracking.kalman import (
     STATE_DIM,
     KalmanNoise,
     kalman_init,
-    kalman_predict,
     kalman_update,
+    predict_inplace,
 )
 
 __all__ = ["TrackerConfig", "Tracker", "track_sequence", "SequenceTrackingResult"]
@@ -73,7 +73,7 @@ class Tracker:
 
     def __init__(self, config: TrackerConfig | None = None):
         self.config = config or TrackerConfig()
-        self._similarity = giou3d if self.config.metric == "giou3d" else iou3d
+        self._generalized = self.config.metric == "giou3d"
         self.frame_count = 0
         self.next_id = 1  # KITTI results use positive ids
         self.mean = np.zeros((0, STATE_DIM))
@@ -101,8 +101,9 @@ class Tracker:
         """
         self.frame_count += 1
         config = self.config
+        boxes = check_boxes(boxes)
         if len(self):
-            self.mean, self.cov = kalman_predict(self.mean, self.cov, config.noise)
+            predict_inplace(self.mean, self.cov, config.noise)
             self.misses += 1
         det_index, track_index = self._associate(boxes)
         if len(det_index):
@@ -113,7 +114,8 @@ class Tracker:
             self.hits[track_index] += 1
             self.misses[track_index] = 0
             self.info[track_index] = info[det_index]
-        unmatched = np.setdiff1d(np.arange(len(boxes)), det_index, assume_unique=True)
+        unmatched = np.ones(len(boxes), dtype=bool)
+        unmatched[det_index] = False
         self._start_tracks(boxes[unmatched], info[unmatched])
         reported = (self.misses < config.max_age) & (
             (self.hits >= config.min_hits) | (self.frame_count <= config.min_hits)
@@ -131,8 +133,11 @@ class Tracker:
         if len(boxes) == 0 or len(self) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         predicted = self.mean[:, :7][:, _MEASUREMENT_TO_BOX]
-        similarity = self._similarity(
-            camera_to_upright_boxes(boxes), camera_to_upright_boxes(predicted)
+        similarity = overlaps_unchecked(
+            camera_to_upright_unchecked(boxes),
+            camera_to_upright_unchecked(predicted),
+            use_height=True,
+            generalized=self._generalized,
         )
         rows, cols = linear_sum_assignment(similarity, maximize=True)
         accepted = similarity[rows, cols] >= self.config.match_threshold

@@ -1,0 +1,147 @@
+"""Kalman filter against hand-computed values; tracker birth, death, identity and orientation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from robokit.lidar.tracking.kalman import (
+    KalmanNoise,
+    align_orientation,
+    kalman_init,
+    kalman_predict,
+    kalman_update,
+)
+from robokit.lidar.tracking.tracker import Tracker, TrackerConfig
+
+NOISE = KalmanNoise()  # AB3DMOT: P0 = 10 (velocities 10 * 1000), Q = 1 (velocities 0.01), R = 1
+FIRST = np.array([[1.0, 2.0, 3.0, 0.1, 4.0, 2.0, 1.5]])  # [x, y, z, theta, l, w, h]
+
+
+def test_predict_matches_hand_values():
+    mean, cov = kalman_init(FIRST, NOISE)
+    mean[0, 7:] = [0.5, 0.0, -1.0]  # give it a velocity
+    mean, cov = kalman_predict(mean, cov, NOISE)
+    np.testing.assert_allclose(mean[0, :3], [1.5, 2.0, 2.0])
+    np.testing.assert_allclose(mean[0, 3:7], FIRST[0, 3:])
+    # F P F^T + Q on the x / vx block: [[10 + 10000 + 1, 10000], [10000, 10000 + 0.01]]
+    assert cov[0, 0, 0] == pytest.approx(10011.0)
+    assert cov[0, 0, 7] == pytest.approx(10000.0)
+    assert cov[0, 7, 7] == pytest.approx(10000.01)
+    assert cov[0, 3, 3] == pytest.approx(11.0)  # constant terms: P + Q
+    assert cov[0, 0, 1] == 0.0  # axes stay uncorrelated
+
+
+def test_update_matches_hand_values():
+    mean, cov = kalman_predict(*kalman_init(FIRST, NOISE), NOISE)
+    moved = FIRST.copy()
+    moved[0, 0] += 1.0  # the object moved 1 m along x
+    mean, cov = kalman_update(mean, cov, moved, NOISE)
+    innovation_var = 10011.0 + 1.0  # S = P + R
+    assert mean[0, 0] == pytest.approx(1.0 + 10011.0 / innovation_var)
+    assert mean[0, 7] == pytest.approx(10000.0 / innovation_var)  # velocity learnt from one step
+    np.testing.assert_allclose(mean[0, 1:7], FIRST[0, 1:])
+    assert cov[0, 0, 0] == pytest.approx(10011.0 - 10011.0**2 / innovation_var)
+    assert cov[0, 7, 7] == pytest.approx(10000.01 - 10000.0**2 / innovation_var)
+    np.testing.assert_allclose(cov[0], cov[0].T, atol=1e-9)
+
+
+def test_orientation_correction_flips_state_by_pi():
+    np.testing.assert_allclose(
+        align_orientation(np.array([0.1]), np.array([math.pi - 0.1])), [math.pi + 0.1]
+    )
+    np.testing.assert_allclose(
+        align_orientation(np.array([3.0]), np.array([-3.0])), [-3.0 - (2 * math.pi - 6.0)]
+    )
+    np.testing.assert_allclose(align_orientation(np.array([0.2]), np.array([0.5])), [0.2])
+    mean, cov = kalman_predict(*kalman_init(FIRST, NOISE), NOISE)
+    flipped = FIRST.copy()
+    flipped[0, 3] = math.pi - 0.1  # the detector reports the opposite heading, off by 0.2 rad
+    mean, _ = kalman_update(mean, cov, flipped, NOISE)
+    gain = 11.0 / 12.0  # P / (P + R) on theta after one predict
+    expected = math.pi + 0.1 - 0.2 * gain  # moves 0.2 * gain towards the flipped reading
+    assert math.cos(mean[0, 3] - expected) == pytest.approx(1.0)
+    assert -math.pi <= mean[0, 3] < math.pi
+
+
+# ----------------------------------------------------------------------------- tracker
+
+
+def camera_box(x, z, ry=0.0):
+    """A 1.5 m tall, 1.6 m wide, 4 m long car on the ground at (x, 1.7, z), camera frame."""
+    return [x, 1.7, z, 1.5, 1.6, 4.0, ry]
+
+
+def info_rows(count, score=5.0):
+    return np.tile([0.0, 100.0, 100.0, 200.0, 180.0, score, 0.0], (count, 1))
+
+
+def run(tracker, frames):
+    outputs = []
+    for boxes in frames:
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
+        outputs.append(tracker.update(boxes, info_rows(len(boxes))))
+    return outputs
+
+
+def test_two_moving_cars_keep_their_ids_and_learn_velocity():
+    frames = [
+        [camera_box(-4 + 0.3 * t, 20 + 1.0 * t), camera_box(5.0, 30 - 0.5 * t)] for t in range(12)
+    ]
+    tracker = Tracker(TrackerConfig())
+    outputs = run(tracker, frames)
+    for t, (boxes, ids, _) in enumerate(outputs):
+        assert sorted(ids.tolist()) == [1, 2]
+        np.testing.assert_allclose(boxes[np.argsort(ids)], np.asarray(frames[t]), atol=0.2)
+    order = np.argsort(tracker.ids)
+    np.testing.assert_allclose(
+        tracker.mean[order][:, 7:10], [[0.3, 0, 1.0], [0, 0, -0.5]], atol=0.05
+    )
+
+
+def test_birth_needs_min_hits_after_the_first_frames():
+    config = TrackerConfig(min_hits=3, max_age=2)
+    frames = [[camera_box(0, 20)]] * 5 + [[camera_box(0, 20), camera_box(8, 40)]] * 3
+    outputs = run(Tracker(config), frames)
+    reported = [sorted(ids.tolist()) for _, ids, _ in outputs]
+    # the newcomer at frame 5 is reported from its third hit (frame 7) on
+    assert reported == [[1]] * 5 + [[1], [1], [1, 2]]
+
+
+def test_death_after_max_age_misses_and_a_return_gets_a_new_id():
+    config = TrackerConfig(min_hits=1, max_age=2)
+    frames = [[camera_box(0, 20)]] * 4 + [[]] * 3 + [[camera_box(0, 20)]] * 2
+    tracker = Tracker(config)
+    outputs = run(tracker, frames)
+    reported = [ids.tolist() for _, ids, _ in outputs]
+    # one missed frame: still reported at the predicted position; two misses: gone
+    assert reported == [[1]] * 4 + [[1], [], [], [2], [2]]
+
+
+def test_flipped_detection_keeps_identity_and_heading():
+    frames = [[camera_box(0, 20 + t, ry=0.3)] for t in range(5)]
+    frames.append([camera_box(0, 25, ry=0.3 + math.pi)])  # detector flips the heading once
+    frames += [[camera_box(0, 26 + t, ry=0.3)] for t in range(3)]
+    tracker = Tracker(TrackerConfig())
+    outputs = run(tracker, frames)
+    assert {int(i) for _, ids, _ in outputs for i in ids} == {1}
+    headings = np.array([boxes[0, 6] for boxes, _, _ in outputs])
+    # the state stays within a small angle of 0.3 or 0.3 + pi: no 90-degree swing
+    assert np.all(np.abs(np.sin(headings - 0.3)) < 0.05)
+
+
+def test_gated_pairs_start_new_tracks():
+    frames = [[camera_box(0, 20)], [camera_box(0, 20)], [camera_box(6, 20)]]  # jump of 6 m sideways
+    tracker = Tracker(TrackerConfig(metric="iou3d", match_threshold=0.01, min_hits=1))
+    outputs = run(tracker, frames)
+    assert sorted(outputs[-1][1].tolist()) == [1, 2]  # the old track is still shown once
+    assert len(tracker) == 2
+
+
+def test_bad_config_and_bad_boxes_are_rejected():
+    with pytest.raises(ValueError, match="metric"):
+        TrackerConfig(metric="l2")
+    with pytest.raises(ValueError, match="row 0"):
+        Tracker().update(np.array([[0, 0, 10, 1.5, 1.6, np.nan, 0]]), info_rows(1))
