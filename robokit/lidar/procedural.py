@@ -388,15 +388,113 @@ def _bookshelf(rng):
     return parts
 
 
+def _cup(rng):
+    top_r, height, wall = rng.uniform(0.28, 0.45), rng.uniform(0.55, 1.2), rng.uniform(0.02, 0.05)
+    bottom_r = top_r * rng.uniform(0.6, 1.0)
+    body = revolution(
+        [0.0, bottom_r, top_r, top_r - wall, bottom_r - wall, 0.0],
+        [0.0, 0.0, height, height, wall, wall],
+    )
+    parts = [body]
+    if rng.uniform() < 0.3:  # some cups have a foot
+        parts.append(cylinder(bottom_r * 0.8, 0.05, (0, 0, -0.05)))
+    return parts
+
+
+def _flower_pot(rng):
+    top_r, height = rng.uniform(0.3, 0.5), rng.uniform(0.4, 0.9)
+    bottom_r, wall = top_r * rng.uniform(0.55, 0.85), rng.uniform(0.02, 0.05)
+    soil = rng.uniform(0.6, 0.9) * height
+    soil_r = bottom_r + (top_r - bottom_r) * soil / height - wall
+    parts = [
+        revolution([0.0, bottom_r, top_r], [0.0, 0.0, height]),
+        torus(top_r, rng.uniform(0.02, 0.05), (0, 0, height)),
+        cylinder(soil_r, 0.0, (0, 0, soil)),
+    ]
+    if rng.uniform() < 0.5:  # a stem with a round crown
+        stem = rng.uniform(0.2, 0.6)
+        parts.append(cylinder(0.02, stem, (0, 0, soil), capped=False))
+        crown = rng.uniform(0.1, 0.25)
+        parts.append(
+            revolution(
+                crown * np.sin(np.linspace(0, np.pi, 9)),
+                crown * (1 - np.cos(np.linspace(0, np.pi, 9))),
+                (0, 0, soil + stem),
+            )
+        )
+    return parts
+
+
+def _bench(rng):
+    length, depth = rng.uniform(1.0, 2.0), rng.uniform(0.3, 0.5)
+    height, seat_t = rng.uniform(0.38, 0.5), rng.uniform(0.03, 0.08)
+    parts = [box((length, depth, seat_t), (0, 0, height - seat_t / 2))]
+    if rng.uniform() < 0.5:  # two panel legs
+        for side in (-1, 1):
+            inset = rng.uniform(0.05, 0.2)
+            parts.append(
+                box(
+                    (0.04, depth, height - seat_t),
+                    (side * (length / 2 - inset), 0, (height - seat_t) / 2),
+                )
+            )
+    else:
+        leg = rng.uniform(0.03, 0.06)
+        parts += _legs(
+            rng, length / 2 - leg, depth / 2 - leg, height - seat_t, leg, rng.uniform() < 0.5
+        )
+    if rng.uniform() < 0.5:  # back rest
+        back_h = rng.uniform(0.25, 0.5)
+        parts.append(box((length, 0.04, back_h), (0, depth / 2, height + back_h / 2)))
+    return parts
+
+
+def _desk(rng):
+    length, width = rng.uniform(0.9, 1.6), rng.uniform(0.5, 0.8)
+    height, top_t = rng.uniform(0.68, 0.8), rng.uniform(0.025, 0.05)
+    parts = [box((length, width, top_t), (0, 0, height - top_t / 2))]
+    drawer_w = rng.uniform(0.3, 0.45)
+    side = rng.choice([-1, 1])
+    parts.append(
+        box(
+            (drawer_w, width * 0.95, height - top_t),
+            (side * (length / 2 - drawer_w / 2), 0, (height - top_t) / 2),
+        )
+    )
+    if rng.uniform() < 0.5:  # a second drawer block, else a panel leg
+        parts.append(
+            box(
+                (drawer_w, width * 0.95, height - top_t),
+                (-side * (length / 2 - drawer_w / 2), 0, (height - top_t) / 2),
+            )
+        )
+    else:
+        parts.append(
+            box(
+                (0.04, width * 0.95, height - top_t),
+                (-side * (length / 2 - 0.02), 0, (height - top_t) / 2),
+            )
+        )
+    if rng.uniform() < 0.5:  # modesty panel at the back
+        parts.append(
+            box((length * 0.9, 0.02, (height - top_t) * 0.5), (0, -width / 2 + 0.02, height * 0.6))
+        )
+    return parts
+
+
 #: class name -> part builder; the index in this dict is the label
 _BUILDERS: dict[str, Callable[[np.random.Generator], list[Part]]] = {
     "airplane": _airplane,
+    "bench": _bench,
     "bookshelf": _bookshelf,
     "bottle": _bottle,
     "bowl": _bowl,
     "car": _car,
     "chair": _chair,
     "cone": _cone,
+    "cup": _cup,
+    "desk": _desk,
+    "flower_pot": _flower_pot,
     "lamp": _lamp,
     "mug": _mug,
     "stool": _stool,
@@ -406,7 +504,10 @@ _BUILDERS: dict[str, Callable[[np.random.Generator], list[Part]]] = {
 }
 PROCEDURAL_CLASSES: tuple[str, ...] = tuple(_BUILDERS)
 
-_MAX_YAW_RAD = np.pi / 6
+#: nuisance pose and proportion changes applied to every object after it is built
+_MAX_YAW_RAD = np.pi
+_MAX_TILT_RAD = np.deg2rad(5.0)
+_AXIS_STRETCH = (0.85, 1.15)
 
 
 def sample_shape(class_name: str, num_points: int, rng: np.random.Generator) -> np.ndarray:
@@ -425,7 +526,11 @@ def sample_shape(class_name: str, num_points: int, rng: np.random.Generator) -> 
     cloud = np.concatenate(
         [part.points(int(n), rng) for part, n in zip(parts, counts, strict=True) if n > 0]
     )
-    cloud = cloud @ _rot_z(rng.uniform(-_MAX_YAW_RAD, _MAX_YAW_RAD)).T
+    cloud = cloud * rng.uniform(*_AXIS_STRETCH, size=3)
+    tilt = _rot_x(rng.uniform(-_MAX_TILT_RAD, _MAX_TILT_RAD)) @ _rot_y(
+        rng.uniform(-_MAX_TILT_RAD, _MAX_TILT_RAD)
+    )
+    cloud = cloud @ (_rot_z(rng.uniform(-_MAX_YAW_RAD, _MAX_YAW_RAD)) @ tilt).T
     y_up = np.stack([cloud[:, 0], cloud[:, 2], -cloud[:, 1]], axis=1)
     return normalize_unit_sphere(y_up[rng.permutation(num_points)])
 
