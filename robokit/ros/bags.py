@@ -40,8 +40,13 @@ import yaml
 
 from robokit.ros import convert
 from robokit.ros import messages as m
-from robokit.ros.runner import (OBSERVATION_TYPES, ConfigError, ObservationSpec, _build,
-                                decode_observation)
+from robokit.ros.runner import (
+    OBSERVATION_TYPES,
+    ConfigError,
+    ObservationSpec,
+    build_section,
+    decode_observation,
+)
 
 BAG_CONFIG_NAME = "robokit_bag_config.yaml"
 SCALAR_TYPES = {"float32": "std_msgs/msg/Float32", "bool": "std_msgs/msg/Bool",
@@ -101,14 +106,14 @@ def parse_bag_config(data: Any, source: str = "bag config") -> BagConfig:
             raise ConfigError(f"{source}: missing key '{required}'")
     if not isinstance(data["observations"], list) or not data["observations"]:
         raise ConfigError(f"{source}: 'observations' must be a non-empty list")
-    observations = tuple(_build(ObservationSpec, spec, f"{source}: observations[{i}]")
+    observations = tuple(build_section(ObservationSpec, spec, f"{source}: observations[{i}]")
                          for i, spec in enumerate(data.pop("observations")))
-    action = _build(ObservationSpec, {"key": "action", **data.pop("action")}, f"{source}: action")
-    scalars = {name: _build(ScalarSpec, data.pop(name), f"{source}: {name}")
+    action = build_section(ObservationSpec, {"key": "action", **data.pop("action")}, f"{source}: action")
+    scalars = {name: build_section(ScalarSpec, data.pop(name), f"{source}: {name}")
                for name in ("reward", "terminated", "truncated", "episode") if data.get(name)}
     for name in ("reward", "terminated", "truncated", "episode"):
         data.pop(name, None)
-    rest = _build(BagConfig, {**data, "observations": (), "action": None}, source)
+    rest = build_section(BagConfig, {**data, "observations": (), "action": None}, source)
     config = dataclasses.replace(rest, observations=observations, action=action, **scalars)
     _validate_bag_config(config, source)
     return config

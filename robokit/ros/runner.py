@@ -103,7 +103,8 @@ class RunnerConfig:
     safety: SafetyLimits = field(default_factory=SafetyLimits)
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+def build_section(cls: type, data: Any, where: str) -> Any:
+    """``cls(**data)`` for one YAML section; unknown keys and bad values raise ConfigError naming ``where``."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     known = set(cls.__dataclass_fields__)
@@ -127,11 +128,11 @@ def parse_runner_config(data: dict[str, Any], source: str = "config") -> RunnerC
             raise ConfigError(f"{source}: missing key '{required}'")
     if not isinstance(data["observations"], list) or not data["observations"]:
         raise ConfigError(f"{source}: 'observations' must be a non-empty list")
-    observations = tuple(_build(ObservationSpec, spec, f"{source}: observations[{i}]")
+    observations = tuple(build_section(ObservationSpec, spec, f"{source}: observations[{i}]")
                          for i, spec in enumerate(data.pop("observations")))
-    command = _build(CommandSpec, data.pop("command"), f"{source}: command")
-    safety = _build(SafetyLimits, data.pop("safety", {}) or {}, f"{source}: safety")
-    config = _build(RunnerConfig, {**data, "observations": [], "command": None}, source)
+    command = build_section(CommandSpec, data.pop("command"), f"{source}: command")
+    safety = build_section(SafetyLimits, data.pop("safety", {}) or {}, f"{source}: safety")
+    config = build_section(RunnerConfig, {**data, "observations": [], "command": None}, source)
     config = RunnerConfig(observations=observations, command=command, safety=safety,
                           rate_hz=float(config.rate_hz), trigger=config.trigger,
                           estop_topic=config.estop_topic, estop_reset_topic=config.estop_reset_topic)
@@ -218,7 +219,8 @@ class PolicyRunner:
     def __init__(self, policy: Any, transport: Any, config: RunnerConfig,
                  log_path: str | Path | None = None) -> None:
         self.policy, self.transport, self.config = policy, transport, config
-        self.safety = SafetyLayer(config.safety, config.command.kind, log_path)
+        self.safety = SafetyLayer(config.safety, config.command.kind, log_path,
+                                  period_s=1.0 / config.rate_hz)
         self.commands_sent = 0
         self.policy_steps = 0
         self._latest: dict[str, _Latest] = {}
@@ -312,7 +314,7 @@ class PolicyRunner:
             except Exception as err:  # noqa: BLE001 - any policy failure must become a stop
                 error = err
         try:
-            safe, _ = self.safety.filter(command, time.time_ns(), error)
+            safe, _ = self.safety.filter(command, now_ns, error)
         except RuntimeError as err:   # joint hold before any joint position is known
             LOG.warning("no command published: %s", err)
             return np.zeros(0)

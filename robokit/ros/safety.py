@@ -61,7 +61,7 @@ class SafetyLimits:
                    len(self.joint_velocity_max)} - {0}
         if len(lengths) > 1:
             raise ValueError("joint_position_min/max and joint_velocity_max need equal lengths")
-        if any(lo > hi for lo, hi in zip(self.joint_position_min, self.joint_position_max)):
+        if any(lo > hi for lo, hi in zip(self.joint_position_min, self.joint_position_max, strict=False)):
             raise ValueError("joint_position_min must not exceed joint_position_max")
 
 
@@ -82,6 +82,7 @@ class _State:
     last_command: np.ndarray | None = None
     last_command_ns: int | None = None
     hold_position: np.ndarray | None = None
+    hold_ns: int | None = None
     estop: bool = False
 
 
@@ -93,14 +94,20 @@ class SafetyLayer:
         command_kind: ``"twist"`` (commands are (6,) ``[vx vy vz wx wy wz]``) or
             ``"joint_position"`` (commands are (J,) joint targets).
         log_path: optional JSON-lines file receiving one line per intervention.
+        period_s: the control period; when given, the time step used for rate limits is
+            capped at it, so a late tick never licenses a bigger jump.
+
+    The first twist command is rate-limited from rest (zero twist); the first joint command
+    from the last observed joint positions.
     """
 
     def __init__(self, limits: SafetyLimits, command_kind: str = "twist",
-                 log_path: str | Path | None = None) -> None:
+                 log_path: str | Path | None = None, period_s: float | None = None) -> None:
         if command_kind not in ("twist", "joint_position"):
             raise ValueError(f"command_kind must be 'twist' or 'joint_position', got {command_kind!r}")
         self.limits = limits
         self.command_kind = command_kind
+        self.period_s = period_s
         self.counts: dict[str, int] = {}
         self.interventions: list[Intervention] = []
         self._state = _State()
@@ -154,6 +161,7 @@ class SafetyLayer:
             self._state.last_observation_ns = now_ns
             if joint_positions is not None and self._state.last_command is None:
                 self._state.hold_position = np.asarray(joint_positions, dtype=np.float64).copy()
+                self._state.hold_ns = now_ns
 
     # -- e-stop -----------------------------------------------------------------------------
 
@@ -238,8 +246,13 @@ class SafetyLayer:
             self._state.last_command_ns = now_ns
 
     def _elapsed_s(self, now_ns: int) -> float | None:
+        """Seconds since the last command (or, before any, since the held joint positions)."""
         last = self._state.last_command_ns
-        return None if last is None else max((now_ns - last) / 1e9, 1e-6)
+        last = self._state.hold_ns if last is None else last
+        if last is None:
+            return self.period_s
+        elapsed = max((now_ns - last) / 1e9, 1e-6)
+        return elapsed if self.period_s is None else min(elapsed, self.period_s)
 
     def _clamp(self, command: np.ndarray, now_ns: int) -> np.ndarray:
         clamped = (self._clamp_twist(command, now_ns) if self.command_kind == "twist"
@@ -253,9 +266,10 @@ class SafetyLayer:
         out[:3] = _limit_norm(out[:3], limits.max_linear_speed)
         out[3:] = _limit_norm(out[3:], limits.max_angular_speed)
         dt, previous = self._elapsed_s(now_ns), self._state.last_command
-        if dt is not None and previous is not None:
-            out[:3] = previous[:3] + _limit_norm(out[:3] - previous[:3], limits.max_linear_accel * dt)
-            out[3:] = previous[3:] + _limit_norm(out[3:] - previous[3:], limits.max_angular_accel * dt)
+        previous = np.zeros(6) if previous is None else previous    # first command: from rest
+        if dt is not None:
+            out[:3] = _limit_change(out[:3], previous[:3], limits.max_linear_accel * dt)
+            out[3:] = _limit_change(out[3:], previous[3:], limits.max_angular_accel * dt)
         return out
 
     def _clamp_joints(self, command: np.ndarray, now_ns: int) -> np.ndarray:
@@ -300,3 +314,10 @@ def _limit_norm(vector: np.ndarray, max_norm: float) -> np.ndarray:
     """``vector`` scaled down (direction kept) so its Euclidean norm is at most ``max_norm``."""
     norm = float(np.linalg.norm(vector))
     return vector if norm <= max_norm else vector * (max_norm / norm)
+
+
+def _limit_change(target: np.ndarray, previous: np.ndarray, max_step: float) -> np.ndarray:
+    """``target``, or the point at distance ``max_step`` from ``previous`` towards it if farther."""
+    step = target - previous
+    norm = float(np.linalg.norm(step))
+    return target if norm <= max_step else previous + step * (max_step / norm)

@@ -86,7 +86,7 @@ def check_limits(rows: list[dict]) -> None:
     # rate of change between consecutive commands (dt measured at the recorder, so loose)
     times = np.array([row["t"] for row in rows])
     dt = np.maximum(np.diff(times), 1 / RATE_HZ)
-    moving_pairs = np.array([moving(a) and moving(b) for a, b in zip(rows[:-1], rows[1:])])
+    moving_pairs = np.array([moving(a) and moving(b) for a, b in zip(rows[:-1], rows[1:], strict=True)])
     linear_change = np.linalg.norm(np.diff(values[:, :3], axis=0), axis=1)
     assert np.all(linear_change[moving_pairs] <= MAX_LINEAR_ACCEL * 3 * dt[moving_pairs] + 1e-9)
 
