@@ -68,6 +68,30 @@ class TrackObjects:
     score: np.ndarray
     source: str = field(default="")
 
+    def __post_init__(self) -> None:
+        """Check the arrays agree in length and keep rows sorted by frame (stable)."""
+        count = len(self.frame)
+        for name in (
+            "track_id",
+            "obj_type",
+            "truncated",
+            "occluded",
+            "alpha",
+            "bbox2d",
+            "boxes",
+            "score",
+        ):
+            if len(getattr(self, name)) != count:
+                raise ValueError(
+                    f"TrackObjects{f' ({self.source})' if self.source else ''}: {name} has "
+                    f"{len(getattr(self, name))} rows, frame has {count}"
+                )
+        if count and np.any(np.diff(self.frame) < 0):
+            order = np.argsort(self.frame, kind="stable")
+            for name in self.__dataclass_fields__:
+                if name != "source":
+                    setattr(self, name, getattr(self, name)[order])
+
     def __len__(self) -> int:
         return int(self.frame.shape[0])
 
@@ -104,9 +128,6 @@ class TrackObjects:
 
 def _build(rows: list[tuple], source: str) -> TrackObjects:
     """Rows ``(frame, track_id, type, trunc, occ, alpha, x1, y1, x2, y2, x, y, z, h, w, l, ry, score)``."""
-    if rows:
-        order = sorted(range(len(rows)), key=lambda i: rows[i][0])  # stable: keeps file order
-        rows = [rows[i] for i in order]
     columns = list(zip(*rows, strict=True)) if rows else [()] * 18
     as_float = lambda values: np.asarray(values, dtype=np.float64)  # noqa: E731
     return TrackObjects(
