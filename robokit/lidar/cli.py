@@ -146,7 +146,7 @@ def _saliency(cfg: SaliencyConfig) -> int:
 
 
 def draw_saliency(cloud: np.ndarray, scores: np.ndarray, path: Path, title: str) -> Path:
-    """3D scatter of (N,3) ``cloud`` coloured by (N,) ``scores`` in [0,1], saved atomically as PNG."""
+    """3D scatter of (N,3) ``cloud`` coloured by (N,) ``scores``, saved atomically as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,7 +157,9 @@ def draw_saliency(cloud: np.ndarray, scores: np.ndarray, path: Path, title: str)
     fig = plt.figure(figsize=(6, 5.5))
     ax = fig.add_subplot(projection="3d")
     # procedural and ModelNet40 clouds are y-up: draw y as the vertical axis
-    art = ax.scatter(cloud[:, 0], cloud[:, 2], cloud[:, 1], c=scores, cmap="inferno", s=6, vmin=0, vmax=1)
+    # colours span this cloud's own range: a teacher's outputs often sit in a narrow band
+    art = ax.scatter(cloud[:, 0], cloud[:, 2], cloud[:, 1], c=scores, cmap="inferno", s=8,
+                     vmin=float(scores.min()), vmax=float(max(scores.max(), scores.min() + 1e-6)))
     ax.set_xlabel("x")
     ax.set_ylabel("z")
     ax.set_zlabel("y")
