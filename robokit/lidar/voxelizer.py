@@ -48,7 +48,8 @@ def grid_shape(voxel_size, point_range) -> np.ndarray:
 def _assign_voxels(xyz, range_min, voxel_size, cells_xyz, max_voxels):
     """Map each point to a voxel id (-1 when out of range or over ``max_voxels``).
 
-    Returns ``(point_voxel (N,) int32, coords (V,3) int32 [z,y,x])``.
+    Returns ``(point_voxel (N,) int32, coords (V,3) int32 [z,y,x], first_bad_row)``, where
+    ``first_bad_row`` is the first row with a NaN/inf coordinate (-1 when all are finite).
     """
     n = xyz.shape[0]
     nx, ny, nz = cells_xyz[0], cells_xyz[1], cells_xyz[2]
@@ -63,6 +64,8 @@ def _assign_voxels(xyz, range_min, voxel_size, cells_xyz, max_voxels):
     coords = np.empty((capacity, 3), np.int32)
     num_voxels = 0
     for i in range(n):
+        if not (np.isfinite(xyz[i, 0]) and np.isfinite(xyz[i, 1]) and np.isfinite(xyz[i, 2])):
+            return point_voxel, coords[:0], i
         ix = int(np.floor((xyz[i, 0] - range_min[0]) / voxel_size[0]))
         iy = int(np.floor((xyz[i, 1] - range_min[1]) / voxel_size[1]))
         iz = int(np.floor((xyz[i, 2] - range_min[2]) / voxel_size[2]))
@@ -86,7 +89,7 @@ def _assign_voxels(xyz, range_min, voxel_size, cells_xyz, max_voxels):
                     num_voxels += 1
                 break
             slot = (slot + np.uint64(1)) & mask
-    return point_voxel, coords[:num_voxels]
+    return point_voxel, coords[:num_voxels], -1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -115,11 +118,7 @@ def _check_points(points: np.ndarray, name: str = "points") -> np.ndarray:
         raise ValueError(f"{name} must have shape (N, C>=3) with xyz first, got {array.shape}")
     if not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"{name} must be floating point, got dtype {array.dtype}")
-    finite = np.isfinite(array[:, :3]).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f"{name} has a non-finite xyz at row {bad}: {array[bad, :3].tolist()}")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    return np.ascontiguousarray(array, dtype=np.float32)  # finiteness is checked in the kernel
 
 
 def voxelize(
@@ -149,9 +148,11 @@ def voxelize(
     if limit < 0:
         raise ValueError(f"max_voxels must be >= 0, got {max_voxels}")
     # float32 arithmetic, as spconv and OpenPCDet do, so boundary points land in the same voxel
-    point_voxel, coords = _assign_voxels(
+    point_voxel, coords, bad = _assign_voxels(
         cloud[:, :3], bounds[:3].astype(np.float32), size.astype(np.float32), cells_xyz, limit
     )
+    if bad >= 0:
+        raise ValueError(f"points has a non-finite xyz at row {bad}: {cloud[bad, :3].tolist()}")
     features, counts = _mean_features(cloud, point_voxel, coords.shape[0])
     return features, coords, counts
 
