@@ -49,6 +49,8 @@ from robokit.ros.runner import (
 )
 
 BAG_CONFIG_NAME = "robokit_bag_config.yaml"
+#: rosbag2 metadata version written: 8 is read by ROS 2 Iron and newer (rosbags writes 8 or 9)
+ROSBAG2_VERSION = 8
 SCALAR_TYPES = {"float32": "std_msgs/msg/Float32", "bool": "std_msgs/msg/Bool",
                 "uint32": "std_msgs/msg/UInt32"}
 
@@ -467,7 +469,7 @@ def write_bag(episodes: list[Any], out: str | Path, storage: str = "mcap", rate_
     period_ns = round(1e9 / rate_hz)
     tick = 0
     try:
-        with Writer(tmp, version=9, storage_plugin=plugin) as writer:
+        with Writer(tmp, version=ROSBAG2_VERSION, storage_plugin=plugin) as writer:
             for index, episode in enumerate(episodes):
                 for t in range(len(episode) + 1):
                     stamp = start_ns + tick * period_ns
