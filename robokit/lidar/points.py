@@ -24,26 +24,26 @@ def check_cloud(points: np.ndarray, name: str = "points", min_points: int = 0) -
     array = np.asarray(points)
     if array.ndim != 2 or array.shape[1] < 3:
         raise ValueError(f"{name} must have shape (N, C>=3) with xyz first, got {array.shape}")
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+    if array.dtype.kind not in "fiu":
         raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
     if array.shape[0] < min_points:
         raise ValueError(f"{name} needs at least {min_points} points, got {array.shape[0]}")
-    finite = np.isfinite(array[:, :3]).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
+    if not np.isfinite(array[:, :3]).all():
+        bad = int(np.flatnonzero(~np.isfinite(array[:, :3]).all(axis=1))[0])
         raise ValueError(f"{name} has a non-finite xyz at row {bad}: {array[bad, :3].tolist()}")
-    return np.asarray(array, dtype=np.float32)
+    return array if array.dtype == np.float32 else array.astype(np.float32)
 
 
-def normalize_unit_sphere(points: np.ndarray) -> np.ndarray:
+def normalize_unit_sphere(points: np.ndarray, copy: bool = True) -> np.ndarray:
     """Centre xyz on the centroid and scale so the farthest point has norm 1 (ModelNet40's rule).
 
     Args:
         points: (N, C) array; only the xyz columns change.
+        copy: with False, a float32 ``points`` is normalised in place.
     Returns:
-        a new (N, C) float32 array.
+        (N, C) float32 array.
     """
-    out = np.array(points, dtype=np.float32, copy=True)
+    out = np.array(points, dtype=np.float32, copy=copy or points.dtype != np.float32)
     out[:, :3] -= out[:, :3].mean(axis=0, keepdims=True)
     radius = float(np.sqrt((out[:, :3] ** 2).sum(axis=1)).max()) if len(out) else 0.0
     if radius > 0:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from robokit.lidar.points import nearest_indices
-
 __all__ = ["split_count", "extra_channels_for", "remove_nearest_clusters", "level_value"]
 
 
@@ -47,21 +45,24 @@ def extra_channels_for(new_xyz: np.ndarray, cloud: np.ndarray) -> np.ndarray:
 def remove_nearest_clusters(
     cloud: np.ndarray, cluster_sizes, rng: np.random.Generator, keep_fraction: float = 0.0
 ) -> np.ndarray:
-    """For each size K: pick a random remaining point and remove its K nearest neighbours.
+    """For each size K: pick a random remaining point and remove its K nearest remaining neighbours.
 
     With ``keep_fraction`` > 0, a random ``keep_fraction`` of each neighbourhood survives
-    (local density decrease). Returns the remaining (M, C) points.
+    (local density decrease). Returns the remaining (M, C) points in their original order.
     """
-    remaining = cloud
+    xyz = np.asarray(cloud[:, :3], dtype=np.float64)
+    squared_norms = (xyz * xyz).sum(axis=1)
+    alive = np.ones(len(cloud), dtype=bool)
     for size in cluster_sizes:
-        size = int(min(size, len(remaining)))
-        if size <= 0 or len(remaining) == 0:
+        alive_idx = np.flatnonzero(alive)
+        size = int(min(size, len(alive_idx)))
+        if size <= 0:
             continue
-        centre = remaining[rng.integers(len(remaining)), :3]
-        hood = nearest_indices(remaining[:, :3], centre, size)
+        centre = xyz[alive_idx[rng.integers(len(alive_idx))]]
+        squared = squared_norms - 2.0 * (xyz @ centre) + centre @ centre
+        squared[~alive] = np.inf
+        hood = np.argpartition(squared, size - 1)[:size] if size < len(squared) else alive_idx
         if keep_fraction > 0:
             hood = rng.choice(hood, size=size - int(round(keep_fraction * size)), replace=False)
-        mask = np.ones(len(remaining), dtype=bool)
-        mask[hood] = False
-        remaining = remaining[mask]
-    return remaining
+        alive[hood] = False
+    return cloud[alive]

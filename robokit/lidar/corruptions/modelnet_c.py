@@ -54,14 +54,14 @@ def scale(points: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarra
     s = _param(SCALE_S, level, "scale")
     out = np.array(points, dtype=np.float32, copy=True)
     out[:, :3] *= rng.uniform(1.0 / s, s, size=3).astype(np.float32)
-    return normalize_unit_sphere(out)
+    return normalize_unit_sphere(out, copy=False)
 
 
 def jitter(points: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise of std ``sigma`` on every coordinate."""
     sigma = _param(JITTER_SIGMA, level, "jitter")
     out = np.array(points, dtype=np.float32, copy=True)
-    out[:, :3] += (sigma * rng.standard_normal(size=(len(out), 3))).astype(np.float32)
+    out[:, :3] += np.float32(sigma) * rng.standard_normal(size=(len(out), 3), dtype=np.float32)
     return out
 
 
@@ -70,7 +70,7 @@ def rotate(points: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarr
     theta = _param(ROTATE_THETA_RAD, level, "rotate")
     out = np.array(points, dtype=np.float32, copy=True)
     rotation = rotation_matrix_xyz(rng.uniform(-theta, theta, size=3))
-    out[:, :3] = (out[:, :3].astype(np.float64) @ rotation).astype(np.float32)
+    out[:, :3] = out[:, :3] @ rotation.astype(np.float32)
     return out
 
 
