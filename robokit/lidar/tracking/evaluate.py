@@ -28,11 +28,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from robokit.lidar.boxes import camera_to_upright_boxes, iou3d
+from robokit.lidar.boxes import camera_to_upright_boxes, overlaps_unchecked
 from robokit.lidar.tracking.io import TrackObjects
 
 __all__ = [
     "EvalConfig",
+    "FrameAssociation",
+    "clear_mot",
     "NEUTRAL_CLASS",
     "TrackingMetrics",
     "evaluate_tracking",
@@ -190,7 +192,7 @@ def prepare_sequence(
                 tracker_rows=np.arange(t.start, t.stop),
                 tracker_ignorable=tracker_neutral_or_small[t]
                 | (in_dontcare > config.dontcare_overlap).any(axis=1),
-                iou=iou3d(gt_upright[g], tracker_upright[t]),
+                iou=overlaps_unchecked(gt_upright[g], tracker_upright[t], True, False),
             )
         )
     return _Sequence(
@@ -266,7 +268,32 @@ def _match_frame(
     return rows[accepted], columns[cols[accepted]]
 
 
-def _evaluate_sequence(sequence: _Sequence, config: EvalConfig, score_threshold: float) -> _Counts:
+@dataclass
+class FrameAssociation:
+    """What one frame counts, after matching and ignore rules (for cross-checks with other tools).
+
+    Attributes:
+        frame: frame index.
+        gt_ids: ``(G,)`` ids of GT boxes that count (not ignored).
+        tracker_ids: ``(T,)`` ids of tracker boxes that count (kept by the score threshold,
+            not ignored, not matched to an ignored GT).
+        pairs: ``(P, 2)`` matched ``(gt_id, tracker_id)`` among those.
+        ious: ``(P,)`` 3D IoU of each pair.
+    """
+
+    frame: int
+    gt_ids: np.ndarray
+    tracker_ids: np.ndarray
+    pairs: np.ndarray
+    ious: np.ndarray
+
+
+def _evaluate_sequence(
+    sequence: _Sequence,
+    config: EvalConfig,
+    score_threshold: float,
+    associations: list[FrameAssociation] | None = None,
+) -> _Counts:
     counts = _Counts()
     kept_rows = sequence.tracker_scores >= score_threshold
     trajectories: dict[int, list[int]] = {}
@@ -281,18 +308,24 @@ def _evaluate_sequence(sequence: _Sequence, config: EvalConfig, score_threshold:
         counts.overlap += float(frame.iou[gt_index, tracker_col].sum())
         counts.matched_scores.extend(sequence.tracker_scores[rows].tolist())
         matched_ignored = frame.gt_ignored[gt_index]
-        counts.ignored_tp += int(matched_ignored.sum())
-        counts.tp += int((~matched_ignored).sum())
+        counts.ignored_tp += np.count_nonzero(matched_ignored)
+        counts.tp += np.count_nonzero(~matched_ignored)
         unmatched_gt = np.ones(len(frame.gt_ids), dtype=bool)
         unmatched_gt[gt_index] = False
-        counts.ignored_fn += int((unmatched_gt & frame.gt_ignored).sum())
-        counts.fn += int((unmatched_gt & ~frame.gt_ignored).sum())
+        counts.ignored_fn += np.count_nonzero(unmatched_gt & frame.gt_ignored)
+        counts.fn += np.count_nonzero(unmatched_gt & ~frame.gt_ignored)
         unmatched_tracker = np.zeros(len(frame.tracker_rows), dtype=bool)
         unmatched_tracker[columns] = True
         unmatched_tracker[tracker_col] = False
-        counts.ignored_tracker += int((unmatched_tracker & frame.tracker_ignorable).sum())
-        counts.fp += int((unmatched_tracker & ~frame.tracker_ignorable).sum())
-        counts.num_gt += int((~frame.gt_ignored).sum())
+        counts.ignored_tracker += np.count_nonzero(unmatched_tracker & frame.tracker_ignorable)
+        counts.fp += np.count_nonzero(unmatched_tracker & ~frame.tracker_ignorable)
+        counts.num_gt += np.count_nonzero(~frame.gt_ignored)
+        if associations is not None:
+            associations.append(
+                _association(
+                    len(associations), frame, sequence, gt_index, tracker_col, unmatched_tracker
+                )
+            )
         for gt_id, tracker_id, ignored in zip(
             frame.gt_ids.tolist(), assigned.tolist(), frame.gt_ignored.tolist(), strict=True
         ):
@@ -301,6 +334,24 @@ def _evaluate_sequence(sequence: _Sequence, config: EvalConfig, score_threshold:
     for gt_id, assigned_ids in trajectories.items():
         _score_trajectory(assigned_ids, ignored_flags[gt_id], counts, config.id_switch_rule)
     return counts
+
+
+def _association(
+    index, frame, sequence, gt_index, tracker_col, unmatched_tracker
+) -> FrameAssociation:
+    """The counted GT / tracker ids and matched pairs of one frame."""
+    counted_pair = ~frame.gt_ignored[gt_index]
+    counted_unmatched = unmatched_tracker & ~frame.tracker_ignorable
+    pair_gt = frame.gt_ids[gt_index][counted_pair]
+    pair_tracker = sequence.tracker_ids[frame.tracker_rows[tracker_col]][counted_pair]
+    unmatched_ids = sequence.tracker_ids[frame.tracker_rows[counted_unmatched]]
+    return FrameAssociation(
+        frame=index,
+        gt_ids=frame.gt_ids[~frame.gt_ignored],
+        tracker_ids=np.concatenate([pair_tracker, unmatched_ids]),
+        pairs=np.column_stack([pair_gt, pair_tracker]).astype(np.int64),
+        ious=frame.iou[gt_index, tracker_col][counted_pair],
+    )
 
 
 def _score_trajectory(assigned: list[int], ignored: list[bool], counts: _Counts, rule: str) -> None:
@@ -366,6 +417,43 @@ def _clear_switches(assigned: list[int], ignored: list[bool]) -> int:
             switches += 1
         last = current
     return switches
+
+
+def clear_mot(
+    labels: dict[str, TrackObjects],
+    results: dict[str, TrackObjects],
+    config: EvalConfig | None = None,
+    score_threshold: float = -math.inf,
+    associations: dict[str, list[FrameAssociation]] | None = None,
+) -> dict[str, float]:
+    """One CLEAR MOT pass (no recall sweep) on the tracks whose mean score >= ``score_threshold``.
+
+    Args:
+        labels, results: as in :func:`evaluate_tracking`.
+        associations: if given, filled with sequence -> per-frame :class:`FrameAssociation`.
+    Returns:
+        dict with mota, motp, ids, frag, fp, fn, tp, num_gt.
+    """
+    config = config or EvalConfig()
+    total = _Counts()
+    for name in sorted(labels):
+        if name not in results:
+            raise KeyError(f"no tracker results for sequence {name!r}")
+        sequence = prepare_sequence(name, labels[name], results[name], config)
+        record = [] if associations is not None else None
+        total.add(_evaluate_sequence(sequence, config, score_threshold, record))
+        if associations is not None:
+            associations[name] = record
+    return {
+        "mota": total.mota,
+        "motp": total.motp,
+        "ids": total.ids,
+        "frag": total.frag,
+        "fp": total.fp,
+        "fn": total.fn,
+        "tp": total.tp,
+        "num_gt": total.num_gt,
+    }
 
 
 def _evaluate_all(sequences: list[_Sequence], config: EvalConfig, score_threshold: float):
