@@ -11,7 +11,7 @@ from typing import Any
 
 from robokit.algos.base import Agent, PhaseConfig
 from robokit.algos.bc import BC, BCConfig
-from robokit.algos.cql import CQL, CalQL, CalQLConfig, CQLConfig, WSRL, WSRLConfig
+from robokit.algos.cql import CQL, WSRL, CalQL, CalQLConfig, CQLConfig, WSRLConfig
 from robokit.algos.iql import IQL, IQLConfig
 from robokit.algos.sac import RLPD, SAC, RLPDConfig, SACConfig
 from robokit.core.registry import Registry

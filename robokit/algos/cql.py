@@ -21,6 +21,7 @@ from robokit.losses import (
     cql_penalty,
     lagrange_cql_terms,
     max_target_backup,
+    random_subset,
     soft_target_value,
     td_target,
 )
@@ -86,8 +87,9 @@ class CQL(SAC):
         n_actions = self.config.cql_n_actions
         next_obs = batch["next_obs"].repeat_interleave(n_actions, dim=0)
         next_action, next_log_prob = self.actor.sample(next_obs, self.generator)
-        members = torch.randperm(self.config.ensemble_size, generator=self.generator)[:self.config.target_subset]
-        next_q = self.target_critic(next_obs, next_action)[members].view(len(members), -1, n_actions)
+        members = random_subset(self.config.ensemble_size, self.config.target_subset, self.generator)
+        next_q = self.target_critic(next_obs, next_action, members)
+        next_q = next_q.view(next_q.shape[0], -1, n_actions)
         next_value, chosen_log_prob = max_target_backup(next_q, next_log_prob.view(-1, n_actions))
         next_value = soft_target_value(next_value, chosen_log_prob, self.alpha, self.config.backup_entropy)
         return td_target(batch["reward"], next_value, batch["terminated"], self.config.discount)

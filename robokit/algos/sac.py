@@ -17,9 +17,9 @@ import torch
 from robokit.algos.base import Agent, PhaseConfig, check_batch, freeze_, soft_update_
 from robokit.losses import (
     ensemble_critic_loss,
+    random_subset,
     sac_actor_loss,
     soft_target_value,
-    subset_min,
     td_target,
     temperature_loss,
 )
@@ -88,8 +88,8 @@ class SAC(Agent):
     def td_targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B,) soft TD targets from the target ensemble (min over a random subset of M members)."""
         next_action, next_log_prob = self.actor.sample(batch["next_obs"], self.generator)
-        next_q = self.target_critic(batch["next_obs"], next_action)
-        next_q = subset_min(next_q, self.config.target_subset, self.generator)
+        members = random_subset(self.config.ensemble_size, self.config.target_subset, self.generator)
+        next_q = self.target_critic(batch["next_obs"], next_action, members).min(dim=0).values
         next_value = soft_target_value(next_q, next_log_prob, self.alpha, self.config.backup_entropy)
         return td_target(batch["reward"], next_value, batch["terminated"], self.config.discount)
 

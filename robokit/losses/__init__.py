@@ -8,11 +8,18 @@ from robokit.losses.cql import (
 )
 from robokit.losses.iql import awr_actor_loss, expectile_loss, iql_q_loss, iql_value_loss
 from robokit.losses.sac import sac_actor_loss, temperature_loss
-from robokit.losses.td import ensemble_critic_loss, soft_target_value, subset_min, td_target
+from robokit.losses.td import (
+    ensemble_critic_loss,
+    random_subset,
+    soft_target_value,
+    subset_min,
+    td_target,
+)
 
 __all__ = [
     "td_target",
     "subset_min",
+    "random_subset",
     "soft_target_value",
     "ensemble_critic_loss",
     "sac_actor_loss",

@@ -23,6 +23,15 @@ def td_target(reward: torch.Tensor, next_value: torch.Tensor, terminated: torch.
     return reward + discount * (1.0 - terminated) * next_value
 
 
+def random_subset(ensemble_size: int, subset_size: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+    """M member indices drawn without replacement, or None when M == E (use all)."""
+    if subset_size > ensemble_size or subset_size < 1:
+        raise ValueError(f"subset_size {subset_size} must be in [1, {ensemble_size}]")
+    if subset_size == ensemble_size:
+        return None
+    return torch.randperm(ensemble_size, generator=generator)[:subset_size]
+
+
 def subset_min(q_values: torch.Tensor, subset_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Min over a random subset of ensemble members (REDQ / RLPD target).
 

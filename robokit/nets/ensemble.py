@@ -20,8 +20,9 @@ from robokit.nets.mlp import HIDDEN_GAIN
 class EnsembleLinear(nn.Module):
     """E independent affine maps.
 
-    forward(x (E, B, in) or (B, in)) -> (E, B, out); a 2-D input is shared by all members.
-    Initialised like ``nn.Linear`` member by member (uniform(+-1/sqrt(in))).
+    forward(x (E, B, in) or (B, in), members (M,) long or None) -> (E or M, B, out); a 2-D
+    input is shared by all (chosen) members. Initialised like ``nn.Linear`` member by member
+    (uniform(+-1/sqrt(in))).
     """
 
     def __init__(self, in_dim: int, out_dim: int, ensemble_size: int) -> None:
@@ -33,10 +34,11 @@ class EnsembleLinear(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
         if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)
-        return torch.baddbmm(self.bias, x, self.weight)
+            x = x.unsqueeze(0).expand(weight.shape[0], -1, -1)
+        return torch.baddbmm(bias, x, weight)
 
     def orthogonal_(self, gain: float) -> None:
         """Orthogonal init of each member's weight; zero biases."""
@@ -58,12 +60,16 @@ class EnsembleLayerNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(ensemble_size, 1, hidden))
         self.bias = nn.Parameter(torch.zeros(ensemble_size, 1, hidden))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x, x.shape[-1:], eps=self.eps) * self.weight + self.bias
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps) * weight + bias
 
 
 class EnsembleMLP(nn.Module):
-    """E independent MLPs: forward(x (B, in) or (E, B, in)) -> (E, B, out)."""
+    """E independent MLPs: forward(x (B, in) or (E, B, in), members (M,) or None) -> (E or M, B, out).
+
+    ``members`` evaluates only those members (e.g. the random target subset), at M/E of the cost.
+    """
 
     def __init__(self, in_dim: int, out_dim: int, ensemble_size: int, hidden_dims: Sequence[int] = (256, 256),
                  layer_norm: bool = False, orthogonal_init: bool = False) -> None:
@@ -85,14 +91,18 @@ class EnsembleMLP(nn.Module):
                 layer.orthogonal_(HIDDEN_GAIN)
             linears[-1].orthogonal_(1e-2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        if members is None:
+            return self.net(x)
+        for layer in self.net:
+            x = layer(x, members) if isinstance(layer, EnsembleLinear | EnsembleLayerNorm) else layer(x)
+        return x
 
 
 class QEnsemble(nn.Module):
     """E state-action value functions Q_e(s, a).
 
-    forward(obs (B, O), action (B, A)) -> (E, B)
+    forward(obs (B, O), action (B, A), members (M,) long or None) -> (E or M, B)
     """
 
     def __init__(self, obs_dim: int, action_dim: int, ensemble_size: int = 2,
@@ -102,5 +112,5 @@ class QEnsemble(nn.Module):
         self.ensemble_size = ensemble_size
         self.mlp = EnsembleMLP(obs_dim + action_dim, 1, ensemble_size, hidden_dims, layer_norm, orthogonal_init)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.mlp(torch.cat([obs, action], dim=-1)).squeeze(-1)
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        return self.mlp(torch.cat([obs, action], dim=-1), members).squeeze(-1)

@@ -289,10 +289,15 @@ class Trainer:
         bar.close()
 
     def _sample_online_batch(self) -> dict[str, Any] | None:
+        """A batch for one online update, or None while there is nothing to sample.
+
+        The online buffer can be empty after the warm-up when it stores ``mc_return`` (Cal-QL):
+        transitions then wait for their episode's end. Mixed runs then use offline rows only.
+        """
         rows = self.phase_cfg["batch_size"] * self.phase_cfg["utd_ratio"]
-        if self.mixer is not None:
-            return self.mixer.sample(rows) if len(self.online_buffer) > 0 else None
-        return self.online_buffer.sample(rows) if len(self.online_buffer) > 0 else None
+        if len(self.online_buffer) == 0:
+            return self.offline_buffer.sample(rows) if self.mixer is not None else None
+        return (self.mixer or self.online_buffer).sample(rows)
 
     def _env_step(self, in_warmup: bool) -> bool:
         """Act once in the training env and store the transition; True when the episode ended."""

@@ -1,0 +1,220 @@
+"""Agents: gradient routing, every parameter moves, save/load, seeding, input errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from robokit.algos import (
+    ALGOS,
+    BCConfig,
+    CalQLConfig,
+    CQLConfig,
+    IQLConfig,
+    RLPDConfig,
+    SACConfig,
+    WSRLConfig,
+    load_agent,
+    make_agent,
+    save_agent,
+)
+from robokit.core.checkpoint import CheckpointError
+
+OBS, ACT = 5, 2
+SMALL = {"hidden_dims": (16, 16), "batch_size": 8}
+
+
+def batch(rows: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"obs": torch.randn(rows, OBS, generator=g), "action": torch.rand(rows, ACT, generator=g) * 1.8 - 0.9,
+            "reward": torch.randn(rows, generator=g), "next_obs": torch.randn(rows, OBS, generator=g),
+            "terminated": (torch.rand(rows, generator=g) < 0.3).float(),
+            "truncated": torch.zeros(rows), "mc_return": torch.randn(rows, generator=g)}
+
+
+def small_configs(lr: float | None = None) -> dict[str, object]:
+    lrs = {} if lr is None else {"actor_lr": lr, "critic_lr": lr}
+    return {
+        "sac": SACConfig(**SMALL, **lrs, temperature_lr=lr or 3e-4),
+        "cql": CQLConfig(**SMALL, **lrs, cql_n_actions=3),
+        "calql": CalQLConfig(**SMALL, **lrs, cql_n_actions=3, cql_lagrange=True),
+        "iql": IQLConfig(**SMALL, **lrs, value_lr=lr or 3e-4),
+        "rlpd": RLPDConfig(**SMALL, **lrs, ensemble_size=4, utd_ratio=2),
+        "wsrl": WSRLConfig(**SMALL, **lrs, ensemble_size=4, cql_n_actions=3, utd_ratio=2),
+        "bc": BCConfig(**SMALL, **({"actor_lr": lr} if lr else {})),
+    }
+
+
+def test_registry_lists_every_algorithm():
+    assert set(ALGOS.names()) == {"sac", "cql", "calql", "iql", "rlpd", "wsrl", "bc"}
+
+
+def params_of(agent, attr):
+    module = getattr(agent, attr)
+    return [module] if isinstance(module, torch.nn.Parameter) else list(module.parameters())
+
+
+def grads_present(params) -> bool:
+    return all(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+
+
+def grads_absent(params) -> bool:
+    return all(p.grad is None for p in params)
+
+
+@pytest.mark.parametrize("algo", ["sac", "cql", "calql", "wsrl", "rlpd"])
+def test_sac_family_gradient_routing(algo):
+    agent = make_agent(algo, OBS, ACT, small_configs()[algo])
+    b = batch()
+    agent.update_critic(b)  # critic (+ CQL) loss: critic only
+    assert grads_present(params_of(agent, "critic"))
+    assert grads_absent(params_of(agent, "actor")) and grads_absent(params_of(agent, "log_alpha"))
+    assert grads_absent(params_of(agent, "target_critic"))
+    for p in agent.critic.parameters():
+        p.grad = None
+    agent.update_actor(b)  # actor + temperature: never the critic
+    assert grads_present(params_of(agent, "actor")) and grads_present(params_of(agent, "log_alpha"))
+    assert grads_absent(params_of(agent, "critic")) and grads_absent(params_of(agent, "target_critic"))
+    assert all(not p.requires_grad for p in agent.target_critic.parameters())
+
+
+def test_lagrange_weight_gets_only_its_own_gradient():
+    agent = make_agent("calql", OBS, ACT, small_configs()["calql"])
+    agent.update_critic(batch())
+    assert agent.log_alpha_prime.grad is not None
+    assert grads_absent(params_of(agent, "actor"))
+
+
+def test_iql_gradient_routing():
+    agent = make_agent("iql", OBS, ACT, small_configs()["iql"])
+    agent.update(batch())
+    for attr in ("critic", "value", "actor"):
+        assert grads_present(params_of(agent, attr)), attr
+    assert grads_absent(params_of(agent, "target_critic"))
+    # the value loss alone reaches only V
+    fresh = make_agent("iql", OBS, ACT, small_configs()["iql"])
+    from robokit.losses import iql_value_loss
+
+    b = batch()
+    with torch.no_grad():
+        q_target = fresh.target_critic(b["obs"], b["action"]).min(0).values
+    iql_value_loss(q_target, fresh.value(b["obs"]), 0.7).backward()
+    assert grads_present(params_of(fresh, "value"))
+    assert grads_absent(params_of(fresh, "critic")) and grads_absent(params_of(fresh, "actor"))
+
+
+@pytest.mark.parametrize("algo", sorted(small_configs()))
+def test_every_trainable_parameter_moves_after_a_large_lr_update(algo):
+    agent = make_agent(algo, OBS, ACT, small_configs(lr=0.1)[algo])
+    before = {name: p.detach().clone() for name, p in agent.named_parameters()}
+    rows = agent.config.batch_size * agent.config.utd_ratio
+    agent.update(batch(rows))
+    target_moved = []
+    for name, p in agent.named_parameters():
+        moved = not torch.equal(before[name], p.detach())
+        if p.requires_grad:
+            assert moved, f"{algo}: trainable parameter {name} did not move"
+        else:  # target networks move only by Polyak averaging
+            target_moved.append(moved)
+    assert all(target_moved)
+
+
+@pytest.mark.parametrize("algo", sorted(small_configs()))
+def test_save_load_gives_identical_actions_and_updates(algo, tmp_path):
+    agent = make_agent(algo, OBS, ACT, small_configs()[algo], seed=3)
+    rows = agent.config.batch_size * agent.config.utd_ratio
+    agent.update(batch(rows))
+    path = save_agent(agent, tmp_path / f"{algo}.pt")
+    loaded = load_agent(path)
+    obs = np.random.default_rng(0).normal(size=(4, OBS)).astype(np.float32)
+    np.testing.assert_array_equal(agent.act(obs), loaded.act(obs))
+    np.testing.assert_array_equal(agent.act(obs[0]), loaded.act(obs[0]))
+    # RNG, optimizer moments and counters came along: the next update is identical too
+    loaded.train()
+    assert agent.update(batch(rows, seed=1)) == loaded.update(batch(rows, seed=1))
+    np.testing.assert_array_equal(agent.act(obs, deterministic=False), loaded.act(obs, deterministic=False))
+    assert loaded.observation_shape == (OBS,) and loaded.action_dim == ACT
+
+
+@pytest.mark.parametrize("algo", ["sac", "wsrl", "iql"])
+def test_same_seed_same_results(algo):
+    def run(seed):
+        agent = make_agent(algo, OBS, ACT, small_configs()[algo], seed=seed)
+        rows = agent.config.batch_size * agent.config.utd_ratio
+        metrics = [agent.update(batch(rows, seed=k)) for k in range(3)]
+        return metrics, agent.act(np.ones((2, OBS), np.float32), deterministic=False)
+
+    (m1, a1), (m2, a2), (m3, a3) = run(0), run(0), run(1)
+    assert not np.array_equal(a1, a3)
+    assert m1 == m2
+    np.testing.assert_array_equal(a1, a2)
+    assert m1 != m3
+
+
+def test_act_shapes_dtype_and_errors():
+    agent = make_agent("sac", OBS, ACT, small_configs()["sac"])
+    assert agent.act(np.zeros(OBS)).shape == (ACT,)
+    out = agent.act(np.zeros((3, OBS)), deterministic=False)
+    assert out.shape == (3, ACT) and out.dtype == np.float32 and np.abs(out).max() <= 1
+    with pytest.raises(ValueError, match=r"expected obs of shape \(5,\)"):
+        agent.act(np.zeros(OBS + 1))
+
+
+def test_update_names_missing_batch_keys():
+    agent = make_agent("sac", OBS, ACT, small_configs()["sac"])
+    bad = batch()
+    del bad["terminated"]
+    with pytest.raises(KeyError, match="terminated"):
+        agent.update(bad)
+    calql = make_agent("calql", OBS, ACT, small_configs()["calql"])
+    no_mc = batch()
+    del no_mc["mc_return"]
+    with pytest.raises(KeyError, match="mc_return"):
+        calql.update(no_mc)
+
+
+def test_wsrl_drops_the_penalty_online_and_cql_keeps_it():
+    wsrl = make_agent("wsrl", OBS, ACT, small_configs()["wsrl"])
+    cql = make_agent("cql", OBS, ACT, small_configs()["cql"])
+    for agent in (wsrl, cql):
+        agent.set_phase("offline")
+        assert "losses/cql_penalty" in agent.update(batch(16))
+        agent.set_phase("online")
+    assert "losses/cql_penalty" not in wsrl.update(batch(16))
+    assert "losses/cql_penalty" in cql.update(batch(16))
+    assert wsrl.needs_mc_return is False and cql.needs_mc_return is False
+    with pytest.raises(ValueError, match="unknown phase"):
+        wsrl.set_phase("pretrain")
+
+
+def test_utd_splits_into_critic_minibatches():
+    agent = make_agent("rlpd", OBS, ACT, small_configs()["rlpd"])
+    calls = []
+    original = agent.update_critic
+    agent.update_critic = lambda part: calls.append(len(part["obs"])) or original(part)
+    agent.update(batch(16))
+    assert calls == [8, 8]
+
+
+def test_load_agent_errors_name_the_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_agent(tmp_path / "missing.pt")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError, match="broken.pt"):
+        load_agent(broken)
+    from robokit.core.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "empty.pt", {"something": 1})
+    with pytest.raises(KeyError, match="empty.pt"):
+        load_agent(tmp_path / "empty.pt")
+
+
+def test_config_roundtrip_through_checkpoint(tmp_path):
+    cfg = dataclasses.replace(small_configs()["wsrl"], discount=0.9)
+    agent = make_agent("wsrl", OBS, ACT, cfg)
+    loaded = load_agent(save_agent(agent, tmp_path / "a.pt"))
+    assert loaded.config == cfg

@@ -1,0 +1,103 @@
+"""Networks: the vectorised ensemble equals E separate MLPs; policy densities are consistent."""
+
+from __future__ import annotations
+
+import torch
+
+from robokit.nets import MLP, DeterministicPolicy, EnsembleMLP, QEnsemble, TanhGaussianPolicy
+from robokit.nets.ensemble import EnsembleLayerNorm, EnsembleLinear
+
+
+def member_forward(mlp: EnsembleMLP, x: torch.Tensor, member: int) -> torch.Tensor:
+    """The same computation for one member, layer by layer, with plain torch ops."""
+    for layer in mlp.net:
+        if isinstance(layer, EnsembleLinear):
+            x = x @ layer.weight[member] + layer.bias[member, 0]
+        elif isinstance(layer, EnsembleLayerNorm):
+            x = torch.nn.functional.layer_norm(x, x.shape[-1:]) * layer.weight[member, 0] + layer.bias[member, 0]
+        else:
+            x = layer(x)
+    return x
+
+
+def test_ensemble_matches_per_member_loop():
+    torch.manual_seed(0)
+    mlp = EnsembleMLP(5, 3, ensemble_size=4, hidden_dims=(8, 8), layer_norm=True)
+    with torch.no_grad():  # give LayerNorm affines distinct values per member
+        for layer in mlp.net:
+            if isinstance(layer, EnsembleLayerNorm):
+                layer.weight.normal_()
+                layer.bias.normal_()
+    x = torch.randn(6, 5)
+    out = mlp(x)
+    assert out.shape == (4, 6, 3)
+    for member in range(4):
+        torch.testing.assert_close(out[member], member_forward(mlp, x, member))
+
+
+def test_ensemble_members_subset_and_per_member_inputs():
+    torch.manual_seed(1)
+    q = QEnsemble(3, 2, ensemble_size=5, hidden_dims=(8,), layer_norm=True)
+    obs, act = torch.randn(4, 3), torch.randn(4, 2)
+    members = torch.tensor([4, 1])
+    torch.testing.assert_close(q(obs, act, members), q(obs, act)[members])
+    per_member = torch.randn(5, 4, 5)  # (E, B, in): each member sees its own batch
+    out = q.mlp(per_member)
+    torch.testing.assert_close(out[2], member_forward(q.mlp, per_member[2], 2))
+
+
+def test_members_are_independent():
+    torch.manual_seed(2)
+    q = QEnsemble(3, 2, ensemble_size=3, hidden_dims=(8,))
+    obs, act = torch.randn(4, 3), torch.randn(4, 2)
+    q(obs, act)[1].sum().backward()
+    grads = [layer.weight.grad for layer in q.mlp.net if isinstance(layer, EnsembleLinear)]
+    for grad in grads:
+        assert grad[1].abs().sum() > 0
+        assert grad[0].abs().sum() == 0 and grad[2].abs().sum() == 0
+
+
+def test_orthogonal_init():
+    mlp = MLP(6, 2, (16, 16), orthogonal_init=True)
+    weight = mlp.net[0].weight  # (16, 6): orthonormal columns scaled by sqrt(2)
+    torch.testing.assert_close(weight.T @ weight, 2.0 * torch.eye(6), atol=1e-5, rtol=1e-5)
+    assert (mlp.net[0].bias == 0).all()
+    ens = EnsembleMLP(6, 1, 3, (16,), orthogonal_init=True)
+    w = ens.net[0].weight[2]  # (6, 16)
+    torch.testing.assert_close(w @ w.T, 2.0 * torch.eye(6), atol=1e-5, rtol=1e-5)
+
+
+def test_tanh_gaussian_log_prob_matches_sample_and_is_a_density():
+    torch.manual_seed(3)
+    policy = TanhGaussianPolicy(4, 1, (16,))
+    obs = torch.randn(1, 4)
+    gen = torch.Generator().manual_seed(0)
+    action, log_prob = policy.sample(obs, gen)
+    assert action.abs().max() < 1
+    torch.testing.assert_close(policy.log_prob(obs, action), log_prob, atol=1e-4, rtol=1e-4)
+    # the density integrates to ~1 over (-1, 1)
+    grid = torch.linspace(-0.9999, 0.9999, 20001)[:, None]
+    density = policy.log_prob(obs.expand(len(grid), -1), grid).exp()
+    integral = torch.trapezoid(density, grid[:, 0])
+    assert abs(integral.item() - 1.0) < 0.02
+
+
+def test_sampling_uses_the_given_generator():
+    policy = TanhGaussianPolicy(4, 2, (16,))
+    obs = torch.randn(3, 4)
+    a1, _ = policy.sample(obs, torch.Generator().manual_seed(5))
+    a2, _ = policy.sample(obs, torch.Generator().manual_seed(5))
+    a3, _ = policy.sample(obs, torch.Generator().manual_seed(6))
+    assert torch.equal(a1, a2) and not torch.equal(a1, a3)
+
+
+def test_log_std_bounds_and_deterministic_policy():
+    policy = TanhGaussianPolicy(4, 2, (16,))
+    _, log_std = policy.distribution_params(torch.randn(10, 4) * 100)
+    assert log_std.min() >= -5 - 1e-6 and log_std.max() <= 2 + 1e-6
+    det = DeterministicPolicy(4, 2, (16,))
+    out = det(torch.randn(7, 4))
+    assert out.shape == (7, 2) and out.abs().max() <= 1
+    obs = torch.randn(3, 4)
+    mean, _ = policy.distribution_params(obs)
+    torch.testing.assert_close(policy.mode(obs), torch.tanh(mean))
