@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,41 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ros_processes import free_port, stop_process, wait_for_port
 
 NODES = Path(__file__).with_name("nodes.py")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"roscore exited early with code {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"roscore did not open port {port} within {timeout_s} s")
-
-
-def stop_process(proc: subprocess.Popen, timeout_s: float = 5.0) -> None:
-    """SIGINT (clean ROS shutdown), then SIGKILL the process group if it lingers."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=timeout_s)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=timeout_s)
 
 
 class Processes:
@@ -95,7 +61,7 @@ def roscore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     proc = subprocess.Popen(["roscore", "-p", str(port)], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_for_port(port, 30.0, proc)
+        wait_for_port(port, 30.0, proc)
         time.sleep(1.0)   # rosout and the parameter server come up just after the port opens
         yield env
     finally:
