@@ -4,6 +4,10 @@ One entry point::
 
     corrupt(name, points (N, C) float32, severity, rng) -> (M, C) float32
 
+The LiDAR scene corruptions also exist as continuous-parameter functions (``gaussian_noise(points,
+sigma_m, rng)``, ``drop_points(points, ratio, rng)``, ``drop_beams``, ``crosstalk``, ``motion_blur``,
+``fov_filter``, ``local_cutout``) for callers that sweep a rate instead of a severity level.
+
 ``SUITES`` maps a suite to its corruption names and :func:`severities` gives its levels
 (ModelNet-C uses 0..4 as published; ModelNet40-C and kitti-c use 1..5). Each suite module
 documents its severity table with units; docs/lidar.md repeats them. All randomness comes
@@ -16,30 +20,44 @@ from collections.abc import Callable
 
 import numpy as np
 
-from robokit.lidar.corruptions import modelnet_c
+from robokit.lidar.corruptions import kitti_c, modelnet40_c, modelnet_c
+from robokit.lidar.corruptions.kitti_c import (
+    crosstalk,
+    drop_beams,
+    drop_points,
+    estimate_rings,
+    fov_filter,
+    gaussian_noise,
+    local_cutout,
+    motion_blur,
+)
 from robokit.lidar.points import check_cloud
 
-__all__ = ["corrupt", "SUITES", "severities", "suite_of", "CORRUPTION_FUNCTIONS"]
+__all__ = [
+    "corrupt",
+    "SUITES",
+    "severities",
+    "suite_of",
+    "CORRUPTION_FUNCTIONS",
+    # continuous-parameter LiDAR scene corruptions (metres, velodyne frame)
+    "gaussian_noise",
+    "drop_points",
+    "drop_beams",
+    "crosstalk",
+    "motion_blur",
+    "fov_filter",
+    "local_cutout",
+    "estimate_rings",
+]
 
 CorruptionFn = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 
 #: suite -> (levels, name -> function)
 _SUITE_TABLE: dict[str, tuple[tuple[int, ...], dict[str, CorruptionFn]]] = {
     "modelnet-c": (modelnet_c.LEVELS, modelnet_c.CORRUPTIONS),
+    "modelnet40-c": (modelnet40_c.LEVELS, modelnet40_c.CORRUPTIONS),
+    "kitti-c": (kitti_c.LEVELS, kitti_c.CORRUPTIONS),
 }
-
-
-def _register_optional_suites() -> None:
-    from robokit.lidar.corruptions import kitti_c, modelnet40_c
-
-    _SUITE_TABLE["modelnet40-c"] = (modelnet40_c.LEVELS, modelnet40_c.CORRUPTIONS)
-    _SUITE_TABLE["kitti-c"] = (kitti_c.LEVELS, kitti_c.CORRUPTIONS)
-
-
-try:
-    _register_optional_suites()
-except ImportError:  # pragma: no cover - suites still being written
-    pass
 
 #: suite name -> corruption names in benchmark order
 SUITES: dict[str, list[str]] = {suite: list(table) for suite, (_, table) in _SUITE_TABLE.items()}
