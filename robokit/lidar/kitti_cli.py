@@ -298,11 +298,13 @@ def _cell(value) -> str:
 
 
 def _finite(value):
-    """JSON has no inf/nan: write them as null."""
+    """Plain JSON values: numpy scalars become Python numbers, inf/nan become null."""
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

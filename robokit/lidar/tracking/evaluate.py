@@ -308,18 +308,18 @@ def _evaluate_sequence(
         counts.overlap += float(frame.iou[gt_index, tracker_col].sum())
         counts.matched_scores.extend(sequence.tracker_scores[rows].tolist())
         matched_ignored = frame.gt_ignored[gt_index]
-        counts.ignored_tp += np.count_nonzero(matched_ignored)
-        counts.tp += np.count_nonzero(~matched_ignored)
+        counts.ignored_tp += int(np.count_nonzero(matched_ignored))
+        counts.tp += int(np.count_nonzero(~matched_ignored))
         unmatched_gt = np.ones(len(frame.gt_ids), dtype=bool)
         unmatched_gt[gt_index] = False
-        counts.ignored_fn += np.count_nonzero(unmatched_gt & frame.gt_ignored)
-        counts.fn += np.count_nonzero(unmatched_gt & ~frame.gt_ignored)
+        counts.ignored_fn += int(np.count_nonzero(unmatched_gt & frame.gt_ignored))
+        counts.fn += int(np.count_nonzero(unmatched_gt & ~frame.gt_ignored))
         unmatched_tracker = np.zeros(len(frame.tracker_rows), dtype=bool)
         unmatched_tracker[columns] = True
         unmatched_tracker[tracker_col] = False
-        counts.ignored_tracker += np.count_nonzero(unmatched_tracker & frame.tracker_ignorable)
-        counts.fp += np.count_nonzero(unmatched_tracker & ~frame.tracker_ignorable)
-        counts.num_gt += np.count_nonzero(~frame.gt_ignored)
+        counts.ignored_tracker += int(np.count_nonzero(unmatched_tracker & frame.tracker_ignorable))
+        counts.fp += int(np.count_nonzero(unmatched_tracker & ~frame.tracker_ignorable))
+        counts.num_gt += int(np.count_nonzero(~frame.gt_ignored))
         if associations is not None:
             associations.append(
                 _association(
