@@ -168,17 +168,40 @@ def pointcloud2_to_points(msg: Any, fields: Sequence[str] = ("x", "y", "z"),
     missing = [name for name in fields if name not in available]
     if missing:
         raise MessageError(f"PointCloud2 lacks field(s) {missing}; it has {list(available)}")
-    columns = []
-    for name in fields:
-        column = cloud[name].astype(np.float32)
-        columns.append(column if column.ndim == cloud.ndim + 1 else column[..., None])
-    points = np.concatenate(columns, axis=-1) if columns else np.zeros(cloud.shape + (0,), np.float32)
+    points = _float32_columns_fast(cloud, fields)
+    if points is None:
+        columns = []
+        for name in fields:
+            column = cloud[name].astype(np.float32)
+            columns.append(column if column.ndim == cloud.ndim + 1 else column[..., None])
+        points = np.concatenate(columns, axis=-1) if columns else np.zeros(cloud.shape + (0,), np.float32)
     if keep_organised and cloud.ndim == 2:
         return points
     points = points.reshape(-1, points.shape[-1])
     if remove_invalid:
-        points = points[np.isfinite(points).all(axis=1)]
+        valid = np.isfinite(points).all(axis=1)
+        if not valid.all():
+            points = points[valid]
     return np.ascontiguousarray(points)
+
+
+def _float32_columns_fast(cloud: np.ndarray, fields: Sequence[str]) -> np.ndarray | None:
+    """One gather instead of a copy per field, when every selected field is a scalar float32
+    in native byte order and the point size is a multiple of 4 bytes (the common LiDAR layout)."""
+    native = np.dtype(np.float32)
+    offsets = []
+    for name in fields:
+        dtype, offset = cloud.dtype.fields[name][:2]
+        if dtype != native or offset % 4:
+            return None
+        offsets.append(offset // 4)
+    if cloud.dtype.itemsize % 4 or not fields:
+        return None
+    flat = cloud.reshape(-1)
+    if not flat.flags.c_contiguous:
+        return None
+    words = flat.view(np.uint8).view(native).reshape(*cloud.shape, cloud.dtype.itemsize // 4)
+    return words[..., offsets]
 
 
 def _fields_for_columns(names: Sequence[str], dtypes: Sequence[np.dtype],

@@ -10,6 +10,8 @@ Configured by a small YAML file (see ``docs/ros.md`` and ``ros_bridge/config/exa
     command: {topic: /cmd_vel, type: twist, axes: [vx, wz]}
     estop_topic: /robokit/estop          # std_msgs/Bool; true latches the e-stop
     estop_reset_topic: null              # optional std_msgs/Bool topic that releases it
+    # trigger: observation steps once per new observation and, while none arrives for longer
+    # than safety.watchdog_ms, publishes stops at rate_hz
     safety: {max_linear_speed: 0.5, max_angular_speed: 1.5, watchdog_ms: 250}
 
 The policy is any object with ``act(obs, deterministic=True)``; robokit checkpoints load
@@ -301,10 +303,14 @@ class PolicyRunner:
         twist[[TWIST_AXES.index(a) for a in axes]] = action
         return twist
 
-    def step(self, now_ns: int | None = None) -> np.ndarray:
-        """One control tick: policy (if a complete observation exists), safety, publish."""
+    def step(self, now_ns: int | None = None, run_policy: bool = True) -> np.ndarray:
+        """One control tick: policy (if a complete observation exists), safety, publish.
+
+        A TwistStamped command carries the stamp of the observation it was computed from;
+        a stop carries the current time.
+        """
         now_ns = time.time_ns() if now_ns is None else now_ns
-        observation = self._observation_for_policy()
+        observation = self._observation_for_policy() if run_policy else None
         command, error, stamp = None, None, None
         if observation is not None and not self.safety.estopped:
             obs, stamp = observation
@@ -314,11 +320,11 @@ class PolicyRunner:
             except Exception as err:  # noqa: BLE001 - any policy failure must become a stop
                 error = err
         try:
-            safe, _ = self.safety.filter(command, now_ns, error)
+            safe, stopped = self.safety.filter(command, now_ns, error)
         except RuntimeError as err:   # joint hold before any joint position is known
             LOG.warning("no command published: %s", err)
             return np.zeros(0)
-        self._publish_command(safe, stamp)
+        self._publish_command(safe, None if stopped else stamp)
         return safe
 
     def _publish_command(self, command: np.ndarray, stamp_ns: int | None) -> None:
@@ -349,10 +355,11 @@ class PolicyRunner:
             if self.config.trigger == "observation":
                 fresh = self._new_observation.wait(timeout=period)
                 self._new_observation.clear()
-                if not fresh:
-                    self.step()   # no observation for a whole period: let the watchdog act
-                    continue
-                self.step()
+                if fresh:
+                    self.step()
+                elif self.safety.observation_age_ms(time.time_ns()) > self.config.safety.watchdog_ms:
+                    # nothing new for longer than the watchdog allows: publish the stop at the rate
+                    self.step(run_policy=False)
             else:
                 self.step()
                 next_tick += period

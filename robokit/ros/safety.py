@@ -163,6 +163,11 @@ class SafetyLayer:
                 self._state.hold_position = np.asarray(joint_positions, dtype=np.float64).copy()
                 self._state.hold_ns = now_ns
 
+    def observation_age_ms(self, now_ns: int) -> float:
+        """Milliseconds since the last accepted observation (inf before the first)."""
+        last = self._state.last_observation_ns
+        return float("inf") if last is None else (now_ns - last) / 1e6
+
     # -- e-stop -----------------------------------------------------------------------------
 
     def trigger_estop(self, now_ns: int, source: str = "estop topic") -> None:

@@ -267,3 +267,21 @@ def test_rosbags_serialised_messages_read_by_genpy(genpy_available, typestores):
     np.testing.assert_array_equal(convert.pointcloud2_to_points(PointCloud2().deserialize(bytes(
         typestores["ros1"].serialize_ros1(backends.to_rosbags(cloud, typestores["ros1"]), cloud.MSGTYPE)))),
         np.arange(12, dtype=np.float32).reshape(4, 3))
+
+
+@settings(max_examples=30, deadline=None)
+@given(big_endian=st.booleans(), extra_step=st.sampled_from([0, 2, 4, 8]), seed=st.integers(0, 2**31),
+       organised=st.booleans())
+def test_points_fast_and_general_paths_agree(big_endian, extra_step, seed, organised):
+    """pointcloud2_to_points gathers native float32 fields in one step; other layouts per field."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(24, 4)).astype(np.float32)
+    values[rng.integers(0, 24)] = np.nan
+    names = ("x", "y", "z", "intensity")
+    packed = convert.points_to_pointcloud2(values, names).point_step
+    msg = convert.points_to_pointcloud2(values.reshape(4, 6, 4) if organised else values, names,
+                                        big_endian=big_endian, point_step=packed + extra_step)
+    selected = ("z", "x")
+    expected = values[:, [2, 0]]
+    np.testing.assert_array_equal(convert.pointcloud2_to_points(msg, selected),
+                                  expected[np.isfinite(expected).all(axis=1)])

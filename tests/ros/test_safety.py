@@ -184,3 +184,28 @@ def test_runner_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="joint commands need"):
         parse_runner_config({**RUNNER_CONFIG, "command": {"topic": "/c", "type": "joint_state",
                                                           "joints": ["a"]}})
+
+
+def test_observation_trigger_steps_once_per_cloud_then_watchdog_stops():
+    import threading
+
+    config = parse_runner_config({**RUNNER_CONFIG, "trigger": "observation", "rate_hz": 50,
+                                  "command": {"topic": "/cmd", "type": "twist_stamped", "axes": ["vx", "wz"]},
+                                  "safety": {**RUNNER_CONFIG["safety"], "watchdog_ms": 100}})
+    transport = RecordingTransport()
+    runner = PolicyRunner(EchoPolicy(), transport, config)
+    thread = threading.Thread(target=runner.run, kwargs={"duration_s": 1.0})
+    thread.start()
+    stamps = []
+    for _ in range(5):
+        stamps.append(time.time_ns())
+        transport.callbacks["/points"](cloud(0.1, 0.0, stamp_ns=stamps[-1]), time.time_ns())
+        time.sleep(0.04)
+    thread.join()
+    moving = [msg for msg in transport.sent if convert.twist_to_array(msg).any()]
+    # one command per cloud, each stamped with its cloud (no re-run on an old cloud)
+    assert [convert.header_stamp_ns(msg) for msg in moving] == stamps
+    assert runner.policy_steps == 5
+    stops = transport.sent[len(moving):]
+    assert len(stops) >= 10 and runner.safety.counts["stop_watchdog"] == len(stops)
+    assert all(convert.header_stamp_ns(msg) > stamps[-1] for msg in stops)
