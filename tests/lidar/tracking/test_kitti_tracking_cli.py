@@ -11,6 +11,11 @@ from robokit.cli import main as robokit_main
 from robokit.lidar.tracking import read_tracking_results
 
 
+def kitti(*args) -> int:
+    """Run ``robokit kitti <args>`` in-process; returns the exit code."""
+    return robokit_main(["kitti", *map(str, args)])
+
+
 @pytest.fixture(scope="module")
 def tracking_root(shared_data):
     return shared_data / "kitti" / "tracking"
@@ -20,21 +25,12 @@ def test_track_then_evaluate_sequence_0000(tracking_root, tmp_path, capsys):
     detections = tracking_root / "detections" / "pointrcnn_Car"
     labels = tracking_root / "training" / "label_02"
     out = tmp_path / "results"
-    code = robokit_main(
-        [
-            "kitti",
-            "track",
-            "--detections",
-            str(detections),
-            "--out",
-            str(out),
-            "--seqs",
-            "0000",
-            "--labels",
-            str(labels),
-        ]
+    assert (
+        kitti(
+            "track", "--detections", detections, "--out", out, "--seqs", "0000", "--labels", labels
+        )
+        == 0
     )
-    assert code == 0
     printed = capsys.readouterr().out
     assert "fps" in printed and "0000" in printed
     results = read_tracking_results(out / "0000.txt")
@@ -43,62 +39,28 @@ def test_track_then_evaluate_sequence_0000(tracking_root, tmp_path, capsys):
     stats = json.loads((out / "tracking_stats.json").read_text())
     assert stats["frames"] == 154 and stats["fps"] > 0
 
-    metrics_path = tmp_path / "eval.json"
-    code = robokit_main(
-        [
-            "kitti",
-            "eval-tracking",
-            "--labels",
-            str(labels),
-            "--results",
-            str(out),
-            "--iou",
-            "0.25",
-            "--classes",
-            "Car",
-            "--seqs",
-            "0000",
-            "--json",
-            str(metrics_path),
-        ]
-    )
-    assert code == 0
-    metrics = json.loads(metrics_path.read_text())
+    def evaluate(iou: str, name: str) -> dict:
+        path = tmp_path / name
+        code = kitti("eval-tracking", "--labels", labels, "--results", out, "--iou", iou,
+                     "--classes", "Car", "--seqs", "0000", "--json", path)  # fmt: skip
+        assert code == 0
+        return json.loads(path.read_text())
+
+    metrics = evaluate("0.25", "eval.json")
     for key in ("mota", "motp", "samota", "amota", "ids", "frag", "fp", "fn", "fps"):
         assert key in metrics
     assert metrics["fps"] == pytest.approx(stats["fps"])
     # PointRCNN + this tracker on sequence 0000 (measured 81.4 MOTA, 0 IDS); a broken chain scores far lower
     assert metrics["mota"] > 0.7 and metrics["ids"] <= 2 and metrics["samota"] > 0.8
     assert "MOTA" in capsys.readouterr().out
-
-    strict = tmp_path / "strict.json"
-    robokit_main(
-        [
-            "kitti",
-            "eval-tracking",
-            "--labels",
-            str(labels),
-            "--results",
-            str(out),
-            "--iou",
-            "0.7",
-            "--seqs",
-            "0000",
-            "--json",
-            str(strict),
-        ]
-    )
-    assert json.loads(strict.read_text())["mota"] < metrics["mota"]
+    assert evaluate("0.7", "strict.json")["mota"] < metrics["mota"]
 
 
 def test_degrade_tracking_table(tracking_root, tmp_path, capsys):
     out = tmp_path / "degraded.json"
-    code = robokit_main([
-        "kitti", "degrade-tracking",
-        "--detections", str(tracking_root / "detections" / "pointrcnn_Car"),
-        "--labels", str(tracking_root / "training" / "label_02"),
-        "--seqs", "0003", "--kinds", "miss,false_positive", "--rates", "0,0.5", "--json", str(out),
-    ])  # fmt: skip
+    code = kitti("degrade-tracking", "--detections", tracking_root / "detections" / "pointrcnn_Car",
+                 "--labels", tracking_root / "training" / "label_02", "--seqs", "0003",
+                 "--kinds", "miss,false_positive", "--rates", "0,0.5", "--json", out)  # fmt: skip
     assert code == 0
     rows = {(r["kind"], r["rate"]): r for r in json.loads(out.read_text())["rows"]}
     assert rows["miss", 0.5]["mota"] < rows["miss", 0.0]["mota"] - 0.2
@@ -111,15 +73,10 @@ def test_errors_are_reported_with_the_file(tmp_path, capsys):
     bad = tmp_path / "dets"
     bad.mkdir()
     (bad / "0000.txt").write_text("0,2,1,2,3,4,5,1.5,1.6,4.0,1.0,1.7,20.0,0.1\n")
-    code = robokit_main(
-        ["kitti", "track", "--detections", str(bad), "--out", str(tmp_path / "out")]
-    )
-    assert code == 2
+    assert kitti("track", "--detections", bad, "--out", tmp_path / "out") == 2
     assert f"{bad / '0000.txt'}:1: expected 15" in capsys.readouterr().err
-    code = robokit_main(
-        ["kitti", "eval-tracking", "--labels", str(bad), "--results", str(tmp_path / "missing")]
-    )
-    assert code == 2 and "not a directory" in capsys.readouterr().err
+    assert kitti("eval-tracking", "--labels", bad, "--results", tmp_path / "missing") == 2
+    assert "not a directory" in capsys.readouterr().err
 
 
 def test_degradations_are_seeded_and_do_what_they_say(tracking_root):
