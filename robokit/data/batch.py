@@ -62,8 +62,9 @@ def batch_rows(batch: dict[str, Any]) -> int:
 def to_torch(batch: dict[str, Any], device: Any = "cpu") -> dict[str, Any]:
     """Convert every numpy array of ``batch`` (nested dicts too) to a ``torch.Tensor`` on ``device``.
 
-    dtypes are kept (float32 stays float32, bool stays bool, uint8 images stay uint8);
-    read-only arrays (offline data) are copied first, since torch needs writable memory.
+    dtypes are kept (float32 stays float32, bool stays bool, uint8 images stay uint8).
+    Tensors are contiguous: strided views (a replay batch's packed columns) and read-only
+    arrays (offline data) are copied first.
     """
     import torch
 
@@ -73,8 +74,8 @@ def to_torch(batch: dict[str, Any], device: Any = "cpu") -> dict[str, Any]:
             out[key] = to_torch(value, device)
         elif isinstance(value, np.ndarray | np.generic):
             array = np.asarray(value)
-            if not array.flags.writeable:
-                array = array.copy()
+            if not (array.flags.writeable and array.flags.c_contiguous):
+                array = np.array(array, order="C")  # packed-row views -> contiguous tensors (.view() works)
             out[key] = torch.from_numpy(array).to(device)
         elif isinstance(value, list):
             out[key] = [torch.as_tensor(v, device=device) for v in value]

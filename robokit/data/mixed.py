@@ -36,6 +36,7 @@ import numpy as np
 from robokit.data.batch import concat_batches
 from robokit.data.errors import ReplayNotReady
 from robokit.data.replay import ReplayBuffer
+from robokit.data.samplers import IndexStream
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class MixedReplay:
         self.mode = mode
         self.warmup_steps = int(warmup_steps)
         self.rng = np.random.default_rng(seed)
+        self.indices = IndexStream(self.rng)
 
     @property
     def online_steps(self) -> int:
@@ -130,9 +132,9 @@ class MixedReplay:
                 raise ReplayNotReady(f"the {name} buffer is empty but the batch needs {rows} {name} rows")
         parts = []
         if n_offline:
-            parts.append(self.offline.gather_transitions(self.rng.integers(0, len(self.offline), n_offline)))
+            parts.append(self.offline.gather_transitions(self.indices.draw(n_offline, len(self.offline))))
         if n_online:
-            parts.append(self.online.gather_transitions(self.rng.integers(0, len(self.online), n_online)))
+            parts.append(self.online.gather_transitions(self.indices.draw(n_online, len(self.online))))
         batch = concat_batches(parts)
         batch["is_offline"] = np.arange(batch_size) < n_offline
         return batch
@@ -143,12 +145,14 @@ class MixedReplay:
         pool = len(self)
         if pool == 0:
             raise ReplayNotReady("both buffers are empty")
-        draws = self.rng.integers(0, pool, batch_size)
+        draws = self.indices.draw(batch_size, pool)
         return int(np.count_nonzero(draws < len(self.offline)))
 
     def rng_state(self) -> dict:
-        """The mixer generator's state (save it beside both buffers to resume exactly)."""
-        return self.rng.bit_generator.state
+        """The mixer's generator state and unused bulk draws (save it beside both buffers to
+        resume exactly)."""
+        return {"bit_generator": self.rng.bit_generator.state, "pending": self.indices.remaining()}
 
     def set_rng_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state
+        self.rng.bit_generator.state = state["bit_generator"]
+        self.indices.restore(state["pending"])

@@ -41,6 +41,7 @@ def save_replay(buffer: Any, path: Path) -> Path:
     for key, value in buffer.sampler.state().items():
         arrays[f"sampler.{key}"] = np.asarray(value)
     arrays.update(_pack_pending(buffer._pending, buffer.ragged))
+    arrays["index_stream"] = buffer.indices.remaining()
     meta = {"format": FORMAT, "config": buffer.config(), "size": size, "pointer": storage.pointer,
             "next_episode_id": buffer.next_episode_id, "total_added": buffer.total_added,
             "stream_step": buffer._stream_step, "pending": len(buffer._pending),
@@ -83,6 +84,7 @@ def load_replay(cls: type, path: Path) -> Any:
     buffer._stream_step = int(meta["stream_step"])
     buffer._pending = _unpack_pending(arrays, int(meta["pending"]), buffer.ragged)
     buffer.rng.bit_generator.state = meta["rng"]
+    buffer.indices.restore(_array(arrays, "index_stream", path))
     if meta.get("read_only"):
         buffer.freeze()
     return buffer

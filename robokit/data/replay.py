@@ -10,13 +10,15 @@ field                 per slot                        notes
                                                       a dict of shapes = dict observation
 ``action``            ``(A,)`` float32
 ``reward``            ``()`` float32
-``terminated``        ``()`` bool                     true end: bootstrap mask = 1 - terminated
-``truncated``         ``()`` bool                     time limit / reset
+``terminated``        ``()`` float32 0/1              true end: bootstrap mask = 1 - terminated
+``truncated``         ``()`` float32 0/1              time limit / reset
 ``episode``, ``step``  ``()`` int64 / int32           episode id and step within it (for views)
 ``mc_return``         ``()`` float32                  only with ``store_mc_return``
 ====================  =============================  ==============================
 
-A sampler (uniform by default) picks slots and a view (transition by default)
+All float32 fields share one packed ``(capacity, width)`` slab (see
+:class:`~robokit.data.storage.PackedColumns`), so a uniform batch is one row
+gather. A sampler (uniform by default) picks slots and a view (transition by default)
 turns them into a batch. Saving writes one ``.npz`` file atomically, including
 the sampler's RNG state, so a loaded buffer gives exactly the batch the original
 would have given next.
@@ -33,7 +35,12 @@ import numpy as np
 from robokit.data.episode import Episode
 from robokit.data.errors import DataError, ReplayNotReady, check_finite
 from robokit.data.returns import discounted_returns
-from robokit.data.samplers import EpisodeWindowSampler, PrioritizedSampler, UniformSampler
+from robokit.data.samplers import (
+    EpisodeWindowSampler,
+    IndexStream,
+    PrioritizedSampler,
+    UniformSampler,
+)
 from robokit.data.storage import FieldSpec, RaggedField, RingStorage
 
 OBS_FIELDS = ("obs", "next_obs")
@@ -81,6 +88,7 @@ class ReplayBuffer:
         self.sparse_reward_failure_value = sparse_reward_failure_value
         self.seed = int(seed)
         self.rng = np.random.default_rng(seed)
+        self.indices = IndexStream(self.rng)  # bulk uniform draws for the fast path
         self.storage = RingStorage(capacity, self._specs(), points_capacity)
         self.sampler = make_sampler(sampler, capacity) if isinstance(sampler, str) else sampler
         self.next_episode_id = 0
@@ -88,6 +96,7 @@ class ReplayBuffer:
         self._stream_step = 0  # step index of the next add() within the current episode
         self._pending: list[dict] = []  # add() transitions awaiting their episode's end (mc_return)
         self._uniform = isinstance(self.sampler, UniformSampler)
+        self._nested = isinstance(self.obs_shape, dict)
 
     # ------------------------------------------------------------------ layout
     def _specs(self) -> dict[str, FieldSpec]:
@@ -98,10 +107,11 @@ class ReplayBuffer:
                     specs[f"{prefix}/{key}"] = FieldSpec(shape, np.dtype(self.obs_dtype[key]))
             else:
                 specs[prefix] = FieldSpec(self.obs_shape, np.dtype(self.obs_dtype))
+        # flags are stored as float32 0/1 so they pack with the other float fields (one gather per row)
         specs.update(action=FieldSpec((self.action_dim,), np.dtype(np.float32)),
                      reward=FieldSpec((), np.dtype(np.float32)),
-                     terminated=FieldSpec((), np.dtype(np.bool_)),
-                     truncated=FieldSpec((), np.dtype(np.bool_)),
+                     terminated=FieldSpec((), np.dtype(np.float32)),
+                     truncated=FieldSpec((), np.dtype(np.float32)),
                      episode=FieldSpec((), np.dtype(np.int64)),
                      step=FieldSpec((), np.dtype(np.int32)))
         if self.store_mc_return:
@@ -225,28 +235,30 @@ class ReplayBuffer:
         if self.storage.size == 0:
             raise ReplayNotReady("cannot sample from an empty replay buffer")
         if view is None and self._uniform:  # fast path: the common case in training loops
-            slots = self.rng.integers(0, self.storage.size, size=batch_size, dtype=np.int64)
-            return self.gather_transitions(slots)
+            return self.gather_transitions(self.indices.draw(batch_size, self.storage.size))
         from robokit.data.views import TransitionView
 
         picked = self.sampler.sample(self.storage, batch_size, self.rng)
         return (view or TransitionView())(self, picked)
 
     def gather_transitions(self, slots: np.ndarray) -> dict[str, Any]:
-        """Transition-view batch for explicit ``slots`` (B,)."""
-        fields = self.storage.fields
-        batch: dict[str, Any] = {}
-        for name in self.storage.specs:
-            if name in ("episode", "step"):
+        """Transition-view batch for explicit ``slots`` (B,).
+
+        Float32 fields come from one packed row gather, as views of one ``(B, width)``
+        array (not contiguous; ``np.ascontiguousarray`` if a consumer needs that).
+        """
+        storage = self.storage
+        batch: dict[str, Any] = storage.gather_packed(slots) if storage.packed.columns else {}
+        for name, field in storage.fields.items():
+            if name in batch or name in ("episode", "step"):
                 continue
-            field = fields[name]
             if isinstance(field, RaggedField):
                 batch[name], batch[f"{name}_offsets"] = field.gather(slots)
-            elif name in ("terminated", "truncated"):
-                batch[name] = field.take(slots).astype(np.float32)
             else:
                 batch[name] = field.take(slots, axis=0)
-        return nest_obs(batch)
+        for name in ("episode", "step"):
+            batch.pop(name, None)
+        return nest_obs(batch) if self._nested else batch
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """Forward new priorities to a prioritized sampler (``indices`` from ``batch['indices']``)."""

@@ -131,6 +131,38 @@ class RaggedField:
             array.flags.writeable = False
 
 
+@dataclass
+class PackedColumns:
+    """Dense float32 fields laid side by side in one ``(capacity, width)`` slab.
+
+    A uniform batch then costs one row gather of ``width`` contiguous floats per
+    transition instead of one scattered read per field; random access into a
+    large buffer is bound by cache-line and TLB misses, so this is several times
+    faster than gathering each field on its own. Each field is a view
+    ``(capacity, *shape)`` of its columns.
+    """
+
+    slab: np.ndarray
+    columns: dict[str, tuple[int, int]]
+
+    def view(self, rows: np.ndarray, name: str, shape: tuple) -> np.ndarray:
+        """Field ``name`` of ``rows`` (R, width) as an (R, *shape) view."""
+        start, stop = self.columns[name]
+        if shape == ():
+            return rows[:, start]
+        return rows[:, start:stop].reshape(len(rows), *shape)
+
+
+def _pack_float32_fields(capacity: int, specs: dict[str, FieldSpec]) -> PackedColumns:
+    columns, width = {}, 0
+    for name, spec in specs.items():
+        if not spec.ragged and np.dtype(spec.dtype) == np.float32:
+            size = int(np.prod(spec.shape, dtype=np.int64))
+            columns[name] = (width, width + size)
+            width += size
+    return PackedColumns(np.zeros((capacity, width), np.float32), columns)
+
+
 class RingStorage:
     """Preallocated ring of ``capacity`` slots with named dense or ragged fields.
 
@@ -147,10 +179,14 @@ class RingStorage:
         self.capacity = int(capacity)
         self.specs = dict(specs)
         self.fields: dict[str, np.ndarray | RaggedField] = {}
+        self.packed = _pack_float32_fields(self.capacity, self.specs)
+        self.slab = self.packed.slab
         for name, spec in self.specs.items():
             if spec.ragged:
                 pool = points_capacity if points_capacity is not None else self.capacity * 1024
                 self.fields[name] = RaggedField(self.capacity, spec.shape[1], pool, spec.dtype)
+            elif name in self.packed.columns:
+                self.fields[name] = self.packed.view(self.slab, name, spec.shape)
             else:
                 self.fields[name] = np.zeros((self.capacity, *spec.shape), spec.dtype)
         self.size = 0
@@ -219,9 +255,16 @@ class RingStorage:
                 out[name] = field.take(slots, axis=0)
         return out
 
+    def gather_packed(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """All packed float32 fields of ``slots`` (B,) with one row gather: ``name -> (B, *shape)``
+        views into a fresh ``(B, row_width)`` array."""
+        rows = self.slab.take(slots, axis=0)
+        return {name: self.packed.view(rows, name, self.specs[name].shape) for name in self.packed.columns}
+
     def freeze(self) -> None:
         """Make every array read-only (used for offline data)."""
         self.frozen = True
+        self.slab.flags.writeable = False
         for field in self.fields.values():
             if isinstance(field, RaggedField):
                 field.freeze()
