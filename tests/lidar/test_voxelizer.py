@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from robokit.lidar.voxelizer import grid_shape, voxelize, voxelize_batch
 
@@ -58,25 +60,45 @@ def test_max_voxels_keeps_first_touched():
     np.testing.assert_array_equal(counts, [2, 1])
 
 
-def test_matches_brute_force_on_random_cloud():
-    rng = np.random.default_rng(3)
-    points = rng.uniform(-1.2, 1.2, size=(5000, 4)).astype(np.float32)
-    size, box = [0.1, 0.2, 0.25], [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]
+def brute_force_check(points, size, box):
+    """Compare voxelize with numpy unique/bincount (same float32 index arithmetic)."""
     features, coords, counts = voxelize(points, size, box)
-    idx = np.floor((points[:, :3] - np.array(box[:3])) / np.array(size)).astype(int)
+    lower, step = np.array(box[:3], np.float32), np.array(size, np.float32)
+    idx = np.floor((points[:, :3] - lower) / step).astype(int)
     inside = np.all((idx >= 0) & (idx < grid_shape(size, box)[::-1]), axis=1)
     keys, inverse = np.unique(idx[inside][:, ::-1], axis=0, return_inverse=True)
     expected_counts = np.bincount(inverse.ravel())
     expected_mean = (
         np.stack(
-            [np.bincount(inverse.ravel(), weights=points[inside, c]) for c in range(4)], axis=1
+            [np.bincount(inverse.ravel(), weights=points[inside, c]) for c in range(points.shape[1])], axis=1
         )
         / expected_counts[:, None]
     )
     order = np.lexsort(coords.T[::-1])
     np.testing.assert_array_equal(coords[order], keys)
     np.testing.assert_array_equal(counts[order], expected_counts)
-    np.testing.assert_allclose(features[order], expected_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(features[order], expected_mean, rtol=1e-5, atol=1e-5)
+
+
+def test_matches_brute_force_on_random_cloud():
+    rng = np.random.default_rng(3)
+    points = rng.uniform(-1.2, 1.2, size=(5000, 4)).astype(np.float32)
+    brute_force_check(points, [0.1, 0.2, 0.25], [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    count=st.integers(1, 400),
+    size=st.tuples(*[st.floats(0.05, 1.0)] * 3),
+    lower=st.tuples(*[st.floats(-3.0, 0.0)] * 3),
+    span=st.tuples(*[st.floats(0.5, 4.0)] * 3),
+)
+def test_matches_brute_force_for_any_grid(seed, count, size, lower, span):
+    points = np.random.default_rng(seed).uniform(-4, 4, size=(count, 3)).astype(np.float32)
+    brute_force_check(
+        points, list(size), [*lower, *(lo + sp for lo, sp in zip(lower, span, strict=True))]
+    )
 
 
 @pytest.mark.parametrize(
