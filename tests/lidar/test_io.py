@@ -241,3 +241,18 @@ def test_read_point_cloud_dispatch(kitti, tmp_path):
     with pytest.raises(ValueError, match="unsupported"):
         (tmp_path / "cloud.las").write_text("")
         read_point_cloud(tmp_path / "cloud.las")
+
+
+def test_calib_accepts_tracking_key_names(kitti, tmp_path):
+    """KITTI tracking calib files write 'R_rect' and 'Tr_velo_cam', without a colon."""
+    lines = (kitti / "calib" / "000000.txt").read_text().splitlines()
+    renamed = []
+    for line in lines:
+        key, _, values = line.partition(":")
+        key = {"R0_rect": "R_rect", "Tr_velo_to_cam": "Tr_velo_cam"}.get(key, key)
+        renamed.append(f"{key} {values.strip()}" if key in ("R_rect", "Tr_velo_cam") else line)
+    (tmp_path / "0000.txt").write_text("\n".join(renamed) + "\n")
+    tracking = read_kitti_calib(tmp_path / "0000.txt")
+    reference = read_kitti_calib(kitti / "calib" / "000000.txt")
+    np.testing.assert_array_equal(tracking.R0_rect, reference.R0_rect)
+    np.testing.assert_array_equal(tracking.Tr_velo_to_cam, reference.Tr_velo_to_cam)
