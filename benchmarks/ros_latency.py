@@ -187,8 +187,9 @@ def _robokit_config(path: Path, rate_hz: float) -> Path:
     return path
 
 
-def measure(cluster: Cluster, node: str, rate_hz: float, seconds: float) -> np.ndarray:
-    """Latencies in ms of one node under test at one publish rate."""
+def measure(cluster: Cluster, node: str, rate_hz: float, seconds: float) -> tuple[np.ndarray, float]:
+    """Latencies (ms) of one node under test at one publish rate, and the rate of distinct
+    observations that came out (Hz): below the publish rate means messages were skipped."""
     out = cluster.workdir / f"lat_{node}_{rate_hz:g}.txt"
     if node == "robokit":
         cluster.start("robokit", [sys.executable, "-m", "robokit", "ros", "run", "--config",
@@ -210,7 +211,12 @@ def measure(cluster: Cluster, node: str, rate_hz: float, seconds: float) -> np.n
     if len(rows) == 0:
         raise RuntimeError(f"no output from {node} at {rate_hz} Hz")
     rows = rows[rows[:, 1] >= rows[0, 1] + WARMUP_S]
-    return (rows[:, 0] - rows[:, 1]) * 1e3
+    span = rows[-1, 1] - rows[0, 1]
+    # drop repeated commands (same observation stamp): they measure nothing new
+    _, first = np.unique(rows[:, 1], return_index=True)
+    rows = rows[np.sort(first)]
+    latency_ms = (rows[:, 0] - rows[:, 1]) * 1e3
+    return latency_ms, (len(rows) - 1) / span if span > 0 else 0.0
 
 
 def make_policy():
@@ -237,7 +243,7 @@ def main() -> None:
         return
     seconds = 4.0 if args.quick else 15.0
     nodes = ("robokit", "rospy_relay_stamp", "rospy_relay_cloud")
-    results: dict[tuple[str, float], np.ndarray] = {}
+    results: dict[tuple[str, float], tuple[np.ndarray, float]] = {}
     with tempfile.TemporaryDirectory(prefix="ros_latency_") as tmp:
         cluster = Cluster(Path(tmp))
         try:
@@ -246,12 +252,12 @@ def main() -> None:
                     results[node, rate_hz] = measure(cluster, node, rate_hz, seconds)
         finally:
             cluster.close()
-    print(f"{'node':<20} {'rate':>5} {'msgs':>5} {'p50 ms':>8} {'p99 ms':>8} {'recv Hz':>8}")
+    print(f"{'node':<20} {'rate':>5} {'msgs':>5} {'p50 ms':>8} {'p99 ms':>8} {'out Hz':>8}")
     stats = {}
-    for (node, rate_hz), lat in results.items():
+    for (node, rate_hz), (lat, out_hz) in results.items():
         p50, p99 = np.percentile(lat, 50), np.percentile(lat, 99)
         stats[node, rate_hz] = (p50, p99)
-        print(f"{node:<20} {rate_hz:>5g} {len(lat):>5} {p50:>8.2f} {p99:>8.2f} {len(lat) / seconds:>8.1f}")
+        print(f"{node:<20} {rate_hz:>5g} {len(lat):>5} {p50:>8.2f} {p99:>8.2f} {out_hz:>8.1f}")
     headline = {node: round(float(stats[node, 50.0][0]), 3) for node in nodes}
     peers = {k: v for k, v in headline.items() if k != "robokit"}
     detail = "; ".join(f"{node} {rate:g}Hz p50 {p50:.2f} p99 {p99:.2f}" for (node, rate), (p50, p99) in stats.items())

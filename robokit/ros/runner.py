@@ -227,7 +227,8 @@ class PolicyRunner:
         self.policy_steps = 0
         self._latest: dict[str, _Latest] = {}
         self._lock = threading.Lock()
-        self._new_observation = threading.Event()
+        self._running = threading.Event()
+        self._step_lock = threading.Lock()
         self._stop = threading.Event()
         self._last_obs_stamp_ns = 0
         self._publish = transport.publisher(config.command.topic, config.command.msgtype)
@@ -258,7 +259,10 @@ class PolicyRunner:
         if complete:
             joints = self._latest.get(self._joint_key()) if self._joint_key() else None
             self.safety.observation_accepted(receive_ns, None if joints is None else joints.values)
-            self._new_observation.set()
+            if self.config.trigger == "observation" and self._running.is_set():
+                # step right here in the transport's thread: no hand-off to the loop thread
+                # (a thread switch can cost up to Python's 5 ms GIL switch interval)
+                self.step()
 
     def _joint_key(self) -> str | None:
         for spec in self.config.observations:
@@ -309,7 +313,10 @@ class PolicyRunner:
         A TwistStamped command carries the stamp of the observation it was computed from;
         a stop carries the current time.
         """
-        now_ns = time.time_ns() if now_ns is None else now_ns
+        with self._step_lock:   # the loop, e-stop and observation threads may all step
+            return self._step_locked(time.time_ns() if now_ns is None else now_ns, run_policy)
+
+    def _step_locked(self, now_ns: int, run_policy: bool) -> np.ndarray:
         observation = self._observation_for_policy() if run_policy else None
         command, error, stamp = None, None, None
         if observation is not None and not self.safety.estopped:
@@ -349,16 +356,22 @@ class PolicyRunner:
         period = 1.0 / self.config.rate_hz
         start = time.monotonic()
         next_tick = start
+        self._running.set()
+        try:
+            self._loop(period, start, next_tick, duration_s)
+        finally:
+            self._running.clear()
+        return self.summary()
+
+    def _loop(self, period: float, start: float, next_tick: float, duration_s: float | None) -> None:
         while not self._stop.is_set() and not self.transport.is_shutdown():
             if duration_s is not None and time.monotonic() - start >= duration_s:
                 break
             if self.config.trigger == "observation":
-                fresh = self._new_observation.wait(timeout=period)
-                self._new_observation.clear()
-                if fresh:
-                    self.step()
-                elif self.safety.observation_age_ms(time.time_ns()) > self.config.safety.watchdog_ms:
-                    # nothing new for longer than the watchdog allows: publish the stop at the rate
+                # observations step the policy themselves (on_observation); this loop only
+                # publishes stops at the rate while none arrives within the watchdog time
+                self._stop.wait(period)
+                if self.safety.observation_age_ms(time.time_ns()) > self.config.safety.watchdog_ms:
                     self.step(run_policy=False)
             else:
                 self.step()
@@ -368,7 +381,6 @@ class PolicyRunner:
                     next_tick = time.monotonic()   # overran: do not burst to catch up
                 else:
                     self._stop.wait(delay)
-        return self.summary()
 
     def stop(self) -> None:
         self._stop.set()
