@@ -70,7 +70,11 @@ def brute_force_check(points, size, box):
     expected_counts = np.bincount(inverse.ravel())
     expected_mean = (
         np.stack(
-            [np.bincount(inverse.ravel(), weights=points[inside, c]) for c in range(points.shape[1])], axis=1
+            [
+                np.bincount(inverse.ravel(), weights=points[inside, c])
+                for c in range(points.shape[1])
+            ],
+            axis=1,
         )
         / expected_counts[:, None]
     )
