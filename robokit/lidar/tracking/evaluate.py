@@ -26,6 +26,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from numba import njit
 from scipy.optimize import linear_sum_assignment
 
 from robokit.lidar.boxes import camera_to_upright_boxes, overlaps_unchecked
@@ -107,37 +108,47 @@ class TrackingMetrics:
 
 
 @dataclass
-class _Frame:
-    """One frame's evaluation inputs (indices into the sequence's kept rows)."""
+class _Sequence:
+    """One sequence's evaluation inputs; rows of each array are sorted by frame.
 
+    ``gt_slices[f]`` / ``tracker_slices[f]`` select frame f's rows, ``ious[f]`` is their
+    ``(G_f, T_f)`` 3D IoU, ``trajectories`` lists the GT rows of each GT track in frame order.
+    """
+
+    name: str
     gt_ids: np.ndarray  # (G,) GT track ids
     gt_ignored: np.ndarray  # (G,) bool
-    tracker_rows: np.ndarray  # (T,) rows into the sequence's tracker arrays
-    tracker_ignorable: np.ndarray  # (T,) bool: ignored when left unmatched
-    iou: np.ndarray  # (G, T) 3D IoU
-
-
-@dataclass
-class _Sequence:
-    name: str
-    frames: list[_Frame]
     tracker_ids: np.ndarray  # (R,) track id per tracker row
     tracker_scores: np.ndarray  # (R,) mean score of the row's trajectory
+    tracker_ignorable: np.ndarray  # (R,) bool: ignored when left unmatched
+    gt_slices: list[slice]
+    tracker_slices: list[slice]
+    ious: list[np.ndarray]
+    trajectories: list[np.ndarray]
 
 
-def _area_fraction_inside(boxes: np.ndarray, areas: np.ndarray) -> np.ndarray:
-    """``(T, D)`` fraction of each 2D box ``[x1, y1, x2, y2]`` inside each DontCare box."""
-    if len(boxes) == 0 or len(areas) == 0:
-        return np.zeros((len(boxes), len(areas)))
-    width = np.minimum(boxes[:, None, 2], areas[None, :, 2]) - np.maximum(
-        boxes[:, None, 0], areas[None, :, 0]
-    )
-    height = np.minimum(boxes[:, None, 3], areas[None, :, 3]) - np.maximum(
-        boxes[:, None, 1], areas[None, :, 1]
-    )
-    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
-    own = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return np.where(own[:, None] > 0, inter / np.where(own > 0, own, 1.0)[:, None], 0.0)
+@njit(cache=True)
+def _inside_dontcare(boxes, frames, areas, area_starts, area_stops, min_fraction):
+    """``(T,)`` whether more than ``min_fraction`` of each 2D box lies in one DontCare area.
+
+    boxes: ``(T, 4)`` ``[x1, y1, x2, y2]``; frames: ``(T,)`` their frame; areas: ``(D, 4)``
+    DontCare boxes sorted by frame, ``area_starts / area_stops[f]`` bounding frame f's rows.
+    """
+    inside = np.zeros(boxes.shape[0], dtype=np.bool_)
+    for i in range(boxes.shape[0]):
+        frame = frames[i]
+        if frame >= area_starts.shape[0]:
+            continue
+        own = (boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1])
+        if own <= 0.0:
+            continue
+        for k in range(area_starts[frame], area_stops[frame]):
+            width = min(boxes[i, 2], areas[k, 2]) - max(boxes[i, 0], areas[k, 0])
+            height = min(boxes[i, 3], areas[k, 3]) - max(boxes[i, 1], areas[k, 1])
+            if width > 0.0 and height > 0.0 and width * height / own > min_fraction:
+                inside[i] = True
+                break
+    return inside
 
 
 def _track_mean_scores(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -172,31 +183,43 @@ def prepare_sequence(
     )
     if config.gt_height_rule:
         gt_ignored |= gt_height <= config.min_height
+    num_frames = max(gt.num_frames, tracker.num_frames, dontcare.num_frames)
     tracker_height = np.abs(tracker.bbox2d[:, 3] - tracker.bbox2d[:, 1])
-    tracker_neutral_or_small = (tracker.obj_type == neutral) | (tracker_height <= config.min_height)
+    area_slices = dontcare.frame_slices(num_frames)
+    tracker_ignorable = (
+        (tracker.obj_type == neutral)
+        | (tracker_height <= config.min_height)
+        | _inside_dontcare(
+            tracker.bbox2d,
+            tracker.frame,
+            dontcare.bbox2d,
+            np.array([a.start for a in area_slices], dtype=np.int64),
+            np.array([a.stop for a in area_slices], dtype=np.int64),
+            config.dontcare_overlap,
+        )
+    )
 
     gt_upright = camera_to_upright_boxes(gt.boxes)
     tracker_upright = camera_to_upright_boxes(tracker.boxes)
-    num_frames = max(gt.num_frames, tracker.num_frames, dontcare.num_frames)
     gt_slices = gt.frame_slices(num_frames)
     tracker_slices = tracker.frame_slices(num_frames)
-    dontcare_slices = dontcare.frame_slices(num_frames)
-    frames = []
-    for f in range(num_frames):
-        g, t = gt_slices[f], tracker_slices[f]
-        in_dontcare = _area_fraction_inside(tracker.bbox2d[t], dontcare.bbox2d[dontcare_slices[f]])
-        frames.append(
-            _Frame(
-                gt_ids=gt.track_id[g],
-                gt_ignored=gt_ignored[g],
-                tracker_rows=np.arange(t.start, t.stop),
-                tracker_ignorable=tracker_neutral_or_small[t]
-                | (in_dontcare > config.dontcare_overlap).any(axis=1),
-                iou=overlaps_unchecked(gt_upright[g], tracker_upright[t], True, False),
-            )
-        )
+    ious = [
+        overlaps_unchecked(gt_upright[g], tracker_upright[t], True, False)
+        for g, t in zip(gt_slices, tracker_slices, strict=True)
+    ]
+    by_track = np.lexsort((np.arange(len(gt)), gt.track_id))  # rows are in frame order
+    breaks = np.flatnonzero(np.diff(gt.track_id[by_track])) + 1
     return _Sequence(
-        name, frames, tracker.track_id, _track_mean_scores(tracker.track_id, tracker.score)
+        name=name,
+        gt_ids=gt.track_id,
+        gt_ignored=gt_ignored,
+        tracker_ids=tracker.track_id,
+        tracker_scores=_track_mean_scores(tracker.track_id, tracker.score),
+        tracker_ignorable=tracker_ignorable,
+        gt_slices=gt_slices,
+        tracker_slices=tracker_slices,
+        ious=ious,
+        trajectories=np.split(by_track, breaks) if len(gt) else [],
     )
 
 
@@ -294,64 +317,74 @@ def _evaluate_sequence(
     score_threshold: float,
     associations: list[FrameAssociation] | None = None,
 ) -> _Counts:
-    counts = _Counts()
-    kept_rows = sequence.tracker_scores >= score_threshold
-    trajectories: dict[int, list[int]] = {}
-    ignored_flags: dict[int, list[bool]] = {}
-    for frame in sequence.frames:
-        columns = np.flatnonzero(kept_rows[frame.tracker_rows])
-        gt_index, tracker_col = _match_frame(frame.iou, columns, config.iou_threshold)
-        assigned = np.full(len(frame.gt_ids), -1, dtype=np.int64)
-        rows = frame.tracker_rows[tracker_col]
-        assigned[gt_index] = sequence.tracker_ids[rows]
-        counts.matched += len(gt_index)
-        counts.overlap += float(frame.iou[gt_index, tracker_col].sum())
-        counts.matched_scores.extend(sequence.tracker_scores[rows].tolist())
-        matched_ignored = frame.gt_ignored[gt_index]
-        counts.ignored_tp += int(np.count_nonzero(matched_ignored))
-        counts.tp += int(np.count_nonzero(~matched_ignored))
-        unmatched_gt = np.ones(len(frame.gt_ids), dtype=bool)
-        unmatched_gt[gt_index] = False
-        counts.ignored_fn += int(np.count_nonzero(unmatched_gt & frame.gt_ignored))
-        counts.fn += int(np.count_nonzero(unmatched_gt & ~frame.gt_ignored))
-        unmatched_tracker = np.zeros(len(frame.tracker_rows), dtype=bool)
-        unmatched_tracker[columns] = True
-        unmatched_tracker[tracker_col] = False
-        counts.ignored_tracker += int(np.count_nonzero(unmatched_tracker & frame.tracker_ignorable))
-        counts.fp += int(np.count_nonzero(unmatched_tracker & ~frame.tracker_ignorable))
-        counts.num_gt += int(np.count_nonzero(~frame.gt_ignored))
-        if associations is not None:
-            associations.append(
-                _association(
-                    len(associations), frame, sequence, gt_index, tracker_col, unmatched_tracker
-                )
-            )
-        for gt_id, tracker_id, ignored in zip(
-            frame.gt_ids.tolist(), assigned.tolist(), frame.gt_ignored.tolist(), strict=True
-        ):
-            trajectories.setdefault(gt_id, []).append(tracker_id)
-            ignored_flags.setdefault(gt_id, []).append(ignored)
-    for gt_id, assigned_ids in trajectories.items():
-        _score_trajectory(assigned_ids, ignored_flags[gt_id], counts, config.id_switch_rule)
+    """Match every frame on the tracks kept by ``score_threshold``, then count."""
+    kept = sequence.tracker_scores >= score_threshold
+    match_row = np.full(len(sequence.gt_ids), -1, dtype=np.int64)  # tracker row per GT row
+    match_iou = np.zeros(len(sequence.gt_ids))
+    for g, t, iou in zip(sequence.gt_slices, sequence.tracker_slices, sequence.ious, strict=True):
+        if g.start == g.stop or t.start == t.stop:
+            continue
+        gt_index, tracker_col = _match_frame(iou, np.flatnonzero(kept[t]), config.iou_threshold)
+        match_row[g.start + gt_index] = t.start + tracker_col
+        match_iou[g.start + gt_index] = iou[gt_index, tracker_col]
+    counts, tracker_matched = _count(sequence, kept, match_row, match_iou)
+    assigned = np.where(match_row >= 0, sequence.tracker_ids[match_row], -1)
+    for rows in sequence.trajectories:
+        _score_trajectory(
+            assigned[rows].tolist(),
+            sequence.gt_ignored[rows].tolist(),
+            counts,
+            config.id_switch_rule,
+        )
+    if associations is not None:
+        counted_tracker = kept & ~tracker_matched & ~sequence.tracker_ignorable
+        associations.extend(_associations(sequence, match_row, match_iou, counted_tracker))
     return counts
 
 
-def _association(
-    index, frame, sequence, gt_index, tracker_col, unmatched_tracker
-) -> FrameAssociation:
-    """The counted GT / tracker ids and matched pairs of one frame."""
-    counted_pair = ~frame.gt_ignored[gt_index]
-    counted_unmatched = unmatched_tracker & ~frame.tracker_ignorable
-    pair_gt = frame.gt_ids[gt_index][counted_pair]
-    pair_tracker = sequence.tracker_ids[frame.tracker_rows[tracker_col]][counted_pair]
-    unmatched_ids = sequence.tracker_ids[frame.tracker_rows[counted_unmatched]]
-    return FrameAssociation(
-        frame=index,
-        gt_ids=frame.gt_ids[~frame.gt_ignored],
-        tracker_ids=np.concatenate([pair_tracker, unmatched_ids]),
-        pairs=np.column_stack([pair_gt, pair_tracker]).astype(np.int64),
-        ious=frame.iou[gt_index, tracker_col][counted_pair],
+def _count(sequence: _Sequence, kept, match_row, match_iou) -> tuple[_Counts, np.ndarray]:
+    """Hits, misses and false positives of one matched sequence (no trajectories yet)."""
+    matched = match_row >= 0
+    ignored = sequence.gt_ignored
+    tracker_matched = np.zeros(len(sequence.tracker_ids), dtype=bool)
+    tracker_matched[match_row[matched]] = True
+    unmatched_tracker = kept & ~tracker_matched
+    counts = _Counts(
+        tp=int(np.count_nonzero(matched & ~ignored)),
+        matched=int(np.count_nonzero(matched)),
+        overlap=float(match_iou[matched].sum()),
+        fn=int(np.count_nonzero(~matched & ~ignored)),
+        fp=int(np.count_nonzero(unmatched_tracker & ~sequence.tracker_ignorable)),
+        ignored_tp=int(np.count_nonzero(matched & ignored)),
+        ignored_fn=int(np.count_nonzero(~matched & ignored)),
+        ignored_tracker=int(np.count_nonzero(unmatched_tracker & sequence.tracker_ignorable)),
+        num_gt=int(np.count_nonzero(~ignored)),
+        matched_scores=sequence.tracker_scores[match_row[matched]].tolist(),
     )
+    return counts, tracker_matched
+
+
+def _associations(
+    sequence: _Sequence, match_row, match_iou, counted_tracker
+) -> list[FrameAssociation]:
+    """Per frame: the GT and tracker ids that count and the matched pairs among them."""
+    frames = []
+    for index, (g, t) in enumerate(zip(sequence.gt_slices, sequence.tracker_slices, strict=True)):
+        counted_gt = ~sequence.gt_ignored[g]
+        rows = match_row[g]
+        paired = counted_gt & (rows >= 0)
+        pair_tracker = sequence.tracker_ids[rows[paired]]
+        unmatched = sequence.tracker_ids[t][counted_tracker[t]]
+        frames.append(
+            FrameAssociation(
+                frame=index,
+                gt_ids=sequence.gt_ids[g][counted_gt],
+                tracker_ids=np.concatenate([pair_tracker, unmatched]),
+                pairs=np.column_stack([sequence.gt_ids[g][paired], pair_tracker]).astype(np.int64),
+                ious=match_iou[g][paired],
+            )
+        )
+    return frames
 
 
 def _score_trajectory(assigned: list[int], ignored: list[bool], counts: _Counts, rule: str) -> None:
