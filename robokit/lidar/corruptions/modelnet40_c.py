@@ -190,7 +190,7 @@ def ffd_warp(xyz: np.ndarray, displacement: np.ndarray) -> np.ndarray:
     degree = displacement.shape[0] - 1
     unit = np.clip((xyz + 1.0) / 2.0, 0.0, 1.0)
     bu, bv, bw = (_bernstein(unit[:, axis], degree) for axis in range(3))
-    return xyz + np.einsum("ni,nj,nk,ijkc->nc", bu, bv, bw, displacement)
+    return xyz + np.einsum("ni,nj,nk,ijkc->nc", bu, bv, bw, displacement, optimize=True)
 
 
 def distortion(points, severity, rng):
