@@ -328,7 +328,8 @@ def _evaluate_sequence(
         match_row[g.start + gt_index] = t.start + tracker_col
         match_iou[g.start + gt_index] = iou[gt_index, tracker_col]
     counts, tracker_matched = _count(sequence, kept, match_row, match_iou)
-    assigned = np.where(match_row >= 0, sequence.tracker_ids[match_row], -1)
+    assigned = np.full(len(match_row), -1, dtype=np.int64)
+    assigned[match_row >= 0] = sequence.tracker_ids[match_row[match_row >= 0]]
     for rows in sequence.trajectories:
         _score_trajectory(
             assigned[rows].tolist(),

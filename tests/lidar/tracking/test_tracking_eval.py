@@ -169,3 +169,13 @@ def test_missing_results_sequence_is_an_error():
         evaluate_tracking({"0001": objects([dict(frame=0, id=1)])}, {}, EvalConfig())
     with pytest.raises(ValueError, match="score"):
         evaluate([dict(frame=0, id=7)], [dict(frame=0, id=1)])  # results without scores
+
+
+def test_no_tracks_at_all_counts_every_object_as_missed():
+    gt = [dict(frame=f, id=7) for f in range(4)] + [dict(frame=1, id=8, type="Pedestrian")]
+    m = evaluate(gt, [])
+    assert (m.tp, m.fn, m.fp, m.mota, m.samota) == (0, 4, 0, 0.0, 0.0)
+    pedestrians = evaluate(gt, [], cls="Pedestrian")
+    assert (pedestrians.fn, pedestrians.num_gt) == (1, 1)
+    nobody = evaluate([dict(frame=0, id=7)], [], cls="Cyclist")
+    assert nobody.num_gt == 0 and nobody.mota == float("-inf")
