@@ -53,6 +53,15 @@ def test_same_footprint_but_separated_in_height_is_zero_in_3d_only():
     assert iou3d(a, b)[0, 0] == 0.0
 
 
+def test_giou3d_of_stacked_boxes_by_hand():
+    # same 4x2 footprint, 2 m tall, centres 5 m apart vertically: a 1 m gap
+    a, b = np.array([CAR]), np.array([box(z=5.0)])
+    enclosing = 8.0 * 7.0  # footprint x height span from -1 to 6
+    assert giou3d(a, b)[0, 0] == pytest.approx(-(enclosing - 32.0) / enclosing)
+    half = np.array([box(z=1.0)])  # overlapping by 1 m: IoU 8 / 24, hull 8 x 3 = 24
+    assert giou3d(a, half)[0, 0] == pytest.approx(8 / 24)
+
+
 def test_rotated_90_degrees_cross_shape():
     # 4x2 and 2x4 at one centre: intersection 2x2 = 4, union 8 + 8 - 4 = 12
     a, b = np.array([CAR]), np.array([box(yaw=math.pi / 2)])
