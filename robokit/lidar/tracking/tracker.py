@@ -82,7 +82,6 @@ class Tracker:
         self.hits = np.zeros(0, dtype=np.int64)
         self.misses = np.zeros(0, dtype=np.int64)  # frames since the last match
         self.info = np.zeros((0, 7))  # alpha, x1, y1, x2, y2, score, type index
-        self.type_names: list[str] = []
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -102,6 +101,9 @@ class Tracker:
         self.frame_count += 1
         config = self.config
         boxes = check_boxes(boxes)
+        info = np.asarray(info, dtype=np.float64)
+        if info.shape != (len(boxes), 7):
+            raise ValueError(f"info: expected shape ({len(boxes)}, 7), got {info.shape}")
         if len(self):
             predict_inplace(self.mean, self.cov, config.noise)
             self.misses += 1

@@ -145,3 +145,5 @@ def test_bad_config_and_bad_boxes_are_rejected():
         TrackerConfig(metric="l2")
     with pytest.raises(ValueError, match="row 0"):
         Tracker().update(np.array([[0, 0, 10, 1.5, 1.6, np.nan, 0]]), info_rows(1))
+    with pytest.raises(ValueError, match="info"):
+        Tracker().update(np.array([camera_box(0, 20)]), info_rows(2))
