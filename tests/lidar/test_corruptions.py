@@ -386,3 +386,23 @@ def test_tables_are_the_published_parameters():
     assert kitti_c.GAUSSIAN_SIGMA_M == (0.02, 0.04, 0.06, 0.08, 0.10)
     assert kitti_c.FOV_HALF_DEG == (105.0, 90.0, 75.0, 60.0, 45.0)
     assert max(kitti_c.DROP_RATIO) == kitti_c.MAX_DROP_RATIO == 0.9
+
+
+def test_inputs_are_never_modified(cloud, scan):
+    for suite, names in SUITES.items():
+        data = scan[:5000] if suite == "kitti-c" else cloud
+        before = data.copy()
+        for name in names:
+            corrupt(name, data, severities(suite)[-1], rng())
+            np.testing.assert_array_equal(data, before, err_msg=name)
+
+
+def test_tiny_clouds_do_not_crash(cloud, scan):
+    """Corruptions sized for 1,024 points still give finite float32 output on 40 points."""
+    for suite, names in SUITES.items():
+        data = scan[::3000][:40] if suite == "kitti-c" else cloud[:40]
+        for name in names:
+            for level in severities(suite):
+                out = corrupt(name, data, level, rng())
+                assert out.dtype == np.float32 and np.isfinite(out).all(), (name, level)
+                assert out.shape[1] == data.shape[1]
