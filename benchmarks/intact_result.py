@@ -51,11 +51,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 seed, tiny budget (smoke test, < 2 min)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--backbone", choices=("pointnet", "sparse"), default="pointnet")
     parser.add_argument("--width", type=float, default=0.5)
     parser.add_argument("--num-points", type=int, default=256)
-    parser.add_argument("--train-per-class", type=int, default=40)
+    parser.add_argument("--train-per-class", type=int, default=30)
     parser.add_argument("--test-per-class", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("runs/intact_result"))
     return parser.parse_args()
@@ -178,6 +178,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     runs_file = out / "runs.json"
     done = json.loads(runs_file.read_text()) if runs_file.is_file() and not args.quick else {}
+    config_key = json.dumps(dataclasses.asdict(base), default=str, sort_keys=True)
+    if done.get("_config", config_key) != config_key:
+        raise SystemExit(f"{runs_file} holds runs of another configuration; pick another --out")
+    done["_config"] = config_key
 
     from robokit.lidar.robust_eval import write_json
 

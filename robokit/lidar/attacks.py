@@ -78,7 +78,9 @@ def _drop(cloud, saliency, strength, cfg, rng):
 
 def _noise(cloud, saliency, strength, cfg, rng):
     sigma = strength * cfg.max_sigma * 2.0 * saliency
-    return cloud + rng.normal(size=cloud.shape).astype(np.float32) * sigma[:, None].astype(np.float32)
+    return cloud + rng.normal(size=cloud.shape).astype(np.float32) * sigma[:, None].astype(
+        np.float32
+    )
 
 
 def _displace(cloud, saliency, strength, cfg, rng):
@@ -92,9 +94,13 @@ def _displace(cloud, saliency, strength, cfg, rng):
 _OPS = {"drop": _drop, "noise": _noise, "displace": _displace}
 
 
-def targeted_corruption(points: np.ndarray, saliency: np.ndarray | None, strength: float,
-                        rng: np.random.Generator,
-                        config: TargetedCorruptionConfig = TargetedCorruptionConfig()) -> np.ndarray:
+def targeted_corruption(
+    points: np.ndarray,
+    saliency: np.ndarray | None,
+    strength: float,
+    rng: np.random.Generator,
+    config: TargetedCorruptionConfig = TargetedCorruptionConfig(),
+) -> np.ndarray:
     """Corrupt each cloud with one randomly chosen operation at ``strength``.
 
     Args:
@@ -111,7 +117,9 @@ def targeted_corruption(points: np.ndarray, saliency: np.ndarray | None, strengt
     if saliency is None:
         saliency = np.full(points.shape[:2], 0.5, dtype=np.float32)
     if saliency.shape != points.shape[:2]:
-        raise ValueError(f"saliency shape {saliency.shape} does not match points {points.shape[:2]}")
+        raise ValueError(
+            f"saliency shape {saliency.shape} does not match points {points.shape[:2]}"
+        )
     unknown = set(config.ops) - set(_OPS)
     if unknown:
         raise ValueError(f"unknown targeted ops {sorted(unknown)}; choose from {TARGETED_OPS}")
@@ -132,9 +140,15 @@ def random_drop(points: np.ndarray, max_fraction: float, rng: np.random.Generato
     return out
 
 
-def pgd_attack(model: nn.Module, points: torch.Tensor, labels: torch.Tensor, eps: float = 0.05,
-               steps: int = 3, step_size: float | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+def pgd_attack(
+    model: nn.Module,
+    points: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float = 0.05,
+    steps: int = 3,
+    step_size: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """L-infinity PGD on point coordinates: maximise cross-entropy within ``eps`` of ``points``.
 
     Args:

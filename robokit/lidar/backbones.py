@@ -33,13 +33,16 @@ def _norm_act(channels: int) -> list[nn.Module]:
 
 def _subm_block(spconv, in_ch: int, out_ch: int, key: str):
     return spconv.SparseSequential(
-        spconv.SubMConv3d(in_ch, out_ch, 3, padding=1, bias=False, indice_key=key), *_norm_act(out_ch)
+        spconv.SubMConv3d(in_ch, out_ch, 3, padding=1, bias=False, indice_key=key),
+        *_norm_act(out_ch),
     )
 
 
 def _down_block(spconv, in_ch: int, out_ch: int, key: str, padding=1):
     return spconv.SparseSequential(
-        spconv.SparseConv3d(in_ch, out_ch, 3, stride=2, padding=padding, bias=False, indice_key=key),
+        spconv.SparseConv3d(
+            in_ch, out_ch, 3, stride=2, padding=padding, bias=False, indice_key=key
+        ),
         *_norm_act(out_ch),
     )
 
@@ -59,9 +62,14 @@ class SparseEncoder8x(nn.Module):
     returns a ``spconv.SparseConvTensor`` at stride 8 with ``out_channels`` features.
     """
 
-    def __init__(self, in_channels: int, grid_shape_zyx: Sequence[int],
-                 channels: Sequence[int] = (16, 32, 64, 64), subm_per_stage: int = 2,
-                 last_z_padding: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        grid_shape_zyx: Sequence[int],
+        channels: Sequence[int] = (16, 32, 64, 64),
+        subm_per_stage: int = 2,
+        last_z_padding: int = 1,
+    ) -> None:
         super().__init__()
         from robokit.lidar.spconv_patch import ensure_spconv_cpu
 
@@ -71,11 +79,14 @@ class SparseEncoder8x(nn.Module):
         self.grid_shape_zyx = [int(s) for s in grid_shape_zyx]
         self.in_channels = int(in_channels)
         c0, c1, c2, c3 = (int(c) for c in channels)
-        self.stem = spconv.SparseSequential(_subm_block(spconv, in_channels, c0, "subm1"),
-                                            _subm_block(spconv, c0, c0, "subm1"))
+        self.stem = spconv.SparseSequential(
+            _subm_block(spconv, in_channels, c0, "subm1"), _subm_block(spconv, c0, c0, "subm1")
+        )
         stages = []
         paddings = (1, 1, (last_z_padding, 1, 1))
-        for index, (cin, cout, pad) in enumerate(zip((c0, c1, c2), (c1, c2, c3), paddings, strict=True)):
+        for index, (cin, cout, pad) in enumerate(
+            zip((c0, c1, c2), (c1, c2, c3), paddings, strict=True)
+        ):
             key = f"subm{index + 2}"
             layers = [_down_block(spconv, cin, cout, f"spconv{index + 2}", pad)]
             layers += [_subm_block(spconv, cout, cout, key) for _ in range(subm_per_stage)]
@@ -86,10 +97,16 @@ class SparseEncoder8x(nn.Module):
 
     def forward(self, features: torch.Tensor, coords: torch.Tensor, batch_size: int):
         if features.ndim != 2 or features.shape[1] != self.in_channels:
-            raise ValueError(f"SparseEncoder8x: features must be (V, {self.in_channels}), got {tuple(features.shape)}")
+            raise ValueError(
+                f"SparseEncoder8x: features must be (V, {self.in_channels}), got {tuple(features.shape)}"
+            )
         if coords.ndim != 2 or coords.shape[1] != 4:
-            raise ValueError(f"SparseEncoder8x: coords must be (V, 4) [b,z,y,x], got {tuple(coords.shape)}")
-        x = self._spconv.SparseConvTensor(features, coords.int(), self.grid_shape_zyx, int(batch_size))
+            raise ValueError(
+                f"SparseEncoder8x: coords must be (V, 4) [b,z,y,x], got {tuple(coords.shape)}"
+            )
+        x = self._spconv.SparseConvTensor(
+            features, coords.int(), self.grid_shape_zyx, int(batch_size)
+        )
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
@@ -117,31 +134,54 @@ def voxelize_torch(points: torch.Tensor, voxel_size: float, extent: float):
         linear = ((b * cells + z) * cells + y) * cells + x
         unique, inverse = torch.unique(linear, return_inverse=True)
     flat = points.reshape(-1, 3)
-    sums = torch.zeros((len(unique), 3), dtype=flat.dtype, device=flat.device).index_add(0, inverse, flat)
+    sums = torch.zeros((len(unique), 3), dtype=flat.dtype, device=flat.device).index_add(
+        0, inverse, flat
+    )
     counts = torch.zeros(len(unique), dtype=flat.dtype, device=flat.device).index_add(
-        0, inverse, torch.ones_like(flat[:, 0]))
+        0, inverse, torch.ones_like(flat[:, 0])
+    )
     features = sums / counts[:, None]
-    coords = torch.stack([unique // cells**3, (unique // cells**2) % cells, (unique // cells) % cells,
-                          unique % cells], dim=1).int()
+    coords = torch.stack(
+        [
+            unique // cells**3,
+            (unique // cells**2) % cells,
+            (unique // cells) % cells,
+            unique % cells,
+        ],
+        dim=1,
+    ).int()
     return features, coords, (cells, cells, cells)
 
 
-def _segment_pool(features: torch.Tensor, batch_index: torch.Tensor, batch_size: int) -> torch.Tensor:
+def _segment_pool(
+    features: torch.Tensor, batch_index: torch.Tensor, batch_size: int
+) -> torch.Tensor:
     """Max and mean of voxel features per sample: (V,C) -> (B, 2C)."""
     channels = features.shape[1]
     index = batch_index.long()[:, None].expand(-1, channels)
-    maxed = torch.full((batch_size, channels), -torch.inf, dtype=features.dtype, device=features.device)
+    maxed = torch.full(
+        (batch_size, channels), -torch.inf, dtype=features.dtype, device=features.device
+    )
     maxed = maxed.scatter_reduce(0, index, features, reduce="amax", include_self=True)
     maxed = torch.where(torch.isfinite(maxed), maxed, torch.zeros_like(maxed))
     summed = torch.zeros((batch_size, channels), dtype=features.dtype, device=features.device)
     summed = summed.index_add(0, batch_index.long(), features)
-    counts = torch.bincount(batch_index.long(), minlength=batch_size).clamp(min=1).to(features.dtype)
+    counts = (
+        torch.bincount(batch_index.long(), minlength=batch_size).clamp(min=1).to(features.dtype)
+    )
     return torch.cat([maxed, summed / counts[:, None]], dim=1)
 
 
-def _classifier_head(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_features, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
-                         nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+def _classifier_head(
+    in_features: int, hidden: int, num_classes: int, dropout: float
+) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_features, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )
 
 
 class SparseClassifier(nn.Module):
@@ -153,14 +193,23 @@ class SparseClassifier(nn.Module):
         channels: encoder widths (see :class:`SparseEncoder8x`).
     """
 
-    def __init__(self, num_classes: int, voxel_size: float = 2.0 / 32, extent: float = 1.0,
-                 channels: Sequence[int] = (16, 32, 64, 64), hidden: int = 128, dropout: float = 0.3) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        voxel_size: float = 2.0 / 32,
+        extent: float = 1.0,
+        channels: Sequence[int] = (16, 32, 64, 64),
+        hidden: int = 128,
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
         self.voxel_size = float(voxel_size)
         self.extent = float(extent)
         cells = int(round(2 * extent / voxel_size))
         if cells % 8:
-            raise ValueError(f"SparseClassifier: 2*extent/voxel_size = {cells} cells must be divisible by 8")
+            raise ValueError(
+                f"SparseClassifier: 2*extent/voxel_size = {cells} cells must be divisible by 8"
+            )
         self.encoder = SparseEncoder8x(3, (cells, cells, cells), channels)
         self.head = _classifier_head(2 * self.encoder.out_channels, hidden, num_classes, dropout)
         self.num_classes = num_classes
@@ -179,8 +228,13 @@ class PointNetClassifier(nn.Module):
     ``forward(points (B,N,3)) -> logits (B,K)``. ``widths`` are the shared-MLP widths.
     """
 
-    def __init__(self, num_classes: int, widths: Sequence[int] = (64, 128, 256), hidden: int = 128,
-                 dropout: float = 0.3) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        widths: Sequence[int] = (64, 128, 256),
+        hidden: int = 128,
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = 3
@@ -209,7 +263,11 @@ def build_classifier(backbone: str, num_classes: int, width: float = 1.0) -> nn.
         return tuple(max(4, int(round(v * width))) for v in values)
 
     if backbone == "sparse":
-        return SparseClassifier(num_classes, channels=scale((16, 32, 64, 64)), hidden=scale((128,))[0])
+        return SparseClassifier(
+            num_classes, channels=scale((16, 32, 64, 64)), hidden=scale((128,))[0]
+        )
     if backbone == "pointnet":
-        return PointNetClassifier(num_classes, widths=scale((64, 128, 256)), hidden=scale((128,))[0])
+        return PointNetClassifier(
+            num_classes, widths=scale((64, 128, 256)), hidden=scale((128,))[0]
+        )
     raise ValueError(f"unknown backbone {backbone!r}; choose from {BACKBONES}")

@@ -53,8 +53,10 @@ def _train(cfg: TrainConfig) -> int:
 
     result = train(cfg)
     print(f"method {cfg.method}  backbone {cfg.backbone}  seed {cfg.seed}  epochs {cfg.epochs}")
-    print(f"test clean accuracy {100 * result['test_clean_acc']:.1f}%   curriculum level "
-          f"{result['final_level']}   {result['seconds']:.1f} s")
+    print(
+        f"test clean accuracy {100 * result['test_clean_acc']:.1f}%   curriculum level "
+        f"{result['final_level']}   {result['seconds']:.1f} s"
+    )
     print(f"checkpoint: {result['checkpoint']}")
     return 0
 
@@ -67,8 +69,10 @@ def _test_split(state: dict, dataset: str):
     saved = from_dict(TrainConfig, state["config"])
     data = load_dataset(dataclasses.replace(saved, dataset=dataset))
     if int(data.test_labels.max()) >= int(state["num_classes"]):
-        raise ValueError(f"{dataset}: labels go up to {int(data.test_labels.max())} but the checkpoint "
-                         f"has {state['num_classes']} classes")
+        raise ValueError(
+            f"{dataset}: labels go up to {int(data.test_labels.max())} but the checkpoint "
+            f"has {state['num_classes']} classes"
+        )
     return data.test_points, data.test_labels, data.class_names
 
 
@@ -99,21 +103,35 @@ def _eval(cfg: EvalConfig) -> int:
     result = evaluate_sets(model, sets, labels)
     reference, reference_name = _reference_for(cfg, int(state["num_classes"]))
     metrics = error_metrics(result, reference) if reference is not None else None
-    print(f"{cfg.checkpoint}: {state['config']['method']} / {state['backbone']}, suite {cfg.suite}, "
-          f"{len(labels)} test clouds, {state['num_points']} points each")
+    print(
+        f"{cfg.checkpoint}: {state['config']['method']} / {state['backbone']}, suite {cfg.suite}, "
+        f"{len(labels)} test clouds, {state['num_points']} points each"
+    )
     print(format_table(result, metrics))
     if metrics is None:
         print("CE/mCE need a reference: pass --reference RESULT.json (e.g. the standard model's)")
     else:
         print(f"reference: {reference_name}")
-    payload = {"checkpoint": str(cfg.checkpoint), "method": state["config"]["method"],
-               "backbone": state["backbone"], "suite": cfg.suite, "dataset": cfg.dataset, "seed": cfg.seed,
-               "num_test": int(len(labels)), "num_points": int(state["num_points"]), **result,
-               "reference": reference_name, "metrics": metrics}
+    payload = {
+        "checkpoint": str(cfg.checkpoint),
+        "method": state["config"]["method"],
+        "backbone": state["backbone"],
+        "suite": cfg.suite,
+        "dataset": cfg.dataset,
+        "seed": cfg.seed,
+        "num_test": int(len(labels)),
+        "num_points": int(state["num_points"]),
+        **result,
+        "reference": reference_name,
+        "metrics": metrics,
+    }
     write_json(payload, cfg.json)
     heatmap = cfg.heatmap or cfg.json.with_suffix(".png")
-    plot_heatmap(result, heatmap, title=f"{state['config']['method']} on {cfg.suite}: "
-                                        f"clean {100 * result['clean']:.1f}%")
+    plot_heatmap(
+        result,
+        heatmap,
+        title=f"{state['config']['method']} on {cfg.suite}: clean {100 * result['clean']:.1f}%",
+    )
     print(f"wrote {cfg.json} and {heatmap}")
     return 0
 
@@ -128,8 +146,12 @@ def _saliency(cfg: SaliencyConfig) -> int:
     model, state = load_classifier(cfg.checkpoint)
     points, labels, names = _test_split(state, cfg.dataset)
     if not 0 <= cfg.sample < len(points):
-        raise IndexError(f"--sample {cfg.sample} is out of range: the test split has {len(points)} clouds")
-    cloud = resample_to(points[cfg.sample], int(state["num_points"]), np.random.default_rng(cfg.sample))
+        raise IndexError(
+            f"--sample {cfg.sample} is out of range: the test split has {len(points)} clouds"
+        )
+    cloud = resample_to(
+        points[cfg.sample], int(state["num_points"]), np.random.default_rng(cfg.sample)
+    )
     batch = torch.from_numpy(cloud[None].astype(np.float32))
     teacher = load_teacher(state)
     if teacher is not None:
@@ -140,35 +162,37 @@ def _saliency(cfg: SaliencyConfig) -> int:
         source = "gradient saliency (no teacher in checkpoint)"
     title = f"sample {cfg.sample} ({names[int(labels[cfg.sample])]}): {source}"
     draw_saliency(cloud, scores, cfg.out, title)
-    print(f"wrote {cfg.out}: {title}; saliency min {scores.min():.2f} mean {scores.mean():.2f} "
-          f"max {scores.max():.2f}")
+    print(
+        f"wrote {cfg.out}: {title}; saliency min {scores.min():.2f} mean {scores.mean():.2f} "
+        f"max {scores.max():.2f}"
+    )
     return 0
 
 
 def draw_saliency(cloud: np.ndarray, scores: np.ndarray, path: Path, title: str) -> Path:
     """3D scatter of (N,3) ``cloud`` coloured by (N,) ``scores``, saved atomically as PNG."""
-    import matplotlib
+    from robokit.lidar.robust_eval import new_figure, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from robokit.core.atomic import atomic_path
-
-    fig = plt.figure(figsize=(6, 5.5))
+    fig = new_figure(figsize=(6, 5.5))
     ax = fig.add_subplot(projection="3d")
     # procedural and ModelNet40 clouds are y-up: draw y as the vertical axis
     # colours span this cloud's own range: a teacher's outputs often sit in a narrow band
-    art = ax.scatter(cloud[:, 0], cloud[:, 2], cloud[:, 1], c=scores, cmap="inferno", s=8,
-                     vmin=float(scores.min()), vmax=float(max(scores.max(), scores.min() + 1e-6)))
+    art = ax.scatter(
+        cloud[:, 0],
+        cloud[:, 2],
+        cloud[:, 1],
+        c=scores,
+        cmap="inferno",
+        s=8,
+        vmin=float(scores.min()),
+        vmax=float(max(scores.max(), scores.min() + 1e-6)),
+    )
     ax.set_xlabel("x")
     ax.set_ylabel("z")
     ax.set_zlabel("y")
     fig.colorbar(art, ax=ax, shrink=0.7, label="saliency")
     ax.set_title(title, fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,8 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(int(os.environ.get("ROBOKIT_TORCH_THREADS", "1")))
     args = list(sys.argv[1:] if argv is None else argv)
     commands = {"train": TrainConfig, "eval": EvalConfig, "saliency": SaliencyConfig}
-    cfg = tyro.extras.subcommand_cli_from_dict(commands, args=args, prog=PROG,
-                                               description="Point-cloud robustness: train, eval, saliency.")
+    cfg = tyro.extras.subcommand_cli_from_dict(
+        commands, args=args, prog=PROG, description="Point-cloud robustness: train, eval, saliency."
+    )
     handlers = {TrainConfig: _train, EvalConfig: _eval, SaliencyConfig: _saliency}
     from robokit.core.checkpoint import CheckpointError
 

@@ -38,8 +38,12 @@ class Curriculum:
         levels = [float(v) for v in self.levels]
         if not levels:
             raise ValueError("Curriculum needs at least one level")
-        if any(not 0.0 < v <= 1.0 for v in levels) or any(b <= a for a, b in zip(levels[:-1], levels[1:], strict=True)):
-            raise ValueError(f"Curriculum levels must increase strictly within (0, 1], got {levels}")
+        if any(not 0.0 < v <= 1.0 for v in levels) or any(
+            b <= a for a, b in zip(levels[:-1], levels[1:], strict=True)
+        ):
+            raise ValueError(
+                f"Curriculum levels must increase strictly within (0, 1], got {levels}"
+            )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"Curriculum threshold must be in [0, 1], got {self.threshold}")
         self.levels = tuple(levels)
@@ -57,8 +61,11 @@ class Curriculum:
     def report(self, robust_accuracy: float) -> bool:
         """Record robust accuracy at the current level; return True if the level advanced."""
         self.reports_at_level += 1
-        advance = (not self.at_max and robust_accuracy >= self.threshold
-                   and self.reports_at_level >= self.min_epochs_per_level)
+        advance = (
+            not self.at_max
+            and robust_accuracy >= self.threshold
+            and self.reports_at_level >= self.min_epochs_per_level
+        )
         self.history.append((self.level, float(robust_accuracy), advance))
         if advance:
             self.level += 1
@@ -66,13 +73,23 @@ class Curriculum:
         return advance
 
     def state_dict(self) -> dict:
-        return {"levels": list(self.levels), "threshold": self.threshold,
-                "min_epochs_per_level": self.min_epochs_per_level, "level": self.level,
-                "reports_at_level": self.reports_at_level, "history": [list(h) for h in self.history]}
+        return {
+            "levels": list(self.levels),
+            "threshold": self.threshold,
+            "min_epochs_per_level": self.min_epochs_per_level,
+            "level": self.level,
+            "reports_at_level": self.reports_at_level,
+            "history": [list(h) for h in self.history],
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict) -> Curriculum:
         history = [tuple(h) for h in state.get("history", [])]
-        return cls(levels=state["levels"], threshold=state["threshold"],
-                   min_epochs_per_level=state["min_epochs_per_level"], level=state["level"],
-                   reports_at_level=state["reports_at_level"], history=history)
+        return cls(
+            levels=state["levels"],
+            threshold=state["threshold"],
+            min_epochs_per_level=state["min_epochs_per_level"],
+            level=state["level"],
+            reports_at_level=state["reports_at_level"],
+            history=history,
+        )

@@ -39,8 +39,14 @@ from robokit.lidar.robust_train import CHECKPOINT_KIND, accuracy
 #: ModelNet-C paper, DGCNN trained on clean ModelNet40: overall accuracy, and mean accuracy
 #: over the 5 levels of each corruption (the paper's mCE reference; its mCE is 1.000 by definition).
 DGCNN_MODELNET_C: dict[str, float] = {
-    "clean": 0.926, "scale": 0.906, "jitter": 0.684, "dropout_global": 0.752, "dropout_local": 0.793,
-    "add_global": 0.705, "add_local": 0.725, "rotate": 0.785,
+    "clean": 0.926,
+    "scale": 0.906,
+    "jitter": 0.684,
+    "dropout_global": 0.752,
+    "dropout_local": 0.793,
+    "add_global": 0.705,
+    "add_local": 0.725,
+    "rotate": 0.785,
 }
 
 
@@ -55,8 +61,9 @@ def headline_corruptions() -> dict[str, tuple[str, int]]:
     }
 
 
-def corrupt_set(points: np.ndarray, name: str | None, severity: int, num_points: int,
-                rng: np.random.Generator) -> np.ndarray:
+def corrupt_set(
+    points: np.ndarray, name: str | None, severity: int, num_points: int, rng: np.random.Generator
+) -> np.ndarray:
     """Corrupt every cloud of (N,P,3) (None = clean) and resample each to (N,num_points,3)."""
     from robokit.lidar.corruptions import corrupt
 
@@ -69,8 +76,9 @@ def corrupt_set(points: np.ndarray, name: str | None, severity: int, num_points:
     return out
 
 
-def build_suite(points: np.ndarray, suite: str, num_points: int, seed: int = 0,
-                progress: bool = False) -> dict[tuple[str, int], np.ndarray]:
+def build_suite(
+    points: np.ndarray, suite: str, num_points: int, seed: int = 0, progress: bool = False
+) -> dict[tuple[str, int], np.ndarray]:
     """All corrupted copies of a test set: {(name, severity): (N,num_points,3)}; ("clean", -1) included."""
     from tqdm import tqdm
 
@@ -80,15 +88,17 @@ def build_suite(points: np.ndarray, suite: str, num_points: int, seed: int = 0,
         raise KeyError(f"unknown suite {suite!r}; known: {sorted(SUITES)}")
     pairs = [(None, -1)] + [(name, s) for name in SUITES[suite] for s in severities(suite)]
     sets = {}
-    for position, (name, severity) in enumerate(tqdm(pairs, desc=f"corrupting ({suite})", disable=not progress,
-                                                     leave=False)):
+    for position, (name, severity) in enumerate(
+        tqdm(pairs, desc=f"corrupting ({suite})", disable=not progress, leave=False)
+    ):
         rng = np.random.default_rng([seed, position, severity + 1])
         sets[(name or "clean", severity)] = corrupt_set(points, name, severity, num_points, rng)
     return sets
 
 
-def evaluate_sets(model: nn.Module, sets: Mapping[tuple[str, int], np.ndarray],
-                  labels: np.ndarray) -> dict:
+def evaluate_sets(
+    model: nn.Module, sets: Mapping[tuple[str, int], np.ndarray], labels: np.ndarray
+) -> dict:
     """Accuracy on prepared sets -> {"clean": acc, "accuracy": {name: {severity: acc}}}."""
     result: dict = {"clean": None, "accuracy": {}}
     for (name, severity), clouds in sets.items():
@@ -118,9 +128,13 @@ def error_metrics(result: Mapping, reference: Mapping) -> dict:
         ce[name] = _ratio(errors.sum(), ref_errors.sum())
         rce[name] = _ratio((errors - clean_err).sum(), (ref_errors - ref_clean_err).sum())
     finite_rce = [v for v in rce.values() if np.isfinite(v)]
-    return {"CE": ce, "RCE": rce, "mCE": float(np.mean(list(ce.values()))) if ce else None,
-            "RmCE": float(np.mean(finite_rce)) if finite_rce else None,
-            "RmCE_excluded": sorted(name for name, v in rce.items() if not np.isfinite(v))}
+    return {
+        "CE": ce,
+        "RCE": rce,
+        "mCE": float(np.mean(list(ce.values()))) if ce else None,
+        "RmCE": float(np.mean(finite_rce)) if finite_rce else None,
+        "RmCE_excluded": sorted(name for name, v in rce.items() if not np.isfinite(v)),
+    }
 
 
 def _reference_errors(reference: Mapping, name: str, levels: int) -> np.ndarray | None:
@@ -146,10 +160,14 @@ def format_table(result: Mapping, metrics: Mapping | None = None) -> str:
     header += f" {'mean':>6} {'CE':>6} {'RCE':>6}"
     lines = [header, "-" * len(header), f"{'clean':<{width}} {100 * result['clean']:>6.1f}"]
     for name, by_level in result["accuracy"].items():
-        cells = " ".join(f"{100 * by_level[s]:>6.1f}" if s in by_level else f"{'':>6}" for s in levels)
+        cells = " ".join(
+            f"{100 * by_level[s]:>6.1f}" if s in by_level else f"{'':>6}" for s in levels
+        )
         ce = _fmt((metrics or {}).get("CE", {}).get(name))
         rce = _fmt((metrics or {}).get("RCE", {}).get(name))
-        lines.append(f"{name:<{width}} {cells} {100 * np.mean(list(by_level.values())):>6.1f} {ce:>6} {rce:>6}")
+        lines.append(
+            f"{name:<{width}} {cells} {100 * np.mean(list(by_level.values())):>6.1f} {ce:>6} {rce:>6}"
+        )
     if metrics and metrics.get("mCE") is not None:
         lines.append(f"mCE = {metrics['mCE']:.3f}   RmCE = {metrics['RmCE']:.3f}")
     return "\n".join(lines)
@@ -159,32 +177,55 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def plot_heatmap(result: Mapping, path: str | os.PathLike, title: str = "") -> Path:
-    """Accuracy heatmap (corruption x severity) written atomically as PNG."""
+def new_figure(**kwargs):
+    """A matplotlib figure on the non-interactive Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.figure(**kwargs)
+
+
+def save_png(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``path`` as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
     from robokit.core.atomic import atomic_path
 
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def plot_heatmap(result: Mapping, path: str | os.PathLike, title: str = "") -> Path:
+    """Accuracy heatmap (corruption x severity) written atomically as PNG."""
     names = list(result["accuracy"])
     levels = sorted({int(s) for by_level in result["accuracy"].values() for s in by_level})
     grid = np.array([[result["accuracy"][n].get(s, np.nan) for s in levels] for n in names]) * 100
-    fig, ax = plt.subplots(figsize=(1.2 * len(levels) + 3, 0.4 * len(names) + 1.5))
+    fig = new_figure(figsize=(1.2 * len(levels) + 3, 0.4 * len(names) + 1.5))
+    ax = fig.add_subplot()
     image = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(levels)), [str(s) for s in levels])
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("severity")
     for (row, col), value in np.ndenumerate(grid):
-        ax.text(col, row, f"{value:.0f}", ha="center", va="center", color="w" if value < 60 else "k", fontsize=8)
+        ax.text(
+            col,
+            row,
+            f"{value:.0f}",
+            ha="center",
+            va="center",
+            color="w" if value < 60 else "k",
+            fontsize=8,
+        )
     fig.colorbar(image, ax=ax, label="accuracy (%)")
     ax.set_title(title or f"clean accuracy {100 * result['clean']:.1f}%")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def load_classifier(path: str | os.PathLike) -> tuple[nn.Module, dict]:
@@ -198,7 +239,9 @@ def load_classifier(path: str | os.PathLike) -> tuple[nn.Module, dict]:
 
     state = load_checkpoint(path)
     if state.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(f"{path}: not a robustness classifier checkpoint (kind {state.get('kind')!r})")
+        raise CheckpointError(
+            f"{path}: not a robustness classifier checkpoint (kind {state.get('kind')!r})"
+        )
     missing = [k for k in ("backbone", "num_classes", "width", "model") if k not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks keys {missing}")
@@ -206,7 +249,9 @@ def load_classifier(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
-        raise CheckpointError(f"{path}: model weights do not fit a {state['backbone']} classifier: {err}") from err
+        raise CheckpointError(
+            f"{path}: model weights do not fit a {state['backbone']} classifier: {err}"
+        ) from err
     return model.eval(), state
 
 
@@ -225,7 +270,9 @@ def write_json(payload: Mapping, path: str | os.PathLike) -> Path:
     """JSON (int severity keys become strings) written atomically."""
     from robokit.core.atomic import atomic_write_text
 
-    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(
+        path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
     return Path(path)
 
 
@@ -233,13 +280,17 @@ def read_result_json(path: str | os.PathLike) -> dict:
     """A result JSON written by ``robokit robustness eval`` (severity keys back to int)."""
     try:
         payload = json.loads(Path(path).read_text())
-        payload["accuracy"] = {name: {int(s): float(a) for s, a in by_level.items()}
-                               for name, by_level in payload["accuracy"].items()}
+        payload["accuracy"] = {
+            name: {int(s): float(a) for s, a in by_level.items()}
+            for name, by_level in payload["accuracy"].items()
+        }
         payload["clean"] = float(payload["clean"])
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{path}: no such reference result file") from err
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
-        raise ValueError(f"{path}: not a robokit robustness result JSON ({type(err).__name__}: {err})") from err
+        raise ValueError(
+            f"{path}: not a robokit robustness result JSON ({type(err).__name__}: {err})"
+        ) from err
     return payload
 
 

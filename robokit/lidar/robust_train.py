@@ -123,8 +123,12 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
     if cfg.dataset == "procedural":
         from robokit.lidar.procedural import PROCEDURAL_CLASSES, make_procedural_dataset
 
-        train = make_procedural_dataset(cfg.train_per_class, cfg.dataset_points, seed=2 * cfg.data_seed)
-        test = make_procedural_dataset(cfg.test_per_class, cfg.dataset_points, seed=2 * cfg.data_seed + 1)
+        train = make_procedural_dataset(
+            cfg.train_per_class, cfg.dataset_points, seed=2 * cfg.data_seed
+        )
+        test = make_procedural_dataset(
+            cfg.test_per_class, cfg.dataset_points, seed=2 * cfg.data_seed + 1
+        )
         names = list(PROCEDURAL_CLASSES)
     else:
         from robokit.lidar.io import load_modelnet_h5
@@ -135,8 +139,15 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
     for split, (points, labels) in {"train": train, "test": test}.items():
         _check_split(cfg.dataset, split, points, labels)
     val_mask = _stratified_mask(train[1], cfg.val_fraction, np.random.default_rng(cfg.data_seed))
-    return Dataset(train[0][~val_mask], train[1][~val_mask], train[0][val_mask], train[1][val_mask],
-                   test[0], test[1], names)
+    return Dataset(
+        train[0][~val_mask],
+        train[1][~val_mask],
+        train[0][val_mask],
+        train[1][val_mask],
+        test[0],
+        test[1],
+        names,
+    )
 
 
 def _class_names(folder: Path, count: int) -> list[str]:
@@ -150,11 +161,15 @@ def _class_names(folder: Path, count: int) -> list[str]:
 
 def _check_split(source: str, split: str, points: np.ndarray, labels: np.ndarray) -> None:
     if points.ndim != 3 or points.shape[-1] != 3 or len(points) != len(labels) or len(points) == 0:
-        raise ValueError(f"{source} ({split}): expected data (N,P,3) and label (N,), got "
-                         f"{points.shape} and {labels.shape}")
+        raise ValueError(
+            f"{source} ({split}): expected data (N,P,3) and label (N,), got "
+            f"{points.shape} and {labels.shape}"
+        )
     finite = np.isfinite(points).all(axis=(1, 2))
     if not finite.all():
-        raise ValueError(f"{source} ({split}): cloud {int(np.flatnonzero(~finite)[0])} has NaN/inf coordinates")
+        raise ValueError(
+            f"{source} ({split}): cloud {int(np.flatnonzero(~finite)[0])} has NaN/inf coordinates"
+        )
     if labels.min() < 0:
         raise ValueError(f"{source} ({split}): negative label at index {int(np.argmin(labels))}")
 
@@ -187,7 +202,9 @@ class RobustTrainer:
         self.torch_gen = torch.Generator().manual_seed(cfg.seed)
         torch.manual_seed(cfg.seed)  # parameter initialisers draw from the global generator
         self.model = build_classifier(cfg.backbone, num_classes, cfg.width)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
         self.curriculum = Curriculum(cfg.levels, cfg.threshold)
         self.corruption = TargetedCorruptionConfig()
         self.teacher: SaliencyTeacher | None = None
@@ -209,12 +226,20 @@ class RobustTrainer:
             return True
         return self.epoch >= self.cfg.warmup_epochs
 
-    def corrupt_for_method(self, points: np.ndarray, labels: np.ndarray, strength: float) -> np.ndarray:
+    def corrupt_for_method(
+        self, points: np.ndarray, labels: np.ndarray, strength: float
+    ) -> np.ndarray:
         """The method's corruption of (B,N,3) clouds (labels are needed by PGD)."""
         if self.cfg.method == "adversarial":
             dropped = random_drop(points, self.cfg.adv_max_drop, self.rng)
-            adv = pgd_attack(self.model, torch.from_numpy(dropped), torch.from_numpy(labels),
-                             self.cfg.pgd_eps, self.cfg.pgd_steps, generator=self.torch_gen)
+            adv = pgd_attack(
+                self.model,
+                torch.from_numpy(dropped),
+                torch.from_numpy(labels),
+                self.cfg.pgd_eps,
+                self.cfg.pgd_steps,
+                generator=self.torch_gen,
+            )
             return adv.numpy()
         saliency = None
         if self.cfg.method == "intact":
@@ -228,8 +253,9 @@ class RobustTrainer:
             return batch
         corrupted = self.rng.random(len(batch)) >= self.cfg.clean_fraction
         if corrupted.any():
-            batch[corrupted] = self.corrupt_for_method(batch[corrupted], labels[corrupted],
-                                                       self.curriculum.strength)
+            batch[corrupted] = self.corrupt_for_method(
+                batch[corrupted], labels[corrupted], self.curriculum.strength
+            )
         return batch
 
     # ----- updates ------------------------------------------------------------------
@@ -252,14 +278,18 @@ class RobustTrainer:
     def _sample_task(self, data: Dataset):
         """Task = (class subset) x (corruption op and strength) x (task model: student or a snapshot)."""
         classes = np.unique(data.train_labels)
-        chosen = self.rng.choice(classes, size=min(self.cfg.task_classes, len(classes)), replace=False)
+        chosen = self.rng.choice(
+            classes, size=min(self.cfg.task_classes, len(classes)), replace=False
+        )
         rows = np.flatnonzero(np.isin(data.train_labels, chosen))
         rows = self.rng.choice(rows, size=min(self.cfg.task_clouds, len(rows)), replace=False)
         clouds = subsample_batch(data.train_points[rows], self.cfg.num_points, self.rng)
         op = choose(("clean",) + self.corruption.ops, self.rng)
         if op != "clean":
             config = dataclasses.replace(self.corruption, ops=(op,))
-            clouds = targeted_corruption(clouds, None, float(self.rng.uniform(0.2, 1.0)), self.rng, config)
+            clouds = targeted_corruption(
+                clouds, None, float(self.rng.uniform(0.2, 1.0)), self.rng, config
+            )
         models = [self.model, *self.task_models]
         index = int(self.rng.integers(len(models)))
         name = f"classes={chosen.tolist()} op={op} model={'student' if index == 0 else f'snapshot{index}'}"
@@ -270,22 +300,26 @@ class RobustTrainer:
         frozen = copy.deepcopy(self.model).eval()
         for param in frozen.parameters():
             param.requires_grad_(False)
-        self.task_models = (self.task_models + [frozen])[-self.cfg.snapshots:]
+        self.task_models = (self.task_models + [frozen])[-self.cfg.snapshots :]
 
     # ----- the loop -----------------------------------------------------------------
     def train_epoch(self, data: Dataset) -> dict[str, float]:
         order = self.rng.permutation(len(data.train_labels))
         losses, meta_logs = [], []
         for start in range(0, len(order), self.cfg.batch_size):
-            rows = order[start:start + self.cfg.batch_size]
+            rows = order[start : start + self.cfg.batch_size]
             if len(rows) < 2:  # BatchNorm needs two samples
                 continue
             labels = data.train_labels[rows]
-            losses.append(self.student_step(self.make_batch(data.train_points[rows], labels), labels))
+            losses.append(
+                self.student_step(self.make_batch(data.train_points[rows], labels), labels)
+            )
             if self.meta is not None and self.step % self.cfg.meta_every == 0:
                 meta_logs.append(self.meta_step(data))
-        metrics = {"train/loss": float(np.mean(losses)), "curriculum/strength": self.curriculum.strength
-                   if self.corrupting else 0.0}
+        metrics = {
+            "train/loss": float(np.mean(losses)),
+            "curriculum/strength": self.curriculum.strength if self.corrupting else 0.0,
+        }
         if meta_logs:
             for key in meta_logs[0]:
                 metrics[key] = float(np.mean([m[key] for m in meta_logs]))
@@ -299,8 +333,11 @@ class RobustTrainer:
         corrupted = self.corrupt_for_method(clouds, data.val_labels, strength)
         robust = accuracy(self.model, corrupted, data.val_labels)
         advanced = self.curriculum.report(robust)
-        return {"curriculum/level": float(level), "curriculum/val_robust_acc": robust,
-                "curriculum/advanced": float(advanced)}
+        return {
+            "curriculum/level": float(level),
+            "curriculum/val_robust_acc": robust,
+            "curriculum/advanced": float(advanced),
+        }
 
     def end_epoch(self, data: Dataset) -> dict[str, float]:
         metrics: dict[str, float] = {}
@@ -316,11 +353,20 @@ class RobustTrainer:
     def checkpoint_state(self, class_names: list[str]) -> dict:
         from robokit.core.config import to_dict
 
-        return {"kind": CHECKPOINT_KIND, "config": to_dict(self.cfg), "backbone": self.cfg.backbone,
-                "width": self.cfg.width, "num_classes": self.model.num_classes, "class_names": class_names,
-                "num_points": self.cfg.num_points, "model": self.model.state_dict(),
-                "teacher": None if self.teacher is None else self.teacher.state_dict(),
-                "curriculum": self.curriculum.state_dict(), "epoch": self.epoch, "step": self.step}
+        return {
+            "kind": CHECKPOINT_KIND,
+            "config": to_dict(self.cfg),
+            "backbone": self.cfg.backbone,
+            "width": self.cfg.width,
+            "num_classes": self.model.num_classes,
+            "class_names": class_names,
+            "num_points": self.cfg.num_points,
+            "model": self.model.state_dict(),
+            "teacher": None if self.teacher is None else self.teacher.state_dict(),
+            "curriculum": self.curriculum.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+        }
 
 
 @torch.no_grad()
@@ -329,8 +375,14 @@ def predict(model: nn.Module, points: np.ndarray, batch_size: int = 128) -> np.n
     was_training = model.training
     model.eval()
     try:
-        out = [model(torch.from_numpy(np.ascontiguousarray(points[i:i + batch_size], dtype=np.float32)))
-               .argmax(1).numpy() for i in range(0, len(points), batch_size)]
+        out = [
+            model(
+                torch.from_numpy(np.ascontiguousarray(points[i : i + batch_size], dtype=np.float32))
+            )
+            .argmax(1)
+            .numpy()
+            for i in range(0, len(points), batch_size)
+        ]
     finally:
         model.train(was_training)
     return np.concatenate(out)
@@ -360,17 +412,30 @@ def train(cfg: TrainConfig, data: Dataset | None = None) -> dict:
     trainer = RobustTrainer(cfg, num_classes=len(data.class_names))
     logger = make_logger(("csv",), out, None)
     started = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc=f"{cfg.method}/{cfg.backbone} seed {cfg.seed}", disable=not cfg.progress,
-               leave=False)
+    bar = tqdm(
+        range(cfg.epochs),
+        desc=f"{cfg.method}/{cfg.backbone} seed {cfg.seed}",
+        disable=not cfg.progress,
+        leave=False,
+    )
     for _ in bar:
         metrics = trainer.train_epoch(data)
         metrics.update(trainer.end_epoch(data))
         logger.log(metrics, step=trainer.epoch)
-        bar.set_postfix(loss=f"{metrics['train/loss']:.3f}", val=f"{metrics['val/clean_acc']:.2f}",
-                        level=trainer.curriculum.level)
+        bar.set_postfix(
+            loss=f"{metrics['train/loss']:.3f}",
+            val=f"{metrics['val/clean_acc']:.2f}",
+            level=trainer.curriculum.level,
+        )
     logger.close()
     checkpoint = save_checkpoint(out / "model.pt", trainer.checkpoint_state(data.class_names))
-    test_points = subsample_batch(data.test_points, cfg.num_points, np.random.default_rng(cfg.seed + 1))
-    return {"checkpoint": checkpoint, "test_clean_acc": accuracy(trainer.model, test_points, data.test_labels),
-            "seconds": time.perf_counter() - started, "final_level": trainer.curriculum.level,
-            "trainer": trainer}
+    test_points = subsample_batch(
+        data.test_points, cfg.num_points, np.random.default_rng(cfg.seed + 1)
+    )
+    return {
+        "checkpoint": checkpoint,
+        "test_clean_acc": accuracy(trainer.model, test_points, data.test_labels),
+        "seconds": time.perf_counter() - started,
+        "final_level": trainer.curriculum.level,
+        "trainer": trainer,
+    }

@@ -78,11 +78,15 @@ class SaliencyTeacher(nn.Module):
             layers += [nn.Conv1d(in_ch, width, 1), nn.ReLU()]
             in_ch = width
         self.point_mlp = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Conv1d(in_ch * 2, head_width, 1), nn.ReLU(), nn.Conv1d(head_width, 1, 1))
+        self.head = nn.Sequential(
+            nn.Conv1d(in_ch * 2, head_width, 1), nn.ReLU(), nn.Conv1d(head_width, 1, 1)
+        )
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         if points.ndim != 3 or points.shape[-1] != 3:
-            raise ValueError(f"SaliencyTeacher input must be (B, N, 3) points, got {tuple(points.shape)}")
+            raise ValueError(
+                f"SaliencyTeacher input must be (B, N, 3) points, got {tuple(points.shape)}"
+            )
         local = self.point_mlp(points.transpose(1, 2))
         global_feature = local.max(dim=2, keepdim=True).values.expand_as(local)
         logits = self.head(torch.cat([local, global_feature], dim=1))
@@ -104,12 +108,17 @@ class SaliencyTask:
     name: str = ""
 
 
-def make_task(model: nn.Module, points: np.ndarray, labels: np.ndarray, support: int,
-              name: str = "") -> SaliencyTask:
+def make_task(
+    model: nn.Module, points: np.ndarray, labels: np.ndarray, support: int, name: str = ""
+) -> SaliencyTask:
     """Split (corrupted) clouds (S+Q,N,3) into support/query with gradient-saliency targets."""
     clouds = torch.as_tensor(points, dtype=torch.float32)
-    targets = rank_normalise(gradient_saliency(model, clouds, torch.as_tensor(labels, dtype=torch.long)))
-    return SaliencyTask(clouds[:support], targets[:support], clouds[support:], targets[support:], name)
+    targets = rank_normalise(
+        gradient_saliency(model, clouds, torch.as_tensor(labels, dtype=torch.long))
+    )
+    return SaliencyTask(
+        clouds[:support], targets[:support], clouds[support:], targets[support:], name
+    )
 
 
 class ReptileMetaTrainer:
@@ -125,8 +134,13 @@ class ReptileMetaTrainer:
     Only the teacher's parameters change; task models are read, never updated.
     """
 
-    def __init__(self, teacher: SaliencyTeacher, inner_lr: float = 2e-3, inner_steps: int = 4,
-                 meta_lr: float = 0.5) -> None:
+    def __init__(
+        self,
+        teacher: SaliencyTeacher,
+        inner_lr: float = 2e-3,
+        inner_steps: int = 4,
+        meta_lr: float = 0.5,
+    ) -> None:
         self.teacher = teacher
         self.inner_lr = inner_lr
         self.inner_steps = inner_steps
@@ -151,22 +165,28 @@ class ReptileMetaTrainer:
         before, after = [], []
         for task in tasks:
             with torch.no_grad():
-                before.append(saliency_loss(self.teacher(task.query_points), task.query_target).item())
+                before.append(
+                    saliency_loss(self.teacher(task.query_points), task.query_target).item()
+                )
             fast = self.adapt(task)
             with torch.no_grad():
                 after.append(saliency_loss(fast(task.query_points), task.query_target).item())
-                for delta, slow, adapted in zip(deltas, self.teacher.parameters(), fast.parameters(),
-                                                strict=True):
+                for delta, slow, adapted in zip(
+                    deltas, self.teacher.parameters(), fast.parameters(), strict=True
+                ):
                     delta += adapted - slow
         with torch.no_grad():
             for param, delta in zip(self.teacher.parameters(), deltas, strict=True):
                 param += self.meta_lr * delta / len(tasks)
-        return {"meta/query_loss_before": float(np.mean(before)),
-                "meta/query_loss_after": float(np.mean(after))}
+        return {
+            "meta/query_loss_before": float(np.mean(before)),
+            "meta/query_loss_after": float(np.mean(after)),
+        }
 
 
-def saliency_agreement(teacher_saliency: torch.Tensor, target_saliency: torch.Tensor,
-                       top_fraction: float = 0.2) -> float:
+def saliency_agreement(
+    teacher_saliency: torch.Tensor, target_saliency: torch.Tensor, top_fraction: float = 0.2
+) -> float:
     """Fraction of the target's top-``top_fraction`` points that the teacher also ranks in its top set.
 
     Both inputs (B,N); 1.0 is perfect agreement, ``top_fraction`` is chance level.
@@ -189,5 +209,3 @@ def teacher_saliency(teacher: nn.Module | None, points: torch.Tensor) -> torch.T
         return teacher(points)
     finally:
         teacher.train(was_training)
-
-

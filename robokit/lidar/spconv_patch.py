@@ -57,4 +57,6 @@ def is_patched() -> bool:
     import sys
 
     modules = [sys.modules.get("spconv.pytorch.ops"), sys.modules.get("spconv.pytorch.hash")]
-    return all(m is not None and getattr(m.get_current_stream, _PATCHED_ATTR, False) for m in modules)
+    return all(
+        m is not None and getattr(m.get_current_stream, _PATCHED_ATTR, False) for m in modules
+    )

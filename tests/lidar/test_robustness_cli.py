@@ -112,3 +112,18 @@ def test_help_works(capsys):
         robokit_main(["robustness", "train", "--help"])
     assert exit_info.value.code == 0
     assert "--method" in capsys.readouterr().out
+
+
+def test_train_and_eval_on_a_modelnet_layout_folder(tmp_path, capsys):
+    """--dataset PATH: the procedural set written in the ModelNet40 HDF5 layout goes through unchanged."""
+    from robokit.lidar.procedural import prepare_procedural
+
+    folder = prepare_procedural(tmp_path / "shapes", n_train_per_class=5, n_test_per_class=1, num_points=256)
+    run = tmp_path / "run"
+    assert robokit_main(["robustness", "train", "--method", "curriculum", "--dataset", str(folder),
+                         "--out", str(run), *TINY_TRAIN]) == 0
+    out = tmp_path / "eval.json"
+    assert robokit_main(["robustness", "eval", "--checkpoint", str(run / "model.pt"), "--dataset", str(folder),
+                         "--json", str(out), "--no-progress"]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["dataset"] == str(folder) and payload["num_test"] == len(PROCEDURAL_CLASSES)
