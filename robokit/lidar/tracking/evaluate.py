@@ -469,15 +469,8 @@ def clear_mot(
         dict with mota, motp, ids, frag, fp, fn, tp, num_gt.
     """
     config = config or EvalConfig()
-    total = _Counts()
-    for name in sorted(labels):
-        if name not in results:
-            raise KeyError(f"no tracker results for sequence {name!r}")
-        sequence = prepare_sequence(name, labels[name], results[name], config)
-        record = [] if associations is not None else None
-        total.add(_evaluate_sequence(sequence, config, score_threshold, record))
-        if associations is not None:
-            associations[name] = record
+    sequences = _prepare_all(labels, results, config)
+    total, _ = _evaluate_all(sequences, config, score_threshold, associations)
     return {
         "mota": total.mota,
         "motp": total.motp,
@@ -490,11 +483,25 @@ def clear_mot(
     }
 
 
-def _evaluate_all(sequences: list[_Sequence], config: EvalConfig, score_threshold: float):
+def _prepare_all(labels, results, config: EvalConfig) -> list[_Sequence]:
+    missing = sorted(set(labels) - set(results))
+    if missing:
+        raise KeyError(f"no tracker results for sequence(s) {missing}")
+    return [prepare_sequence(name, labels[name], results[name], config) for name in sorted(labels)]
+
+
+def _evaluate_all(
+    sequences: list[_Sequence],
+    config: EvalConfig,
+    score_threshold: float,
+    associations: dict[str, list[FrameAssociation]] | None = None,
+) -> tuple[_Counts, dict[str, _Counts]]:
+    """Counts summed over ``sequences`` and per sequence."""
     total = _Counts()
     per_sequence = {}
     for sequence in sequences:
-        counts = _evaluate_sequence(sequence, config, score_threshold)
+        record = associations.setdefault(sequence.name, []) if associations is not None else None
+        counts = _evaluate_sequence(sequence, config, score_threshold, record)
         per_sequence[sequence.name] = counts
         total.add(counts)
     return total, per_sequence
@@ -552,12 +559,7 @@ def evaluate_tracking(
         score threshold that maximises MOTA, as the devkit reports them.
     """
     config = config or EvalConfig()
-    missing = sorted(set(labels) - set(results))
-    if missing:
-        raise KeyError(f"no tracker results for sequence(s) {missing}")
-    sequences = [
-        prepare_sequence(name, labels[name], results[name], config) for name in sorted(labels)
-    ]
+    sequences = _prepare_all(labels, results, config)
     first, _ = _evaluate_all(sequences, config, -math.inf)
     thresholds, targets = recall_thresholds(first.matched_scores, first.matched + first.fn)
     sweep = zip(thresholds, targets, strict=True)
