@@ -312,8 +312,15 @@ def test_motion_blur_shifts_along_x_by_speed_times_time(scan):
     np.testing.assert_array_equal(shift[:, 1:], 0.0)
     assert shift[:, 0].min() >= -20.0 * 0.1 - 1e-4 and shift[:, 0].max() <= 0.0
     azimuth = np.arctan2(scan[:, 1], scan[:, 0])
-    expected = -20.0 * 0.1 * (1.0 - (azimuth + np.pi) / (2 * np.pi))
+    expected = -20.0 * 0.1 * (1.0 - np.mod(azimuth, 2 * np.pi) / (2 * np.pi))
     np.testing.assert_allclose(shift[:, 0], expected, atol=1e-4)
+    # the sweep starts facing forward: points just left of +x were seen first (shifted ~2 m),
+    # points just right of +x last (barely shifted), as in the scan's storage order
+    ahead = np.abs(azimuth) < 0.05
+    assert (
+        shift[ahead & (azimuth > 0), 0].mean() < -1.9
+        and shift[ahead & (azimuth < 0), 0].mean() > -0.1
+    )
 
 
 def test_fov_filter_keeps_exactly_the_cone(scan):

@@ -15,8 +15,8 @@ beam_missing     drop whole laser rings; ring = nearest HDL-64E nominal elevatio
 crosstalk        displace a fraction of points by N(0, (3 m)^2) per axis          fraction = 0.004, 0.008, 0.012,
                  (:func:`crosstalk`)                                              0.016, 0.020
 motion_blur      uncompensated ego motion: a point seen at sweep time t (from     speed = 5, 10, 15, 20, 25 m/s
-                 its azimuth, one 0.1 s sweep) shifts by -v t along x, + N(0,     (jitter sigma = 0.01 m x severity)
-                 sigma^2) jitter (:func:`motion_blur`)
+                 its azimuth, one 0.1 s sweep from +x counter-clockwise) shifts    (jitter sigma = 0.01 m x severity)
+                 by -v (0.1 - t) along x, + N(0, sigma^2) (:func:`motion_blur`)
 fov_filter       keep points with |azimuth| <= half_fov (0 deg = +x, forward)     half_fov = 105, 90, 75, 60, 45 deg
                  (:func:`fov_filter`)
 local_cutout     remove the kNN balls (each 2 % of N) of k random points          k = 2, 3, 5, 7, 10
@@ -143,13 +143,15 @@ def motion_blur(
 ) -> np.ndarray:
     """Smear a scan as if the car drove at ``speed_mps`` along +x during one uncompensated sweep.
 
-    A point at azimuth ``a`` (radians, 0 = +x) is taken at ``t = sweep_s * (a + pi) / (2 pi)``;
-    in the end-of-sweep frame it appears shifted by ``-speed_mps * (sweep_s - t)`` along x.
+    A KITTI sweep starts and ends facing forward (+x) and turns counter-clockwise (seen in the
+    storage order of the real scans: every ring runs from azimuth 0 up through +-pi back to 0).
+    A point at azimuth ``a`` is therefore taken at ``t = sweep_s * (a mod 2 pi) / (2 pi)``; in
+    the end-of-sweep frame it appears shifted by ``-speed_mps * (sweep_s - t)`` along x.
     Optional isotropic jitter ``N(0, jitter_m^2)`` adds the sensor's own shake.
     """
     out = np.array(points, dtype=np.float32, copy=True)
     azimuth = np.arctan2(out[:, 1], out[:, 0])
-    time_left = sweep_s * (1.0 - (azimuth + np.pi) / (2 * np.pi))
+    time_left = sweep_s * (1.0 - np.mod(azimuth, 2 * np.pi) / (2 * np.pi))
     out[:, 0] -= (speed_mps * time_left).astype(np.float32)
     if jitter_m > 0:
         out[:, :3] += (jitter_m * rng.standard_normal(size=(len(out), 3))).astype(np.float32)
