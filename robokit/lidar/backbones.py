@@ -93,7 +93,8 @@ class SparseEncoder8x(nn.Module):
             stages.append(spconv.SparseSequential(*layers))
         self.stages = nn.ModuleList(stages)
         self.out_channels = c3
-        self._spconv = spconv
+        # the class, not the module: modules cannot be deep-copied (INTACT snapshots the student)
+        self._sparse_tensor = spconv.SparseConvTensor
 
     def forward(self, features: torch.Tensor, coords: torch.Tensor, batch_size: int):
         if features.ndim != 2 or features.shape[1] != self.in_channels:
@@ -104,7 +105,7 @@ class SparseEncoder8x(nn.Module):
             raise ValueError(
                 f"SparseEncoder8x: coords must be (V, 4) [b,z,y,x], got {tuple(coords.shape)}"
             )
-        x = self._spconv.SparseConvTensor(
+        x = self._sparse_tensor(
             features, coords.int(), self.grid_shape_zyx, int(batch_size)
         )
         x = self.stem(x)

@@ -108,3 +108,13 @@ def test_sparse_classifier_fits_a_tiny_batch():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_sparse_classifier_deep_copies():
+    """INTACT keeps deep-copied snapshots of the student as task models."""
+    import copy
+
+    model = build_classifier("sparse", num_classes=3, width=0.25).eval()
+    twin = copy.deepcopy(model)
+    points = _cloud_batch(batch=2, n=64)
+    torch.testing.assert_close(model(points), twin(points))

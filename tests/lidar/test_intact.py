@@ -144,3 +144,14 @@ def test_error_metrics_by_hand():
     flat = error_metrics({"clean": 0.926, "accuracy": {"jitter": {s: 0.684 for s in range(5)}}}, DGCNN_MODELNET_C)
     assert flat["CE"]["jitter"] == pytest.approx(1.0)
     assert flat["RCE"]["jitter"] == pytest.approx(1.0)
+
+
+def test_intact_runs_on_the_sparse_backbone(tmp_path):
+    """Teacher targets, snapshots and PGD all go through the spconv classifier too."""
+    pytest.importorskip("spconv")
+    data = load_dataset(TINY)
+    for method in ("intact", "adversarial"):
+        cfg = dataclasses.replace(TINY, method=method, backbone="sparse", epochs=2, out=tmp_path / method)
+        result = train(cfg, data)
+        assert (tmp_path / method / "model.pt").is_file()
+        assert 0.0 <= result["test_clean_acc"] <= 1.0
