@@ -179,3 +179,17 @@ def test_no_tracks_at_all_counts_every_object_as_missed():
     assert (pedestrians.fn, pedestrians.num_gt) == (1, 1)
     nobody = evaluate([dict(frame=0, id=7)], [], cls="Cyclist")
     assert nobody.num_gt == 0 and nobody.mota == float("-inf")
+
+
+def test_person_sitting_is_neutral_for_pedestrians_only():
+    gt = [
+        dict(frame=0, id=7, type="Pedestrian"),
+        dict(frame=0, id=8, type="Person_sitting", box=shifted(dx=8)),
+    ]
+    tracks = [dict(frame=0, id=1, score=1.0, type="Pedestrian")]
+    pedestrians = evaluate(gt, tracks, cls="Pedestrian")
+    assert (pedestrians.tp, pedestrians.fn, pedestrians.ignored_fn) == (1, 0, 1)
+    cyclists = evaluate(
+        [dict(frame=0, id=9, type="Cyclist")], [], cls="Cyclist"
+    )  # no neutral class
+    assert (cyclists.fn, cyclists.ignored_fn) == (1, 0)
