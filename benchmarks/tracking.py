@@ -175,7 +175,6 @@ def main(argv=None) -> int:
         "ratio": None if ratio is None else round(ratio, 2),
         "bound": None,
         "notes": "; ".join(notes),
-        "tracker_fps": round(fps, 1),
     }
     print(json.dumps(record))
     return 0
