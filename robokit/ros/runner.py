@@ -257,17 +257,30 @@ class PolicyRunner:
             self._latest[spec.key] = _Latest(values, stamp_ns, receive_ns)
             complete = len(self._latest) == len(self.config.observations)
         if complete:
-            joints = self._latest.get(self._joint_key()) if self._joint_key() else None
-            self.safety.observation_accepted(receive_ns, None if joints is None else joints.values)
+            self.safety.observation_accepted(receive_ns, self._observed_command_joints())
             if self.config.trigger == "observation" and self._running.is_set():
                 # step right here in the transport's thread: no hand-off to the loop thread
                 # (a thread switch can cost up to Python's 5 ms GIL switch interval)
                 self.step()
 
-    def _joint_key(self) -> str | None:
+    def _observed_command_joints(self) -> np.ndarray | None:
+        """Observed positions (J,) of the commanded joints, in command order, if observed.
+
+        The safety layer holds these before the first command and rate-limits from them.
+        """
+        wanted = self.config.command.joints
+        if self.config.command.kind != "joint_position":
+            return None
         for spec in self.config.observations:
-            if spec.type == "joint_state" and spec.parts[:1] == ("position",):
-                return spec.key
+            if spec.type != "joint_state" or "position" not in spec.parts or spec.key not in self._latest:
+                continue
+            values = self._latest[spec.key].values
+            count = len(values) // len(spec.parts)
+            start = spec.parts.index("position") * count
+            positions = values[start:start + count]
+            names = spec.joints or wanted
+            if all(name in names for name in wanted) and len(names) == count:
+                return np.array([positions[names.index(n)] for n in wanted], dtype=np.float64)
         return None
 
     def _on_estop(self, msg: Any, receive_ns: int) -> None:

@@ -9,7 +9,8 @@ What it does, in order, for each control tick (:meth:`SafetyLayer.filter`):
    and ``max_angular_speed`` (rad/s, norm of the angular part), then limit the change per
    tick to ``max_linear_accel`` / ``max_angular_accel`` (m/s^2, rad/s^2); joint position
    commands to ``[joint_position_min, joint_position_max]`` (rad or m) and to a step of at most
-   ``joint_velocity_max * dt`` from the previous command.
+   ``joint_velocity_max * dt`` from the previous command (position limits win if the robot is
+   observed outside them).
 
 A stop is a zero twist, or "hold position" (the last commanded joint positions, or the
 last observed ones before any command) for joint commands.
@@ -287,6 +288,10 @@ class SafetyLayer:
         if limits.joint_velocity_max and previous is not None and dt is not None:
             step = np.asarray(limits.joint_velocity_max) * dt
             out = np.clip(out, previous - step, previous + step)
+        if limits.joint_position_min:
+            # position limits are hard: a robot observed outside them is sent to the nearest
+            # limit even if that step is faster than joint_velocity_max
+            out = np.clip(out, limits.joint_position_min, limits.joint_position_max)
         return out
 
     # -- bookkeeping ------------------------------------------------------------------------

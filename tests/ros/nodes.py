@@ -3,6 +3,7 @@
     python tests/ros/nodes.py cloud  --topic /points --rate 20 --points 2000 --nan-after 1.5 --log FILE
     python tests/ros/nodes.py record --topic /cmd_vel --type twist --out FILE.jsonl
     python tests/ros/nodes.py estop  --topic /robokit/estop --at 1.5 --release-at 2.0
+    python tests/ros/nodes.py joints --topic /joint_states --rate 20
 
 Each writes JSON lines with wall-clock times (time.time()) so the test can line up events.
 """
@@ -20,7 +21,7 @@ sys.path.append("/usr/lib/python3/dist-packages")   # Debian's rospy, after the 
 
 import rospy  # noqa: E402
 from geometry_msgs.msg import Twist, TwistStamped  # noqa: E402
-from sensor_msgs.msg import PointCloud2, PointField  # noqa: E402
+from sensor_msgs.msg import JointState, PointCloud2, PointField  # noqa: E402
 from std_msgs.msg import Bool, Header  # noqa: E402
 
 
@@ -59,8 +60,31 @@ def run_cloud(args: argparse.Namespace) -> None:
         rate.sleep()
 
 
+def run_joints(args: argparse.Namespace) -> None:
+    """JointState for joints j1, j2: position 0.4 sin(t), velocity its derivative."""
+    pub = rospy.Publisher(args.topic, JointState, queue_size=1, tcp_nodelay=True)
+    time.sleep(args.warmup)
+    start = time.time()
+    rate = rospy.Rate(args.rate)
+    while not rospy.is_shutdown():
+        t = time.time() - start
+        msg = JointState(name=["j2", "j1"], position=[0.4 * np.cos(t), 0.4 * np.sin(t)],
+                         velocity=[-0.4 * np.sin(t), 0.4 * np.cos(t)], effort=[])
+        msg.header.stamp = rospy.Time.from_sec(time.time())
+        pub.publish(msg)
+        rate.sleep()
+
+
 def run_record(args: argparse.Namespace) -> None:
     out = open(args.out, "a", buffering=1)
+    if args.type == "joint_state":
+        def on_joints(msg) -> None:
+            row = {"t": time.time(), "names": list(msg.name), "v": list(msg.position)}
+            out.write(json.dumps(row) + "\n")
+
+        rospy.Subscriber(args.topic, JointState, on_joints, queue_size=100, tcp_nodelay=True)
+        rospy.spin()
+        return
     msg_class = TwistStamped if args.type == "twist_stamped" else Twist
 
     def on_message(msg) -> None:
@@ -101,6 +125,10 @@ def main() -> None:
     cloud.add_argument("--stop-after", type=float)
     cloud.add_argument("--warmup", type=float, default=0.5)
     cloud.add_argument("--log")
+    joints = sub.add_parser("joints")
+    joints.add_argument("--topic", default="/joint_states")
+    joints.add_argument("--rate", type=float, default=20.0)
+    joints.add_argument("--warmup", type=float, default=0.5)
     record = sub.add_parser("record")
     record.add_argument("--topic", default="/cmd_vel")
     record.add_argument("--type", default="twist")
@@ -112,7 +140,7 @@ def main() -> None:
     estop.add_argument("--log")
     args = parser.parse_args()
     rospy.init_node(f"test_{args.role}", anonymous=True, disable_signals=False)
-    {"cloud": run_cloud, "record": run_record, "estop": run_estop}[args.role](args)
+    {"cloud": run_cloud, "joints": run_joints, "record": run_record, "estop": run_estop}[args.role](args)
 
 
 if __name__ == "__main__":

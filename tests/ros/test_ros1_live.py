@@ -166,3 +166,47 @@ def test_estop_latches(processes, tmp_path):
     assert summary["counts"]["estop_latched"] == 1
     interventions = read_jsonl(tmp_path / "runner_logs" / "interventions.jsonl")
     assert any(i["kind"] == "estop_latched" for i in interventions)
+
+
+def test_rl_checkpoint_drives_joint_targets_within_limits_and_holds(processes, tmp_path):
+    """A real robokit SAC checkpoint (robokit.algos.save_agent) reads JointState (positions and
+    velocities of 2 joints) and commands joint position targets; limits hold exactly."""
+    from robokit.algos import make_agent, save_agent
+
+    checkpoint = save_agent(make_agent("sac", obs_dim=4, action_dim=2, seed=0), tmp_path / "agent.pt")
+    lower, upper, vmax = (-0.45, -0.5), (0.45, 0.3), (1.0, 0.4)
+    config = {
+        "rate_hz": RATE_HZ,
+        "observations": [{"key": "joints", "topic": "/joint_states", "type": "joint_state",
+                          "joints": ["j1", "j2"], "parts": ["position", "velocity"]}],
+        "command": {"topic": "/joint_command", "type": "joint_state", "joints": ["j1", "j2"]},
+        "safety": {"joint_position_min": list(lower), "joint_position_max": list(upper),
+                   "joint_velocity_max": list(vmax), "watchdog_ms": WATCHDOG_MS},
+    }
+    (tmp_path / "joints.yaml").write_text(yaml.safe_dump(config))
+    commands = tmp_path / "commands.jsonl"
+    processes.node("recorder", "record", "--topic", "/joint_command", "--type", "joint_state",
+                   "--out", str(commands))
+    runner = processes.robokit("runner", "ros", "run", "--config", str(tmp_path / "joints.yaml"),
+                               "--checkpoint", str(checkpoint), "--log-dir", str(tmp_path / "runner_logs"))
+    deadline = time.monotonic() + 60
+    while "running policy" not in processes.log("runner"):
+        assert runner.poll() is None and time.monotonic() < deadline, processes.log("runner")
+        time.sleep(0.1)
+    publisher = processes.node("joints", "joints", "--rate", str(RATE_HZ))
+    wait_for_commands(commands, lambda row: True)
+    time.sleep(2.5)
+    publisher.kill()
+    killed_at = time.time()
+    time.sleep(1.0)
+    rows = read_jsonl(commands)
+    assert all(row["names"] == ["j1", "j2"] for row in rows)
+    targets = np.array([row["v"] for row in rows])
+    assert np.all(targets >= np.array(lower) - 1e-9) and np.all(targets <= np.array(upper) + 1e-9)
+    # per-tick change never exceeds joint_velocity_max / rate (dt is capped at the period)
+    assert np.all(np.abs(np.diff(targets, axis=0)) <= np.array(vmax) / RATE_HZ + 1e-9)
+    assert np.abs(np.diff(targets, axis=0)).max() > 0, "the policy moved the joints"
+    held = targets[[r["t"] > killed_at + WATCHDOG_MS / 1e3 + SLACK_S for r in rows]]
+    assert len(held) > 5 and np.all(held == held[0]), "joints must hold position after the watchdog"
+    summary = finish(runner, processes, tmp_path)
+    assert summary["policy_steps"] > 20 and summary["counts"]["stop_watchdog"] > 0

@@ -53,6 +53,9 @@ def test_joint_position_and_velocity_limits():
     safe, _ = layer.filter(np.array([5.0, 5.0]), 100 * MS)
     # joint 0: velocity-limited to 0.5 rad/s * 0.1 s from the held position; joint 1: clipped to 2
     np.testing.assert_allclose(safe, [0.05, 2.0])
+    outside = SafetyLayer(limits, "joint_position", period_s=0.05)
+    outside.observation_accepted(0, np.array([1.5, 1.0]))     # observed beyond joint 0's limit
+    np.testing.assert_allclose(outside.filter(np.array([1.5, 1.0]), 50 * MS)[0], [1.0, 1.0])
 
 
 def test_watchdog_policy_error_bad_commands_and_hold_position():
