@@ -29,11 +29,12 @@ __all__ = [
 ]
 
 
-def load_episodes(path: Any, **kwargs: Any) -> list[Episode]:
-    """Episodes from a Minari dataset dir, D4RL-style HDF5 or robomimic HDF5 (auto-detected)."""
+def load_episodes(path: Any, fmt: str | None = None, **kwargs: Any) -> list[Episode]:
+    """Episodes from a Minari dataset dir, D4RL-style HDF5, robomimic HDF5 or a robokit replay
+    ``.npz`` (format auto-detected unless ``fmt`` is given; robomimic takes ``filter_key``)."""
     from robokit.data.formats import load_episodes as _load
 
-    return _load(path, **kwargs)
+    return _load(path, fmt, **kwargs)
 
 
 def save_minari(episodes: Any, out_dir: Any, env_id: str | None = None, **kwargs: Any):

@@ -98,17 +98,19 @@ def split_by_ends(ends: np.ndarray) -> list[tuple[int, int]]:
 def buffer_to_episodes(buffer: Any) -> list[Episode]:
     """The live transitions of a :class:`~robokit.data.ReplayBuffer`, grouped back into episodes
     (oldest first). An episode whose first steps were overwritten starts where the data does; the
-    episode still being collected (no end flag yet) is returned with ``truncated`` set on its
-    last step, so nothing stored is lost."""
+    episode still being collected (no end flag yet, including transitions a ``store_mc_return``
+    buffer holds back) is returned with ``truncated`` set on its last step, so nothing is lost."""
     storage = buffer.storage
     slots = storage.live_slots()
-    if len(slots) == 0:
-        return []
-    episode_ids = storage.fields["episode"][slots]
-    cuts = np.flatnonzero(np.diff(episode_ids)) + 1
+    batches = []
+    if len(slots):
+        episode_ids = storage.fields["episode"][slots]
+        cuts = np.flatnonzero(np.diff(episode_ids)) + 1
+        batches = [buffer.gather_transitions(part) for part in np.split(slots, cuts)]
+    if buffer._pending:  # add() transitions waiting for their episode's end (store_mc_return)
+        batches.append(_pending_batch(buffer))
     episodes = []
-    for part in np.split(slots, cuts):
-        batch = buffer.gather_transitions(part)
+    for batch in batches:
         truncated = batch["truncated"].astype(bool)
         terminated = batch["terminated"].astype(bool)
         if not (terminated[-1] or truncated[-1]):
@@ -117,6 +119,26 @@ def buffer_to_episodes(buffer: Any) -> list[Episode]:
         episodes.append(Episode(_episode_observations(buffer, batch), batch["action"], batch["reward"],
                                 terminated, truncated, infos))
     return episodes
+
+
+def _pending_batch(buffer: Any) -> dict[str, Any]:
+    """The unfinished episode held back by a store_mc_return buffer, as a transition batch; its
+    mc_return treats the newest step as the end (the rest of the episode is unknown)."""
+    from robokit.data.replay import _stack_rows, nest_obs
+
+    block = _stack_rows(buffer._pending, buffer.ragged)
+    batch = {k: v for k, v in block.items() if k not in ("episode", "step")}
+    for key in ("terminated", "truncated", "reward"):
+        batch[key] = np.asarray(batch[key], np.float32)
+    batch["mc_return"] = buffer._returns(batch["reward"], batch["terminated"])
+    if buffer.ragged:
+        from robokit.data.batch import _concat_offsets
+
+        for key in ("obs", "next_obs"):
+            clouds = batch[key]
+            batch[f"{key}_offsets"] = _concat_offsets([np.array([0, len(c)]) for c in clouds])
+            batch[key] = np.concatenate(clouds) if clouds else np.zeros((0, buffer.obs_shape[1]), np.float32)
+    return nest_obs(batch)
 
 
 def _episode_observations(buffer: Any, batch: dict[str, Any]) -> Any:
