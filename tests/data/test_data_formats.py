@@ -70,6 +70,13 @@ def test_minari_with_env_spec_and_dict_observations(tmp_path, rng):
     assert json.loads(meta["env_spec"])["id"] == "Hopper-v5"
 
 
+def test_minari_relative_paths(tmp_path, episodes, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = save_minari(episodes, "nested/rel-v0")
+    assert path.is_absolute() and path == tmp_path / "nested" / "rel-v0"
+    assert_same_episodes(episodes, load_episodes("nested/rel-v0"))
+
+
 def test_export_a_replay_buffer_as_minari(tmp_path, episodes):
     buffer = episodes_to_buffer(episodes, store_mc_return=True)
     buffer.add(np.zeros(3), np.zeros(2), 1.0, np.ones(3), False, False)  # unfinished episode

@@ -44,7 +44,7 @@ def load_minari(path: str | Path) -> list[Episode]:
     require("minari", "sim")
     from minari import MinariDataset
 
-    data_dir = minari_data_dir(path)
+    data_dir = minari_data_dir(Path(path).absolute())
     if data_dir is None:
         raise DataError(f"{path}: not a Minari dataset (no data/metadata.json)")
     try:
@@ -84,7 +84,7 @@ def save_minari(episodes: Any, out_dir: str | Path, env_id: str | None = None, d
     from minari.data_collector.episode_buffer import EpisodeBuffer
     from minari.dataset.minari_storage import MinariStorage
 
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).absolute()  # minari's get_size() joins a relative data path twice
     episodes = as_episodes(episodes)
     if not episodes:
         raise DataError(f"{out_dir}: no episodes to write")
