@@ -127,3 +127,16 @@ def test_train_and_eval_on_a_modelnet_layout_folder(tmp_path, capsys):
                          "--json", str(out), "--no-progress"]) == 0
     payload = json.loads(out.read_text())
     assert payload["dataset"] == str(folder) and payload["num_test"] == len(PROCEDURAL_CLASSES)
+
+
+def test_truncated_dataset_file_is_named(tmp_path, capsys):
+    from robokit.lidar.procedural import prepare_procedural
+
+    folder = prepare_procedural(tmp_path / "shapes", n_train_per_class=2, n_test_per_class=1, num_points=64)
+    train_file = folder / "ply_data_train0.h5"
+    train_file.write_bytes(train_file.read_bytes()[:4000])
+    code = robokit_main(["robustness", "train", "--dataset", str(folder), "--out", str(tmp_path / "run"),
+                         *TINY_TRAIN])
+    assert code == 2
+    assert str(train_file) in capsys.readouterr().err
+    assert not (tmp_path / "run" / "model.pt").exists()
