@@ -21,11 +21,11 @@ from collections.abc import Callable
 import numpy as np
 
 from robokit.lidar.corruptions import kitti_c, modelnet40_c, modelnet_c
+from robokit.lidar.corruptions.hdl64 import estimate_rings
 from robokit.lidar.corruptions.kitti_c import (
     crosstalk,
     drop_beams,
     drop_points,
-    estimate_rings,
     fov_filter,
     gaussian_noise,
     local_cutout,

@@ -10,7 +10,7 @@ gaussian_noise   xyz += N(0, sigma^2), metres; reflectance untouched            
                  (:func:`gaussian_noise`)
 drop_points      drop a random fraction of points (:func:`drop_points`, any ratio ratio = 0.1, 0.3, 0.5, 0.7, 0.9
                  in [0, 0.9])
-beam_missing     drop whole laser rings; ring = nearest HDL-64E nominal elevation fraction of the 64 rings = 0.1, 0.2,
+beam_missing     drop whole laser rings (ring from :func:`estimate_rings`)          fraction of the 64 rings = 0.1, 0.2,
                  (:func:`drop_beams`, :func:`estimate_rings`)                      0.3, 0.4, 0.5
 crosstalk        displace a fraction of points by N(0, (3 m)^2) per axis          fraction = 0.004, 0.008, 0.012,
                  (:func:`crosstalk`)                                              0.016, 0.020
@@ -26,9 +26,9 @@ local_cutout     remove the kNN balls (each 2 % of N) of k random points        
 Sources: gaussian sigma, crosstalk fraction and 3 m spread, FOV half-angles and the cutout
 regions follow Dong et al., "Benchmarking Robustness of 3D Object Detection to Common
 Corruptions in Autonomous Driving" (CVPR 2023). The drop ratios (up to 0.9), beam fractions and
-the motion-blur speeds are robokit's choices. The ring model is the HDL-64E's two blocks of 32
-lasers (about 1/3 deg apart in the upper block, 1/2 deg in the lower), with angles fitted on
-real KITTI scans: upper ``2.79 - 0.338 k`` deg, lower ``7.43 - 0.491 k`` deg (k = 0..63).
+the motion-blur speeds are robokit's choices. Laser rings come from the HDL-64E model of
+:mod:`robokit.lidar.corruptions.hdl64` (64 elevations and two laser-block heights fitted on
+real KITTI scans; 99.5 % or more of the points get their exact ring on a held-out scan).
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ from __future__ import annotations
 import numpy as np
 
 from robokit.lidar.corruptions._common import level_value, remove_nearest_clusters
+from robokit.lidar.corruptions.hdl64 import (
+    HDL64_ELEVATIONS_DEG,
+    estimate_rings,
+)
 
 LEVELS = (1, 2, 3, 4, 5)
 GAUSSIAN_SIGMA_M = (0.02, 0.04, 0.06, 0.08, 0.10)
@@ -50,12 +54,6 @@ SWEEP_SECONDS = 0.1
 FOV_HALF_DEG = (105.0, 90.0, 75.0, 60.0, 45.0)
 CUTOUT_REGIONS = (2, 3, 5, 7, 10)
 CUTOUT_FRACTION = 0.02
-
-#: elevation (degrees) of the 64 HDL-64E lasers as mounted on the KITTI car, top to bottom:
-#: straight-line fits to the per-ring median elevation of KITTI object scans 000000-000002
-#: (rings taken from scan order, see :func:`rings_from_scan_order`; points beyond 5 m).
-_RING = np.arange(64)
-HDL64_ELEVATIONS_DEG = np.where(_RING < 32, 2.79 - 0.338 * _RING, 7.43 - 0.491 * _RING)
 
 
 def _param(table, severity, name):
@@ -78,35 +76,6 @@ def drop_points(points: np.ndarray, ratio: float, rng: np.random.Generator) -> n
         raise ValueError(f"drop ratio must be in [0, {MAX_DROP_RATIO}], got {ratio}")
     keep = np.sort(rng.permutation(len(points))[: len(points) - int(round(ratio * len(points)))])
     return np.asarray(points, dtype=np.float32)[keep]
-
-
-def estimate_rings(
-    points: np.ndarray, elevations_deg: np.ndarray = HDL64_ELEVATIONS_DEG
-) -> np.ndarray:
-    """Ring index (N,) int64 of each point: the laser whose nominal elevation is nearest.
-
-    Elevation is ``atan2(z, hypot(x, y))`` seen from the sensor origin (velodyne frame).
-    """
-    xyz = np.asarray(points, dtype=np.float64)[:, :3]
-    elevation = np.degrees(np.arctan2(xyz[:, 2], np.hypot(xyz[:, 0], xyz[:, 1])))
-    order = np.argsort(elevations_deg)
-    sorted_elev = elevations_deg[order]
-    right = np.clip(np.searchsorted(sorted_elev, elevation), 1, len(sorted_elev) - 1)
-    left = right - 1
-    nearer = np.where(elevation - sorted_elev[left] < sorted_elev[right] - elevation, left, right)
-    return order[nearer]
-
-
-def rings_from_scan_order(points: np.ndarray) -> np.ndarray:
-    """Exact ring index (N,) of an unshuffled raw KITTI scan, from the order points are stored in.
-
-    KITTI stores a scan laser by laser, each a full turn; the ring changes where the azimuth
-    wraps from negative to non-negative. Only valid on files as recorded (not after shuffling).
-    """
-    azimuth = np.arctan2(points[:, 1], points[:, 0])
-    starts = np.zeros(len(points), dtype=np.int64)
-    starts[1:] = (azimuth[:-1] < 0) & (azimuth[1:] >= 0)
-    return np.cumsum(starts)
 
 
 def drop_beams(points: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
