@@ -68,6 +68,8 @@ def to_torch(batch: dict[str, Any], device: Any = "cpu") -> dict[str, Any]:
     """
     import torch
 
+    device = torch.device(device)
+    on_cpu = device.type == "cpu"
     out: dict[str, Any] = {}
     for key, value in batch.items():
         if isinstance(value, dict):
@@ -76,7 +78,8 @@ def to_torch(batch: dict[str, Any], device: Any = "cpu") -> dict[str, Any]:
             array = np.asarray(value)
             if not (array.flags.writeable and array.flags.c_contiguous):
                 array = np.array(array, order="C")  # packed-row views -> contiguous tensors (.view() works)
-            out[key] = torch.from_numpy(array).to(device)
+            tensor = torch.from_numpy(array)
+            out[key] = tensor if on_cpu else tensor.to(device, non_blocking=True)
         elif isinstance(value, list):
             out[key] = [torch.as_tensor(v, device=device) for v in value]
         else:
