@@ -58,18 +58,19 @@ BUDGETS = {
                     online_steps=300, warmup_steps=100, utd_ratio=2, batch_size=32, hidden_dims=(32, 32),
                     cql_n_actions=4, eval_every=150, eval_episodes={"Hopper-v5": 2, "robokit/ArmReach-v0": 5},
                     seeds=(0,)),
-    "full": Budget(dataset_steps={"Hopper-v5": 15_000, "robokit/ArmReach-v0": 10_000}, offline_steps=1500,
-                   online_steps=3000, warmup_steps=500, utd_ratio=2, batch_size=64, hidden_dims=(64, 64),
-                   cql_n_actions=4, eval_every=250, eval_episodes={"Hopper-v5": 5, "robokit/ArmReach-v0": 20},
+    "full": Budget(dataset_steps={"Hopper-v5": 15_000, "robokit/ArmReach-v0": 10_000}, offline_steps=600,
+                   online_steps=1200, warmup_steps=200, utd_ratio=2, batch_size=64, hidden_dims=(64, 64),
+                   cql_n_actions=4, eval_every=200, eval_episodes={"Hopper-v5": 3, "robokit/ArmReach-v0": 10},
                    seeds=(0, 1, 2)),
 }
 
 
-def run(algo: str, run_dir: Path, env: str, seed: int, budget: Budget, agent_cfg, **overrides) -> Path:
-    """Train one run (skipped when finished, resumed when interrupted); returns its folder."""
+def run(algo: str, run_dir: Path, env: str, seed: int, budget: Budget, agent_cfg, force: bool = False,
+        **overrides) -> Path:
+    """Train one run (skipped when finished unless ``force``, resumed when interrupted); returns its folder."""
     from robokit.trainers.trainer import config_class_for, train
 
-    if (run_dir / "final.pt").exists() and (run_dir / "metrics.csv").exists():
+    if not force and (run_dir / "final.pt").exists() and (run_dir / "metrics.csv").exists():
         return run_dir
     cfg = config_class_for(algo)(env=env, seed=seed, out=run_dir, agent=agent_cfg, logger=("csv",),
                                  eval_every=budget.eval_every, eval_episodes=budget.eval_episodes[env],
@@ -89,7 +90,7 @@ def make_dataset(out: Path, env: str, budget: Budget) -> Path:
     if not (folder / "medium-replay").exists():
         run("sac", folder / "sac_run", env, 0, budget,
             SACConfig(hidden_dims=budget.hidden_dims, batch_size=budget.batch_size, warmup_steps=budget.warmup_steps),
-            online_steps=budget.dataset_steps[env], save_datasets=folder, dataset_episodes=10)
+            force=True, online_steps=budget.dataset_steps[env], save_datasets=folder, dataset_episodes=10)
     return folder / "medium-replay"
 
 
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = BUDGETS["quick" if args.quick else "full"]
     if args.seeds is not None:
         budget = dataclasses.replace(budget, seeds=tuple(args.seeds))
-    out = args.out or Path("runs") / ("offline_to_online_quick" if args.quick else "offline_to_online")
+    out = (args.out or Path("runs") / ("offline_to_online_quick" if args.quick else "offline_to_online")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if not args.report_only:

@@ -75,6 +75,20 @@ class ArmReachEnv(gym.Env):
         success = distance < self.success_radius
         return self._observation(), float(success), bool(success), False, {"success": success, "distance": distance}
 
+    def scripted_action(self, gain: float = 3.0, damping: float = 0.3) -> np.ndarray:
+        """A PD controller towards the two-link inverse-kinematics solution for the goal.
+
+        Used to make demo datasets (with noise added): returns (2,) float32 in [-1, 1].
+        Link lengths 0.1 m and 0.11 m (shoulder->elbow, elbow->fingertip site).
+        """
+        upper, lower = 0.1, 0.11
+        goal = self._goal
+        cos_elbow = np.clip((goal @ goal - upper**2 - lower**2) / (2 * upper * lower), -1.0, 1.0)
+        elbow = np.arccos(cos_elbow)
+        shoulder = np.arctan2(goal[1], goal[0]) - np.arctan2(lower * np.sin(elbow), upper + lower * np.cos(elbow))
+        error = (np.array([shoulder, elbow]) - self.data.qpos[:2] + np.pi) % (2 * np.pi) - np.pi
+        return np.clip(gain * error - damping * self.data.qvel[:2], -1.0, 1.0).astype(np.float32)
+
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 
-def replay_to_episodes(buffer: Any) -> list:
-    """Episodes stored in a (non-wrapped) ReplayBuffer, in insertion order.
+def replay_to_episodes(buffer: Any, reward_scale: float = 1.0, reward_bias: float = 0.0) -> list:
+    """Episodes stored in a (non-wrapped) ReplayBuffer, in insertion order, with raw rewards
+    ``(stored - reward_bias) / reward_scale``.
 
     The last episode, if it was still running, ends with ``truncated=True``.
     """
@@ -38,7 +39,8 @@ def replay_to_episodes(buffer: Any) -> list:
         if not (terminated[-1] or truncated[-1]):
             truncated[-1] = True
         observations = np.concatenate([batch["obs"][rows], batch["next_obs"][rows[-1:]]])
-        episodes.append(Episode(observations, batch["action"][rows], batch["reward"][rows], terminated, truncated))
+        rewards = (batch["reward"][rows] - np.float32(reward_bias)) / np.float32(reward_scale)
+        episodes.append(Episode(observations, batch["action"][rows], rewards, terminated, truncated))
     return episodes
 
 

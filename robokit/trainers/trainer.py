@@ -50,7 +50,10 @@ class TrainConfig:
     warmup_steps / offline_fraction: override the algorithm's defaults when set.
     eval_every: steps between evaluations (offline and online); eval_episodes per evaluation.
     checkpoint_every: steps between checkpoints (taken at the next episode end when online).
-    sparse_reward_failure_value: Cal-QL's failure reward for mc_return (0.0 for 0/1 sparse tasks).
+    reward_scale / reward_bias: rewards are stored as ``scale * r + bias`` (offline and online data),
+        as in the Cal-QL/WSRL code (e.g. 10 and -5 for sparse 0/1 tasks); logged returns stay raw.
+    sparse_reward_failure_value: Cal-QL's failure reward for mc_return, after scale and bias
+        (0.0 for raw 0/1 sparse tasks; -5.0 with scale 10 and bias -5).
     init_from: start from the agent (weights and optimizers) of this checkpoint, e.g. an offline
         pretraining run's ``final.pt``, so several fine-tuning recipes share one pretraining.
     save_datasets: when set, write the run's replay as ``medium-replay`` and ``dataset_episodes``
@@ -73,6 +76,8 @@ class TrainConfig:
     warmup_steps: int | None = None
     offline_fraction: float | None = None
     mix_mode: str = "mixed"
+    reward_scale: float = 1.0
+    reward_bias: float = 0.0
     sparse_reward_failure_value: float | None = None
     resume: bool = False
     init_from: Path | None = None
@@ -182,8 +187,18 @@ class Trainer:
                               discount=self.discount, store_mc_return=self.calql,
                               sparse_reward_failure_value=self.config.sparse_reward_failure_value)
         for episode in episodes:
-            buffer.add_episode(episode)
+            buffer.add_episode(self._scaled(episode))
         return buffer
+
+    def _scaled(self, episode: Any) -> Any:
+        """The episode with rewards ``scale * r + bias`` (itself when the transform is the identity)."""
+        if self.config.reward_scale == 1.0 and self.config.reward_bias == 0.0:
+            return episode
+        from robokit.data import Episode
+
+        rewards = episode.rewards * np.float32(self.config.reward_scale) + np.float32(self.config.reward_bias)
+        return Episode(episode.observations, episode.actions, rewards, episode.terminated, episode.truncated,
+                       episode.infos)
 
     def _new_online_buffer(self) -> Any:
         from robokit.data.replay import ReplayBuffer
@@ -308,7 +323,8 @@ class Trainer:
         else:
             action = self.agent.act(self._obs, deterministic=False)
         next_obs, reward, terminated, truncated, info = self.env.step(action)
-        self.online_buffer.add(self._obs, action, float(reward), next_obs, terminated, truncated)
+        stored_reward = float(reward) * self.config.reward_scale + self.config.reward_bias
+        self.online_buffer.add(self._obs, action, stored_reward, next_obs, terminated, truncated)
         self.counters.env_step += 1
         self._episode["return"] += float(reward)
         self._episode["length"] += 1
@@ -429,13 +445,15 @@ class Trainer:
         from robokit.data import save_minari
         from robokit.trainers.datasets import replay_to_episodes, rollout_episodes
 
-        replay = replay_to_episodes(self.online_buffer)
+        out_dir = out_dir.resolve()  # save_minari (robokit.data) mishandles relative paths
+
+        replay = replay_to_episodes(self.online_buffer, self.config.reward_scale, self.config.reward_bias)
         medium = rollout_episodes(self.agent, self.eval_env, self.config.dataset_episodes,
                                   seed=self.config.seed + 777)
         paths = {}
         for name, episodes in (("medium-replay", replay), ("medium", medium)):
             paths[name] = str(save_minari(episodes, out_dir / name, env_id=self.config.env))
-        atomic_write_text(out_dir / "README.md", dataset_card(self.config, replay, medium))
+        atomic_write_text(out_dir / "README.md", dataset_card(self.algo, self.config, replay, medium))
         return paths
 
 
@@ -456,14 +474,15 @@ def truncate_metrics(path: Path, step: int) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def dataset_card(config: Any, replay: list, medium: list) -> str:
+def dataset_card(algo: str, config: Any, replay: list, medium: list) -> str:
+    """A short Markdown card describing the two datasets of the recipe."""
     def stats(episodes: list) -> str:
         returns = np.array([ep.total_return for ep in episodes])
         return (f"{len(episodes)} episodes, {sum(len(ep) for ep in episodes)} transitions, "
                 f"return mean {returns.mean():.2f} +- {returns.std():.2f}")
 
-    return (f"# Datasets for {config.env}\n\nMade by `robokit train --algo {config.agent.__class__.__name__}` "
-            f"with seed {config.seed}, {config.online_steps} online steps (SAC, config in config.yaml of the run).\n\n"
+    return (f"# Datasets for {config.env}\n\nMade by `robokit train --algo {algo} --save-datasets` "
+            f"with seed {config.seed}, {config.online_steps} online steps (config.yaml of the run has the rest).\n\n"
             f"- `medium-replay`: the whole online replay of that run: {stats(replay)}\n"
             f"- `medium`: {len(medium)} rollouts of the final stochastic policy: {stats(medium)}\n")
 

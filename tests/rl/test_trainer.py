@@ -174,3 +174,23 @@ def test_truncate_metrics_drops_rows_after_the_checkpoint(tmp_path):
     path.write_text("step,a\n1,0.5\n5,0.7\n9,0.9\n")
     truncate_metrics(path, 5)
     assert path.read_text().split() == ["step,a", "1,0.5", "5,0.7"]
+
+
+def test_reward_scale_and_bias_apply_to_offline_and_online_data(arm_dataset, tmp_path):
+    from robokit.trainers.trainer import Trainer
+
+    cfg = config_class_for("calql")(env=ENV_ID, dataset=arm_dataset, offline_steps=0, online_steps=60,
+                                    out=tmp_path / "s", logger=("csv",), eval_every=0, eval_episodes=1,
+                                    progress=False, reward_scale=10.0, reward_bias=-5.0,
+                                    sparse_reward_failure_value=-5.0, agent=tiny_agent("calql", warmup_steps=60))
+    trainer = Trainer("calql", cfg)
+    offline = trainer.offline_buffer.sample(512)
+    assert set(np.unique(offline["reward"])) <= {-5.0, 5.0}
+    # failed episodes get Cal-QL's failure return -5 / (1 - 0.99) = -500 at every step
+    failed = offline["reward"] == -5.0
+    assert np.isclose(offline["mc_return"][failed], -500.0).any()
+    trainer.run()
+    online = trainer.online_buffer.sample(64)
+    assert set(np.unique(online["reward"])) <= {-5.0, 5.0}
+    rows = read_rows(tmp_path / "s" / "metrics.csv")
+    assert {float(r["train/episode_return"]) for r in rows if r.get("train/episode_return")} <= {0.0, 1.0}
