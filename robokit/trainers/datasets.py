@@ -9,6 +9,7 @@ online for N env steps, then writes (Minari format, via :func:`robokit.data.save
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,9 +45,9 @@ def replay_to_episodes(buffer: Any, reward_scale: float = 1.0, reward_bias: floa
     return episodes
 
 
-def rollout_episodes(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: bool = False) -> list:
-    """``episodes`` rollouts of ``agent`` in ``env`` as :class:`robokit.data.Episode` objects
-    (``infos["success"]`` kept when the env reports it)."""
+def collect_episodes(env: Any, policy: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int = 0) -> list:
+    """``episodes`` episodes of ``policy(obs (O,)) -> action (A,)`` in ``env`` (reset seeds seed, seed+1, ...)
+    as :class:`robokit.data.Episode` objects; ``infos["success"]`` is kept when the env reports it."""
     from robokit.data import Episode
 
     out = []
@@ -54,7 +55,7 @@ def rollout_episodes(agent: Any, env: Any, episodes: int, seed: int = 0, determi
         obs, info = env.reset(seed=seed + k)
         observations, actions, rewards, successes = [obs], [], [], []
         while True:
-            action = agent.act(obs, deterministic=deterministic)
+            action = np.asarray(policy(obs), dtype=np.float32)
             obs, reward, terminated, truncated, info = env.step(action)
             observations.append(obs)
             actions.append(action)
@@ -63,10 +64,14 @@ def rollout_episodes(agent: Any, env: Any, episodes: int, seed: int = 0, determi
             if terminated or truncated:
                 break
         steps = len(actions)
-        flags_term = np.zeros(steps, bool)
-        flags_trunc = np.zeros(steps, bool)
+        flags_term, flags_trunc = np.zeros(steps, bool), np.zeros(steps, bool)
         flags_term[-1], flags_trunc[-1] = bool(terminated), bool(truncated and not terminated)
         infos = {"success": np.array(successes)} if "success" in info else {}
         out.append(Episode(np.stack(observations), np.stack(actions), np.array(rewards, np.float32),
                            flags_term, flags_trunc, infos))
     return out
+
+
+def rollout_episodes(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: bool = False) -> list:
+    """``episodes`` rollouts of ``agent`` (stochastic by default, like D4RL's "medium" data)."""
+    return collect_episodes(env, lambda obs: agent.act(obs, deterministic=deterministic), episodes, seed)

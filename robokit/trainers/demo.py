@@ -21,30 +21,16 @@ ENV_ID = "robokit/ArmReach-v0"
 
 def noisy_scripted_episodes(episodes: int, noise: float, seed: int) -> list:
     """ArmReach episodes of the scripted controller with N(0, noise) action noise."""
-    from robokit.data import Episode
     from robokit.envs import make_env
+    from robokit.trainers.datasets import collect_episodes
 
     env = make_env(ENV_ID)
     rng = np.random.default_rng(seed)
-    out = []
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed * 1000 + k)
-        observations, actions, rewards, successes = [obs], [], [], []
-        while True:
-            action = np.clip(env.unwrapped.scripted_action() + rng.normal(0, noise, 2), -1, 1).astype(np.float32)
-            obs, reward, terminated, truncated, info = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(reward)
-            successes.append(info["success"])
-            if terminated or truncated:
-                break
-        steps = len(actions)
-        term, trunc = np.zeros(steps, bool), np.zeros(steps, bool)
-        term[-1], trunc[-1] = terminated, truncated and not terminated
-        out.append(Episode(np.stack(observations), np.stack(actions), np.array(rewards, np.float32), term, trunc,
-                           {"success": np.array(successes)}))
-    return out
+
+    def policy(_obs: np.ndarray) -> np.ndarray:
+        return np.clip(env.unwrapped.scripted_action() + rng.normal(0, noise, 2), -1, 1)
+
+    return collect_episodes(env, policy, episodes, seed=seed * 1000)
 
 
 def run_demo(run_dir: Path, offline_steps: int = 300, online_steps: int = 1000, seed: int = 0) -> dict:
