@@ -71,6 +71,7 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
         raise FileExistsError(f"{target} already exists (pass overwrite=True / --overwrite to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the dataset should get normal permissions
     try:
         yield tmp
         if target.exists():
@@ -83,6 +84,12 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def split_by_ends(ends: np.ndarray) -> list[tuple[int, int]]:
