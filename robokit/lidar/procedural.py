@@ -505,13 +505,21 @@ _BUILDERS: dict[str, Callable[[np.random.Generator], list[Part]]] = {
 PROCEDURAL_CLASSES: tuple[str, ...] = tuple(_BUILDERS)
 
 #: nuisance pose and proportion changes applied to every object after it is built
-_MAX_YAW_RAD = np.pi
+DEFAULT_MAX_YAW_DEG = 180.0
 _MAX_TILT_RAD = np.deg2rad(5.0)
 _AXIS_STRETCH = (0.85, 1.15)
 
 
-def sample_shape(class_name: str, num_points: int, rng: np.random.Generator) -> np.ndarray:
+def sample_shape(
+    class_name: str,
+    num_points: int,
+    rng: np.random.Generator,
+    max_yaw_deg: float = DEFAULT_MAX_YAW_DEG,
+) -> np.ndarray:
     """Build one random object of ``class_name`` and sample ``num_points`` surface points.
+
+    The object turns by a yaw drawn from U(-max_yaw_deg, max_yaw_deg) about the up axis
+    (180: any heading; a small value gives a ModelNet40-like aligned set).
 
     Returns:
         (num_points, 3) float32, y-up, centred and scaled to the unit sphere.
@@ -530,13 +538,18 @@ def sample_shape(class_name: str, num_points: int, rng: np.random.Generator) -> 
     tilt = _rot_x(rng.uniform(-_MAX_TILT_RAD, _MAX_TILT_RAD)) @ _rot_y(
         rng.uniform(-_MAX_TILT_RAD, _MAX_TILT_RAD)
     )
-    cloud = cloud @ (_rot_z(rng.uniform(-_MAX_YAW_RAD, _MAX_YAW_RAD)) @ tilt).T
+    yaw = np.deg2rad(max_yaw_deg) * rng.uniform(-1.0, 1.0)
+    cloud = cloud @ (_rot_z(yaw) @ tilt).T
     y_up = np.stack([cloud[:, 0], cloud[:, 2], -cloud[:, 1]], axis=1)
     return normalize_unit_sphere(y_up[rng.permutation(num_points)])
 
 
 def make_procedural_dataset(
-    n_per_class: int, num_points: int = 1024, seed: int = 0, classes: tuple[str, ...] | None = None
+    n_per_class: int,
+    num_points: int = 1024,
+    seed: int = 0,
+    classes: tuple[str, ...] | None = None,
+    max_yaw_deg: float = DEFAULT_MAX_YAW_DEG,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate ``n_per_class`` objects of every class.
 
@@ -545,6 +558,7 @@ def make_procedural_dataset(
         num_points: surface points per object.
         seed: the whole set is a deterministic function of ``seed``.
         classes: subset of :data:`PROCEDURAL_CLASSES` (labels stay their index in the full list).
+        max_yaw_deg: yaw range about the up axis (see :func:`sample_shape`).
 
     Returns:
         data (N, num_points, 3) float32 in the unit sphere, label (N,) int64, N = n_per_class x classes,
@@ -562,7 +576,7 @@ def make_procedural_dataset(
         label = PROCEDURAL_CLASSES.index(name) if name in _BUILDERS else -1
         for index in range(n_per_class):
             rng = np.random.default_rng([seed, label, index])
-            data[row] = sample_shape(name, num_points, rng)
+            data[row] = sample_shape(name, num_points, rng, max_yaw_deg)
             labels[row] = label
             row += 1
     return data, labels
@@ -574,6 +588,7 @@ def prepare_procedural(
     n_test_per_class: int = 50,
     num_points: int = 1024,
     seed: int = 0,
+    max_yaw_deg: float = DEFAULT_MAX_YAW_DEG,
 ) -> Path:
     """Write the procedural set as ``ply_data_train0.h5`` / ``ply_data_test0.h5`` + ``shape_names.txt``.
 
@@ -591,7 +606,9 @@ def prepare_procedural(
     out.mkdir(parents=True, exist_ok=True)
     splits = {"train": (n_train_per_class, seed * 2), "test": (n_test_per_class, seed * 2 + 1)}
     for split, (count, split_seed) in splits.items():
-        data, labels = make_procedural_dataset(count, num_points, seed=split_seed)
+        data, labels = make_procedural_dataset(
+            count, num_points, seed=split_seed, max_yaw_deg=max_yaw_deg
+        )
         write_modelnet_h5(out / f"ply_data_{split}0.h5", data, labels)
         atomic_write_text(out / f"{split}_files.txt", f"ply_data_{split}0.h5\n")
     atomic_write_text(out / "shape_names.txt", "\n".join(PROCEDURAL_CLASSES) + "\n")

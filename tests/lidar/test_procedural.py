@@ -95,3 +95,14 @@ def test_prepare_writes_modelnet_layout(tmp_path):
     assert read_shape_names(out) == list(PROCEDURAL_CLASSES)
     assert not np.allclose(train[0], test[0])  # disjoint seeds for the two splits
     np.testing.assert_array_equal(np.unique(train_label), np.arange(len(PROCEDURAL_CLASSES)))
+
+
+def test_yaw_range_controls_alignment():
+    """Cars are longer than wide: aligned (yaw 0) they always point along x, with yaw 180 not."""
+    aligned, _ = make_procedural_dataset(
+        12, num_points=256, seed=0, classes=("car",), max_yaw_deg=0
+    )
+    turned, _ = make_procedural_dataset(12, num_points=256, seed=0, classes=("car",))
+    along_x = lambda clouds: np.ptp(clouds[:, :, 0], axis=1) > np.ptp(clouds[:, :, 2], axis=1)  # noqa: E731
+    assert along_x(aligned).all()
+    assert not along_x(turned).all()
