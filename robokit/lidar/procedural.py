@@ -140,7 +140,9 @@ def _pose(rotation) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- classes
-def _legs(rng, half_x, half_y, height, thickness, round_legs, splay=0.0) -> list[Part]:
+def _legs(half_x, half_y, height, thickness, round_legs, splay=0.0) -> list[Part]:
+    """Four legs from the floor up to ``height`` under the corners (+-half_x, +-half_y), leaning
+    inwards when ``splay`` (metres at the foot) is positive."""
     parts = []
     for sx in (-1, 1):
         for sy in (-1, 1):
@@ -163,7 +165,7 @@ def _chair(rng):
     back_h, back_t = rng.uniform(0.30, 0.70), rng.uniform(0.03, 0.06)
     lean = rng.uniform(0.0, 0.25)
     parts = [box((w, d, seat_t), (0, 0, seat_h))]
-    parts += _legs(rng, w / 2 - leg, d / 2 - leg, seat_h - seat_t / 2, leg, rng.uniform() < 0.5)
+    parts += _legs(w / 2 - leg, d / 2 - leg, seat_h - seat_t / 2, leg, rng.uniform() < 0.5)
     parts.append(
         box(
             (w, back_t, back_h),
@@ -184,7 +186,7 @@ def _table(rng):
         leg = rng.uniform(0.04, 0.08)
         parts = [box((length, width, top_t), (0, 0, height - top_t / 2))]
         return parts + _legs(
-            rng, length / 2 - 2 * leg, width / 2 - 2 * leg, height - top_t, leg, rng.uniform() < 0.5
+            length / 2 - 2 * leg, width / 2 - 2 * leg, height - top_t, leg, rng.uniform() < 0.5
         )
     radius = rng.uniform(0.35, 0.6)  # round top on a pedestal
     return [
@@ -205,9 +207,7 @@ def _stool(rng):
         side = rng.uniform(0.28, 0.45)
         seat = box((side, side, seat_t), (0, 0, height - seat_t / 2))
         half = side / 2 - leg
-    parts = [seat] + _legs(
-        rng, half, half, height - seat_t, leg, True, splay=rng.uniform(0.0, 0.08)
-    )
+    parts = [seat] + _legs(half, half, height - seat_t, leg, True, splay=rng.uniform(0.0, 0.08))
     if rng.uniform() < 0.5:  # foot ring
         parts.append(torus(half + 0.02, leg / 2, (0, 0, height * rng.uniform(0.25, 0.4))))
     return parts
@@ -409,7 +409,9 @@ def _flower_pot(rng):
     parts = [
         revolution([0.0, bottom_r, top_r], [0.0, 0.0, height]),
         torus(top_r, rng.uniform(0.02, 0.05), (0, 0, height)),
-        cylinder(soil_r, 0.0, (0, 0, soil)),
+        cylinder(
+            soil_r, 0.0, (0, 0, soil)
+        ),  # a disk: both caps of a flat cylinder (soil weighted x2)
     ]
     if rng.uniform() < 0.5:  # a stem with a round crown
         stem = rng.uniform(0.2, 0.6)
@@ -440,9 +442,7 @@ def _bench(rng):
             )
     else:
         leg = rng.uniform(0.03, 0.06)
-        parts += _legs(
-            rng, length / 2 - leg, depth / 2 - leg, height - seat_t, leg, rng.uniform() < 0.5
-        )
+        parts += _legs(length / 2 - leg, depth / 2 - leg, height - seat_t, leg, rng.uniform() < 0.5)
     if rng.uniform() < 0.5:  # back rest
         back_h = rng.uniform(0.25, 0.5)
         parts.append(box((length, 0.04, back_h), (0, depth / 2, height + back_h / 2)))
