@@ -286,3 +286,30 @@ def test_messages_module_names_types():
     assert m.ros1_type_name("sensor_msgs/msg/PointCloud2") == "sensor_msgs/PointCloud2"
     assert m.ros2_type_name("sensor_msgs/PointCloud2") == "sensor_msgs/msg/PointCloud2"
     assert m.Time.from_ns(1_500_000_001).to_ns() == 1_500_000_001
+
+
+def test_image_topics_read_into_vector_free_episodes(tmp_path):
+    """mono16 depth images + twists in a ROS 1 bag -> episodes of (T+1, H, W) float32 images."""
+    from rosbags.rosbag1 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    from robokit.ros.backends import to_rosbags
+
+    store = get_typestore(Stores.ROS1_NOETIC)
+    t0 = 1_600_000_000 * 10**9
+    images = [np.full((3, 4), 100 * i, np.uint16) for i in range(4)]
+    with Writer(tmp_path / "depth.bag") as writer:
+        depth = writer.add_connection("/depth", "sensor_msgs/msg/Image", typestore=store)
+        cmd = writer.add_connection("/cmd_vel", "geometry_msgs/msg/Twist", typestore=store)
+        for i, image in enumerate(images):
+            stamp = t0 + i * 10**8
+            msg = convert.array_to_image(image, "16UC1", stamp_ns=stamp)
+            writer.write(depth, stamp, store.serialize_ros1(to_rosbags(msg, store), msg.MSGTYPE))
+            twist = convert.array_to_twist([0.1 * i, 0, 0, 0, 0, 0])
+            writer.write(cmd, stamp, store.serialize_ros1(to_rosbags(twist, store), twist.MSGTYPE))
+    config = parse_bag_config({"rate_hz": 10, "observations": [{"key": "depth", "topic": "/depth", "type": "image"}],
+                               "action": {"topic": "/cmd_vel", "type": "twist", "axes": ["vx"]}})
+    (episode,), _ = read_bag(tmp_path / "depth.bag", config)
+    assert episode.observations.shape == (4, 3, 4) and episode.observations.dtype == np.float32
+    np.testing.assert_array_equal(episode.observations, np.stack(images).astype(np.float32))
+    np.testing.assert_allclose(episode.actions[:, 0], [0.0, 0.1, 0.2], rtol=1e-6)
