@@ -45,7 +45,10 @@ from robokit.ros.runner import (
     ConfigError,
     ObservationSpec,
     build_section,
+    check_top_level,
     decode_observation,
+    parse_observations,
+    read_yaml,
 )
 
 BAG_CONFIG_NAME = "robokit_bag_config.yaml"
@@ -100,16 +103,8 @@ class BagConfig:
 
 def parse_bag_config(data: Any, source: str = "bag config") -> BagConfig:
     """BagConfig from parsed YAML; errors name ``source`` and the key."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: top level must be a mapping")
-    data = dict(data)
-    for required in ("observations", "action"):
-        if required not in data:
-            raise ConfigError(f"{source}: missing key '{required}'")
-    if not isinstance(data["observations"], list) or not data["observations"]:
-        raise ConfigError(f"{source}: 'observations' must be a non-empty list")
-    observations = tuple(build_section(ObservationSpec, spec, f"{source}: observations[{i}]")
-                         for i, spec in enumerate(data.pop("observations")))
+    data = dict(check_top_level(data, ("observations", "action"), source))
+    observations = parse_observations(data.pop("observations"), source)
     action = build_section(ObservationSpec, {"key": "action", **data.pop("action")}, f"{source}: action")
     scalars = {name: build_section(ScalarSpec, data.pop(name), f"{source}: {name}")
                for name in ("reward", "terminated", "truncated", "episode") if data.get(name)}
@@ -140,12 +135,7 @@ def _validate_bag_config(config: BagConfig, source: str) -> None:
 
 
 def load_bag_config(path: str | Path) -> BagConfig:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read bag config: {err}") from err
-    return parse_bag_config(data, str(path))
+    return parse_bag_config(read_yaml(path, "bag config"), str(path))
 
 
 # ---------------------------------------------------------------------------------------------

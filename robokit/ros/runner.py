@@ -122,16 +122,8 @@ def build_section(cls: type, data: Any, where: str) -> Any:
 
 def parse_runner_config(data: dict[str, Any], source: str = "config") -> RunnerConfig:
     """RunnerConfig from plain data (a parsed YAML file); errors name ``source`` and the key."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: top level must be a mapping")
-    data = dict(data)
-    for required in ("observations", "command"):
-        if required not in data:
-            raise ConfigError(f"{source}: missing key '{required}'")
-    if not isinstance(data["observations"], list) or not data["observations"]:
-        raise ConfigError(f"{source}: 'observations' must be a non-empty list")
-    observations = tuple(build_section(ObservationSpec, spec, f"{source}: observations[{i}]")
-                         for i, spec in enumerate(data.pop("observations")))
+    data = dict(check_top_level(data, ("observations", "command"), source))
+    observations = parse_observations(data.pop("observations"), source)
     command = build_section(CommandSpec, data.pop("command"), f"{source}: command")
     safety = build_section(SafetyLimits, data.pop("safety", {}) or {}, f"{source}: safety")
     config = build_section(RunnerConfig, {**data, "observations": [], "command": None}, source)
@@ -165,12 +157,33 @@ def _validate(config: RunnerConfig, source: str) -> None:
 
 def load_runner_config(path: str | Path) -> RunnerConfig:
     """Read and validate a runner YAML file."""
-    path = Path(path)
+    return parse_runner_config(read_yaml(path, "runner config"), str(path))
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """Parsed YAML of ``path``; unreadable or malformed files raise ConfigError naming it."""
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read runner config: {err}") from err
-    return parse_runner_config(data, str(path))
+        raise ConfigError(f"{path}: cannot read {what}: {err}") from err
+
+
+def check_top_level(data: Any, required: tuple[str, ...], source: str) -> dict[str, Any]:
+    """``data`` if it is a mapping holding every ``required`` key, else ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping")
+    for key in required:
+        if key not in data:
+            raise ConfigError(f"{source}: missing key '{key}'")
+    return data
+
+
+def parse_observations(items: Any, source: str) -> tuple[ObservationSpec, ...]:
+    """The ``observations`` list of a runner or bag config."""
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{source}: 'observations' must be a non-empty list")
+    return tuple(build_section(ObservationSpec, spec, f"{source}: observations[{i}]")
+                 for i, spec in enumerate(items))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,7 +261,7 @@ class PolicyRunner:
             values = decode_observation(spec, msg)
             stamp_ns = convert.header_stamp_ns(msg)
         except (convert.MessageError, ValueError) as err:
-            self.safety._record(receive_ns, "drop_malformed", f"{spec.key}: {err}")
+            self.safety.record_dropped(receive_ns, spec.key, "malformed", str(err))
             return
         if not self.safety.screen_observation(spec.key, values, stamp_ns, receive_ns,
                                               _expected_size(spec), spec.min_points):

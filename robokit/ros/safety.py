@@ -156,6 +156,10 @@ class SafetyLayer:
                 return "out_of_order"
         return None
 
+    def record_dropped(self, now_ns: int, key: str, reason: str, detail: str = "") -> None:
+        """Count and log an observation dropped before screening (e.g. it failed to decode)."""
+        self._record(now_ns, f"drop_{reason}", f"{key}: {detail or reason}")
+
     def observation_accepted(self, now_ns: int, joint_positions: np.ndarray | None = None) -> None:
         """Feed the watchdog: a complete, valid observation arrived at ``now_ns``."""
         with self._lock:
