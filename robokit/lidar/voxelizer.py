@@ -144,6 +144,11 @@ def voxelize(
     cloud = _check_points(points)
     size, bounds = _as_range_and_size(voxel_size, point_range)
     cells_xyz = grid_shape(size, bounds)[::-1].copy()
+    if np.any(cells_xyz < 1) or float(np.prod(cells_xyz.astype(np.float64))) >= 2.0**62:
+        raise ValueError(
+            f"grid of {cells_xyz[::-1].tolist()} voxels (z, y, x) is empty or too large for 64-bit "
+            "voxel keys; check voxel_size against point_range"
+        )
     limit = cloud.shape[0] if max_voxels is None else int(max_voxels)
     if limit < 0:
         raise ValueError(f"max_voxels must be >= 0, got {max_voxels}")

@@ -238,6 +238,12 @@ def test_read_point_cloud_dispatch(kitti, tmp_path):
     (tmp_path / "bad.xyz").write_text("0 0 0\n1 2\n")
     with pytest.raises(ValueError, match=r"bad\.xyz:2"):
         read_point_cloud(tmp_path / "bad.xyz")
+    (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError, match=r"bad\.npy: not a readable \.npy"):
+        read_point_cloud(tmp_path / "bad.npy")
+    np.save(tmp_path / "flat.npy", np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match=r"flat\.npy must have shape"):
+        read_point_cloud(tmp_path / "flat.npy")
     with pytest.raises(ValueError, match="unsupported"):
         (tmp_path / "cloud.las").write_text("")
         read_point_cloud(tmp_path / "cloud.las")

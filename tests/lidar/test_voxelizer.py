@@ -124,6 +124,8 @@ def test_bad_grid_arguments_raise():
         voxelize(points, [1.0, 0.0, 1.0], BOX)
     with pytest.raises(ValueError, match="point_range"):
         voxelize(points, UNIT, [0, 0, 0, -1, 1, 1])
+    with pytest.raises(ValueError, match="too large"):
+        voxelize(points, [1e-9, 1e-9, 1e-9], [0, 0, 0, 1e3, 1e3, 1e3])
     with pytest.raises(ValueError, match="cloud 1"):
         voxelize_batch([points, np.full((1, 3), np.inf, np.float32)], UNIT, BOX)
 
