@@ -12,22 +12,11 @@ import pytest
 from robokit.data import DataError, Episode, ReplayBuffer, load_episodes, save_minari
 from robokit.data.formats import convert, detect_format, episodes_to_buffer, save_episodes
 from robokit.data.formats.robomimic import load_robomimic, save_robomimic
+from robokit.data.testing import assert_episodes_equal
 
 
 def assert_same_episodes(expected: list[Episode], got: list[Episode], infos: bool = True) -> None:
-    assert len(expected) == len(got)
-    for a, b in zip(expected, got, strict=True):
-        if isinstance(a.observations, dict):
-            assert set(a.observations) == set(b.observations)
-            for key in a.observations:
-                np.testing.assert_array_equal(a.observations[key], b.observations[key])
-        else:
-            np.testing.assert_array_equal(a.observations, b.observations)
-        for name in ("actions", "rewards", "terminated", "truncated"):
-            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-        if infos:
-            for key in a.infos:
-                np.testing.assert_array_equal(a.infos[key], b.infos[key])
+    assert_episodes_equal(expected, got, check_infos=infos)
 
 
 @pytest.fixture
@@ -275,3 +264,15 @@ def test_replay_file_round_trip_keeps_buffer_settings(tmp_path, episodes):
     buffer = ReplayBuffer.load(path)
     assert len(buffer) == 18 and buffer.obs_shape == (3,)
     assert os.path.getsize(path) > 0
+
+
+def test_point_cloud_episodes_round_trip_through_a_replay_file(tmp_path, rng):
+    clouds = [[rng.normal(size=(int(n), 4)).astype(np.float32) for n in rng.integers(0, 30, steps + 1)]
+              for steps in (4, 2)]
+    episodes = [Episode(c, np.zeros((len(c) - 1, 2)), np.arange(len(c) - 1), np.arange(len(c) - 1) == len(c) - 2,
+                        np.zeros(len(c) - 1, bool)) for c in clouds]
+    back = load_episodes(save_episodes(episodes, tmp_path / "clouds.npz"))
+    assert_episodes_equal(episodes, back, check_infos=False)
+    back[1].observations[2] = back[1].observations[2] + 1.0
+    with pytest.raises(AssertionError, match=r"episode 1 observations\[2\]"):
+        assert_episodes_equal(episodes, back, check_infos=False)
