@@ -357,7 +357,8 @@ class Trainer:
         if "eval/success_rate" in metrics:
             self.summary["final_success_rate"] = metrics["eval/success_rate"]
         self.counters.evals_done += 1
-        progress = self.counters.env_step if self.counters.env_step else self.counters.offline_step
+        offline_done = self.counters.offline_step >= self.config.offline_steps
+        progress = self.counters.env_step if offline_done else self.counters.offline_step
         self.counters.next_eval = (progress // self.config.eval_every + 1) * self.config.eval_every \
             if self.config.eval_every > 0 else math.inf
 

@@ -62,8 +62,10 @@ def test_each_algorithm_runs_end_to_end(algo, arm_dataset, tmp_path):
     assert agent.act(np.zeros(12, np.float32)).shape == (2,)
     eval_rows = [r for r in rows if r.get("eval/return_mean")]
     assert summary["final_return"] == pytest.approx(float(eval_rows[-1]["eval/return_mean"]))
-    evals = [float(r["eval/env_steps"]) for r in eval_rows]
-    assert evals[0] == 0 and evals[-1] == 100 and 50 in evals
+    evals = [(int(float(r["eval/offline_steps"])), int(float(r["eval/env_steps"]))) for r in eval_rows]
+    offline = OFFLINE[algo]
+    expected_offline = [(s, 0) for s in range(50, offline, 50)]  # every 50 offline steps, then the end
+    assert evals == expected_offline + [(offline, 0), (offline, 50), (offline, 100)]
 
 
 def test_warmup_uses_no_updates_and_policy_actions(arm_dataset, tmp_path):
@@ -194,3 +196,14 @@ def test_reward_scale_and_bias_apply_to_offline_and_online_data(arm_dataset, tmp
     assert set(np.unique(online["reward"])) <= {-5.0, 5.0}
     rows = read_rows(tmp_path / "s" / "metrics.csv")
     assert {float(r["train/episode_return"]) for r in rows if r.get("train/episode_return")} <= {0.0, 1.0}
+
+
+def test_evaluation_schedule_across_phases(arm_dataset, tmp_path):
+    cfg = config_class_for("bc")(env=ENV_ID, dataset=arm_dataset, offline_steps=60, online_steps=60,
+                                 out=tmp_path / "e", logger=("csv",), eval_every=25, eval_episodes=1,
+                                 progress=False, agent=tiny_agent("bc", warmup_steps=0))
+    train("bc", cfg)
+    rows = [r for r in read_rows(tmp_path / "e" / "metrics.csv") if r.get("eval/return_mean")]
+    schedule = [(int(float(r["eval/offline_steps"])), int(float(r["eval/env_steps"]))) for r in rows]
+    assert schedule == [(25, 0), (50, 0), (60, 0), (60, 25), (60, 50), (60, 60)]
+    assert [int(r["step"]) for r in rows] == [25, 50, 60, 85, 110, 120]
