@@ -184,10 +184,28 @@ class _Stream:
     values: list[Any]
 
 
+class BagError(ValueError):
+    """A bag that cannot be read (missing, truncated, corrupt); the text names the bag."""
+
+
 def _read_streams(path: Path, config: BagConfig, report: SyncReport) -> dict[str, _Stream]:
+    from rosbags.highlevel import AnyReaderError
+    from rosbags.rosbag1 import ReaderError as Ros1ReaderError
+    from rosbags.rosbag2 import ReaderError as Ros2ReaderError
+    from rosbags.serde import SerdeError
+
+    try:
+        return _read_streams_unchecked(path, config, report)
+    except (AnyReaderError, Ros1ReaderError, Ros2ReaderError, SerdeError, EOFError) as err:
+        raise BagError(f"{path}: cannot read bag: {err}") from err
+
+
+def _read_streams_unchecked(path: Path, config: BagConfig, report: SyncReport) -> dict[str, _Stream]:
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
 
+    if not path.exists():
+        raise BagError(f"{path}: no such bag")
     roles = config.topics()
     by_topic: dict[str, list[str]] = {}
     for role, (topic, _) in roles.items():

@@ -313,3 +313,17 @@ def test_image_topics_read_into_vector_free_episodes(tmp_path):
     assert episode.observations.shape == (4, 3, 4) and episode.observations.dtype == np.float32
     np.testing.assert_array_equal(episode.observations, np.stack(images).astype(np.float32))
     np.testing.assert_allclose(episode.actions[:, 0], [0.0, 0.1, 0.2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_truncated_or_missing_bag_is_a_clear_error(tmp_path, storage):
+    from robokit.ros.bags import BagError
+
+    bag = write_bag([vector_episode(np.random.default_rng(7), 5, True)], tmp_path / "bag", storage=storage)
+    metadata = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    data_file = bag / metadata["relative_file_paths"][0]
+    data_file.write_bytes(data_file.read_bytes()[: data_file.stat().st_size // 2])
+    with pytest.raises(BagError, match="bag"):
+        read_bag(bag)
+    with pytest.raises(BagError, match="no such bag"):
+        read_bag(tmp_path / "absent", parse_bag_config(ROBOT_CONFIG))
