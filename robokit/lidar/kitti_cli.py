@@ -71,6 +71,8 @@ class EvalTrackingArgs:
     """ignore ground truth <= 25 px tall (the issue's rule); --no-gt-height-rule follows the devkit"""
     id_switch_rule: Literal["kitti", "clear"] = "kitti"
     """'kitti' (devkit) or 'clear' (any change of matched id is a switch)"""
+    devkit_score_drift: bool = False
+    """replicate the AB3DMOT/KITTI script's re-averaging of track scores on every sweep pass (with --no-gt-height-rule: the script's numbers exactly)"""
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ def _eval_tracking(args: EvalTrackingArgs) -> int:
             iou_threshold=args.iou,
             gt_height_rule=args.gt_height_rule,
             id_switch_rule=args.id_switch_rule,
+            devkit_score_drift=args.devkit_score_drift,
         )
         metrics = evaluate_tracking(labels, results, config, progress=True).to_dict()
         metrics["fps"] = fps

@@ -50,7 +50,14 @@ NUM_RECALL_POINTS = 40
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation settings (KITTI tracking devkit defaults, 3D IoU as in AB3DMOT)."""
+    """Evaluation settings (KITTI tracking devkit defaults, 3D IoU as in AB3DMOT).
+
+    ``devkit_score_drift`` replicates a floating-point artefact of the AB3DMOT / KITTI script:
+    it overwrites each box's score with its track's mean and re-averages on every pass of the
+    recall sweep, so a mean can drift one ulp below the threshold taken from it and that track
+    is dropped. With ``gt_height_rule=False`` it reproduces the script's numbers exactly; off,
+    each track's mean is computed once.
+    """
 
     cls: str = "Car"
     iou_threshold: float = 0.25
@@ -60,6 +67,7 @@ class EvalConfig:
     gt_height_rule: bool = True
     dontcare_overlap: float = 0.5
     id_switch_rule: str = "kitti"
+    devkit_score_drift: bool = False
 
     def __post_init__(self) -> None:
         if self.id_switch_rule not in ("kitti", "clear"):
@@ -120,6 +128,7 @@ class _Sequence:
     gt_ignored: np.ndarray  # (G,) bool
     tracker_ids: np.ndarray  # (R,) track id per tracker row
     tracker_scores: np.ndarray  # (R,) mean score of the row's trajectory
+    tracker_tracks: list[np.ndarray]  # rows of each tracker trajectory, in frame order
     tracker_ignorable: np.ndarray  # (R,) bool: ignored when left unmatched
     gt_slices: list[slice]
     tracker_slices: list[slice]
@@ -159,6 +168,23 @@ def _track_mean_scores(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
     totals = np.bincount(inverse, weights=scores, minlength=len(unique))
     counts = np.bincount(inverse, minlength=len(unique))
     return (totals / counts)[inverse]
+
+
+def _group_rows(ids: np.ndarray) -> list[np.ndarray]:
+    """Rows of each distinct id, in row (frame) order."""
+    if len(ids) == 0:
+        return []
+    by_id = np.lexsort((np.arange(len(ids)), ids))
+    return np.split(by_id, np.flatnonzero(np.diff(ids[by_id])) + 1)
+
+
+def _reaverage_scores(sequence: _Sequence) -> None:
+    """The devkit's per-pass step: every box's score becomes its track's mean (Python ``sum``)."""
+    scores = sequence.tracker_scores.copy()
+    for rows in sequence.tracker_tracks:
+        values = sequence.tracker_scores[rows].tolist()
+        scores[rows] = sum(values) / float(len(values))
+    sequence.tracker_scores = scores
 
 
 def prepare_sequence(
@@ -207,19 +233,20 @@ def prepare_sequence(
         overlaps_unchecked(gt_upright[g], tracker_upright[t], True, False)
         for g, t in zip(gt_slices, tracker_slices, strict=True)
     ]
-    by_track = np.lexsort((np.arange(len(gt)), gt.track_id))  # rows are in frame order
-    breaks = np.flatnonzero(np.diff(gt.track_id[by_track])) + 1
     return _Sequence(
         name=name,
         gt_ids=gt.track_id,
         gt_ignored=gt_ignored,
         tracker_ids=tracker.track_id,
-        tracker_scores=_track_mean_scores(tracker.track_id, tracker.score),
+        tracker_scores=tracker.score.copy()
+        if config.devkit_score_drift
+        else _track_mean_scores(tracker.track_id, tracker.score),
+        tracker_tracks=_group_rows(tracker.track_id),
         tracker_ignorable=tracker_ignorable,
         gt_slices=gt_slices,
         tracker_slices=tracker_slices,
         ious=ious,
-        trajectories=np.split(by_track, breaks) if len(gt) else [],
+        trajectories=_group_rows(gt.track_id),
     )
 
 
@@ -500,6 +527,8 @@ def _evaluate_all(
     total = _Counts()
     per_sequence = {}
     for sequence in sequences:
+        if config.devkit_score_drift:
+            _reaverage_scores(sequence)
         record = associations.setdefault(sequence.name, []) if associations is not None else None
         counts = _evaluate_sequence(sequence, config, score_threshold, record)
         per_sequence[sequence.name] = counts

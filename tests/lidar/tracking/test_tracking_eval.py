@@ -193,3 +193,18 @@ def test_person_sitting_is_neutral_for_pedestrians_only():
         [dict(frame=0, id=9, type="Cyclist")], [], cls="Cyclist"
     )  # no neutral class
     assert (cyclists.fn, cyclists.ignored_fn) == (1, 0)
+
+
+def test_devkit_score_drift_reproduces_the_scripts_rounding_artefact():
+    # mean of these six scores is 0.5666...67; re-averaging six copies gives 0.5666...65 < it,
+    # so the devkit's sweep drops the very track whose score set the threshold
+    scores = [0.1, 0.7, 0.6, 0.6, 0.4, 1.0]
+    gt = [dict(frame=f, id=7) for f in range(6)]
+    tracks = [dict(frame=f, id=1, score=score) for f, score in enumerate(scores)]
+    plain = evaluate(gt, tracks)
+    drift = evaluate(gt, tracks, devkit_score_drift=True)
+    assert plain.mota == 1.0 and plain.samota > 0
+    assert (
+        drift.samota == pytest.approx(0.0, abs=1e-12) and drift.amota == 0.0
+    )  # every sweep pass lost it
+    assert drift.mota == 1.0  # no threshold beat MOTA 0, so the final pass keeps everything
