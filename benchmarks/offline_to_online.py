@@ -58,9 +58,9 @@ BUDGETS = {
                     online_steps=300, warmup_steps=100, utd_ratio=2, batch_size=32, hidden_dims=(32, 32),
                     cql_n_actions=4, eval_every=150, eval_episodes={"Hopper-v5": 2, "robokit/ArmReach-v0": 5},
                     seeds=(0,)),
-    "full": Budget(dataset_steps={"Hopper-v5": 15_000, "robokit/ArmReach-v0": 10_000}, offline_steps=600,
-                   online_steps=1200, warmup_steps=200, utd_ratio=2, batch_size=64, hidden_dims=(64, 64),
-                   cql_n_actions=4, eval_every=200, eval_episodes={"Hopper-v5": 3, "robokit/ArmReach-v0": 10},
+    "full": Budget(dataset_steps={"Hopper-v5": 15_000, "robokit/ArmReach-v0": 10_000}, offline_steps=400,
+                   online_steps=800, warmup_steps=150, utd_ratio=2, batch_size=64, hidden_dims=(64, 64),
+                   cql_n_actions=4, eval_every=100, eval_episodes={"Hopper-v5": 3, "robokit/ArmReach-v0": 10},
                    seeds=(0, 1, 2)),
 }
 

@@ -55,7 +55,11 @@ def train_main(argv: Sequence[str]) -> int:
         return 2
     config = parse(config_class_for(algo), rest, prog=f"robokit train --algo {algo}",
                    description=f"Train {algo}: offline -> warm-up -> online, with eval, checkpoints, resume.")
-    summary = train(algo, config)
+    try:
+        summary = train(algo, config)
+    except (ValueError, KeyError, FileNotFoundError) as err:  # bad input: say what, no traceback
+        print(f"robokit train: error: {err}", file=sys.stderr)
+        return 2
     print_summary(algo, config, summary)
     return 0
 
@@ -92,9 +96,15 @@ def eval_main(argv: Sequence[str]) -> int:
         """write the first episode as a video (.mp4 or .gif); needs MUJOCO_GL=egl headless"""
         stochastic: bool = False
 
+    from robokit.core.checkpoint import CheckpointError
+
     cfg = parse(EvalConfig, list(argv), prog="robokit eval")
-    result = evaluate_checkpoint(cfg.checkpoint, cfg.episodes, cfg.env, cfg.seed, cfg.render_video,
-                                 not cfg.stochastic)
+    try:
+        result = evaluate_checkpoint(cfg.checkpoint, cfg.episodes, cfg.env, cfg.seed, cfg.render_video,
+                                     not cfg.stochastic)
+    except (ValueError, KeyError, CheckpointError) as err:
+        print(f"robokit eval: error: {err}", file=sys.stderr)
+        return 2
     width = max(len(k) for k in result)
     print("\n".join(f"  {k:<{width}}  {_fmt(v)}" for k, v in result.items()))
     return 0
@@ -120,5 +130,8 @@ def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = No
     if env.observation_space.shape != agent.observation_shape:
         raise SystemExit(f"{checkpoint}: agent expects observations {agent.observation_shape}, "
                          f"env '{env_id}' gives {env.observation_space.shape}")
-    metrics = evaluate(agent, env, episodes, seed=seed, deterministic=deterministic, video_path=video)
+    try:
+        metrics = evaluate(agent, env, episodes, seed=seed, deterministic=deterministic, video_path=video)
+    finally:
+        env.close()  # release the GL context before interpreter shutdown
     return {"env": env_id, "episodes": episodes, **metrics, **({"video": str(video)} if video else {})}

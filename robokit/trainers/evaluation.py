@@ -64,6 +64,10 @@ def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 30
     with atomic_path(path) as tmp:
         target = tmp.with_suffix(path.suffix)
         options = {"fps": fps} if path.suffix == ".gif" else {"fps": fps, "macro_block_size": 1}
-        imageio.mimsave(target, frames, **options)
+        try:
+            imageio.mimsave(target, frames, **options)
+        except ValueError as err:  # no writer for the suffix (mp4 needs imageio-ffmpeg)
+            raise ValueError(f"{path}: cannot write '{path.suffix}' video ({err}); use a .gif path, or install "
+                             f"imageio-ffmpeg for .mp4") from err
         os.replace(target, tmp)
     return path

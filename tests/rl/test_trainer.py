@@ -158,6 +158,10 @@ def test_cli_help_errors_and_eval_with_video(tmp_path, capsys):
         pytest.skip(f"offscreen rendering unavailable: {err}")
     assert code == 0 and video.stat().st_size > 0
     assert "eval/return_mean" in capsys.readouterr().out
+    assert eval_main(["--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+    assert train_main(["--algo", "cql", "--env", ENV_ID, "--offline-steps", "5", "--out", str(tmp_path / "q")]) == 2
+    assert "--dataset" in capsys.readouterr().err
 
 
 def test_offline_algorithms_need_a_dataset_and_matching_actions(tmp_path, arm_dataset):
