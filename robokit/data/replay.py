@@ -166,13 +166,24 @@ class ReplayBuffer:
             self._stream_step = 0
 
     def _obs_row(self, obs: Any, next_obs: Any) -> dict:
+        """Observation fields of one add(), checked now (a held-back episode must not fail later)."""
         row = {}
         for prefix, value in zip(OBS_FIELDS, (obs, next_obs), strict=True):
             if isinstance(self.obs_shape, dict):
-                for key in self.obs_shape:
-                    row[f"{prefix}/{key}"] = np.asarray(value[key])
+                if not isinstance(value, dict) or set(value) != set(self.obs_shape):
+                    raise DataError(f"add: {prefix} keys {sorted(value) if isinstance(value, dict) else None}, "
+                                    f"expected {sorted(self.obs_shape)}")
+                for key, shape in self.obs_shape.items():
+                    row[f"{prefix}/{key}"] = _checked_obs(value[key], shape, self.obs_dtype[key], f"{prefix}/{key}")
+            elif self.ragged:
+                cloud = np.asarray(value, np.float32)
+                if cloud.ndim != 2 or cloud.shape[1] != self.obs_shape[1]:
+                    raise DataError(f"add: {prefix} point cloud shape {cloud.shape}, "
+                                    f"expected (N, {self.obs_shape[1]})")
+                check_finite(cloud, prefix, "add")
+                row[prefix] = cloud
             else:
-                row[prefix] = np.asarray(value, dtype=self.obs_dtype if not self.ragged else np.float32)
+                row[prefix] = _checked_obs(value, self.obs_shape, self.obs_dtype, prefix)
         return row
 
     def add_episode(self, episode: Episode) -> None:
@@ -291,6 +302,14 @@ class ReplayBuffer:
                 "obs_dtype": _dtype_to_json(self.obs_dtype), "action_dim": self.action_dim, "seed": self.seed,
                 "discount": self.discount, "store_mc_return": self.store_mc_return,
                 "sparse_reward_failure_value": self.sparse_reward_failure_value, "sampler": sampler}
+
+
+def _checked_obs(value: Any, shape: tuple, dtype: np.dtype, key: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.shape != tuple(shape):
+        raise DataError(f"add: {key} shape {array.shape}, expected {tuple(shape)}")
+    check_finite(array, key, "add")
+    return array.astype(dtype, copy=False)
 
 
 def nest_obs(batch: dict[str, Any]) -> dict[str, Any]:

@@ -221,15 +221,36 @@ class RingStorage:
         if count > self.capacity:  # only the newest ``capacity`` entries survive
             values = {k: v[count - self.capacity:] for k, v in values.items()}
             count = self.capacity
+        values = self._checked(values)  # everything is checked before any slot changes
         slots = self.reserve(count)
         for name, field in self.fields.items():
-            if name not in values:
-                raise KeyError(f"missing field '{name}' in write (have {sorted(values)})")
             if isinstance(field, RaggedField):
                 self._write_ragged(field, slots, values[name])
             else:
-                _write_dense(field, slots, values[name], name)
+                _write_dense(field, slots, values[name])
         return slots
+
+    def _checked(self, values: dict[str, np.ndarray | list]) -> dict[str, np.ndarray | list]:
+        """``values`` with dense entries as arrays, after checking names and per-entry shapes."""
+        missing = set(self.fields) - set(values)
+        if missing:
+            raise DataError(f"write is missing fields {sorted(missing)} (have {sorted(values)})")
+        checked: dict[str, np.ndarray | list] = {}
+        for name, field in self.fields.items():
+            if isinstance(field, RaggedField):
+                for i, cloud in enumerate(values[name]):
+                    shape = np.shape(cloud)
+                    if len(shape) != 2 or shape[1] != field.channels:
+                        raise DataError(f"field '{name}' index {i}: point cloud shape {shape}, "
+                                        f"expected (N, {field.channels})")
+                checked[name] = values[name]
+            else:
+                value = np.asarray(values[name])
+                if value.shape[1:] != field.shape[1:]:
+                    raise DataError(f"field '{name}': shape {value.shape[1:]} per entry, "
+                                    f"expected {field.shape[1:]}")
+                checked[name] = value
+        return checked
 
     def _write_ragged(self, field: RaggedField, slots: np.ndarray, clouds: list) -> None:
         """Write clouds in order, telling the field which older clouds must be preserved:
@@ -279,10 +300,8 @@ def _block_length(values: dict) -> int:
     return next(iter(lengths.values()))
 
 
-def _write_dense(target: np.ndarray, slots: np.ndarray, value, name: str) -> None:
-    value = np.asarray(value)
-    if value.shape[1:] != target.shape[1:]:
-        raise DataError(f"field '{name}': shape {value.shape[1:]} per entry, expected {target.shape[1:]}")
+def _write_dense(target: np.ndarray, slots: np.ndarray, value: np.ndarray) -> None:
+    """Copy ``value`` (count, ...) into consecutive ring ``slots`` (two copies when they wrap)."""
     first, count = int(slots[0]), len(slots)
     head = min(count, len(target) - first)
     target[first:first + head] = value[:head]

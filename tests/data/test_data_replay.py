@@ -187,3 +187,22 @@ def test_load_names_the_file_when_damaged(tmp_path, make_episode):
     np.savez(foreign, x=np.zeros(3))
     with pytest.raises(DataError, match="key 'meta' missing"):
         ReplayBuffer.load(foreign)
+
+
+def test_bad_writes_leave_the_buffer_untouched(make_episode):
+    buffer = ReplayBuffer(10, (3,), 2, store_mc_return=True)
+    buffer.add_episode(make_episode(4))
+    before = (len(buffer), buffer.storage.pointer, buffer.total_added, buffer.storage.slab.copy())
+    with pytest.raises(DataError, match=r"obs shape \(4,\), expected \(3,\)"):
+        buffer.add(np.zeros(4), np.zeros(2), 0.0, np.zeros(3), False, False)
+    with pytest.raises(DataError, match="next_obs"):
+        buffer.add(np.zeros(3), np.zeros(2), 0.0, np.array([0, np.nan, 0]), False, False)
+    with pytest.raises(DataError, match="field 'obs'"):
+        buffer.add_episode(make_episode(3, obs_dim=5))
+    assert buffer._pending == []
+    after = (len(buffer), buffer.storage.pointer, buffer.total_added, buffer.storage.slab)
+    assert before[:3] == after[:3]
+    np.testing.assert_array_equal(before[3], after[3])
+    with pytest.raises(DataError, match="field 'next_obs' index 0: point cloud shape"):
+        ReplayBuffer(4, (None, 3), 1).add_episode(
+            Episode([np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)], np.zeros((1, 1)), [0], [1], [0]))
