@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from tqdm import tqdm
 
 from robokit.ros import convert
 from robokit.ros import messages as m
@@ -217,7 +218,9 @@ def _read_streams_unchecked(path: Path, config: BagConfig, report: SyncReport) -
         if missing:
             raise ConfigError(f"{path}: topic(s) {missing} not in the bag; it has {sorted(present)}")
         connections = [c for c in reader.connections if c.topic in by_topic]
-        for index, (connection, log_ns, data) in enumerate(reader.messages(connections=connections)):
+        messages = tqdm(reader.messages(connections=connections), desc=f"reading {path.name}",
+                        total=sum(c.msgcount for c in connections), unit="msg", leave=False)
+        for index, (connection, log_ns, data) in enumerate(messages):
             msg = reader.deserialize(data, connection.msgtype)
             for role in by_topic[connection.topic]:
                 _collect(role, roles[role][1], msg, log_ns, index, config, raw[role], report)
@@ -478,7 +481,8 @@ def write_bag(episodes: list[Any], out: str | Path, storage: str = "mcap", rate_
     tick = 0
     try:
         with Writer(tmp, version=ROSBAG2_VERSION, storage_plugin=plugin) as writer:
-            for index, episode in enumerate(episodes):
+            for index, episode in enumerate(tqdm(episodes, desc=f"writing {out.name}", unit="episode",
+                                                 leave=False)):
                 for t in range(len(episode) + 1):
                     stamp = start_ns + tick * period_ns
                     for topic, msg in _tick_messages(episode, config, index, t, stamp):

@@ -217,8 +217,8 @@ def test_jitter_beyond_tolerance_is_a_gap_not_a_match(tmp_path):
 def test_ros1_bag_recorded_by_debian_rosbag_with_out_of_order_stamps(tmp_path):
     """A bag written by Debian's rosbag Python API (the recorder's own library): header stamps
     of two scans are swapped in arrival order, which the report names."""
-    if not Path(DEBIAN_PYTHON).exists():
-        pytest.skip("no system python with Debian's rosbag")
+    if not (Path(DEBIAN_PYTHON).exists() and Path("/usr/lib/python3/dist-packages/rosbag").is_dir()):
+        pytest.skip("no system python with Debian's python3-rosbag (make system-deps installs it)")
     bag = tmp_path / "recorded.bag"
     script = textwrap.dedent(f"""
         import struct, rosbag, rospy
