@@ -140,3 +140,54 @@ def test_state_pair_view_uses_o_t_plus_k_within_the_episode():
     random_k = buffer.sample(200, view=StatePairView(k=3, random_k=True))
     assert set(random_k["k"].tolist()) <= {1, 2, 3}
     np.testing.assert_array_equal(random_k["future_obs"] - random_k["obs"], random_k["k"][:, None])
+
+
+@settings(max_examples=30, deadline=None)
+@given(lengths=st.lists(st.integers(1, 8), min_size=1, max_size=8), capacity=st.integers(3, 30),
+       n=st.integers(1, 5), unfinished=st.integers(0, 4), gamma=st.sampled_from([0.5, 0.9, 1.0]))
+def test_views_match_a_brute_force_reference_across_ring_wrap(lengths, capacity, n, unfinished, gamma):
+    """n-step, window and state-pair views agree with a direct computation over the flat list
+    of everything written, for every live slot, however the ring has wrapped."""
+    rng = np.random.default_rng(sum(lengths) + capacity)
+    buffer = ReplayBuffer(capacity, (1,), 1, discount=gamma)
+    flat = []  # (obs, reward, next_obs, terminated, truncated, episode)
+    counter = 0.0
+    for episode_id, steps in enumerate(lengths):
+        terminated = bool(rng.random() < 0.5)
+        obs = counter + np.arange(steps + 1, dtype=np.float32)[:, None]
+        rewards = rng.normal(size=steps).astype(np.float32)
+        last = np.arange(steps) == steps - 1
+        buffer.add_episode(Episode(obs, obs[:-1], rewards, last & terminated, last & (not terminated)))
+        flat += [(obs[t, 0], rewards[t], obs[t + 1, 0], bool(last[t] and terminated),
+                  bool(last[t] and not terminated), episode_id) for t in range(steps)]
+        counter += 1000
+    for t in range(unfinished):  # an episode still being collected
+        buffer.add([counter + t], [counter + t], 1.0, [counter + t + 1], False, False)
+        flat.append((counter + t, 1.0, counter + t + 1, False, False, len(lengths)))
+    live = flat[len(flat) - len(buffer):]
+    slots = buffer.storage.live_slots()
+
+    def following(i: int, count: int) -> list[int]:
+        """Indices into ``live`` of the same episode from live[i] on (at most ``count``)."""
+        out = [i]
+        while len(out) < count and i + 1 < len(live) and live[i + 1][5] == live[i][5]:
+            i += 1
+            out.append(i)
+        return out
+
+    nstep = NStepView(n)(buffer, {"slots": slots})
+    window = WindowView(n)(buffer, {"slots": slots})
+    pairs = StatePairView(n)(buffer, {"slots": slots})
+    for i in range(len(live)):
+        steps = following(i, n)
+        m = len(steps)
+        assert nstep["n_steps"][i] == m
+        expected_reward = sum(gamma ** k * live[j][1] for k, j in enumerate(steps))
+        assert nstep["reward"][i] == pytest.approx(expected_reward, rel=1e-5, abs=1e-5)
+        assert nstep["next_obs"][i, 0] == live[steps[-1]][2]
+        assert nstep["terminated"][i] == live[steps[-1]][3]
+        assert nstep["truncated"][i] == live[steps[-1]][4]
+        assert nstep["discount"][i] == pytest.approx(gamma ** m)
+        np.testing.assert_array_equal(window["mask"][i], np.arange(n) < m)
+        np.testing.assert_array_equal(window["obs"][i, :m, 0], [live[j][0] for j in steps])
+        assert pairs["k"][i] == m and pairs["future_obs"][i, 0] == live[steps[-1]][2]
