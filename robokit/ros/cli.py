@@ -16,12 +16,13 @@ PROG = "robokit ros"
 
 @dataclass(frozen=True)
 class BagToDataset:
-    """Read a ROS 1 or ROS 2 bag into episodes and write a Minari dataset."""
+    """Read a ROS 1 or ROS 2 bag into episodes and write a dataset (Minari, D4RL HDF5 or .npz)."""
 
     bag: tyro.conf.Positional[Path]
     """ROS 1 .bag file or ROS 2 bag folder (sqlite3 or mcap)."""
     out: Path
-    """Output dataset folder (Minari layout)."""
+    """Output dataset: a folder (Minari), NAME.hdf5 (D4RL layout) or NAME.npz (robokit replay
+    format, the one that stores point-cloud observations)."""
     config: Path | None = None
     """Topic/sync YAML; default: robokit_bag_config.yaml inside the bag (written by dataset-to-bag)."""
 
@@ -74,9 +75,14 @@ def _bag_to_dataset(cfg: BagToDataset) -> int:
     if not episodes:
         print(f"{PROG}: error: no complete episode in {cfg.bag}", file=sys.stderr)
         return 1
-    from robokit.data import save_minari
+    if any(e.is_ragged for e in episodes) and cfg.out.suffix != ".npz":
+        print(f"{PROG}: error: point-cloud episodes need the robokit replay format: "
+              f"--out {cfg.out.with_suffix('.npz')} (Minari and D4RL store fixed-shape arrays)",
+              file=sys.stderr)
+        return 2
+    from robokit.data.formats import save_episodes
 
-    path = save_minari(episodes, cfg.out)
+    path = save_episodes(episodes, cfg.out)
     print(f"wrote {len(episodes)} episode(s), {sum(len(e) for e in episodes)} steps -> {path}")
     return 0
 

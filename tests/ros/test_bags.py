@@ -327,3 +327,17 @@ def test_truncated_or_missing_bag_is_a_clear_error(tmp_path, storage):
         read_bag(bag)
     with pytest.raises(BagError, match="no such bag"):
         read_bag(tmp_path / "absent", parse_bag_config(ROBOT_CONFIG))
+
+
+def test_cli_point_cloud_bag_to_npz_dataset_and_back(tmp_path, capsys):
+    from robokit.data import load_episodes
+    from robokit.ros.cli import main
+
+    episodes = [cloud_episode(np.random.default_rng(8), 4), cloud_episode(np.random.default_rng(9), 2)]
+    write_bag(episodes, tmp_path / "bag", storage="mcap")
+    assert main(["bag-to-dataset", str(tmp_path / "bag"), "--out", str(tmp_path / "minari_dir")]) == 2
+    assert "--out" in capsys.readouterr().err and not (tmp_path / "minari_dir").exists()
+    assert main(["bag-to-dataset", str(tmp_path / "bag"), "--out", str(tmp_path / "clouds.npz")]) == 0
+    assert_same_episodes(episodes, load_episodes(tmp_path / "clouds.npz"))
+    assert main(["dataset-to-bag", str(tmp_path / "clouds.npz"), "--out", str(tmp_path / "again")]) == 0
+    assert_same_episodes(episodes, read_bag(tmp_path / "again")[0])
