@@ -91,6 +91,8 @@ class ReplayBuffer:
         self.indices = IndexStream(self.rng)  # bulk uniform draws for the fast path
         self.storage = RingStorage(capacity, self._specs(), points_capacity)
         self.sampler = make_sampler(sampler, capacity) if isinstance(sampler, str) else sampler
+        if isinstance(self.sampler, PrioritizedSampler) and self.sampler.tree.capacity != capacity:
+            raise ValueError(f"PrioritizedSampler capacity {self.sampler.tree.capacity} != buffer capacity {capacity}")
         self.next_episode_id = 0
         self.total_added = 0  # transitions ever added (not capped by capacity)
         self._stream_step = 0  # step index of the next add() within the current episode
