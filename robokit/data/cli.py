@@ -69,8 +69,7 @@ class ConvertConfig:
 
 def collect_main(argv: Sequence[str]) -> int:
     """Entry point of ``robokit collect``."""
-    from robokit.core.atomic import atomic_write_text
-    from robokit.core.config import parse, to_dict
+    from robokit.core.config import parse, save_config
     from robokit.data.collect import collect_episodes
     from robokit.data.formats.minari_format import save_minari
     from robokit.data.summary import format_table, summarize_episodes
@@ -85,9 +84,7 @@ def collect_main(argv: Sequence[str]) -> int:
     except (DataError, FileExistsError, ValueError) as err:
         print(f"robokit collect: {err}", file=sys.stderr)
         return 1
-    import yaml
-
-    atomic_write_text(out / "collect_config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    save_config(cfg, out)  # config.yaml beside the data: the resolved options of this run
     print(format_table(summarize_episodes(episodes), f"wrote Minari dataset {out}"))
     return 0
 

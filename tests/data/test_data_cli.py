@@ -25,7 +25,7 @@ def test_collect_info_convert(tmp_path, capsys):
     assert "wrote Minari dataset" in capsys.readouterr().out
     episodes = load_episodes(out)
     assert len(episodes) == 3 and episodes[0].observations.shape[1] == 11 and episodes[0].action_dim == 3
-    assert (out / "collect_config.yaml").is_file()
+    assert (out / "config.yaml").is_file()
 
     again = tmp_path / "again-v0"  # same seed, same data
     assert main(["collect", "--env", "Hopper-v5", "--episodes", "3", "--seed", "4", "--out", str(again)]) == 0
