@@ -74,6 +74,9 @@ def camera_box(x, z, ry=0.0):
     return [x, 1.7, z, 1.5, 1.6, 4.0, ry]
 
 
+TALL = (100.0, 100.0, 200.0, 180.0)
+
+
 def info_rows(count, score=5.0):
     return np.tile([0.0, 100.0, 100.0, 200.0, 180.0, score, 0.0], (count, 1))
 
@@ -147,3 +150,33 @@ def test_bad_config_and_bad_boxes_are_rejected():
         Tracker().update(np.array([[0, 0, 10, 1.5, 1.6, np.nan, 0]]), info_rows(1))
     with pytest.raises(ValueError, match="info"):
         Tracker().update(np.array([camera_box(0, 20)]), info_rows(2))
+
+
+def test_track_sequence_keeps_classes_apart_with_distinct_ids():
+    from robokit.lidar.tracking.io import TrackObjects
+    from robokit.lidar.tracking.tracker import track_sequence
+
+    frames = np.repeat(np.arange(5), 2)
+    kinds = np.array(["Car", "Pedestrian"] * 5)
+    boxes = np.array(
+        [
+            camera_box(0, 20 + 0.1 * f)
+            if k == "Car"
+            else [0.0, 1.7, 20 + 0.1 * f, 1.7, 0.6, 0.8, 0.0]
+            for f, k in zip(frames, kinds, strict=True)
+        ]
+    )
+    detections = TrackObjects(
+        frame=frames, track_id=np.full(10, -1), obj_type=kinds, truncated=np.zeros(10),
+        occluded=np.zeros(10, dtype=np.int64), alpha=np.zeros(10), bbox2d=np.tile(list(TALL), (10, 1)),
+        boxes=boxes, score=np.linspace(1, 2, 10),
+    )  # fmt: skip
+    result = track_sequence(detections, TrackerConfig(), classes=("Car", "Pedestrian"))
+    # a car and a pedestrian on top of each other: one tracker per class, so no cross-class match
+    by_class = {
+        k: set(result.objects.track_id[result.objects.obj_type == k].tolist())
+        for k in ("Car", "Pedestrian")
+    }
+    assert len(by_class["Car"]) == 1 and len(by_class["Pedestrian"]) == 1
+    assert by_class["Car"].isdisjoint(by_class["Pedestrian"])
+    assert result.num_frames == 5 and len(result.objects) == 10
