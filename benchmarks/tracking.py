@@ -28,8 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "kitti" / "tracking"
 SEQUENCES = ("0000", "0002", "0003", "0004")
@@ -65,32 +63,12 @@ def time_tracker(labels, detections, repeats: int):
 
 
 def motmetrics_pass(associations):
-    """Feed robokit's per-frame association to motmetrics; return (summary row, seconds)."""
-    import motmetrics as mm
+    """Feed robokit's per-frame association to motmetrics; return (summary, seconds)."""
+    from robokit.lidar.tracking.crosscheck import motmetrics_summary
 
     start = time.perf_counter()
-    accumulators = []
-    for seq in SEQUENCES:
-        accumulator = mm.MOTAccumulator(auto_id=False)
-        for frame in associations[seq]:
-            distances = np.full((len(frame.gt_ids), len(frame.tracker_ids)), np.nan)
-            gt_pos = {int(g): i for i, g in enumerate(frame.gt_ids)}
-            tracker_pos = {int(t): j for j, t in enumerate(frame.tracker_ids)}
-            for (gt_id, tracker_id), iou in zip(frame.pairs, frame.ious, strict=True):
-                distances[gt_pos[int(gt_id)], tracker_pos[int(tracker_id)]] = 1.0 - iou
-            accumulator.update(
-                frame.gt_ids.tolist(), frame.tracker_ids.tolist(), distances, frameid=frame.frame
-            )
-        accumulators.append(accumulator)
-    host = mm.metrics.create()
-    summary = host.compute_many(
-        accumulators,
-        metrics=["mota", "num_false_positives", "num_misses", "num_switches", "num_objects"],
-        names=list(SEQUENCES),
-        generate_overall=True,
-    )
-    seconds = time.perf_counter() - start
-    return summary.loc["OVERALL"], seconds
+    summary = motmetrics_summary(associations)
+    return summary, time.perf_counter() - start
 
 
 def main(argv=None) -> int:
@@ -137,26 +115,22 @@ def main(argv=None) -> int:
             theirs, seconds = motmetrics_pass(associations)
             peer_times.append(seconds)
         peers["motmetrics"] = min(peer_times)
-        same = (
-            int(theirs["num_false_positives"]) == ours["fp"]
-            and int(theirs["num_misses"]) == ours["fn"]
-            and int(theirs["num_switches"]) == ours["ids"]
-            and int(theirs["num_objects"]) == ours["num_gt"]
-            and math.isclose(float(theirs["mota"]), ours["mota"], abs_tol=1e-12)
-        )
+        same = all(
+            theirs[key] == ours[key] for key in ("fp", "fn", "ids", "num_gt")
+        ) and math.isclose(theirs["mota"], ours["mota"], abs_tol=1e-12)
         print(
             f"one CLEAR MOT pass: robokit {robokit_seconds * 1000:.1f} ms (incl. 3D IoU + matching), "
             f"motmetrics {peers['motmetrics'] * 1000:.1f} ms (given the distances); "
-            f"MOTA robokit {100 * ours['mota']:.4f} vs motmetrics {100 * float(theirs['mota']):.4f}; "
-            f"FP {ours['fp']}/{int(theirs['num_false_positives'])} FN {ours['fn']}/{int(theirs['num_misses'])} "
-            f"IDS {ours['ids']}/{int(theirs['num_switches'])} -> identical: {same}"
+            f"MOTA robokit {100 * ours['mota']:.4f} vs motmetrics {100 * theirs['mota']:.4f}; "
+            f"FP {ours['fp']}/{theirs['fp']} FN {ours['fn']}/{theirs['fn']} "
+            f"IDS {ours['ids']}/{theirs['ids']} -> identical: {same}"
         )
         notes.append(
             f"same association: robokit and motmetrics MOTA identical={same} ({100 * ours['mota']:.2f})"
         )
         if not same:
             print("MISMATCH between robokit and motmetrics", file=sys.stderr)
-    except ImportError as err:
+    except ImportError as err:  # robokit.optional.MissingOptionalDependency is one
         notes.append(f"motmetrics not installed ({err}); no peer")
     ratio = peers["motmetrics"] / robokit_seconds if peers else None
     notes += [
