@@ -241,6 +241,7 @@ class PolicyRunner:
         self._latest: dict[str, _Latest] = {}
         self._lock = threading.Lock()
         self._running = threading.Event()
+        self._last_publish_ns = time.time_ns()
         self._step_lock = threading.Lock()
         self._stop = threading.Event()
         self._last_obs_stamp_ns = 0
@@ -340,9 +341,9 @@ class PolicyRunner:
         a stop carries the current time.
         """
         with self._step_lock:   # the loop, e-stop and observation threads may all step
-            return self._step_locked(time.time_ns() if now_ns is None else now_ns, run_policy)
+            return self._step_locked(now_ns, run_policy)
 
-    def _step_locked(self, now_ns: int, run_policy: bool) -> np.ndarray:
+    def _step_locked(self, now_ns: int | None, run_policy: bool) -> np.ndarray:
         observation = self._observation_for_policy() if run_policy else None
         command, error, stamp = None, None, None
         if observation is not None and not self.safety.estopped:
@@ -352,6 +353,8 @@ class PolicyRunner:
                 self.policy_steps += 1
             except Exception as err:  # noqa: BLE001 - any policy failure must become a stop
                 error = err
+        # the safety checks use the time after the policy ran (it may have been slow)
+        now_ns = time.time_ns() if now_ns is None else now_ns
         try:
             safe, stopped = self.safety.filter(command, now_ns, error)
         except RuntimeError as err:   # joint hold before any joint position is known
@@ -373,6 +376,23 @@ class PolicyRunner:
                                                 frame_id=spec.frame_id)
         self._publish(msg)
         self.commands_sent += 1
+        self._last_publish_ns = time.time_ns()
+
+    def _guard_stuck_steps(self) -> None:
+        """Publish a stop when a step (a hung policy) has held the step lock past the watchdog.
+
+        Runs in its own thread: the loop and transport threads may both be blocked behind the
+        stuck step, so only this thread can still stop the robot.
+        """
+        limit_ns = self.config.safety.watchdog_ms * 1e6
+        while not self._stop.wait(self.config.safety.watchdog_ms / 2e3) and self._running.is_set():
+            stuck = self._step_lock.locked() and time.time_ns() - self._last_publish_ns > limit_ns
+            if stuck:
+                stop = self.safety.emergency_stop(time.time_ns(), "stop_step_timeout",
+                                                  f"no command for > {self.config.safety.watchdog_ms:g} ms "
+                                                  "while a policy step is still running")
+                if stop is not None:
+                    self._publish_command(stop, None)
 
     # -- loop -------------------------------------------------------------------------------
 
@@ -382,7 +402,10 @@ class PolicyRunner:
         period = 1.0 / self.config.rate_hz
         start = time.monotonic()
         next_tick = start
+        self._last_publish_ns = time.time_ns()
         self._running.set()
+        guard = threading.Thread(target=self._guard_stuck_steps, name="robokit-step-guard", daemon=True)
+        guard.start()
         try:
             self._loop(period, start, next_tick, duration_s)
         finally:

@@ -4,7 +4,8 @@ What it does, in order, for each control tick (:meth:`SafetyLayer.filter`):
 
 1. e-stop latched -> stop command (stays latched until :meth:`SafetyLayer.reset_estop`).
 2. no accepted observation within ``watchdog_ms`` -> stop command (watchdog).
-3. the policy raised, or returned NaN/inf or the wrong number of values -> stop command.
+3. the policy raised, or returned NaN/inf or the wrong number of values -> stop command
+   (a policy that hangs is caught by the runner, which publishes :meth:`emergency_stop`).
 4. otherwise clamp: twist commands to ``max_linear_speed`` (m/s, norm of the linear part)
    and ``max_angular_speed`` (rad/s, norm of the angular part), then limit the change per
    tick to ``max_linear_accel`` / ``max_angular_accel`` (m/s^2, rad/s^2); joint position
@@ -213,6 +214,18 @@ class SafetyLayer:
         safe = self._clamp(np.asarray(command, dtype=np.float64), now_ns)
         self._remember(safe, now_ns)
         return safe, False
+
+    def emergency_stop(self, now_ns: int, kind: str, detail: str) -> np.ndarray | None:
+        """Record an intervention of ``kind`` and return the stop command (None if no joint
+        position is known yet to hold)."""
+        try:
+            stop = self._stop_command()
+        except RuntimeError:
+            self._record(now_ns, kind, detail + " (no position known to hold: nothing published)")
+            return None
+        self._record(now_ns, kind, detail, stop)
+        self._remember(stop, now_ns)
+        return stop
 
     def _stop_reason(self, command: np.ndarray | None, now_ns: int,
                      error: BaseException | None) -> tuple[str, str] | None:

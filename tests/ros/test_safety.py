@@ -212,3 +212,47 @@ def test_observation_trigger_steps_once_per_cloud_then_watchdog_stops():
     stops = transport.sent[len(moving):]
     assert len(stops) >= 10 and runner.safety.counts["stop_watchdog"] == len(stops)
     assert all(convert.header_stamp_ns(msg) > stamps[-1] for msg in stops)
+
+
+class HangingPolicy(EchoPolicy):
+    """Answers at once, except that its third call blocks for 0.8 s (a hung inference)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def act(self, obs, deterministic=True):
+        self.calls += 1
+        if self.calls == 3:
+            time.sleep(0.8)
+        return super().act(obs, deterministic)
+
+
+def test_hung_policy_step_still_publishes_a_stop():
+    import threading
+
+    config = parse_runner_config({**RUNNER_CONFIG, "safety": {**RUNNER_CONFIG["safety"], "watchdog_ms": 150,
+                                                              "stale_ms": None}})
+    transport = RecordingTransport()
+    sent_at = []
+    transport.publisher = lambda topic, msgtype, latch=False: lambda msg: (
+        transport.sent.append(msg), sent_at.append(time.monotonic()))
+    runner = PolicyRunner(HangingPolicy(), transport, config)
+    feeding = threading.Event()
+
+    def feed():
+        while not feeding.is_set():
+            transport.callbacks["/points"](cloud(0.5, 0.2), time.time_ns())
+            time.sleep(0.02)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        runner.run(duration_s=1.5)
+    finally:
+        feeding.set()
+        feeder.join()
+    gaps = np.diff(sent_at)
+    assert gaps.max() < 0.15 + 0.1, f"no command for {gaps.max():.2f} s while the policy hung"
+    assert runner.safety.counts["stop_step_timeout"] >= 1
+    stops = [m for m in transport.sent if not convert.twist_to_array(m).any()]
+    assert len(stops) >= runner.safety.counts["stop_step_timeout"]
