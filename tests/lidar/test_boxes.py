@@ -226,3 +226,31 @@ def test_camera_lidar_round_trip_and_points_in_real_labelled_cars(shared_data):
         shifted = lidar.copy()
         shifted[:, 1] += 20
         assert points_in_boxes(points, shifted).sum() < counts.sum() / 3
+
+
+def test_iou_is_invariant_under_a_common_rigid_motion():
+    rng = np.random.default_rng(4)
+    a = np.column_stack(
+        [rng.uniform(-2, 2, (15, 3)), rng.uniform(0.5, 4, (15, 3)), rng.uniform(-4, 4, 15)]
+    )
+    b = np.column_stack(
+        [rng.uniform(-2, 2, (15, 3)), rng.uniform(0.5, 4, (15, 3)), rng.uniform(-4, 4, 15)]
+    )
+
+    def moved(boxes, angle, shift):
+        out = boxes.copy()
+        cos, sin = math.cos(angle), math.sin(angle)
+        out[:, 0] = cos * boxes[:, 0] - sin * boxes[:, 1] + shift[0]
+        out[:, 1] = sin * boxes[:, 0] + cos * boxes[:, 1] + shift[1]
+        out[:, 2] += shift[2]
+        out[:, 6] += angle
+        return out
+
+    for angle, shift in [(0.7, (10.0, -3.0, 1.0)), (-2.9, (-50.0, 20.0, -2.0))]:
+        np.testing.assert_allclose(
+            iou3d(moved(a, angle, shift), moved(b, angle, shift)), iou3d(a, b), atol=1e-9
+        )
+        np.testing.assert_allclose(
+            giou3d(moved(a, angle, shift), moved(b, angle, shift)), giou3d(a, b), atol=1e-9
+        )
+    assert (iou3d(a, b) > 0).sum() >= 20  # the case exercises real overlaps
