@@ -276,3 +276,28 @@ def test_point_cloud_episodes_round_trip_through_a_replay_file(tmp_path, rng):
     back[1].observations[2] = back[1].observations[2] + 1.0
     with pytest.raises(AssertionError, match=r"episode 1 observations\[2\]"):
         assert_episodes_equal(episodes, back, check_infos=False)
+
+
+def test_minari_infos_follow_minaris_reset_first_convention(tmp_path, episodes):
+    """minari's DataCollector records T+1 infos (the reset's first); robokit writes and reads that."""
+    import gymnasium as gym
+    import minari
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+    from minari.dataset.minari_storage import MinariStorage
+
+    ours = save_minari(episodes, tmp_path / "ours-v0")
+    first = next(iter(minari.MinariDataset(ours / "data").iterate_episodes()))
+    assert len(first.infos["success"]) == len(episodes[0]) + 1 and not first.infos["success"][0]
+
+    (tmp_path / "theirs-v0").mkdir()
+    storage = MinariStorage.new(tmp_path / "theirs-v0" / "data",
+                                observation_space=gym.spaces.Box(-1, 1, (2,), np.float32),
+                                action_space=gym.spaces.Box(-1, 1, (1,), np.float32))
+    storage.update_episodes([EpisodeBuffer(
+        id=0, observations=np.zeros((4, 2), np.float32), actions=np.zeros((3, 1), np.float32),
+        rewards=[0.0, 0.0, 1.0], terminations=[False, False, True], truncations=[False, False, False],
+        infos={"success": np.array([False, False, False, True]), "arm": {"force": np.arange(4.0)}})])
+    storage.update_metadata({"dataset_id": "theirs-v0", "minari_version": minari.__version__})
+    episode = load_episodes(tmp_path / "theirs-v0")[0]
+    np.testing.assert_array_equal(episode.infos["success"], [False, False, True])
+    np.testing.assert_array_equal(episode.infos["arm/force"], [1.0, 2.0, 3.0])

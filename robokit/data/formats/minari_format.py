@@ -6,7 +6,8 @@ A dataset directory ``DIR`` holds ``DIR/data/metadata.json`` and
 directory, then rename) and ``minari.load_dataset(DIR.name)`` reads it when
 ``MINARI_DATASETS_PATH`` is ``DIR``'s parent (name it like ``my-data-v0``);
 ``minari.MinariDataset(DIR / "data")`` always reads it. Images are stored
-losslessly (``jpeg_encoding=False``).
+losslessly (``jpeg_encoding=False``). Infos follow Minari's convention of T+1 entries
+(the reset's info first; robokit writes zeros there) and are read back as T entries.
 """
 
 from __future__ import annotations
@@ -57,10 +58,31 @@ def load_minari(path: str | Path) -> list[Episode]:
 
 
 def _to_episode(data: Any, data_dir: Path) -> Episode:
-    infos = {k: np.asarray(v) for k, v in (data.infos or {}).items()
-             if isinstance(v, np.ndarray | list) and len(v) == len(data.rewards)}
     return Episode(data.observations, data.actions, data.rewards, data.terminations, data.truncations,
-                   infos, source=f"{data_dir / 'main_data.hdf5'}: episode_{data.id}")
+                   step_infos(data.infos or {}, len(data.rewards)),
+                   source=f"{data_dir / 'main_data.hdf5'}: episode_{data.id}")
+
+
+def step_infos(infos: dict[str, Any], steps: int, prefix: str = "") -> dict[str, np.ndarray]:
+    """Minari infos (T+1 entries: the reset's info first, as minari's DataCollector records them;
+    nested dicts allowed) as robokit infos: ``(T, ...)`` per step, nested keys joined with '/'.
+    Entries of any other length are left out."""
+    out: dict[str, np.ndarray] = {}
+    for key, value in infos.items():
+        if isinstance(value, dict):
+            out.update(step_infos(value, steps, f"{prefix}{key}/"))
+            continue
+        array = np.asarray(value)
+        if array.ndim and len(array) == steps + 1:
+            out[f"{prefix}{key}"] = array[1:]
+        elif array.ndim and len(array) == steps:
+            out[f"{prefix}{key}"] = array
+    return out
+
+
+def minari_infos(infos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """robokit infos ``(T, ...)`` in Minari's convention: T+1 entries, a zero reset entry first."""
+    return {k: np.concatenate([np.zeros_like(v[:1]), v]) for k, v in infos.items()}
 
 
 def save_minari(episodes: Any, out_dir: str | Path, env_id: str | None = None, dataset_id: str | None = None,
@@ -98,7 +120,7 @@ def save_minari(episodes: Any, out_dir: str | Path, env_id: str | None = None, d
                                     env_spec=env_spec, data_format="hdf5", jpeg_encoding=False)
         storage.update_episodes(EpisodeBuffer(id=i, observations=ep.observations, actions=ep.actions,
                                               rewards=ep.rewards, terminations=ep.terminated,
-                                              truncations=ep.truncated, infos=dict(ep.infos) or {})
+                                              truncations=ep.truncated, infos=minari_infos(ep.infos))
                                 for i, ep in enumerate(episodes))
         metadata: dict[str, Any] = {"dataset_id": dataset_id, "minari_version": minari_version,
                                     "algorithm_name": algorithm_name or "unknown",
