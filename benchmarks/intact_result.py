@@ -9,7 +9,10 @@ that the INTACT teacher transfers: on test clouds with corruptions it never trai
 (ModelNet-C rotate and add_local), how much of the top-20% gradient saliency of the
 *standard* model (a model the teacher never saw) the teacher finds, versus 20% by chance,
 and how much the standard model loses when the teacher's top 30% are removed versus 30%
-at random.
+at random. Finally every model is attacked by removing its 30% most salient points, once as
+ranked by the INTACT teacher of the same seed (the attack INTACT trains against) and once by
+the model's own gradient saliency (a white-box attack none of them trains against); these are
+computed from the saved checkpoints, so a rerun on a finished folder adds them.
 
 Per-run results go to ``OUT/runs.json`` as they finish (a rerun skips finished runs), the
 summary to ``OUT/summary.json``; the last stdout line is the benchmark JSON object.
@@ -40,10 +43,13 @@ from robokit.lidar.robust_train import (
     TrainConfig,
     accuracy,
     load_dataset,
+    subsample_batch,
     train,
 )
 
 HEADLINE_KEYS = ("clean", "drop50", "noise0.02", "noise0.05")
+#: accuracy after removing the 30% most salient points (by the INTACT teacher / the model's own gradient)
+SALIENT_KEYS = ("drop30_teacher", "drop30_own_gradient")
 UNSEEN_CORRUPTIONS = (("rotate", 4), ("add_local", 2))
 
 
@@ -76,6 +82,32 @@ def headline(result: dict) -> dict[str, float]:
     return table
 
 
+def drop_top(clouds: torch.Tensor, scores: torch.Tensor, fraction: float) -> np.ndarray:
+    """Remove the ``fraction`` highest-scoring points of every cloud: (B,N,3), (B,N) -> (B,N-k,3)."""
+    keep = clouds.shape[1] - int(fraction * clouds.shape[1])
+    index = scores.topk(keep, dim=1, largest=False).indices
+    return torch.gather(clouds, 1, index[..., None].expand(-1, -1, 3)).numpy()
+
+
+def salient_drop_attacks(base: TrainConfig, seed: int, out: Path, done: dict, data) -> None:
+    """Accuracy of each method's saved model after removing the 30% most salient points, by
+    (a) the INTACT teacher of the same seed and (b) the model's own gradient saliency (white box)."""
+    from robokit.lidar.robust_eval import load_classifier, load_teacher
+    from robokit.lidar.saliency import gradient_saliency, teacher_saliency
+
+    rng = np.random.default_rng([seed, 7])
+    clouds = torch.from_numpy(subsample_batch(data.test_points, base.num_points, rng))
+    labels = torch.from_numpy(data.test_labels)
+    _, intact_state = load_classifier(out / "intact" / f"seed{seed}" / "model.pt")
+    teacher_scores = teacher_saliency(load_teacher(intact_state), clouds)
+    for method in METHODS:
+        model, _ = load_classifier(out / method / f"seed{seed}" / "model.pt")
+        own_scores = gradient_saliency(model, clouds, labels)
+        record = done[f"{method}/seed{seed}"]
+        record["drop30_teacher"] = accuracy(model, drop_top(clouds, teacher_scores, 0.3), data.test_labels)
+        record["drop30_own_gradient"] = accuracy(model, drop_top(clouds, own_scores, 0.3), data.test_labels)
+
+
 @torch.no_grad()
 def teacher_transfer(trainer, reference_model, data, num_points: int, seed: int) -> dict[str, float]:
     """Does the INTACT teacher point at what an unseen (standard) model depends on, on unseen corruptions?"""
@@ -91,12 +123,9 @@ def teacher_transfer(trainer, reference_model, data, num_points: int, seed: int)
             target = gradient_saliency(reference_model, clouds, labels)
         predicted = teacher_saliency(trainer.teacher, clouds)
         agreements.append(saliency_agreement(predicted, target, 0.2))
-        keep = num_points - int(0.3 * num_points)
-        teacher_keep = predicted.topk(keep, dim=1, largest=False).indices
-        random_keep = torch.rand(predicted.shape, generator=torch.Generator().manual_seed(seed)).topk(keep, 1).indices
-        for store, index in ((teacher_drop, teacher_keep), (random_drop, random_keep)):
-            kept = torch.gather(clouds, 1, index[..., None].expand(-1, -1, 3)).numpy()
-            store.append(accuracy(reference_model, kept, data.test_labels))
+        random_scores = torch.rand(predicted.shape, generator=torch.Generator().manual_seed(seed))
+        for store, scores in ((teacher_drop, predicted), (random_drop, random_scores)):
+            store.append(accuracy(reference_model, drop_top(clouds, scores, 0.3), data.test_labels))
     return {"top20_agreement": float(np.mean(agreements)), "chance": 0.2,
             "std_model_acc_drop30_teacher": float(np.mean(teacher_drop)),
             "std_model_acc_drop30_random": float(np.mean(random_drop))}
@@ -133,7 +162,7 @@ def summarise(done: dict, seeds: list[int]) -> dict:
     for method in METHODS:
         runs = [done[f"{method}/seed{s}"] for s in seeds if f"{method}/seed{s}" in done]
         row = {}
-        for key in (*HEADLINE_KEYS, "mCE", "RmCE", "train_seconds"):
+        for key in (*HEADLINE_KEYS, "mCE", "RmCE", *SALIENT_KEYS, "train_seconds"):
             values = [r[key] for r in runs if r.get(key) is not None]
             if values:
                 row[key] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
@@ -147,18 +176,20 @@ def summarise(done: dict, seeds: list[int]) -> dict:
 
 
 def print_table(summary: dict) -> None:
-    cols = (*HEADLINE_KEYS, "mCE", "RmCE")
-    print(f"\n{'method':<12}" + "".join(f"{c:>16}" for c in cols) + f"{'train s':>10}")
+    cols = (*HEADLINE_KEYS, "mCE", "RmCE", *SALIENT_KEYS)
+    widths = {c: max(16, len(c) + 2) for c in cols}
+    print(f"\n{'method':<12}" + "".join(f"{c:>{widths[c]}}" for c in cols) + f"{'train s':>10}")
     for method in METHODS:
         row = summary[method]
         cells = []
         for c in cols:
+            pad = widths[c] - 7
             if c not in row:
-                cells.append(f"{'-':>16}")
-            elif c in HEADLINE_KEYS:
-                cells.append(f"{100 * row[c]['mean']:>9.1f} ± {100 * row[c]['std']:<4.1f}")
+                cells.append(f"{'-':>{widths[c]}}")
+            elif c in HEADLINE_KEYS or c in SALIENT_KEYS:
+                cells.append(f"{100 * row[c]['mean']:>{pad}.1f} ± {100 * row[c]['std']:<4.1f}")
             else:
-                cells.append(f"{row[c]['mean']:>9.3f} ± {row[c]['std']:<4.2f}")
+                cells.append(f"{row[c]['mean']:>{pad}.3f} ± {row[c]['std']:<4.2f}")
         seconds = row.get("train_seconds", {}).get("mean", float("nan"))
         print(f"{method:<12}" + "".join(cells) + f"{seconds:>10.1f}")
     if "teacher_transfer" in summary:
@@ -195,6 +226,10 @@ def main() -> None:
             continue
         print(f"seed {seed}:", flush=True)
         run_seed(base, seed, out, done, save)
+    for seed in seeds:
+        if any("drop30_teacher" not in done[f"{m}/seed{seed}"] for m in METHODS):
+            salient_drop_attacks(base, seed, out, done, load_dataset(base))
+            save()
     summary = summarise(done, seeds)
     write_json({"config": dataclasses.asdict(base), "seeds": seeds, "summary": summary}, out / "summary.json")
     print_table(summary)
