@@ -397,7 +397,8 @@ def train(cfg: TrainConfig, data: Dataset | None = None) -> dict:
     """Train per ``cfg``; write config.yaml, metrics.csv and model.pt under ``cfg.out``.
 
     Returns:
-        {"checkpoint": path, "test_clean_acc": float, "seconds": float, "final_level": int}
+        {"checkpoint": path, "test_clean_acc": float, "seconds": float, "final_level": int,
+        "trainer": the RobustTrainer (model, teacher, curriculum)}
     """
     from tqdm import tqdm
 
