@@ -162,7 +162,9 @@ class ReplayBuffer:
                 self._pending = []
                 self._write(block)
         else:
-            self._write(_stack_rows([row], self.ragged))
+            slot = self.storage.write_row(row)
+            self.sampler.on_write(np.array([slot]))
+            self.total_added += 1
         if episode_over:
             self.next_episode_id += 1
             self._stream_step = 0

@@ -230,6 +230,21 @@ class RingStorage:
                 _write_dense(field, slots, values[name])
         return slots
 
+    def write_row(self, row: dict[str, np.ndarray | float]) -> int:
+        """Append one entry whose values the caller has already checked (dense values shaped
+        like one slot, ragged values ``(N, C)``); returns its slot. The fast path for one
+        environment step."""
+        if len(row) != len(self.fields):
+            missing = sorted(set(self.fields) - set(row))
+            raise DataError(f"write is missing fields {missing} (have {sorted(row)})")
+        slot = int(self.reserve(1)[0])
+        for name, field in self.fields.items():
+            if isinstance(field, RaggedField):
+                field.write(slot, np.asarray(row[name]), self.oldest if self.size > 1 else None)
+            else:
+                field[slot] = row[name]
+        return slot
+
     def _checked(self, values: dict[str, np.ndarray | list]) -> dict[str, np.ndarray | list]:
         """``values`` with dense entries as arrays, after checking names and per-entry shapes."""
         missing = set(self.fields) - set(values)
