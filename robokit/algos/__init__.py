@@ -1,6 +1,6 @@
 """RL algorithms: one config dataclass + one agent class per algorithm, and ``load_agent``.
 
-Registered names (``ALGOS``): sac, cql, calql, iql, rlpd, wsrl, bc. Each entry is
+Registered names (``ALGOS``): sac, cql, calql, iql, rlpd, wsrl, bc, ppo. Each entry is
 ``(ConfigClass, AgentClass)``; the trainer and the CLI look algorithms up here.
 """
 
@@ -13,6 +13,7 @@ from robokit.algos.base import Agent, PhaseConfig
 from robokit.algos.bc import BC, BCConfig
 from robokit.algos.cql import CQL, WSRL, CalQL, CalQLConfig, CQLConfig, WSRLConfig
 from robokit.algos.iql import IQL, IQLConfig
+from robokit.algos.ppo import PPO, PPOConfig
 from robokit.algos.sac import RLPD, SAC, RLPDConfig, SACConfig
 from robokit.core.registry import Registry
 
@@ -25,6 +26,7 @@ ALGOS.register("iql", (IQLConfig, IQL))
 ALGOS.register("rlpd", (RLPDConfig, RLPD))
 ALGOS.register("wsrl", (WSRLConfig, WSRL))
 ALGOS.register("bc", (BCConfig, BC))
+ALGOS.register("ppo", (PPOConfig, PPO))
 
 
 def make_agent(name: str, obs_dim: int, action_dim: int, config: Any = None, seed: int = 0) -> Agent:
@@ -77,5 +79,5 @@ def save_agent(agent: Agent, path: str | os.PathLike) -> os.PathLike:
 __all__ = [
     "ALGOS", "Agent", "PhaseConfig", "make_agent", "agent_from_state", "load_agent", "save_agent",
     "SAC", "SACConfig", "RLPD", "RLPDConfig", "CQL", "CQLConfig", "CalQL", "CalQLConfig",
-    "WSRL", "WSRLConfig", "IQL", "IQLConfig", "BC", "BCConfig",
+    "WSRL", "WSRLConfig", "IQL", "IQLConfig", "BC", "BCConfig", "PPO", "PPOConfig",
 ]

@@ -48,6 +48,8 @@ class Agent(nn.Module):
     name: ClassVar[str] = "agent"
     #: whether online data must carry ``mc_return`` (Cal-QL)
     needs_mc_return: ClassVar[bool] = False
+    #: on-policy agents (PPO) are trained from rollouts, not from replay
+    on_policy: ClassVar[bool] = False
 
     def __init__(self, config: Any, obs_dim: int, action_dim: int, seed: int = 0) -> None:
         super().__init__()

@@ -7,6 +7,7 @@ from robokit.losses.cql import (
     max_target_backup,
 )
 from robokit.losses.iql import awr_actor_loss, expectile_loss, iql_q_loss, iql_value_loss
+from robokit.losses.ppo import ppo_clip_loss, ppo_value_loss
 from robokit.losses.sac import sac_actor_loss, temperature_loss
 from robokit.losses.td import (
     ensemble_critic_loss,
@@ -32,4 +33,6 @@ __all__ = [
     "iql_value_loss",
     "iql_q_loss",
     "awr_actor_loss",
+    "ppo_clip_loss",
+    "ppo_value_loss",
 ]

@@ -279,6 +279,9 @@ class Trainer:
         self._checkpoint()
 
     def _run_online(self) -> None:
+        if getattr(self.agent, "on_policy", False):
+            self._run_online_on_policy()
+            return
         total = self.config.online_steps
         from robokit.data.batch import to_torch
 
@@ -293,15 +296,57 @@ class Trainer:
                 batch = self._sample_online_batch()
                 if batch is not None:
                     metrics = self.agent.update(to_torch(batch))
-            step = self.counters.step
             if self.counters.env_step % self.config.log_every == 0:
                 self.logger.log({**metrics, "train/phase": PHASE_CODES[self.agent.phase],
-                                 "train/env_steps": self.counters.env_step}, step)
-            if self.counters.env_step >= self.counters.next_eval and self.counters.env_step < total:
-                self._evaluate()
-            if episode_ended and step >= self.counters.next_checkpoint:
+                                 "train/env_steps": self.counters.env_step}, self.counters.step)
+            self._maybe_evaluate()
+            if episode_ended and self.counters.step >= self.counters.next_checkpoint:
                 self._checkpoint()
         bar.close()
+
+    def _maybe_evaluate(self) -> None:
+        if self.counters.next_eval <= self.counters.env_step < self.config.online_steps:
+            self._evaluate()
+
+    def _run_online_on_policy(self) -> None:
+        """PPO-style loop: collect ``n_steps`` into a RolloutBuffer, GAE, ``epochs`` passes of minibatches.
+
+        Checkpoints are taken between rollouts; a resumed run starts a fresh episode there (the
+        rollout data of an on-policy agent is discarded after its update anyway).
+        """
+        from robokit.data.batch import to_torch
+        from robokit.data.rollout import RolloutBuffer
+
+        cfg, total = self.config.agent, self.config.online_steps
+        self.agent.set_phase("online")
+        bar = self._progress(total, self.counters.env_step, f"{self.algo} online")
+        while self.counters.env_step < total:
+            rollout = RolloutBuffer(min(cfg.n_steps, total - self.counters.env_step), 1, (self.obs_dim,),
+                                    self.action_dim, cfg.discount, cfg.gae_lambda)
+            while not rollout.full:
+                self._collect_on_policy_step(rollout)
+                bar.update(1)
+                self._maybe_evaluate()
+            last_value = self.agent.state_value(self._obs) if self._obs is not None else 0.0
+            rollout.compute_returns_and_advantages(np.array([last_value], np.float32))
+            metrics: dict[str, float] = {}
+            for _ in range(cfg.epochs):
+                for minibatch in rollout.minibatches(cfg.batch_size, self.seeds.np_rng):
+                    metrics = self.agent.update(to_torch(minibatch))
+            self.logger.log({**metrics, "train/phase": PHASE_CODES["online"],
+                             "train/env_steps": self.counters.env_step}, self.counters.step)
+            if self.counters.step >= self.counters.next_checkpoint:
+                self._checkpoint()
+        bar.close()
+
+    def _collect_on_policy_step(self, rollout: Any) -> None:
+        obs = self._current_obs()
+        action, log_prob, value = self.agent.explore(obs)
+        next_obs, reward, terminated, truncated = self._advance(action)
+        time_limit = truncated and not terminated
+        final_value = [self.agent.state_value(next_obs)] if time_limit else None
+        rollout.add(obs[None], action[None], [self._stored_reward(reward)], [terminated], [time_limit], [value],
+                    [log_prob], final_value)
 
     def _sample_online_batch(self) -> dict[str, Any] | None:
         """A batch for one online update, or None while there is nothing to sample.
@@ -314,33 +359,45 @@ class Trainer:
             return self.offline_buffer.sample(rows) if self.mixer is not None else None
         return (self.mixer or self.online_buffer).sample(rows)
 
-    def _env_step(self, in_warmup: bool) -> bool:
-        """Act once in the training env and store the transition; True when the episode ended."""
+    def _stored_reward(self, reward: float) -> float:
+        return float(reward) * self.config.reward_scale + self.config.reward_bias
+
+    def _current_obs(self) -> np.ndarray:
+        """The training env's observation, resetting it (seed from the run's RNG) between episodes."""
         if self._obs is None:
             self._obs, _ = self.env.reset(seed=int(self.seeds.np_rng.integers(2**31 - 1)))
+        return self._obs
+
+    def _env_step(self, in_warmup: bool) -> bool:
+        """Act once in the training env and store the transition; True when the episode ended."""
+        obs = self._current_obs()
         if in_warmup and self.phase_cfg["warmup_actions"] == "random":
             action = self.seeds.np_rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
         else:
-            action = self.agent.act(self._obs, deterministic=False)
+            action = self.agent.act(obs, deterministic=False)
+        next_obs, reward, terminated, truncated = self._advance(action)
+        self.online_buffer.add(obs, action, self._stored_reward(reward), next_obs, terminated, truncated)
+        return terminated or truncated
+
+    def _advance(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool]:
+        """Step the training env; keep episode statistics and log them when the episode ends."""
         next_obs, reward, terminated, truncated, info = self.env.step(action)
-        stored_reward = float(reward) * self.config.reward_scale + self.config.reward_bias
-        self.online_buffer.add(self._obs, action, stored_reward, next_obs, terminated, truncated)
+        terminated, truncated = bool(terminated), bool(truncated)
         self.counters.env_step += 1
         self._episode["return"] += float(reward)
         self._episode["length"] += 1
         self._episode["success"] = self._episode["success"] or bool(info.get("success", False))
         self._obs = next_obs
-        if not (terminated or truncated):
-            return False
-        self.counters.episodes += 1
-        row = {"train/episode_return": self._episode["return"], "train/episode_length": self._episode["length"],
-               "train/episodes": self.counters.episodes, "train/env_steps": self.counters.env_step}
-        if "success" in info:
-            row["train/success"] = float(self._episode["success"])
-        self.logger.log(row, self.counters.step)
-        self._episode = {"return": 0.0, "length": 0, "success": False}
-        self._obs = None
-        return True
+        if terminated or truncated:
+            self.counters.episodes += 1
+            row = {"train/episode_return": self._episode["return"], "train/episode_length": self._episode["length"],
+                   "train/episodes": self.counters.episodes, "train/env_steps": self.counters.env_step}
+            if "success" in info:
+                row["train/success"] = float(self._episode["success"])
+            self.logger.log(row, self.counters.step)
+            self._episode = {"return": 0.0, "length": 0, "success": False}
+            self._obs = None
+        return next_obs, float(reward), terminated, truncated
 
     def _evaluate(self, force: bool = False) -> None:
         step = self.counters.step

@@ -14,6 +14,7 @@ from robokit.algos import (
     CalQLConfig,
     CQLConfig,
     IQLConfig,
+    PPOConfig,
     RLPDConfig,
     SACConfig,
     WSRLConfig,
@@ -32,7 +33,9 @@ def batch(rows: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
     return {"obs": torch.randn(rows, OBS, generator=g), "action": torch.rand(rows, ACT, generator=g) * 1.8 - 0.9,
             "reward": torch.randn(rows, generator=g), "next_obs": torch.randn(rows, OBS, generator=g),
             "terminated": (torch.rand(rows, generator=g) < 0.3).float(),
-            "truncated": torch.zeros(rows), "mc_return": torch.randn(rows, generator=g)}
+            "truncated": torch.zeros(rows), "mc_return": torch.randn(rows, generator=g),
+            "log_prob": torch.randn(rows, generator=g), "advantage": torch.randn(rows, generator=g),
+            "return": torch.randn(rows, generator=g)}
 
 
 def small_configs(lr: float | None = None) -> dict[str, object]:
@@ -45,11 +48,12 @@ def small_configs(lr: float | None = None) -> dict[str, object]:
         "rlpd": RLPDConfig(**SMALL, **lrs, ensemble_size=4, utd_ratio=2),
         "wsrl": WSRLConfig(**SMALL, **lrs, ensemble_size=4, cql_n_actions=3, utd_ratio=2),
         "bc": BCConfig(**SMALL, **({"actor_lr": lr} if lr else {})),
+        "ppo": PPOConfig(**SMALL, **({"lr": lr} if lr else {})),
     }
 
 
 def test_registry_lists_every_algorithm():
-    assert set(ALGOS.names()) == {"sac", "cql", "calql", "iql", "rlpd", "wsrl", "bc"}
+    assert set(ALGOS.names()) == {"sac", "cql", "calql", "iql", "rlpd", "wsrl", "bc", "ppo"}
 
 
 def params_of(agent, attr):
@@ -247,3 +251,19 @@ def test_cql_pushes_down_out_of_distribution_actions():
     sac_gap = gap("sac", SACConfig(**common))
     assert cql_gap > 1.0
     assert abs(sac_gap) < cql_gap / 3
+
+
+def test_ppo_explore_records_log_prob_and_value():
+    agent = make_agent("ppo", OBS, ACT, small_configs()["ppo"])
+    obs = np.linspace(-1, 1, OBS).astype(np.float32)
+    action, log_prob, value = agent.explore(obs)
+    tensor = torch.as_tensor(obs)[None]
+    with torch.no_grad():
+        assert log_prob == pytest.approx(float(agent.actor.log_prob(tensor, torch.as_tensor(action)[None])[0]),
+                                         abs=1e-3)
+    assert value == pytest.approx(agent.state_value(obs))
+    # a step on data from the current policy starts at ratio 1: nothing is clipped
+    b = batch(8)
+    with torch.no_grad():
+        b["log_prob"] = agent.actor.log_prob(b["obs"], b["action"])
+    assert agent.update(b)["train/clip_fraction"] == 0.0

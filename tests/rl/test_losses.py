@@ -17,6 +17,8 @@ from robokit.losses import (
     iql_value_loss,
     lagrange_cql_terms,
     max_target_backup,
+    ppo_clip_loss,
+    ppo_value_loss,
     random_subset,
     sac_actor_loss,
     soft_target_value,
@@ -157,3 +159,16 @@ def test_tanh_log_det_jacobian():
     close(tanh_log_det_jacobian(u), [math.log(1.0) + math.log(1.0 - math.tanh(1.0) ** 2)])
     # stable for large |u| where 1 - tanh^2 underflows
     assert torch.isfinite(tanh_log_det_jacobian(T([[30.0, -30.0]]))).all()
+
+
+def test_ppo_clip_loss():
+    # ratios [1, 2], advantages +1: min(1, 1) and min(2, 1.2) -> -mean(1, 1.2) = -1.1
+    close(ppo_clip_loss(T([0.0, math.log(2.0)]), T([0.0, 0.0]), T([1.0, 1.0]), 0.2), -1.1)
+    # negative advantage: ratio 2 is not clipped in the pessimistic direction: -min(-2, -1.2) = 2
+    close(ppo_clip_loss(T([math.log(2.0)]), T([0.0]), T([-1.0]), 0.2), 2.0)
+    # ratio 0.5 with A = -1: min(-0.5, -0.8) = -0.8 -> 0.8
+    close(ppo_clip_loss(T([math.log(0.5)]), T([0.0]), T([-1.0]), 0.2), 0.8)
+
+
+def test_ppo_value_loss():
+    close(ppo_value_loss(T([1.0, 3.0]), T([0.0, 0.0])), 2.5)  # 0.5 * (1 + 9) / 2

@@ -28,6 +28,8 @@ def tiny_agent(algo: str, **extra):
         fields.update(ensemble_size=3, utd_ratio=2)
     if "cql_n_actions" in cls.__dataclass_fields__:
         fields["cql_n_actions"] = 2
+    if algo == "ppo":
+        fields.update(n_steps=32, epochs=2)
     fields.update(extra)
     return cls(**fields)
 
@@ -37,7 +39,7 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-OFFLINE = {"sac": 0, "rlpd": 0, "cql": 20, "calql": 20, "iql": 20, "wsrl": 20, "bc": 20}
+OFFLINE = {"sac": 0, "rlpd": 0, "cql": 20, "calql": 20, "iql": 20, "wsrl": 20, "bc": 20, "ppo": 0}
 
 
 @pytest.mark.parametrize("algo", sorted(OFFLINE))
@@ -57,8 +59,10 @@ def test_each_algorithm_runs_end_to_end(algo, arm_dataset, tmp_path):
     assert {"eval/return_mean", "eval/return_std", "eval/success_rate", "train/episode_return"} <= keys
     assert any(k.startswith("losses/") for k in keys)
     agent = load_agent(run_dir / "final.pt")
-    # the phase machine: one update per offline step and per online step after the warm-up
-    assert agent.num_updates == OFFLINE[algo] + (100 - 30)
+    if algo == "ppo":  # rollouts of 32, 32, 32, 4 steps; minibatches of 16; 2 epochs
+        assert agent.num_updates == (2 + 2 + 2 + 1) * 2
+    else:  # the phase machine: one update per offline step and per online step after the warm-up
+        assert agent.num_updates == OFFLINE[algo] + (100 - 30)
     assert agent.act(np.zeros(12, np.float32)).shape == (2,)
     eval_rows = [r for r in rows if r.get("eval/return_mean")]
     assert summary["final_return"] == pytest.approx(float(eval_rows[-1]["eval/return_mean"]))

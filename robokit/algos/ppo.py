@@ -1,0 +1,90 @@
+"""PPO (Schulman et al. 2017) for continuous actions: clipped surrogate, GAE, value baseline.
+
+Defaults follow Stable-Baselines3 / CleanRL continuous-control PPO: 2048 steps per rollout,
+10 epochs of minibatches of 64, lr 3e-4, clip 0.2, GAE lambda 0.95, discount 0.99, value
+coefficient 0.5, gradient-norm clip 0.5, normalised advantages, (64, 64) tanh-free ReLU MLPs with
+orthogonal init. The policy is robokit's tanh-Gaussian with a state-independent std (actions stay
+in [-1, 1] without clipping). The trainer collects rollouts into ``robokit.data.RolloutBuffer``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from robokit.algos.base import Agent, PhaseConfig, check_batch
+from robokit.losses import ppo_clip_loss, ppo_value_loss
+from robokit.nets import TanhGaussianPolicy, ValueNet
+
+BATCH_KEYS = ("obs", "action", "log_prob", "advantage", "return")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig(PhaseConfig):
+    hidden_dims: tuple[int, ...] = (64, 64)
+    lr: float = 3e-4
+    n_steps: int = 2048
+    epochs: int = 10
+    batch_size: int = 64
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    gae_lambda: float = 0.95
+    discount: float = 0.99
+    normalize_advantage: bool = True
+    warmup_steps: int = 0
+    offline_fraction: float = 0.0
+
+
+class PPO(Agent):
+    """On-policy agent: ``explore`` acts and records log-prob and value; ``update`` is one minibatch step."""
+
+    name = "ppo"
+    on_policy = True
+
+    def __init__(self, config: PPOConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+        super().__init__(config, obs_dim, action_dim, seed)
+        torch.manual_seed(seed)
+        self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, orthogonal_init=True,
+                                        state_independent_std=True)
+        self.value = ValueNet(obs_dim, config.hidden_dims, orthogonal_init=True)
+        self.optimizer = torch.optim.Adam(list(self.actor.parameters()) + list(self.value.parameters()),
+                                          lr=config.lr, eps=1e-5)
+
+    @torch.no_grad()
+    def explore(self, obs: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """obs (O,) -> (action (A,) float32, log pi(a|s), V(s))."""
+        tensor = torch.as_tensor(np.asarray(obs, np.float32))[None]
+        action, log_prob = self.actor.sample(tensor, self.generator)
+        return action[0].numpy(), float(log_prob[0]), float(self.value(tensor)[0])
+
+    @torch.no_grad()
+    def state_value(self, obs: np.ndarray) -> float:
+        """V(s) of one observation (O,)."""
+        return float(self.value(torch.as_tensor(np.asarray(obs, np.float32))[None])[0])
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One gradient step on a rollout minibatch (keys: obs, action, log_prob, advantage, return)."""
+        check_batch(batch, BATCH_KEYS, self.name)
+        cfg = self.config
+        advantage = batch["advantage"]
+        if cfg.normalize_advantage and len(advantage) > 1:
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        log_prob = self.actor.log_prob(batch["obs"], batch["action"])
+        policy_loss = ppo_clip_loss(log_prob, batch["log_prob"], advantage, cfg.clip_range)
+        value_loss = ppo_value_loss(self.value(batch["obs"]), batch["return"])
+        entropy = -log_prob.mean()  # sample estimate: the tanh-Gaussian has no closed-form entropy
+        loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(self.actor.parameters()) + list(self.value.parameters()),
+                                       cfg.max_grad_norm)
+        self.optimizer.step()
+        self.num_updates += 1
+        with torch.no_grad():
+            clip_fraction = ((log_prob - batch["log_prob"]).exp().sub(1).abs() > cfg.clip_range).float().mean()
+        return {"losses/policy": policy_loss.item(), "losses/value": value_loss.item(),
+                "train/entropy": entropy.item(), "train/clip_fraction": clip_fraction.item()}
