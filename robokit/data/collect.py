@@ -24,8 +24,7 @@ def make_env(env_id: str, max_steps: int | None = None) -> Any:
 
     if env_id.startswith("robokit/"):
         import robokit.envs  # noqa: F401  (registers robokit/* ids)
-    kwargs = {"max_episode_steps": max_steps} if max_steps else {}
-    return gym.make(env_id, **kwargs)
+    return gym.make(env_id, max_episode_steps=max_steps) if max_steps else gym.make(env_id)
 
 
 def random_policy(env: Any) -> Policy:
@@ -44,7 +43,12 @@ def checkpoint_policy(path: str, deterministic: bool = True) -> Policy:
 def rollout(env: Any, policy: Policy, seed: int, max_steps: int | None = None) -> Episode:
     """One episode from ``env.reset(seed=seed)``."""
     obs, info = env.reset(seed=seed)
-    observations, actions, rewards, terminated, truncated, success = [obs], [], [], [], [], []
+    observations: list[Any] = [obs]
+    actions: list[np.ndarray] = []
+    rewards: list[float] = []
+    terminated: list[bool] = []
+    truncated: list[bool] = []
+    success: list[bool] = []
     while True:
         action = np.asarray(policy(obs), dtype=np.float32)
         obs, reward, term, trunc, info = env.step(action)

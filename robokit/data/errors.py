@@ -6,6 +6,8 @@ and the index, so a user can find it without a debugger.
 
 from __future__ import annotations
 
+from collections.abc import Sized
+
 import numpy as np
 
 
@@ -42,7 +44,7 @@ def check_finite(array: np.ndarray, key: str, source: str | None = None) -> None
     raise DataError(f"{where(source, key, index)}: non-finite value {value}")
 
 
-def check_length(array: np.ndarray | list, expected: int, key: str, source: str | None = None) -> None:
+def check_length(array: Sized, expected: int, key: str, source: str | None = None) -> None:
     """Raise :class:`DataError` if ``len(array) != expected``."""
     if len(array) != expected:
         raise DataError(f"{where(source, key)}: length {len(array)}, expected {expected}")

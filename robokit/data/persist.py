@@ -48,7 +48,7 @@ def save_replay(buffer: Any, path: Path) -> Path:
             "read_only": storage.frozen, "rng": buffer.rng.bit_generator.state}
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays)  # type: ignore[arg-type]
     return path
 
 

@@ -215,12 +215,13 @@ class ReplayBuffer:
                 raise DataError(f"add_episode: observation keys {sorted(obs) if isinstance(obs, dict) else None}, "
                                 f"buffer expects {sorted(self.obs_shape)}")
             block = {}
-            for key in obs:
-                block[f"obs/{key}"], block[f"next_obs/{key}"] = obs[key][:-1], obs[key][1:]
+            for key, values in obs.items():
+                block[f"obs/{key}"], block[f"next_obs/{key}"] = values[:-1], values[1:]
             return block
         if self.ragged != isinstance(obs, list):
             raise DataError("add_episode: ragged point-cloud observations need a buffer with obs_shape (None, C)")
-        return {"obs": obs[:-1], "next_obs": obs[1:]}
+        steps = obs if isinstance(obs, list) else np.asarray(obs)
+        return {"obs": steps[:-1], "next_obs": steps[1:]}
 
     def _returns(self, rewards: np.ndarray, terminated: np.ndarray) -> np.ndarray:
         return discounted_returns(rewards, terminated, self.discount, self.sparse_reward_failure_value)

@@ -17,6 +17,8 @@ every slot is live.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from robokit.data.storage import RingStorage
@@ -84,7 +86,7 @@ class PrioritizedSampler:
         self.max_priority = max(self.max_priority, float(priorities.max()))
         self.tree.set(np.asarray(slots, np.int64).reshape(-1), priorities ** self.alpha)
 
-    def state(self) -> dict[str, np.ndarray]:
+    def state(self) -> dict[str, Any]:
         return {"leaves": self.tree.leaves().copy(), "max_priority": np.float64(self.max_priority)}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -132,8 +134,8 @@ def follow_episode(storage: RingStorage, starts: np.ndarray, length: int) -> tup
     Returns:
         ``(slots (B, L) int64, mask (B, L) float32)``; padded entries repeat the last real slot.
     """
-    episode = storage.fields["episode"]
-    step = storage.fields["step"]
+    episode = storage.dense("episode")
+    step = storage.dense("step")
     offsets = np.arange(length, dtype=np.int64)
     candidates = (starts[:, None] + offsets[None, :]) % storage.capacity
     same = (episode[candidates] == episode[starts][:, None]) & \

@@ -14,6 +14,7 @@ views turn indices into batches (see :mod:`robokit.data.samplers` and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -121,11 +122,6 @@ class RaggedField:
         rows = np.repeat(begins - offsets[:-1], lengths) + np.arange(offsets[-1])
         return self.pool[rows], offsets
 
-    def state(self, slots: np.ndarray) -> dict[str, np.ndarray]:
-        """Compact arrays for saving the clouds of ``slots`` in order."""
-        points, offsets = self.gather(slots)
-        return {"points": points, "offsets": offsets}
-
     def freeze(self) -> None:
         for array in (self.pool, self.vstart, self.length):
             array.flags.writeable = False
@@ -214,7 +210,7 @@ class RingStorage:
         self.size = min(self.size + count, self.capacity)
         return slots
 
-    def write(self, values: dict[str, np.ndarray | list]) -> np.ndarray:
+    def write(self, values: dict[str, Any]) -> np.ndarray:
         """Append ``count`` entries: each dense value ``(count, *shape)``, each ragged value a
         list of ``count`` clouds. Returns the slots written (count,)."""
         count = _block_length(values)
@@ -245,12 +241,12 @@ class RingStorage:
                 field[slot] = row[name]
         return slot
 
-    def _checked(self, values: dict[str, np.ndarray | list]) -> dict[str, np.ndarray | list]:
+    def _checked(self, values: dict[str, Any]) -> dict[str, Any]:
         """``values`` with dense entries as arrays, after checking names and per-entry shapes."""
         missing = set(self.fields) - set(values)
         if missing:
             raise DataError(f"write is missing fields {sorted(missing)} (have {sorted(values)})")
-        checked: dict[str, np.ndarray | list] = {}
+        checked: dict[str, Any] = {}
         for name, field in self.fields.items():
             if isinstance(field, RaggedField):
                 for i, cloud in enumerate(values[name]):
@@ -273,29 +269,21 @@ class RingStorage:
         check_length(clouds, len(slots), "ragged field", None)
         survivors = self.size - len(slots)
         for i, slot in enumerate(slots):
-            if survivors > 0:
-                oldest_live = self.oldest
-            else:
-                oldest_live = int(slots[0]) if i > 0 else None
+            oldest_live: int | None = self.oldest if survivors > 0 else (int(slots[0]) if i > 0 else None)
             field.write(int(slot), np.asarray(clouds[i]), oldest_live)
-
-    def gather(self, slots: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Dense fields as ``(B, *shape)`` copies; ragged fields as ``name`` (sum N, C) plus
-        ``name_offsets`` (B+1,)."""
-        out = {}
-        for name in names or self.fields:
-            field = self.fields[name]
-            if isinstance(field, RaggedField):
-                out[name], out[f"{name}_offsets"] = field.gather(slots)
-            else:
-                out[name] = field.take(slots, axis=0)
-        return out
 
     def gather_packed(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """All packed float32 fields of ``slots`` (B,) with one row gather: ``name -> (B, *shape)``
         views into a fresh ``(B, row_width)`` array."""
         rows = self.slab.take(slots, axis=0)
         return {name: self.packed.view(rows, name, self.specs[name].shape) for name in self.packed.columns}
+
+    def dense(self, name: str) -> np.ndarray:
+        """The ``(capacity, *shape)`` array of dense field ``name``."""
+        field = self.fields[name]
+        if isinstance(field, RaggedField):
+            raise TypeError(f"field '{name}' is ragged")
+        return field
 
     def freeze(self) -> None:
         """Make every array read-only (used for offline data)."""

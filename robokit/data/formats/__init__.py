@@ -123,6 +123,8 @@ def episodes_to_buffer(episodes: Any, capacity: int | None = None, **kwargs: Any
         raise DataError("no episodes to put in a replay buffer")
     first = episodes[0]
     obs = first.observations
+    obs_shape: Any
+    obs_dtype: Any
     if isinstance(obs, dict):
         obs_shape = {k: v.shape[1:] for k, v in obs.items()}
         obs_dtype = {k: v.dtype for k, v in obs.items()}

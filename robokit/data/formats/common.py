@@ -35,15 +35,18 @@ def open_hdf5(path: Path) -> Iterator[Any]:
         handle.close()
 
 
-def read_dataset(group: Any, key: str, path: Path, required: bool = True) -> np.ndarray | None:
+def read_optional(group: Any, key: str, path: Path) -> np.ndarray | None:
+    """:func:`read_dataset`, or None when ``key`` is absent."""
+    return read_dataset(group, key, path) if key in group else None
+
+
+def read_dataset(group: Any, key: str, path: Path) -> np.ndarray:
     """``group[key][()]`` as a numeric array, or a :class:`DataError` naming file and key when
     it is missing, unreadable (damaged chunks), not numeric, or holds NaN/inf."""
     import h5py
 
     full_key = f"{group.name.rstrip('/')}/{key}".lstrip("/")
     if key not in group:
-        if not required:
-            return None
         raise DataError(f"{path}: key '{full_key}' missing")
     node = group[key]
     if not isinstance(node, h5py.Dataset):
@@ -171,7 +174,7 @@ def as_episodes(data: Any) -> list[Episode]:
     return episodes
 
 
-def flat_observations(episode: Episode, source: str) -> np.ndarray | dict[str, np.ndarray]:
+def flat_observations(episode: Episode, source: str) -> Any:
     """Observations of an episode for formats that cannot hold ragged point clouds."""
     if episode.is_ragged:
         raise DataError(f"{source}: ragged point-cloud observations cannot be stored in this format "

@@ -30,6 +30,7 @@ from robokit.data.formats.common import (
     flat_observations,
     open_hdf5,
     read_dataset,
+    read_optional,
     split_by_ends,
 )
 
@@ -50,8 +51,8 @@ def load_d4rl(path: str | Path) -> list[Episode]:
     path = Path(path)
     with open_hdf5(path) as handle:
         arrays = {key: read_dataset(handle, key, path) for key in REQUIRED}
-        timeouts = read_dataset(handle, "timeouts", path, required=False)
-        next_obs = read_dataset(handle, "next_observations", path, required=False)
+        timeouts = read_optional(handle, "timeouts", path)
+        next_obs = read_optional(handle, "next_observations", path)
         infos = {}
         if "infos" in handle:
             infos = {key: read_dataset(handle["infos"], key, path) for key in handle["infos"]}

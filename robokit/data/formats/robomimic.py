@@ -30,7 +30,13 @@ import numpy as np
 from robokit.core.atomic import atomic_path
 from robokit.data.episode import Episode
 from robokit.data.errors import DataError
-from robokit.data.formats.common import as_episodes, flat_observations, open_hdf5, read_dataset
+from robokit.data.formats.common import (
+    as_episodes,
+    flat_observations,
+    open_hdf5,
+    read_dataset,
+    read_optional,
+)
 
 FLAT_KEY = "flat"
 
@@ -75,9 +81,9 @@ def _read_demo(demo: Any, path: Path) -> Episode:
                         f"run robomimic's dataset_states_to_obs first)")
     actions = read_dataset(demo, "actions", path)
     steps = len(actions)
-    rewards = read_dataset(demo, "rewards", path, required=False)
-    dones = read_dataset(demo, "dones", path, required=False)
-    truncations = read_dataset(demo, "truncations", path, required=False)
+    rewards = read_optional(demo, "rewards", path)
+    dones = read_optional(demo, "dones", path)
+    truncations = read_optional(demo, "truncations", path)
     rewards = np.zeros(steps, np.float32) if rewards is None else rewards
     terminated = np.zeros(steps, bool) if dones is None else dones.astype(bool).reshape(-1)
     if truncations is None:
@@ -85,7 +91,7 @@ def _read_demo(demo: Any, path: Path) -> Episode:
         truncated[-1:] = not (len(terminated) and terminated[-1])
     else:
         truncated = truncations.astype(bool).reshape(-1)
-    observations = {}
+    observations: dict[str, np.ndarray] = {}
     for key in demo["obs"]:
         obs = read_dataset(demo["obs"], key, path)
         if len(obs) != steps:
@@ -93,12 +99,11 @@ def _read_demo(demo: Any, path: Path) -> Episode:
         following = read_dataset(demo["next_obs"], key, path) if "next_obs" in demo else None
         final = following[-1:] if following is not None else obs[-1:]
         observations[key] = np.concatenate([obs, final])
-    if demo.attrs.get("robokit_flat_obs") and set(observations) == {FLAT_KEY}:
-        observations = observations[FLAT_KEY]
+    flat = bool(demo.attrs.get("robokit_flat_obs")) and set(observations) == {FLAT_KEY}
     infos = {}
     if "states" in demo:
         infos["states"] = read_dataset(demo, "states", path)
-    return Episode(observations, actions, rewards, terminated, truncated, infos, source=f"{path}: {name}")
+    return Episode(observations[FLAT_KEY] if flat else observations, actions, rewards, terminated, truncated, infos, source=f"{path}: {name}")
 
 
 def save_robomimic(episodes: Any, path: str | Path, env_args: dict | None = None,
