@@ -35,8 +35,11 @@ DEFAULT_ANCHORS: tuple[AnchorClass, ...] = (
 )
 
 
-def generate_anchors(point_range: Sequence[float], feature_size_yx: Sequence[int],
-                     anchor_classes: Sequence[AnchorClass] = DEFAULT_ANCHORS) -> np.ndarray:
+def generate_anchors(
+    point_range: Sequence[float],
+    feature_size_yx: Sequence[int],
+    anchor_classes: Sequence[AnchorClass] = DEFAULT_ANCHORS,
+) -> np.ndarray:
     """Anchors centred on the cells of the BEV feature map.
 
     Args:

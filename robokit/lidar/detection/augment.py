@@ -17,10 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["random_flip", "global_rotation", "global_scaling", "GroundTruthSampler", "augment_frame"]
+__all__ = [
+    "random_flip",
+    "global_rotation",
+    "global_scaling",
+    "GroundTruthSampler",
+    "augment_frame",
+]
 
 
-def random_flip(points: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, probability: float = 0.5):
+def random_flip(
+    points: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, probability: float = 0.5
+):
     """Mirror across the x axis with ``probability``; returns new (points, boxes)."""
     if rng.random() >= probability:
         return points, boxes
@@ -31,8 +39,9 @@ def random_flip(points: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
     return points, boxes
 
 
-def global_rotation(points: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
-                    max_angle: float = np.pi / 4):
+def global_rotation(
+    points: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, max_angle: float = np.pi / 4
+):
     """Rotate the whole scene about +z by a uniform angle in ``[-max_angle, max_angle]``."""
     angle = rng.uniform(-max_angle, max_angle)
     cos, sin = np.cos(angle), np.sin(angle)
@@ -44,8 +53,12 @@ def global_rotation(points: np.ndarray, boxes: np.ndarray, rng: np.random.Genera
     return points, boxes
 
 
-def global_scaling(points: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
-                   scale_range: Sequence[float] = (0.95, 1.05)):
+def global_scaling(
+    points: np.ndarray,
+    boxes: np.ndarray,
+    rng: np.random.Generator,
+    scale_range: Sequence[float] = (0.95, 1.05),
+):
     """Scale positions and sizes by one uniform factor from ``scale_range``."""
     factor = rng.uniform(*scale_range)
     points, boxes = points.copy(), boxes.copy()
@@ -79,15 +92,21 @@ class GroundTruthSampler:
             if len(frame.gt_boxes) == 0:
                 continue
             inside = points_in_boxes(frame.points[:, :3], frame.gt_boxes)
-            for column, (box, class_index) in enumerate(zip(frame.gt_boxes, frame.gt_classes, strict=True)):
+            for column, (box, class_index) in enumerate(
+                zip(frame.gt_boxes, frame.gt_classes, strict=True)
+            ):
                 cut = frame.points[inside[:, column]]
                 if len(cut) >= min_points and class_index < len(self.database):
-                    self.database[class_index].append(_DatabaseObject(cut.copy(), box.copy(), int(class_index)))
+                    self.database[class_index].append(
+                        _DatabaseObject(cut.copy(), box.copy(), int(class_index))
+                    )
 
     def __len__(self) -> int:
         return sum(len(objects) for objects in self.database)
 
-    def sample(self, points: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator):
+    def sample(
+        self, points: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator
+    ):
         """Paste sampled objects that do not overlap existing boxes; returns (points, boxes, classes)."""
         from robokit.lidar.boxes import bev_iou, points_in_boxes
 
@@ -111,12 +130,23 @@ class GroundTruthSampler:
         pasted = np.stack(new_boxes).astype(boxes.dtype)
         covered = points_in_boxes(points[:, :3], pasted).any(axis=1)
         points = np.concatenate([points[~covered], *new_points], axis=0)
-        return points, np.vstack([boxes, pasted]), np.concatenate([classes, np.asarray(new_classes, dtype=classes.dtype)])
+        return (
+            points,
+            np.vstack([boxes, pasted]),
+            np.concatenate([classes, np.asarray(new_classes, dtype=classes.dtype)]),
+        )
 
 
-def augment_frame(points: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
-                  sampler: GroundTruthSampler | None = None, flip: bool = True, rotation: float = np.pi / 4,
-                  scale_range: Sequence[float] = (0.95, 1.05)):
+def augment_frame(
+    points: np.ndarray,
+    boxes: np.ndarray,
+    classes: np.ndarray,
+    rng: np.random.Generator,
+    sampler: GroundTruthSampler | None = None,
+    flip: bool = True,
+    rotation: float = np.pi / 4,
+    scale_range: Sequence[float] = (0.95, 1.05),
+):
     """GT sampling (optional), flip, rotation, scaling in SECOND's order; returns (points, boxes, classes)."""
     if sampler is not None:
         points, boxes, classes = sampler.sample(points, boxes, classes, rng)

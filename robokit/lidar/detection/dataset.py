@@ -48,7 +48,9 @@ class KittiFrame:
     calib: object
 
 
-def in_camera_fov(points: np.ndarray, calib, image_shape: Sequence[int] = KITTI_IMAGE_SHAPE) -> np.ndarray:
+def in_camera_fov(
+    points: np.ndarray, calib, image_shape: Sequence[int] = KITTI_IMAGE_SHAPE
+) -> np.ndarray:
     """(N,) bool: points in front of the camera whose projection by P2 lands inside the image."""
     rect = np.asarray(calib.velo_to_rect(np.asarray(points[:, :3], dtype=np.float64)))
     homogeneous = np.hstack([rect, np.ones((len(rect), 1))])
@@ -64,7 +66,9 @@ def _resolve_training_dir(root: Path) -> Path:
     for candidate in (root / "training", root):
         if (candidate / "velodyne").is_dir():
             return candidate
-    raise FileNotFoundError(f"{root}: no KITTI object layout found (expected training/velodyne/ or velodyne/)")
+    raise FileNotFoundError(
+        f"{root}: no KITTI object layout found (expected training/velodyne/ or velodyne/)"
+    )
 
 
 class KittiObjectDataset:
@@ -79,9 +83,15 @@ class KittiObjectDataset:
         image_shape: (height, width) for the FOV filter and 2D box clipping.
     """
 
-    def __init__(self, root: str | os.PathLike, split: str = "train",
-                 classes: Sequence[str] = ("Car", "Pedestrian", "Cyclist"), fov_only: bool = True,
-                 image_shape: Sequence[int] = KITTI_IMAGE_SHAPE, frame_ids: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        classes: Sequence[str] = ("Car", "Pedestrian", "Cyclist"),
+        fov_only: bool = True,
+        image_shape: Sequence[int] = KITTI_IMAGE_SHAPE,
+        frame_ids: Sequence[str] | None = None,
+    ) -> None:
         self.root = Path(root)
         self.training_dir = _resolve_training_dir(self.root)
         self.classes = tuple(classes)
@@ -100,7 +110,9 @@ class KittiObjectDataset:
                 if not text:
                     continue
                 if not text.isdigit():
-                    raise ValueError(f"{split_file}:{number}: expected a frame id of digits, got {text!r}")
+                    raise ValueError(
+                        f"{split_file}:{number}: expected a frame id of digits, got {text!r}"
+                    )
                 ids.append(text.zfill(6))
             return ids
         return sorted(p.stem for p in (self.training_dir / "velodyne").glob("*.bin"))
@@ -109,9 +121,11 @@ class KittiObjectDataset:
         return len(self.frame_ids)
 
     def paths(self, frame_id: str) -> dict[str, Path]:
-        return {"velodyne": self.training_dir / "velodyne" / f"{frame_id}.bin",
-                "label": self.training_dir / "label_2" / f"{frame_id}.txt",
-                "calib": self.training_dir / "calib" / f"{frame_id}.txt"}
+        return {
+            "velodyne": self.training_dir / "velodyne" / f"{frame_id}.bin",
+            "label": self.training_dir / "label_2" / f"{frame_id}.txt",
+            "calib": self.training_dir / "calib" / f"{frame_id}.txt",
+        }
 
     def __getitem__(self, index: int) -> KittiFrame:
         from robokit.lidar.boxes import camera_to_lidar_boxes
@@ -127,8 +141,19 @@ class KittiObjectDataset:
         annotations = FrameGroundTruth.from_objects(objects)
         keep = np.array([o.type in self.classes for o in objects], dtype=bool)
         boxes_cam = annotations.boxes_cam[keep] if len(objects) else np.zeros((0, 7))
-        gt_boxes = camera_to_lidar_boxes(boxes_cam, calib.R0_rect, calib.Tr_velo_to_cam) if len(boxes_cam) else np.zeros((0, 7))
-        gt_classes = np.array([self.classes.index(o.type) for o in objects if o.type in self.classes], dtype=np.int64)
-        return KittiFrame(frame_id=frame_id, points=np.ascontiguousarray(points, dtype=np.float32),
-                          gt_boxes=gt_boxes.astype(np.float32), gt_classes=gt_classes,
-                          annotations=annotations, calib=calib)
+        gt_boxes = (
+            camera_to_lidar_boxes(boxes_cam, calib.R0_rect, calib.Tr_velo_to_cam)
+            if len(boxes_cam)
+            else np.zeros((0, 7))
+        )
+        gt_classes = np.array(
+            [self.classes.index(o.type) for o in objects if o.type in self.classes], dtype=np.int64
+        )
+        return KittiFrame(
+            frame_id=frame_id,
+            points=np.ascontiguousarray(points, dtype=np.float32),
+            gt_boxes=gt_boxes.astype(np.float32),
+            gt_classes=gt_classes,
+            annotations=annotations,
+            calib=calib,
+        )

@@ -11,8 +11,14 @@ __all__ = ["evaluate_detector", "detect_frames"]
 
 
 @torch.no_grad()
-def detect_frames(model, dataset, corruption: str | None = None, severity: int = 0, seed: int = 0,
-                  progress: bool = True) -> list[FrameDetections]:
+def detect_frames(
+    model,
+    dataset,
+    corruption: str | None = None,
+    severity: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[FrameDetections]:
     """Camera-frame detections for every frame of ``dataset``.
 
     Args:
@@ -38,12 +44,21 @@ def detect_frames(model, dataset, corruption: str | None = None, severity: int =
         features, coords = model.voxelize([points], device)
         outputs = model(features, coords, 1)
         lidar = decode_predictions(outputs, model.anchors, model.config)[0]
-        results.append(to_kitti_detections(lidar, frame.calib, model.config.classes, dataset.image_shape))
+        results.append(
+            to_kitti_detections(lidar, frame.calib, model.config.classes, dataset.image_shape)
+        )
     return results
 
 
-def evaluate_detector(model, dataset, corruption: str | None = None, severity: int = 0, seed: int = 0,
-                      progress: bool = True, **eval_kwargs) -> tuple[DetectionEvalResult, list[FrameDetections]]:
+def evaluate_detector(
+    model,
+    dataset,
+    corruption: str | None = None,
+    severity: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+    **eval_kwargs,
+) -> tuple[DetectionEvalResult, list[FrameDetections]]:
     """KITTI AP of ``model`` on ``dataset`` (optionally corrupted); returns (result, detections)."""
     detections = detect_frames(model, dataset, corruption, severity, seed, progress)
     ground_truth = [dataset[i].annotations for i in range(len(dataset))]

@@ -100,8 +100,13 @@ class FrameGroundTruth:
 
     @classmethod
     def empty(cls) -> FrameGroundTruth:
-        return cls(np.zeros(0, dtype=object), np.zeros(0), np.zeros(0, dtype=np.int64),
-                   np.zeros((0, 4)), np.zeros((0, 7)))
+        return cls(
+            np.zeros(0, dtype=object),
+            np.zeros(0),
+            np.zeros(0, dtype=np.int64),
+            np.zeros((0, 4)),
+            np.zeros((0, 7)),
+        )
 
 
 @dataclass
@@ -179,7 +184,9 @@ def image_box_overlap(a: np.ndarray, b: np.ndarray, over_first: bool = False) ->
     return out
 
 
-def _metric_overlap(metric: str, det: FrameDetections, gt_rows: np.ndarray, gt: FrameGroundTruth) -> np.ndarray:
+def _metric_overlap(
+    metric: str, det: FrameDetections, gt_rows: np.ndarray, gt: FrameGroundTruth
+) -> np.ndarray:
     """Overlap ``(D, len(gt_rows))`` between all detections and the selected ground truth."""
     from robokit.lidar.boxes import bev_iou, camera_to_upright_boxes, iou3d
 
@@ -205,8 +212,11 @@ def ignore_flags(gt: FrameGroundTruth, det: FrameDetections, class_name: str, di
     """
     names_lower = np.array([str(n).lower() for n in gt.names], dtype=object)
     height = gt.bbox[:, 3] - gt.bbox[:, 1]
-    too_hard = ((gt.occluded > MAX_OCCLUSION[difficulty]) | (gt.truncated > MAX_TRUNCATION[difficulty])
-                | (height < MIN_HEIGHT[difficulty]))
+    too_hard = (
+        (gt.occluded > MAX_OCCLUSION[difficulty])
+        | (gt.truncated > MAX_TRUNCATION[difficulty])
+        | (height < MIN_HEIGHT[difficulty])
+    )
     same = names_lower == class_name.lower()
     neutral_name = NEUTRAL_CLASS.get(class_name, "").lower()
     neutral = (names_lower == neutral_name) if neutral_name else np.zeros(len(gt.names), bool)
@@ -223,8 +233,9 @@ def ignore_flags(gt: FrameGroundTruth, det: FrameDetections, class_name: str, di
 
 
 @numba.njit(cache=True)
-def _frame_statistics(overlaps, gt_flag, det_flag, scores, dontcare_overlap, min_overlap,
-                      compute_fp, threshold):
+def _frame_statistics(
+    overlaps, gt_flag, det_flag, scores, dontcare_overlap, min_overlap, compute_fp, threshold
+):
     """The devkit's ``computeStatistics`` for one frame and one score threshold.
 
     Args:
@@ -300,7 +311,9 @@ def _frame_statistics(overlaps, gt_flag, det_flag, scores, dontcare_overlap, min
 # ----------------------------------------------------------------------------- AP
 
 
-def devkit_thresholds(tp_scores: np.ndarray, num_gt: int, num_sample_points: int = 41) -> np.ndarray:
+def devkit_thresholds(
+    tp_scores: np.ndarray, num_gt: int, num_sample_points: int = 41
+) -> np.ndarray:
     """The devkit's ``getThresholds``: TP scores nearest to evenly spaced recall levels."""
     scores = np.sort(np.asarray(tp_scores, dtype=np.float64))[::-1]
     chosen = []
@@ -315,7 +328,9 @@ def devkit_thresholds(tp_scores: np.ndarray, num_gt: int, num_sample_points: int
     return np.asarray(chosen, dtype=np.float64)
 
 
-def ap_from_pr(recall: np.ndarray, precision: np.ndarray, num_points: int = NUM_RECALL_POINTS) -> float:
+def ap_from_pr(
+    recall: np.ndarray, precision: np.ndarray, num_points: int = NUM_RECALL_POINTS
+) -> float:
     """Interpolated AP in percent: mean over r in {1/n, ..., 1} of max precision at recall >= r.
 
     Args:
@@ -331,8 +346,9 @@ def ap_from_pr(recall: np.ndarray, precision: np.ndarray, num_points: int = NUM_
     return 100.0 * total / num_points
 
 
-def _class_metric_ap(frames, class_name, metric, difficulty, recall_sampling, max_thresholds,
-                     dontcare_all_metrics):
+def _class_metric_ap(
+    frames, class_name, metric, difficulty, recall_sampling, max_thresholds, dontcare_all_metrics
+):
     """AP (percent), number of counted ground truth and the (recall, precision) curve."""
     min_overlap = CLASS_IOU[class_name]
     prepared = []
@@ -379,11 +395,19 @@ def _class_metric_ap(frames, class_name, metric, difficulty, recall_sampling, ma
 
 
 def _check_frame(index: int, gt: FrameGroundTruth, det: FrameDetections) -> None:
-    for name, arr, width in (("gt.bbox", gt.bbox, 4), ("gt.boxes_cam", gt.boxes_cam, 7),
-                             ("det.bbox", det.bbox, 4), ("det.boxes_cam", det.boxes_cam, 7)):
+    for name, arr, width in (
+        ("gt.bbox", gt.bbox, 4),
+        ("gt.boxes_cam", gt.boxes_cam, 7),
+        ("det.bbox", det.bbox, 4),
+        ("det.boxes_cam", det.boxes_cam, 7),
+    ):
         if arr.ndim != 2 or arr.shape[1] != width:
             raise ValueError(f"frame {index}: {name} must be (N, {width}), got {arr.shape}")
-    if len(det.scores) != len(det.names) or len(det.bbox) != len(det.names) or len(det.boxes_cam) != len(det.names):
+    if (
+        len(det.scores) != len(det.names)
+        or len(det.bbox) != len(det.names)
+        or len(det.boxes_cam) != len(det.names)
+    ):
         raise ValueError(f"frame {index}: detections have inconsistent lengths")
     if not np.isfinite(det.scores).all():
         raise ValueError(f"frame {index}: a detection score is NaN or infinite")
@@ -409,7 +433,9 @@ def evaluate_kitti(
         dontcare_all_metrics: apply the 2D DontCare rule to BEV and 3D too.
     """
     if len(ground_truth) != len(detections):
-        raise ValueError(f"{len(ground_truth)} ground-truth frames but {len(detections)} detection frames")
+        raise ValueError(
+            f"{len(ground_truth)} ground-truth frames but {len(detections)} detection frames"
+        )
     if recall_sampling not in ("exact", "devkit"):
         raise ValueError(f"recall_sampling must be 'exact' or 'devkit', got {recall_sampling!r}")
     classes, metrics = list(classes), list(metrics)
@@ -429,8 +455,15 @@ def evaluate_kitti(
     for class_name in classes:
         for metric in metrics:
             for level, difficulty in enumerate(DIFFICULTIES):
-                value, count, curve = _class_metric_ap(frames, class_name, metric, level, recall_sampling,
-                                                       max_thresholds, dontcare_all_metrics)
+                value, count, curve = _class_metric_ap(
+                    frames,
+                    class_name,
+                    metric,
+                    level,
+                    recall_sampling,
+                    max_thresholds,
+                    dontcare_all_metrics,
+                )
                 ap[class_name][metric][difficulty] = value
                 num_gt[class_name][difficulty] = count
                 curves[class_name][metric][difficulty] = curve
@@ -454,14 +487,20 @@ def _overlap_cache(gt: FrameGroundTruth, det: FrameDetections):
 
 def format_ap_table(result: DetectionEvalResult) -> str:
     """A readable table: one row per class and metric, columns easy / moderate / hard."""
-    lines = [f"{'class':<11} {'metric':<6} {'IoU':>4}  {'easy':>7} {'moderate':>9} {'hard':>7}   (AP|R40, %)"]
+    lines = [
+        f"{'class':<11} {'metric':<6} {'IoU':>4}  {'easy':>7} {'moderate':>9} {'hard':>7}   (AP|R40, %)"
+    ]
     for class_name, per_metric in result.ap.items():
         for metric, per_difficulty in per_metric.items():
             cells = []
             for difficulty, width in zip(DIFFICULTIES, (7, 9, 7), strict=True):
                 value = per_difficulty[difficulty]
                 cells.append(f"{'-':>{width}}" if np.isnan(value) else f"{value:>{width}.2f}")
-            lines.append(f"{class_name:<11} {metric:<6} {CLASS_IOU[class_name]:>4.2f}  " + " ".join(cells))
+            lines.append(
+                f"{class_name:<11} {metric:<6} {CLASS_IOU[class_name]:>4.2f}  " + " ".join(cells)
+            )
         counts = result.num_gt[class_name]
-        lines.append(f"{'':<11} {'#gt':<6} {'':>4}  {counts['easy']:>7} {counts['moderate']:>9} {counts['hard']:>7}")
+        lines.append(
+            f"{'':<11} {'#gt':<6} {'':>4}  {counts['easy']:>7} {counts['moderate']:>9} {counts['hard']:>7}"
+        )
     return "\n".join(lines)

@@ -17,8 +17,13 @@ import torch.nn.functional as F
 __all__ = ["sigmoid_focal_loss", "box_regression_loss", "direction_loss", "detection_loss"]
 
 
-def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor,
-                       alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
+def sigmoid_focal_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+) -> torch.Tensor:
     """Summed weighted focal loss.
 
     Args:
@@ -35,12 +40,15 @@ def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, weights: tor
 def _sin_difference(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     sin_pred_cos_target = torch.sin(pred[..., 6:7]) * torch.cos(target[..., 6:7])
     cos_pred_sin_target = torch.cos(pred[..., 6:7]) * torch.sin(target[..., 6:7])
-    return (torch.cat([pred[..., :6], sin_pred_cos_target], dim=-1),
-            torch.cat([target[..., :6], cos_pred_sin_target], dim=-1))
+    return (
+        torch.cat([pred[..., :6], sin_pred_cos_target], dim=-1),
+        torch.cat([target[..., :6], cos_pred_sin_target], dim=-1),
+    )
 
 
-def box_regression_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
-                        beta: float = 1.0 / 9.0) -> torch.Tensor:
+def box_regression_loss(
+    pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, beta: float = 1.0 / 9.0
+) -> torch.Tensor:
     """Summed weighted smooth-L1 of (B, A, 7) residuals with the sine yaw term; weights (B, A)."""
     pred_sin, target_sin = _sin_difference(pred, target)
     diff = (pred_sin - target_sin).abs()
@@ -48,15 +56,24 @@ def box_regression_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch
     return (per_value.sum(dim=-1) * weights).sum()
 
 
-def direction_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def direction_loss(
+    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """Summed weighted cross-entropy: logits (B, A, 2), targets (B, A) int64 in {0, 1}, weights (B, A)."""
     per_anchor = F.cross_entropy(logits.reshape(-1, 2), targets.reshape(-1), reduction="none")
     return (per_anchor * weights.reshape(-1)).sum()
 
 
-def detection_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, box_targets: torch.Tensor,
-                   dir_targets: torch.Tensor, num_classes: int, cls_weight: float = 1.0,
-                   loc_weight: float = 2.0, dir_weight: float = 0.2) -> dict[str, torch.Tensor]:
+def detection_loss(
+    outputs: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    box_targets: torch.Tensor,
+    dir_targets: torch.Tensor,
+    num_classes: int,
+    cls_weight: float = 1.0,
+    loc_weight: float = 2.0,
+    dir_weight: float = 0.2,
+) -> dict[str, torch.Tensor]:
     """The total loss and its terms.
 
     Args:
@@ -76,5 +93,10 @@ def detection_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, box_t
     loc = box_regression_loss(outputs["box"], box_targets, positive) / normaliser
     direction = direction_loss(outputs["dir"], dir_targets, positive) / normaliser
     total = cls_weight * cls + loc_weight * loc + dir_weight * direction
-    return {"loss": total, "cls": cls.detach(), "loc": loc.detach(), "dir": direction.detach(),
-            "num_positive": positive.sum().detach()}
+    return {
+        "loss": total,
+        "cls": cls.detach(),
+        "loc": loc.detach(),
+        "dir": direction.detach(),
+        "num_positive": positive.sum().detach(),
+    }

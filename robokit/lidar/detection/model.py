@@ -7,7 +7,8 @@ score per class (sigmoid), 7 box residuals and 2 direction logits.
 
 Presets: ``"second"`` is OpenPCDet's KITTI configuration (range 0..70.4 x -40..40 x -3..1 m,
 voxels 0.05 x 0.05 x 0.1 m, BEV blocks of 5 layers with 128 / 256 filters); ``"cpu-small"`` is a
-reduced model for CPU runs (range 0..40 x -20..20 m, 0.1 x 0.1 x 0.2 m voxels, 2 layers of 64 / 128).
+reduced model for CPU runs (range 0..40 x -20..20 m, 0.1 x 0.1 x 0.2 m voxels, 2 layers of 64 / 128);
+``"cpu-tiny"`` narrows it further (encoder 8-16 channels, one BEV layer of 32 / 64) for tests.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ __all__ = ["DetectorConfig", "PRESETS", "SecondDetector", "BevBackbone", "preset
 class DetectorConfig:
     """Network and grid settings (metres; ranges [xmin, ymin, zmin, xmax, ymax, zmax])."""
 
-    point_range: tuple[float, float, float, float, float, float] = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
+    point_range: tuple[float, float, float, float, float, float] = (
+        0.0,
+        -40.0,
+        -3.0,
+        70.4,
+        40.0,
+        1.0,
+    )
     voxel_size: tuple[float, float, float] = (0.05, 0.05, 0.1)
     max_voxels: int = 40000
     classes: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist")
@@ -55,9 +63,25 @@ class DetectorConfig:
 
 PRESETS: dict[str, DetectorConfig] = {
     "second": DetectorConfig(),
-    "cpu-small": DetectorConfig(point_range=(0.0, -20.0, -3.0, 40.0, 20.0, 1.0), voxel_size=(0.1, 0.1, 0.2),
-                                max_voxels=20000, bev_layers=(2, 2), bev_filters=(64, 128),
-                                bev_upsample_filters=(128, 128), bn_momentum=0.1),
+    "cpu-small": DetectorConfig(
+        point_range=(0.0, -20.0, -3.0, 40.0, 20.0, 1.0),
+        voxel_size=(0.1, 0.1, 0.2),
+        max_voxels=20000,
+        bev_layers=(2, 2),
+        bev_filters=(64, 128),
+        bev_upsample_filters=(128, 128),
+        bn_momentum=0.1,
+    ),
+    "cpu-tiny": DetectorConfig(
+        point_range=(0.0, -20.0, -3.0, 40.0, 20.0, 1.0),
+        voxel_size=(0.1, 0.1, 0.2),
+        max_voxels=20000,
+        encoder_channels=(8, 16, 16, 16),
+        bev_layers=(1, 1),
+        bev_filters=(32, 64),
+        bev_upsample_filters=(64, 64),
+        bn_momentum=0.1,
+    ),
 }
 
 
@@ -69,8 +93,11 @@ def preset_config(name: str, **overrides) -> DetectorConfig:
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-            nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01), nn.ReLU()]
+    return [
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01),
+        nn.ReLU(),
+    ]
 
 
 class BevBackbone(nn.Module):
@@ -80,21 +107,32 @@ class BevBackbone(nn.Module):
     ``forward((B, C_in, H, W)) -> (B, sum(upsample_filters), H, W)``.
     """
 
-    def __init__(self, in_channels: int, layers: Sequence[int], filters: Sequence[int],
-                 upsample_filters: Sequence[int]) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        layers: Sequence[int],
+        filters: Sequence[int],
+        upsample_filters: Sequence[int],
+    ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList()
         self.deblocks = nn.ModuleList()
         cin = in_channels
-        for index, (num_layers, cout, up) in enumerate(zip(layers, filters, upsample_filters, strict=True)):
+        for index, (num_layers, cout, up) in enumerate(
+            zip(layers, filters, upsample_filters, strict=True)
+        ):
             stride = 1 if index == 0 else 2
             block = _conv_bn_relu(cin, cout, stride)
             for _ in range(num_layers):
                 block += _conv_bn_relu(cout, cout)
             self.blocks.append(nn.Sequential(*block))
-            self.deblocks.append(nn.Sequential(
-                nn.ConvTranspose2d(cout, up, stride, stride=stride, bias=False),
-                nn.BatchNorm2d(up, eps=1e-3, momentum=0.01), nn.ReLU()))
+            self.deblocks.append(
+                nn.Sequential(
+                    nn.ConvTranspose2d(cout, up, stride, stride=stride, bias=False),
+                    nn.BatchNorm2d(up, eps=1e-3, momentum=0.01),
+                    nn.ReLU(),
+                )
+            )
             cin = cout
         self.out_channels = int(sum(upsample_filters))
 
@@ -123,21 +161,31 @@ class SecondDetector(nn.Module):
         self.in_channels = in_channels
         nz, ny, nx = (int(v) for v in grid_shape(config.voxel_size, config.point_range))
         # one extra z cell, as OpenPCDet does for SECOND, so z shrinks 41 -> 21 -> 11 -> 5 at stride 8
-        self.encoder = SparseEncoder8x(in_channels, (nz + 1, ny, nx), config.encoder_channels, last_z_padding=0)
+        self.encoder = SparseEncoder8x(
+            in_channels, (nz + 1, ny, nx), config.encoder_channels, last_z_padding=0
+        )
         depth, bev_y, bev_x = self._encoder_output_shape(in_channels)
         self.bev_shape = (bev_y, bev_x)
-        self.bev = BevBackbone(self.encoder.out_channels * depth, config.bev_layers, config.bev_filters,
-                               config.bev_upsample_filters)
+        self.bev = BevBackbone(
+            self.encoder.out_channels * depth,
+            config.bev_layers,
+            config.bev_filters,
+            config.bev_upsample_filters,
+        )
         anchor_classes = config.anchor_classes()
         anchors = generate_anchors(config.point_range, self.bev_shape, anchor_classes)
         self.anchors_per_location = anchors.shape[2]
         self.num_classes = len(anchor_classes)
-        self.register_buffer("anchors", torch.from_numpy(anchors.reshape(-1, 7).copy()), persistent=False)
+        self.register_buffer(
+            "anchors", torch.from_numpy(anchors.reshape(-1, 7).copy()), persistent=False
+        )
         channels = self.bev.out_channels
         self.cls_head = nn.Conv2d(channels, self.anchors_per_location * self.num_classes, 1)
         self.box_head = nn.Conv2d(channels, self.anchors_per_location * 7, 1)
         self.dir_head = nn.Conv2d(channels, self.anchors_per_location * 2, 1)
-        nn.init.constant_(self.cls_head.bias, -math.log((1 - 0.01) / 0.01))  # prior probability 0.01
+        nn.init.constant_(
+            self.cls_head.bias, -math.log((1 - 0.01) / 0.01)
+        )  # prior probability 0.01
         nn.init.normal_(self.box_head.weight, std=0.001)
         for module in self.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -152,7 +200,9 @@ class SecondDetector(nn.Module):
         depth, bev_y, bev_x = (int(v) for v in probe.spatial_shape)
         return depth, bev_y, bev_x
 
-    def forward(self, features: torch.Tensor, coords: torch.Tensor, batch_size: int) -> dict[str, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor, coords: torch.Tensor, batch_size: int
+    ) -> dict[str, torch.Tensor]:
         sparse = self.encoder(features, coords, batch_size)
         dense = sparse.dense()  # (B, C, D, H, W)
         bev = dense.reshape(dense.shape[0], -1, dense.shape[3], dense.shape[4])
@@ -163,13 +213,17 @@ class SecondDetector(nn.Module):
             out = head(x).permute(0, 2, 3, 1).contiguous()  # (B, H, W, A_loc * width)
             return out.view(b, -1, width)
 
-        return {"cls": per_anchor(self.cls_head, self.num_classes), "box": per_anchor(self.box_head, 7),
-                "dir": per_anchor(self.dir_head, 2)}
+        return {
+            "cls": per_anchor(self.cls_head, self.num_classes),
+            "box": per_anchor(self.box_head, 7),
+            "dir": per_anchor(self.dir_head, 2),
+        }
 
     def voxelize(self, clouds: Sequence[np.ndarray], device: torch.device | str = "cpu"):
         """Mean-feature voxels of B clouds -> (features (V, C), coords (V, 4) int32) tensors."""
         from robokit.lidar.voxelizer import voxelize_batch
 
-        features, coords, _ = voxelize_batch(list(clouds), self.config.voxel_size, self.config.point_range,
-                                             self.config.max_voxels)
+        features, coords, _ = voxelize_batch(
+            list(clouds), self.config.voxel_size, self.config.point_range, self.config.max_voxels
+        )
         return torch.from_numpy(features).to(device), torch.from_numpy(coords).to(device)

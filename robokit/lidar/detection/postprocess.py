@@ -16,8 +16,13 @@ import torch
 from robokit.lidar.detection.box_coder import decode_boxes
 from robokit.lidar.detection.kitti_eval import FrameDetections
 
-__all__ = ["LidarDetections", "decode_predictions", "to_kitti_detections", "project_boxes_to_image",
-           "write_kitti_result"]
+__all__ = [
+    "LidarDetections",
+    "decode_predictions",
+    "to_kitti_detections",
+    "project_boxes_to_image",
+    "write_kitti_result",
+]
 
 
 @dataclass
@@ -30,7 +35,9 @@ class LidarDetections:
 
 
 @torch.no_grad()
-def decode_predictions(outputs: dict[str, torch.Tensor], anchors: torch.Tensor, config) -> list[LidarDetections]:
+def decode_predictions(
+    outputs: dict[str, torch.Tensor], anchors: torch.Tensor, config
+) -> list[LidarDetections]:
     """Per-frame detections from batched head outputs (see ``SecondDetector.forward``).
 
     Each anchor keeps its best class; anchors below ``config.score_threshold`` are dropped, the
@@ -61,7 +68,9 @@ def decode_predictions(outputs: dict[str, torch.Tensor], anchors: torch.Tensor, 
     return results
 
 
-def project_boxes_to_image(boxes_cam: np.ndarray, P2: np.ndarray, image_shape=(375, 1242)) -> np.ndarray:
+def project_boxes_to_image(
+    boxes_cam: np.ndarray, P2: np.ndarray, image_shape=(375, 1242)
+) -> np.ndarray:
     """2D boxes (N, 4) [x1, y1, x2, y2] pixels: projected 3D corners, clipped to the image.
 
     Args:
@@ -74,17 +83,28 @@ def project_boxes_to_image(boxes_cam: np.ndarray, P2: np.ndarray, image_shape=(3
     local_y = np.array([0, 0, 0, 0, -1, -1, -1, -1])[None] * h
     local_z = np.array([1, -1, -1, 1, 1, -1, -1, 1])[None] * w / 2
     cos, sin = np.cos(ry), np.sin(ry)
-    corners = np.stack([x + cos * local_x + sin * local_z, y + local_y, z - sin * local_x + cos * local_z], axis=-1)
+    corners = np.stack(
+        [x + cos * local_x + sin * local_z, y + local_y, z - sin * local_x + cos * local_z], axis=-1
+    )
     homogeneous = np.concatenate([corners, np.ones(corners.shape[:2] + (1,))], axis=-1)
     projected = homogeneous @ np.asarray(P2, dtype=np.float64).T  # (N, 8, 3)
     depth = np.clip(projected[..., 2], 1e-3, None)
     u, v = projected[..., 0] / depth, projected[..., 1] / depth
     height, width = image_shape
-    return np.stack([np.clip(u.min(1), 0, width - 1), np.clip(v.min(1), 0, height - 1),
-                     np.clip(u.max(1), 0, width - 1), np.clip(v.max(1), 0, height - 1)], axis=1)
+    return np.stack(
+        [
+            np.clip(u.min(1), 0, width - 1),
+            np.clip(v.min(1), 0, height - 1),
+            np.clip(u.max(1), 0, width - 1),
+            np.clip(v.max(1), 0, height - 1),
+        ],
+        axis=1,
+    )
 
 
-def to_kitti_detections(detections: LidarDetections, calib, class_names, image_shape=(375, 1242)) -> FrameDetections:
+def to_kitti_detections(
+    detections: LidarDetections, calib, class_names, image_shape=(375, 1242)
+) -> FrameDetections:
     """LiDAR-frame detections -> camera-frame :class:`FrameDetections` with 2D boxes."""
     from robokit.lidar.boxes import lidar_to_camera_boxes
 
@@ -93,7 +113,9 @@ def to_kitti_detections(detections: LidarDetections, calib, class_names, image_s
     boxes_cam = lidar_to_camera_boxes(detections.boxes, calib.R0_rect, calib.Tr_velo_to_cam)
     bbox = project_boxes_to_image(boxes_cam, calib.P2, image_shape)
     names = np.array([class_names[i] for i in detections.labels], dtype=object)
-    return FrameDetections(names=names, scores=detections.scores.astype(np.float64), bbox=bbox, boxes_cam=boxes_cam)
+    return FrameDetections(
+        names=names, scores=detections.scores.astype(np.float64), bbox=bbox, boxes_cam=boxes_cam
+    )
 
 
 def write_kitti_result(path: str | os.PathLike, detections: FrameDetections) -> Path:
@@ -101,11 +123,14 @@ def write_kitti_result(path: str | os.PathLike, detections: FrameDetections) -> 
     from robokit.core.atomic import atomic_write_text
 
     lines = []
-    for name, score, bbox, box in zip(detections.names, detections.scores, detections.bbox, detections.boxes_cam,
-                                      strict=True):
+    for name, score, bbox, box in zip(
+        detections.names, detections.scores, detections.bbox, detections.boxes_cam, strict=True
+    ):
         x, y, z, h, w, length, ry = box
         alpha = ry - np.arctan2(x, z)
-        lines.append(f"{name} -1 -1 {alpha:.4f} {bbox[0]:.2f} {bbox[1]:.2f} {bbox[2]:.2f} {bbox[3]:.2f} "
-                     f"{h:.4f} {w:.4f} {length:.4f} {x:.4f} {y:.4f} {z:.4f} {ry:.4f} {score:.6f}")
+        lines.append(
+            f"{name} -1 -1 {alpha:.4f} {bbox[0]:.2f} {bbox[1]:.2f} {bbox[2]:.2f} {bbox[3]:.2f} "
+            f"{h:.4f} {w:.4f} {length:.4f} {x:.4f} {y:.4f} {z:.4f} {ry:.4f} {score:.6f}"
+        )
     atomic_write_text(Path(path), "\n".join(lines) + ("\n" if lines else ""))
     return Path(path)

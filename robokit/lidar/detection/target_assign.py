@@ -47,16 +47,25 @@ def _nearest_axis_aligned(boxes: np.ndarray) -> np.ndarray:
     swap = yaw > np.pi / 4
     length = np.where(swap, boxes[:, 4], boxes[:, 3])
     width = np.where(swap, boxes[:, 3], boxes[:, 4])
-    return np.stack([boxes[:, 0] - length / 2, boxes[:, 1] - width / 2,
-                     boxes[:, 0] + length / 2, boxes[:, 1] + width / 2], axis=1)
+    return np.stack(
+        [
+            boxes[:, 0] - length / 2,
+            boxes[:, 1] - width / 2,
+            boxes[:, 0] + length / 2,
+            boxes[:, 1] + width / 2,
+        ],
+        axis=1,
+    )
 
 
 def nearest_bev_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) axis-aligned BEV IoU after turning both box sets to their nearest axis."""
     from robokit.lidar.detection.kitti_eval import image_box_overlap
 
-    return image_box_overlap(_nearest_axis_aligned(np.asarray(a, np.float64)),
-                             _nearest_axis_aligned(np.asarray(b, np.float64)))
+    return image_box_overlap(
+        _nearest_axis_aligned(np.asarray(a, np.float64)),
+        _nearest_axis_aligned(np.asarray(b, np.float64)),
+    )
 
 
 def _iou(anchors: np.ndarray, gt: np.ndarray, iou: str) -> np.ndarray:
@@ -69,8 +78,13 @@ def _iou(anchors: np.ndarray, gt: np.ndarray, iou: str) -> np.ndarray:
     raise ValueError(f"iou must be 'nearest_bev' or 'rotated_bev', got {iou!r}")
 
 
-def assign_targets(anchors: np.ndarray, gt_boxes: np.ndarray, gt_classes: np.ndarray,
-                   anchor_classes: Sequence[AnchorClass], iou: str = "nearest_bev") -> Targets:
+def assign_targets(
+    anchors: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_classes: np.ndarray,
+    anchor_classes: Sequence[AnchorClass],
+    iou: str = "nearest_bev",
+) -> Targets:
     """Label anchors and encode their box targets.
 
     Args:
@@ -99,7 +113,9 @@ def assign_targets(anchors: np.ndarray, gt_boxes: np.ndarray, gt_classes: np.nda
         best_iou = overlaps[np.arange(len(anchor_rows)), best_gt]
         positive = best_iou >= spec.matched_iou
         gt_best = overlaps.max(axis=0)
-        forced_anchor, forced_gt = np.nonzero((overlaps == gt_best[None, :]) & (gt_best[None, :] > 0))
+        forced_anchor, forced_gt = np.nonzero(
+            (overlaps == gt_best[None, :]) & (gt_best[None, :] > 0)
+        )
         ignored = (best_iou >= spec.unmatched_iou) & ~positive
         labels[anchor_rows[ignored]] = -1
         matched[anchor_rows[positive]] = gt_rows[best_gt[positive]]

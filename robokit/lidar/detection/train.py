@@ -19,6 +19,9 @@ from robokit.lidar.detection.model import DetectorConfig, SecondDetector, preset
 
 __all__ = ["TrainDetectorConfig", "train_detector", "build_targets", "load_detector", "frame_batch"]
 
+#: splits up to this many frames are decoded once and kept in memory
+IN_MEMORY_FRAMES = 256
+
 
 @dataclass(frozen=True)
 class TrainDetectorConfig:
@@ -30,7 +33,7 @@ class TrainDetectorConfig:
     """run folder: config.yaml, metrics.csv, checkpoints, final eval JSON."""
     split: str = "train"
     """ImageSets split (all frames when ImageSets/<split>.txt is absent)."""
-    preset: Literal["second", "cpu-small"] = "second"
+    preset: Literal["second", "cpu-small", "cpu-tiny"] = "second"
     """network/grid preset (see robokit.lidar.detection.model)."""
     point_range: tuple[float, float, float, float, float, float] | None = None
     """override the preset's [xmin, ymin, zmin, xmax, ymax, zmax] (metres)."""
@@ -72,17 +75,28 @@ def build_targets(model: SecondDetector, frames_boxes, frames_classes):
         labels.append(targets.labels)
         residuals.append(targets.box_residuals)
         directions.append(direction_targets(gt_yaw, model.config.dir_offset))
-    return (torch.from_numpy(np.stack(labels)), torch.from_numpy(np.stack(residuals)),
-            torch.from_numpy(np.stack(directions)))
+    return (
+        torch.from_numpy(np.stack(labels)),
+        torch.from_numpy(np.stack(residuals)),
+        torch.from_numpy(np.stack(directions)),
+    )
 
 
 def boxes_in_range(boxes: np.ndarray, point_range) -> np.ndarray:
     """(M,) bool: box centres inside the BEV part of ``point_range``."""
     xmin, ymin, _, xmax, ymax, _ = point_range
-    return (boxes[:, 0] >= xmin) & (boxes[:, 0] < xmax) & (boxes[:, 1] >= ymin) & (boxes[:, 1] < ymax)
+    return (
+        (boxes[:, 0] >= xmin) & (boxes[:, 0] < xmax) & (boxes[:, 1] >= ymin) & (boxes[:, 1] < ymax)
+    )
 
 
-def frame_batch(frames, config: TrainDetectorConfig, model: SecondDetector, rng: np.random.Generator, sampler=None):
+def frame_batch(
+    frames,
+    config: TrainDetectorConfig,
+    model: SecondDetector,
+    rng: np.random.Generator,
+    sampler=None,
+):
     """Augmented clouds, in-range boxes and classes of a list of ``KittiFrame``."""
     from robokit.lidar.detection.augment import augment_frame
 
@@ -91,9 +105,15 @@ def frame_batch(frames, config: TrainDetectorConfig, model: SecondDetector, rng:
         points, frame_boxes, frame_classes = frame.points, frame.gt_boxes, frame.gt_classes
         if config.augment or sampler is not None:
             points, frame_boxes, frame_classes = augment_frame(
-                points, frame_boxes, frame_classes, rng, sampler=sampler, flip=config.augment,
+                points,
+                frame_boxes,
+                frame_classes,
+                rng,
+                sampler=sampler,
+                flip=config.augment,
                 rotation=np.pi / 4 if config.augment else 0.0,
-                scale_range=(0.95, 1.05) if config.augment else (1.0, 1.0))
+                scale_range=(0.95, 1.05) if config.augment else (1.0, 1.0),
+            )
         keep = boxes_in_range(frame_boxes, model.config.point_range)
         clouds.append(points)
         boxes.append(frame_boxes[keep])
@@ -102,7 +122,9 @@ def frame_batch(frames, config: TrainDetectorConfig, model: SecondDetector, rng:
 
 
 def _detector_config(config: TrainDetectorConfig) -> DetectorConfig:
-    return preset_config(config.preset, point_range=config.point_range, voxel_size=config.voxel_size)
+    return preset_config(
+        config.preset, point_range=config.point_range, voxel_size=config.voxel_size
+    )
 
 
 def load_detector(checkpoint_path, device: str = "cpu") -> SecondDetector:
@@ -111,22 +133,36 @@ def load_detector(checkpoint_path, device: str = "cpu") -> SecondDetector:
 
     state = load_checkpoint(checkpoint_path, map_location=device)
     if "detector_config" not in state or "model" not in state:
-        raise CheckpointError(f"{checkpoint_path}: not a robokit detector checkpoint (no detector_config/model)")
-    detector_config = DetectorConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                        for k, v in state["detector_config"].items()})
+        raise CheckpointError(
+            f"{checkpoint_path}: not a robokit detector checkpoint (no detector_config/model)"
+        )
+    detector_config = DetectorConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in state["detector_config"].items()}
+    )
     model = SecondDetector(detector_config)
     model.load_state_dict(state["model"])
     return model.to(device).eval()
 
 
-def _save(path: Path, model, optimizer, scheduler, epoch: int, step: int, rng, detector_config) -> None:
+def _save(
+    path: Path, model, optimizer, scheduler, epoch: int, step: int, rng, detector_config
+) -> None:
     from dataclasses import asdict
 
     from robokit.core.checkpoint import save_checkpoint
 
-    save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-                           "rng": rng.bit_generator.state, "detector_config": asdict(detector_config)})
+    save_checkpoint(
+        path,
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "step": step,
+            "rng": rng.bit_generator.state,
+            "detector_config": asdict(detector_config),
+        },
+    )
 
 
 def train_detector(config: TrainDetectorConfig, progress: bool = True) -> dict:
@@ -150,18 +186,33 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True) -> dict:
     dataset = KittiObjectDataset(config.data, split=config.split, classes=detector_config.classes)
     frame_ids = dataset.frame_ids[: config.max_frames] if config.max_frames else dataset.frame_ids
     dataset = KittiObjectDataset(config.data, classes=detector_config.classes, frame_ids=frame_ids)
-    frames = [dataset[i] for i in range(len(dataset))]  # small runs: keep the decoded frames in memory
+    # small splits stay decoded in memory; large ones (full KITTI) are read frame by frame
+    frames = (
+        [dataset[i] for i in range(len(dataset))] if len(dataset) <= IN_MEMORY_FRAMES else dataset
+    )
     sampler = None
     if config.gt_sampling:
         from robokit.lidar.detection.augment import GroundTruthSampler
 
-        sampler = GroundTruthSampler(frames, samples_per_class=(15, 10, 10)[: len(detector_config.classes)])
+        every_frame = (
+            frames[i] for i in tqdm(range(len(frames)), desc="gt database", disable=not progress)
+        )
+        per_class = (15, 10, 10)[: len(detector_config.classes)]
+        sampler = GroundTruthSampler(every_frame, samples_per_class=per_class)
     model = SecondDetector(detector_config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.95, 0.99), weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=(0.95, 0.99), weight_decay=config.weight_decay
+    )
     steps_per_epoch = int(np.ceil(len(frames) / config.batch_size))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch,
-                                                    pct_start=0.4, div_factor=10.0, base_momentum=0.85,
-                                                    max_momentum=0.95)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=config.lr,
+        total_steps=config.epochs * steps_per_epoch,
+        pct_start=0.4,
+        div_factor=10.0,
+        base_momentum=0.85,
+        max_momentum=0.95,
+    )
     start_epoch, step = 0, 0
     if config.resume and (last := latest_checkpoint(out, "epoch_*.pt")) is not None:
         state = load_checkpoint(last, map_location=device)
@@ -182,7 +233,9 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True) -> dict:
             batch_frames = [frames[i] for i in order[first : first + config.batch_size]]
             clouds, boxes, classes = frame_batch(batch_frames, config, model, rng, sampler)
             features, coords = model.voxelize(clouds, device)
-            labels, residuals, directions = (t.to(device) for t in build_targets(model, boxes, classes))
+            labels, residuals, directions = (
+                t.to(device) for t in build_targets(model, boxes, classes)
+            )
             outputs = model(features, coords, len(clouds))
             losses = detection_loss(outputs, labels, residuals, directions, model.num_classes)
             optimizer.zero_grad(set_to_none=True)
@@ -192,21 +245,45 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True) -> dict:
             scheduler.step()
             step += 1
             epoch_losses.append(float(losses["loss"]))
-            logger.log({"loss": float(losses["loss"]), "cls": float(losses["cls"]), "loc": float(losses["loc"]),
-                        "dir": float(losses["dir"]), "num_positive": float(losses["num_positive"]),
-                        "lr": scheduler.get_last_lr()[0], "epoch": epoch}, step)
+            logger.log(
+                {
+                    "loss": float(losses["loss"]),
+                    "cls": float(losses["cls"]),
+                    "loc": float(losses["loc"]),
+                    "dir": float(losses["dir"]),
+                    "num_positive": float(losses["num_positive"]),
+                    "lr": scheduler.get_last_lr()[0],
+                    "epoch": epoch,
+                },
+                step,
+            )
         history.append(float(np.mean(epoch_losses)))
         epochs.set_postfix(loss=f"{history[-1]:.3f}")
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
-            _save(out / f"epoch_{epoch + 1:04d}.pt", model, optimizer, scheduler, epoch + 1, step, rng, detector_config)
+            _save(
+                out / f"epoch_{epoch + 1:04d}.pt",
+                model,
+                optimizer,
+                scheduler,
+                epoch + 1,
+                step,
+                rng,
+                detector_config,
+            )
     logger.close()
-    summary = {"first_epoch_loss": history[0] if history else None, "last_epoch_loss": history[-1] if history else None,
-               "epochs": config.epochs, "frames": len(frames), "train_seconds": time.perf_counter() - started,
-               "checkpoint": str(latest_checkpoint(out, "epoch_*.pt"))}
+    summary = {
+        "first_epoch_loss": history[0] if history else None,
+        "last_epoch_loss": history[-1] if history else None,
+        "epochs": config.epochs,
+        "frames": len(frames),
+        "train_seconds": time.perf_counter() - started,
+        "checkpoint": str(latest_checkpoint(out, "epoch_*.pt")),
+    }
     if config.eval_at_end:
         from robokit.lidar.detection.evaluate import evaluate_detector
 
-        result, _ = evaluate_detector(model.eval(), replace_frames(dataset, frames), progress=progress)
+        source = replace_frames(dataset, frames) if isinstance(frames, list) else dataset
+        result, _ = evaluate_detector(model.eval(), source, progress=progress)
         summary["ap"] = result.ap
         summary["num_gt"] = result.num_gt
     return summary
@@ -233,5 +310,15 @@ def replace_frames(dataset, frames):
 def overfit_config(data: Path, out: Path, epochs: int = 60, **overrides) -> TrainDetectorConfig:
     """The CPU overfit recipe on a handful of scans: cpu-small preset, no augmentation, all three
     scans in one batch (so BatchNorm's training and running statistics agree)."""
-    return replace(TrainDetectorConfig(data=data, out=out, preset="cpu-small", epochs=epochs, augment=False,
-                                       batch_size=3, checkpoint_every=max(epochs, 1)), **overrides)
+    return replace(
+        TrainDetectorConfig(
+            data=data,
+            out=out,
+            preset="cpu-small",
+            epochs=epochs,
+            augment=False,
+            batch_size=3,
+            checkpoint_every=max(epochs, 1),
+        ),
+        **overrides,
+    )

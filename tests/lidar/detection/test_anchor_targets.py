@@ -27,9 +27,18 @@ def test_anchor_shapes_centres_and_sizes():
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_encode_then_decode_is_identity(backend):
     rng = np.random.default_rng(0)
-    anchors = np.column_stack([rng.uniform(0, 40, 50), rng.uniform(-20, 20, 50), rng.uniform(-2, 0, 50),
-                               rng.uniform(0.5, 4, (50, 3)), rng.uniform(-np.pi, np.pi, 50)])
-    boxes = anchors + np.column_stack([rng.normal(0, 1, (50, 3)), np.zeros((50, 3)), rng.normal(0, 1, 50)])
+    anchors = np.column_stack(
+        [
+            rng.uniform(0, 40, 50),
+            rng.uniform(-20, 20, 50),
+            rng.uniform(-2, 0, 50),
+            rng.uniform(0.5, 4, (50, 3)),
+            rng.uniform(-np.pi, np.pi, 50),
+        ]
+    )
+    boxes = anchors + np.column_stack(
+        [rng.normal(0, 1, (50, 3)), np.zeros((50, 3)), rng.normal(0, 1, 50)]
+    )
     boxes[:, 3:6] = anchors[:, 3:6] * rng.uniform(0.5, 2.0, (50, 3))
     if backend == "torch":
         anchors_t, boxes_t = torch.from_numpy(anchors), torch.from_numpy(boxes)
@@ -42,14 +51,20 @@ def test_encode_then_decode_is_identity(backend):
 def test_encoding_by_hand():
     anchor = np.array([[10.0, 0.0, -1.0, 4.0, 3.0, 1.5, 0.0]])
     box = np.array([[15.0, 2.5, -0.25, 8.0, 3.0, 1.5, 0.5]])
-    np.testing.assert_allclose(encode_boxes(box, anchor), [[1.0, 0.5, 0.5, np.log(2), 0.0, 0.0, 0.5]])
+    np.testing.assert_allclose(
+        encode_boxes(box, anchor), [[1.0, 0.5, 0.5, np.log(2), 0.0, 0.0, 0.5]]
+    )
 
 
 def test_assignment_positive_ignored_negative_and_per_class():
-    classes = (AnchorClass("Car", (3.9, 1.6, 1.56), -1.78, matched_iou=0.6, unmatched_iou=0.45),
-               AnchorClass("Pedestrian", (0.8, 0.6, 1.73), -0.6))
+    classes = (
+        AnchorClass("Car", (3.9, 1.6, 1.56), -1.78, matched_iou=0.6, unmatched_iou=0.45),
+        AnchorClass("Pedestrian", (0.8, 0.6, 1.73), -0.6),
+    )
     anchors = generate_anchors(RANGE, (16, 16), classes)  # 1 m x 1 m cells, 4 anchors per cell
-    gt = np.array([[3.5, -0.5, -1.0, 3.9, 1.6, 1.56, 0.0]])  # exactly on the yaw-0 car anchor of cell (7, 3)
+    gt = np.array(
+        [[3.5, -0.5, -1.0, 3.9, 1.6, 1.56, 0.0]]
+    )  # exactly on the yaw-0 car anchor of cell (7, 3)
     targets = assign_targets(anchors, gt, np.array([0]), classes)
     labels = targets.labels.reshape(16, 16, 4)
     assert labels[7, 3, 0] == 1  # the matching anchor is a Car positive, with zero residuals
@@ -65,11 +80,17 @@ def test_assignment_positive_ignored_negative_and_per_class():
 
 def test_forced_best_anchor_for_a_box_between_cells():
     classes = (DEFAULT_ANCHORS[1],)
-    anchors = generate_anchors(RANGE, (4, 8), classes)  # 2 m x 4 m cells: a pedestrian overlaps no anchor well
-    gt = np.array([[5.2, -5.8, -0.6, 0.8, 0.6, 1.73, 0.3]])  # IoU 0.24 / 0.72 = 0.33 with the best anchor
+    anchors = generate_anchors(
+        RANGE, (4, 8), classes
+    )  # 2 m x 4 m cells: a pedestrian overlaps no anchor well
+    gt = np.array(
+        [[5.2, -5.8, -0.6, 0.8, 0.6, 1.73, 0.3]]
+    )  # IoU 0.24 / 0.72 = 0.33 with the best anchor
     targets = assign_targets(anchors, gt, np.array([0]), classes)
     assert (targets.labels == 1).sum() >= 1  # the best anchor is taken even below the 0.5 threshold
-    unreachable = assign_targets(anchors, np.array([[100.0, 0, 0, 0.8, 0.6, 1.7, 0]]), np.array([0]), classes)
+    unreachable = assign_targets(
+        anchors, np.array([[100.0, 0, 0, 0.8, 0.6, 1.7, 0]]), np.array([0]), classes
+    )
     assert (unreachable.labels == 1).sum() == 0  # zero overlap everywhere: no forced match
 
 
@@ -82,7 +103,9 @@ def test_nearest_bev_iou_matches_rotated_iou_for_axis_aligned_boxes():
 
 
 def test_direction_bins():
-    np.testing.assert_array_equal(direction_targets(np.array([0.0, np.pi, np.pi / 2, -np.pi / 2])), [1, 0, 0, 1])
+    np.testing.assert_array_equal(
+        direction_targets(np.array([0.0, np.pi, np.pi / 2, -np.pi / 2])), [1, 0, 0, 1]
+    )
     # yaw - pi/4 wrapped to [0, 2 pi): 7pi/4 -> 1, 3pi/4 -> 0, pi/4 -> 0, 5pi/4 -> 1
     # a heading and its reverse always fall in different bins
     yaw = np.random.default_rng(0).uniform(-np.pi, np.pi, 100)

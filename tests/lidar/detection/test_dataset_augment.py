@@ -27,7 +27,9 @@ def test_real_frames_boxes_and_classes(object_root):
     frame0, frame1, frame2 = dataset[0], dataset[1], dataset[2]
     # 000000: one pedestrian 8.4 m ahead (camera z) -> about 8.7 m along LiDAR x, 1.9 m to the right
     assert frame0.gt_classes.tolist() == [1]
-    np.testing.assert_allclose(frame0.gt_boxes[0, [0, 1, 3, 4, 5]], [8.73, -1.86, 1.2, 0.48, 1.89], atol=0.02)
+    np.testing.assert_allclose(
+        frame0.gt_boxes[0, [0, 1, 3, 4, 5]], [8.73, -1.86, 1.2, 0.48, 1.89], atol=0.02
+    )
     # 000001: the truck is not a trained class; car and cyclist are; DontCare kept for evaluation only
     assert frame1.gt_classes.tolist() == [0, 2]
     assert list(frame1.annotations.names).count("DontCare") == 4
@@ -75,7 +77,9 @@ def test_malformed_label_line_names_file_and_line(object_root, tmp_path):
     dataset[0]  # other frames still load
     with pytest.raises(ValueError, match=r"000001\.txt.*(line 3|:3)"):
         dataset[1]
-    lines[2] = "Cyclist 0.00 3 -1.65 676.60 163.95 688.98 193.93 1.86 0.60 2.02 4.59 nan 45.84 -1.55"
+    lines[2] = (
+        "Cyclist 0.00 3 -1.65 676.60 163.95 688.98 193.93 1.86 0.60 2.02 4.59 nan 45.84 -1.55"
+    )
     label.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=r"000001\.txt"):
         dataset[1]
@@ -96,7 +100,10 @@ def test_missing_layout_is_a_clear_error(tmp_path):
 
 def _scene(rng):
     points = rng.uniform([0, -10, -2, 0], [20, 10, 1, 1], size=(2000, 4)).astype(np.float32)
-    boxes = np.array([[5.0, 2.0, -1.0, 4.0, 1.8, 1.5, 0.3], [12.0, -4.0, -0.8, 0.8, 0.6, 1.7, -1.0]], dtype=np.float32)
+    boxes = np.array(
+        [[5.0, 2.0, -1.0, 4.0, 1.8, 1.5, 0.3], [12.0, -4.0, -0.8, 0.8, 0.6, 1.7, -1.0]],
+        dtype=np.float32,
+    )
     return points, boxes
 
 
@@ -106,12 +113,18 @@ def test_flip_rotation_scaling_keep_points_in_their_boxes():
     rng = np.random.default_rng(0)
     points, boxes = _scene(rng)
     inside = points_in_boxes(points[:, :3], boxes)
-    for transform in (lambda p, b: random_flip(p, b, rng, probability=1.0), lambda p, b: global_rotation(p, b, rng),
-                      lambda p, b: global_scaling(p, b, rng, (0.9, 1.1))):
+    for transform in (
+        lambda p, b: random_flip(p, b, rng, probability=1.0),
+        lambda p, b: global_rotation(p, b, rng),
+        lambda p, b: global_scaling(p, b, rng, (0.9, 1.1)),
+    ):
         new_points, new_boxes = transform(points, boxes)
         assert not np.allclose(new_points[:, :3], points[:, :3])
         # a point strictly inside stays inside (boundary points may move by rounding)
-        strict = points_in_boxes(new_points[:, :3], np.hstack([new_boxes[:, :3], new_boxes[:, 3:6] * 1.001, new_boxes[:, 6:]]))
+        strict = points_in_boxes(
+            new_points[:, :3],
+            np.hstack([new_boxes[:, :3], new_boxes[:, 3:6] * 1.001, new_boxes[:, 6:]]),
+        )
         assert (strict[inside]).all()
         np.testing.assert_allclose(new_points[:, 3], points[:, 3])  # reflectance untouched
     twice, boxes_twice = random_flip(*random_flip(points, boxes, rng, 1.0), rng, 1.0)
@@ -132,7 +145,9 @@ def test_ground_truth_sampler_pastes_without_overlap():
     shifted = boxes.copy()
     shifted[:, 1] += 30.0  # the target scene's own objects sit elsewhere: both pastes fit
     scene_points = points + np.array([0, 30.0, 0, 0], dtype=np.float32)
-    out_points, out_boxes, out_classes = sampler.sample(scene_points, shifted, np.array([0, 1]), rng)
+    out_points, out_boxes, out_classes = sampler.sample(
+        scene_points, shifted, np.array([0, 1]), rng
+    )
     assert len(out_boxes) == 4 and out_classes.tolist() == [0, 1, 0, 1]
     pasted_inside = points_in_boxes(out_points[:, :3], out_boxes[2:]).sum(axis=0)
     assert (pasted_inside == points_in_boxes(points[:, :3], boxes).sum(axis=0)).all()

@@ -18,7 +18,9 @@ from robokit.lidar.detection.kitti_eval import (
 EASY_BBOX = (100.0, 100.0, 200.0, 200.0)  # 100 px tall: passes every difficulty's height rule
 
 
-def car(x: float, z: float = 20.0, h: float = 1.5, w: float = 1.6, length: float = 3.9, ry: float = 0.0):
+def car(
+    x: float, z: float = 20.0, h: float = 1.5, w: float = 1.6, length: float = 3.9, ry: float = 0.0
+):
     """Camera-frame box [x, y_bottom, z, h, w, l, ry]."""
     return [x, 1.6, z, h, w, length, ry]
 
@@ -62,7 +64,9 @@ def test_perfect_detections_score_100(metric):
 
 
 def test_no_detections_score_0_and_absent_class_is_nan():
-    result = evaluate_kitti([gt_frame(FOUR_CARS)], [FrameDetections.empty()], classes=["Car", "Cyclist"])
+    result = evaluate_kitti(
+        [gt_frame(FOUR_CARS)], [FrameDetections.empty()], classes=["Car", "Cyclist"]
+    )
     assert result.ap["Car"]["3d"]["moderate"] == 0.0
     assert np.isnan(result.ap["Cyclist"]["3d"]["moderate"])
     assert "-" in format_ap_table(result)
@@ -97,8 +101,11 @@ def test_iou_threshold_is_class_specific_and_strict():
     assert car_ap(gt, [det_frame([car(1.0)], [0.9])], metric="bev") == 0.0
     ped_box = [0.0, 1.6, 20.0, 1.7, 0.6, 3.9, 0.0]
     ped_shift = [1.0, 1.6, 20.0, 1.7, 0.6, 3.9, 0.0]
-    result = evaluate_kitti([gt_frame([ped_box], names=["Pedestrian"])],
-                            [det_frame([ped_shift], [0.9], names=["Pedestrian"])], classes=["Pedestrian"])
+    result = evaluate_kitti(
+        [gt_frame([ped_box], names=["Pedestrian"])],
+        [det_frame([ped_shift], [0.9], names=["Pedestrian"])],
+        classes=["Pedestrian"],
+    )
     assert result.ap["Pedestrian"]["bev"]["moderate"] == 100.0
 
 
@@ -110,13 +117,18 @@ def test_difficulty_filters_height_occlusion_truncation():
         occluded=[0, 0, 2, 0],  # third: occlusion 2 -> hard only
         truncated=[0.0, 0.0, 0.0, 0.4],  # fourth: truncation 0.4 -> hard only
     )
-    result = evaluate_kitti([gt], [det_frame(boxes, [0.9, 0.8, 0.7, 0.6])], classes=["Car"], metrics=["3d"])
+    result = evaluate_kitti(
+        [gt], [det_frame(boxes, [0.9, 0.8, 0.7, 0.6])], classes=["Car"], metrics=["3d"]
+    )
     assert result.num_gt["Car"] == {"easy": 1, "moderate": 2, "hard": 4}
     # matched-but-ignored objects are neither TP nor FP: every level stays perfect
     assert result.ap["Car"]["3d"] == {"easy": 100.0, "moderate": 100.0, "hard": 100.0}
     # a 25 px tall object fails moderate (the devkit keeps heights >= 25 only) ... 24.9 px does
     gt_small = gt_frame([car(0.0)], bbox=[(0, 100, 50, 124.9)])
-    assert evaluate_kitti([gt_small], [FrameDetections.empty()], classes=["Car"]).num_gt["Car"]["hard"] == 0
+    assert (
+        evaluate_kitti([gt_small], [FrameDetections.empty()], classes=["Car"]).num_gt["Car"]["hard"]
+        == 0
+    )
 
 
 def test_neutral_van_is_not_a_false_positive_but_truck_is():
@@ -135,20 +147,31 @@ def test_neutral_van_is_not_a_false_positive_but_truck_is():
 def test_person_sitting_is_neutral_for_pedestrian():
     ped = [0.0, 1.6, 10.0, 1.2, 0.6, 0.8, 0.0]
     gt = gt_frame([ped], names=["Person_sitting"])
-    result = evaluate_kitti([gt, gt_frame([ped], names=["Pedestrian"])],
-                            [det_frame([ped], [0.9], names=["Pedestrian"]), det_frame([ped], [0.5], names=["Pedestrian"])],
-                            classes=["Pedestrian"])
+    result = evaluate_kitti(
+        [gt, gt_frame([ped], names=["Pedestrian"])],
+        [
+            det_frame([ped], [0.9], names=["Pedestrian"]),
+            det_frame([ped], [0.5], names=["Pedestrian"]),
+        ],
+        classes=["Pedestrian"],
+    )
     assert result.num_gt["Pedestrian"]["moderate"] == 1
     assert result.ap["Pedestrian"]["3d"]["moderate"] == 100.0
 
 
 def test_dontcare_region_absorbs_detections_in_2d_and_optionally_in_3d():
     dontcare = [-1, -1, -1000, -1, -1, -1, -10]  # KITTI's DontCare lines carry no 3D box
-    gt = gt_frame([car(0.0), dontcare], names=["Car", "DontCare"], bbox=[EASY_BBOX, (600, 100, 700, 200)])
+    gt = gt_frame(
+        [car(0.0), dontcare], names=["Car", "DontCare"], bbox=[EASY_BBOX, (600, 100, 700, 200)]
+    )
     stray = car(8.0, z=40.0)
     det = det_frame([stray, car(0.0)], [0.9, 0.5], bbox=[(610, 110, 690, 190), EASY_BBOX])
-    assert car_ap([gt], [det], metric="bbox") == 100.0  # the stray box lies inside the DontCare area
-    assert car_ap([gt], [det], metric="3d") == pytest.approx(50.0)  # the devkit's 3D numbers keep it an FP
+    assert (
+        car_ap([gt], [det], metric="bbox") == 100.0
+    )  # the stray box lies inside the DontCare area
+    assert car_ap([gt], [det], metric="3d") == pytest.approx(
+        50.0
+    )  # the devkit's 3D numbers keep it an FP
     assert car_ap([gt], [det], metric="3d", dontcare_all_metrics=True) == 100.0
     outside = det_frame([stray, car(0.0)], [0.9, 0.5], bbox=[(300, 110, 390, 190), EASY_BBOX])
     assert car_ap([gt], [outside], metric="bbox") == pytest.approx(50.0)
@@ -161,7 +184,9 @@ def test_detections_lower_than_the_height_rule_are_ignored():
 
 def test_exact_and_devkit_sampling_agree_with_many_objects_and_differ_with_one():
     rng = np.random.default_rng(0)
-    boxes = [car(x, z=z) for x in np.arange(-20.0, 21.0, 5.0) for z in np.arange(10.0, 60.0, 5.0)]  # 90 cars
+    boxes = [
+        car(x, z=z) for x in np.arange(-20.0, 21.0, 5.0) for z in np.arange(10.0, 60.0, 5.0)
+    ]  # 90 cars
     found = rng.permutation(len(boxes))[:70]
     misses = [car(x + 2.5, z=z + 2.5) for x, z in rng.uniform([-20, 10], [20, 55], size=(15, 2))]
     det_boxes = [boxes[i] for i in found] + misses
@@ -177,7 +202,9 @@ def test_exact_and_devkit_sampling_agree_with_many_objects_and_differ_with_one()
 
 def test_ap_from_pr_and_devkit_thresholds_by_hand():
     assert ap_from_pr(np.array([0.5]), np.array([1.0])) == pytest.approx(50.0)
-    assert ap_from_pr(np.array([0.25, 1.0]), np.array([1.0, 0.5])) == pytest.approx(100 * (10 + 30 * 0.5) / 40)
+    assert ap_from_pr(np.array([0.25, 1.0]), np.array([1.0, 0.5])) == pytest.approx(
+        100 * (10 + 30 * 0.5) / 40
+    )
     np.testing.assert_allclose(devkit_thresholds(np.array([0.2, 0.9, 0.5]), 3), [0.9, 0.5, 0.2])
     assert len(devkit_thresholds(np.linspace(0, 1, 400), 400)) == 41
 
@@ -195,7 +222,9 @@ def test_bad_input_names_the_frame():
     with pytest.raises(ValueError, match="frame 0: a detection score is NaN"):
         evaluate_kitti([gt_frame(FOUR_CARS)], [det_frame([car(0.0)], [np.nan])])
     with pytest.raises(ValueError, match="frame 0: det.boxes_cam must be"):
-        bad = FrameDetections(np.array(["Car"], dtype=object), np.array([0.5]), np.zeros((1, 4)), np.zeros((1, 6)))
+        bad = FrameDetections(
+            np.array(["Car"], dtype=object), np.array([0.5]), np.zeros((1, 4)), np.zeros((1, 6))
+        )
         evaluate_kitti([gt_frame(FOUR_CARS)], [bad])
     with pytest.raises(ValueError, match="unknown class 'Truck'"):
         evaluate_kitti([gt_frame(FOUR_CARS)], [FrameDetections.empty()], classes=["Truck"])

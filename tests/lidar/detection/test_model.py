@@ -28,8 +28,13 @@ def kitti(shared_data):
 
 
 def small_config():
-    return preset_config("cpu-small", bev_layers=(1, 1), bev_filters=(16, 32), bev_upsample_filters=(16, 16),
-                         encoder_channels=(8, 16, 16, 16))
+    return preset_config(
+        "cpu-small",
+        bev_layers=(1, 1),
+        bev_filters=(16, 32),
+        bev_upsample_filters=(16, 16),
+        encoder_channels=(8, 16, 16, 16),
+    )
 
 
 def test_forward_backward_on_a_real_scan_reaches_every_parameter(kitti):
@@ -43,13 +48,25 @@ def test_forward_backward_on_a_real_scan_reaches_every_parameter(kitti):
     outputs = model(features, coords, 2)
     num_anchors = model.bev_shape[0] * model.bev_shape[1] * 6
     assert outputs["cls"].shape == (2, num_anchors, 3)
-    assert outputs["box"].shape == (2, num_anchors, 7) and outputs["dir"].shape == (2, num_anchors, 2)
-    labels, residuals, directions = build_targets(model, [f.gt_boxes for f in frames], [f.gt_classes for f in frames])
-    assert (labels[0] == 2).any() and (labels[1] == 1).any()  # the pedestrian of 000000, the car of 000002
+    assert outputs["box"].shape == (2, num_anchors, 7) and outputs["dir"].shape == (
+        2,
+        num_anchors,
+        2,
+    )
+    labels, residuals, directions = build_targets(
+        model, [f.gt_boxes for f in frames], [f.gt_classes for f in frames]
+    )
+    assert (labels[0] == 2).any() and (
+        labels[1] == 1
+    ).any()  # the pedestrian of 000000, the car of 000002
     losses = detection_loss(outputs, labels, residuals, directions, model.num_classes)
     assert torch.isfinite(losses["loss"]) and losses["num_positive"] >= 2
     losses["loss"].backward()
-    missing = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    missing = [
+        name
+        for name, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
     assert not missing, f"parameters without gradient: {missing}"
 
 
@@ -61,7 +78,9 @@ def test_focal_loss_by_hand():
     expected = 0.25 * 0.25 * math.log(2) + 0.75 * p1**2 * -math.log(1 - p1)
     value = sigmoid_focal_loss(logits, targets, torch.ones(1, 1))
     assert value.item() == pytest.approx(expected, rel=1e-5)
-    assert sigmoid_focal_loss(logits, targets, torch.zeros(1, 1)).item() == 0.0  # ignored anchors cost nothing
+    assert (
+        sigmoid_focal_loss(logits, targets, torch.zeros(1, 1)).item() == 0.0
+    )  # ignored anchors cost nothing
 
 
 def test_box_loss_by_hand_and_yaw_is_periodic():
@@ -71,17 +90,23 @@ def test_box_loss_by_hand_and_yaw_is_periodic():
     pred[0, 0, 1] = 0.05  # |d| < beta: 0.5 d^2 / beta
     beta = 1 / 9
     expected = (1 - beta / 2) + 0.5 * 0.05**2 / beta
-    assert box_regression_loss(pred, target, torch.ones(1, 1)).item() == pytest.approx(expected, rel=1e-5)
+    assert box_regression_loss(pred, target, torch.ones(1, 1)).item() == pytest.approx(
+        expected, rel=1e-5
+    )
     flipped = torch.zeros(1, 1, 7)
     flipped[0, 0, 6] = math.pi  # sin(pi - 0) = 0: a reversed heading is the direction head's job
-    assert box_regression_loss(flipped, target, torch.ones(1, 1)).item() == pytest.approx(0.0, abs=1e-6)
+    assert box_regression_loss(flipped, target, torch.ones(1, 1)).item() == pytest.approx(
+        0.0, abs=1e-6
+    )
 
 
 def test_direction_loss_by_hand():
     logits = torch.tensor([[[0.0, 0.0], [2.0, 0.0]]])
     targets = torch.tensor([[1, 0]])
     expected = math.log(2) + -math.log(math.exp(2) / (math.exp(2) + 1))
-    assert direction_loss(logits, targets, torch.ones(1, 2)).item() == pytest.approx(expected, rel=1e-6)
+    assert direction_loss(logits, targets, torch.ones(1, 2)).item() == pytest.approx(
+        expected, rel=1e-6
+    )
 
 
 def test_decoding_perfect_outputs_recovers_the_boxes():
@@ -102,7 +127,12 @@ def test_decoding_perfect_outputs_recovers_the_boxes():
     for k, gt_index in enumerate([0, 1]):
         best = int(np.flatnonzero(targets.matched_gt == gt_index)[0])
         cls[0, best, k] = 5.0 + k
-        box[0, best] = torch.from_numpy(encode_boxes(gt[gt_index : gt_index + 1], anchors.reshape(-1, 7)[best : best + 1].astype(np.float64))[0])
+        box[0, best] = torch.from_numpy(
+            encode_boxes(
+                gt[gt_index : gt_index + 1],
+                anchors.reshape(-1, 7)[best : best + 1].astype(np.float64),
+            )[0]
+        )
         direction[0, best, direction_targets(gt[gt_index, 6:7])[0]] = 5.0
     detections = decode_predictions({"cls": cls, "box": box, "dir": direction}, flat, config)[0]
     assert list(detections.labels) == [1, 0]
