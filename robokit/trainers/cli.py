@@ -69,6 +69,7 @@ def print_summary(algo: str, config, summary: dict) -> None:
             ("offline steps", config.offline_steps), ("online steps", config.online_steps)]
     rows += [(key.replace("_", " "), _fmt(value)) for key, value in summary.items() if value is not None]
     width = max(len(str(k)) for k, _ in rows)
+    print("\nrun summary")
     print("\n".join(f"  {str(k):<{width}}  {v}" for k, v in rows))
 
 

@@ -227,7 +227,7 @@ class Trainer:
         resumed_from = self._maybe_resume()
         if resumed_from is None and self.config.init_from is not None:
             self._init_agent_from(Path(self.config.init_from))
-        self.logger = make_logger(self.config.logger, self.run_dir, self.config, console_every=0)
+        self.logger = make_logger(self.config.logger, self.run_dir, self.config, console_every=self.config.log_every)
         started = time.perf_counter()
         try:
             self._run_offline()
