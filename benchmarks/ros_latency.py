@@ -226,6 +226,33 @@ def make_policy():
     return PointCloudTwistPolicy(max_points=8192)
 
 
+def stage_costs_ms(repeats: int = 20) -> dict[str, float]:
+    """Median in-process cost of robokit's per-message stages on one 120k-point cloud."""
+    import torch
+
+    from robokit.ros import convert
+    from robokit.ros.safety import SafetyLayer, SafetyLimits
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    msg = convert.points_to_pointcloud2((rng.normal(size=(NUM_POINTS, 4)) * 10).astype(np.float32),
+                                        ("x", "y", "z", "intensity"))
+    policy, safety = make_policy(), SafetyLayer(SafetyLimits())
+    points = convert.pointcloud2_to_points(msg)
+    stages = {"decode": lambda: convert.pointcloud2_to_points(msg),
+              "screen": lambda: safety.screen_observation("points", points, None, 0),
+              "policy": lambda: policy.act(points)}
+    costs = {}
+    for name, stage in stages.items():
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            stage()
+            times.append(time.perf_counter() - start)
+        costs[name] = float(np.median(times) * 1e3)
+    return costs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -258,6 +285,9 @@ def main() -> None:
         p50, p99 = np.percentile(lat, 50), np.percentile(lat, 99)
         stats[node, rate_hz] = (p50, p99)
         print(f"{node:<20} {rate_hz:>5g} {len(lat):>5} {p50:>8.2f} {p99:>8.2f} {out_hz:>8.1f}")
+    costs = stage_costs_ms()
+    print("robokit per-message stages in-process (median ms): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in costs.items()))
     headline = {node: round(float(stats[node, 50.0][0]), 3) for node in nodes}
     peers = {k: v for k, v in headline.items() if k != "robokit"}
     detail = "; ".join(f"{node} {rate:g}Hz p50 {p50:.2f} p99 {p99:.2f}" for (node, rate), (p50, p99) in stats.items())
@@ -266,7 +296,8 @@ def main() -> None:
         "robokit": headline["robokit"], "peers": peers,
         "ratio": round(min(peers.values()) / headline["robokit"], 3), "bound": None,
         "notes": f"ROS 1 loopback, 120k-point PointCloud2 (1.92 MB), {seconds:g} s per condition, "
-                 f"robokit policy on an 8192-point subsample, 1 torch thread; {detail}"}))
+                 f"robokit policy on an 8192-point subsample, 1 torch thread; {detail}; in-process stage "
+                 f"medians: " + ", ".join(f"{k} {v:.2f} ms" for k, v in costs.items())}))
 
 
 if __name__ == "__main__":
