@@ -47,6 +47,8 @@ class InfoConfig:
     """dataset to inspect."""
     format: FormatName | None = None
     """force a format instead of detecting it."""
+    json: Path | None = None
+    """also write the summary as JSON to this file."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,12 @@ def _info(cfg: InfoConfig) -> int:
     if fmt == "minari":
         rows.update(_minari_metadata(cfg.path))
     print(format_table(rows, str(cfg.path)))
+    if cfg.json is not None:
+        import json
+
+        from robokit.core.atomic import atomic_write_text
+
+        atomic_write_text(cfg.json, json.dumps({"path": str(cfg.path), **rows}, indent=2))
     return 0
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -36,9 +38,13 @@ def test_collect_info_convert(tmp_path, capsys):
     assert main(["collect", "--env", "Hopper-v5", "--episodes", "1", "--out", str(out)]) == 1
     assert "already exists" in capsys.readouterr().err
 
-    assert main(["dataset", "info", str(out)]) == 0
+    summary = tmp_path / "info.json"
+    assert main(["dataset", "info", str(out), "--json", str(summary)]) == 0
     text = capsys.readouterr().out
     assert "minari" in text and "Hopper-v5" in text and "(11,) float32" in text
+    info = json.loads(summary.read_text())
+    assert info["episodes"] == 3 and info["transitions"] == sum(len(e) for e in episodes)
+    assert info["return_mean"] == pytest.approx(np.mean([e.total_return for e in episodes]))
 
     d4rl = tmp_path / "hopper.hdf5"
     robomimic = tmp_path / "hopper_robomimic.hdf5"
@@ -47,6 +53,10 @@ def test_collect_info_convert(tmp_path, capsys):
     assert "3 episodes" in capsys.readouterr().out
     back = load_episodes(robomimic)
     np.testing.assert_array_equal(back[2].rewards, episodes[2].rewards)
+    assert main(["dataset", "convert", str(out), str(d4rl)]) == 1  # exists: kept
+    assert "already exists" in capsys.readouterr().err
+    assert main(["dataset", "convert", str(robomimic), str(d4rl), "--overwrite"]) == 0
+    np.testing.assert_array_equal(load_episodes(d4rl)[0].actions, episodes[0].actions)
 
     broken = tmp_path / "broken.hdf5"
     broken.write_bytes(d4rl.read_bytes()[:500])
