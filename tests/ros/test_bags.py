@@ -248,6 +248,11 @@ def test_ros1_bag_recorded_by_debian_rosbag_with_out_of_order_stamps(tmp_path):
     assert [len(e) for e in episodes] == [7]
     np.testing.assert_allclose([c[0, 0] for c in episodes[0].observations],
                                [0.1 * i for i in range(8)], rtol=1e-6)
+    # by arrival (log) time nothing is out of order, and each tick takes the scan that arrived then
+    by_arrival, arrival_report = read_bag(bag, parse_bag_config({**ROBOT_CONFIG, "time_source": "log"}))
+    assert arrival_report.out_of_order["/velodyne_points"] == 0
+    np.testing.assert_allclose([c[0, 0] for c in by_arrival[0].observations],
+                               [0.1 * i for i in (0, 1, 3, 2, 4, 5, 6, 7)], rtol=1e-6)
 
 
 def test_bag_config_errors_name_the_key(tmp_path):

@@ -285,3 +285,15 @@ def test_points_fast_and_general_paths_agree(big_endian, extra_step, seed, organ
     expected = values[:, [2, 0]]
     np.testing.assert_array_equal(convert.pointcloud2_to_points(msg, selected),
                                   expected[np.isfinite(expected).all(axis=1)])
+
+
+def test_rosbridge_spelling_for_ros1_and_ros2():
+    msg = convert.array_to_twist_stamped([1, 0, 0, 0, 0, 2], stamp_ns=3 * 10**9 + 4, frame_id="base")
+    ros1, ros2 = backends.to_rosbridge(msg, 1), backends.to_rosbridge(msg, 2)
+    assert ros1["header"] == {"stamp": {"secs": 3, "nsecs": 4}, "frame_id": "base", "seq": 0}
+    assert ros2["header"] == {"stamp": {"sec": 3, "nanosec": 4}, "frame_id": "base"}
+    assert backends.rosbridge_type(msg.MSGTYPE, 1) == "geometry_msgs/TwistStamped"
+    assert backends.rosbridge_type(msg.MSGTYPE, 2) == "geometry_msgs/msg/TwistStamped"
+    for wire in (ros1, ros2):
+        assert convert.header_stamp_ns(wire) == 3 * 10**9 + 4
+        np.testing.assert_array_equal(convert.twist_to_array(wire), [1, 0, 0, 0, 0, 2])

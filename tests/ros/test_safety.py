@@ -256,3 +256,24 @@ def test_hung_policy_step_still_publishes_a_stop():
     assert runner.safety.counts["stop_step_timeout"] >= 1
     stops = [m for m in transport.sent if not convert.twist_to_array(m).any()]
     assert len(stops) >= runner.safety.counts["stop_step_timeout"]
+
+
+def test_runner_estop_topic_latches_and_reset_topic_releases():
+    config = parse_runner_config({**RUNNER_CONFIG, "estop_reset_topic": "/robokit/estop_reset"})
+    transport = RecordingTransport()
+    runner = PolicyRunner(EchoPolicy(), transport, config)
+    start = time.time_ns()
+    transport.callbacks["/points"](cloud(0.3, 0.0), time.time_ns())
+    runner.step(start + 50 * MS)
+    assert convert.twist_to_array(transport.sent[-1])[0] == pytest.approx(0.3)
+    transport.callbacks["/robokit/estop"]({"data": True}, time.time_ns())     # rosbridge-style dict
+    assert not convert.twist_to_array(transport.sent[-1]).any()               # stop published at once
+    transport.callbacks["/robokit/estop"]({"data": False}, time.time_ns())
+    transport.callbacks["/points"](cloud(0.3, 0.0), time.time_ns())
+    runner.step()
+    assert runner.safety.estopped and not convert.twist_to_array(transport.sent[-1]).any()
+    transport.callbacks["/robokit/estop_reset"]({"data": True}, time.time_ns())
+    transport.callbacks["/points"](cloud(0.3, 0.0), time.time_ns())
+    runner.step()
+    assert not runner.safety.estopped and convert.twist_to_array(transport.sent[-1])[0] > 0
+    assert runner.safety.counts["estop_latched"] == 1 and runner.safety.counts["estop_reset"] == 1
