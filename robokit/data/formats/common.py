@@ -78,7 +78,10 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         if target.exists():
+            # the old data is moved aside, never deleted, until the new directory is in place
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            if old.exists():  # left by an earlier crash at this very point: its copy is stale
+                shutil.rmtree(old)
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
