@@ -51,6 +51,7 @@ class Budget:
     eval_every: int
     eval_episodes: dict
     seeds: tuple[int, ...]
+    envs: tuple[str, ...] = tuple(ENVS)
 
 
 BUDGETS = {
@@ -62,6 +63,10 @@ BUDGETS = {
                    online_steps=800, warmup_steps=150, utd_ratio=2, batch_size=64, hidden_dims=(64, 64),
                    cql_n_actions=4, eval_every=100, eval_episodes={"Hopper-v5": 3, "robokit/ArmReach-v0": 10},
                    seeds=(0, 1, 2)),
+    # longer fine-tuning on Hopper only, run after "full" when the shared CPU leaves time
+    "extended": Budget(dataset_steps={"Hopper-v5": 15_000}, offline_steps=1000, online_steps=2000,
+                       warmup_steps=300, utd_ratio=2, batch_size=64, hidden_dims=(64, 64), cql_n_actions=4,
+                       eval_every=200, eval_episodes={"Hopper-v5": 3}, seeds=(0, 1, 2), envs=("Hopper-v5",)),
 }
 
 
@@ -83,10 +88,10 @@ def run(algo: str, run_dir: Path, env: str, seed: int, budget: Budget, agent_cfg
     return run_dir
 
 
-def make_dataset(out: Path, env: str, budget: Budget) -> Path:
+def make_dataset(datasets: Path, env: str, budget: Budget) -> Path:
     from robokit.algos import SACConfig
 
-    folder = out / "datasets" / env.replace("/", "_")
+    folder = datasets / env.replace("/", "_")
     if not (folder / "medium-replay").exists():
         run("sac", folder / "sac_run", env, 0, budget,
             SACConfig(hidden_dims=budget.hidden_dims, batch_size=budget.batch_size, warmup_steps=budget.warmup_steps),
@@ -128,7 +133,7 @@ def collect(out: Path, budget: Budget) -> dict:
     from robokit.trainers.plotting import read_eval_curve
 
     results: dict = {}
-    for env in ENVS:
+    for env in budget.envs:
         env_dir = out / env.replace("/", "_")
         for method in METHODS:
             curves = []
@@ -149,9 +154,19 @@ def collect(out: Path, budget: Budget) -> dict:
     return results
 
 
+def dip(curve: dict, horizon: int) -> float | None:
+    """min(eval return over online steps (0, horizon]) - return at step 0; negative = a dip."""
+    start = curve["returns"].get(0)
+    early = [v for s, v in curve["returns"].items() if 0 < s <= horizon and v is not None]
+    return None if start is None or not early else min(early) - start
+
+
 def budget_table(results: dict, budget: Budget) -> tuple[str, dict]:
+    """Markdown table of mean +- std eval return over seeds at fixed online budgets, and the dip."""
     marks = [0, budget.online_steps // 4, budget.online_steps // 2, budget.online_steps]
-    lines = ["| env | method | seeds | " + " | ".join(f"{m} steps" for m in marks) + " | dip (min first 25% - start) |",
+    horizon = budget.online_steps // 2
+    lines = ["| env | method | seeds | " + " | ".join(f"{m} steps" for m in marks)
+             + f" | dip: min(0, {horizon}] - start |",
              "|---|---|---|" + "---|" * len(marks) + "---|"]
     headline: dict = {}
     for env, methods in results.items():
@@ -162,15 +177,9 @@ def budget_table(results: dict, budget: Budget) -> tuple[str, dict]:
                 cells.append(f"{np.mean(values):.2f} +- {np.std(values):.2f}" if values else "-")
                 if mark == budget.online_steps:
                     finals = values
-            dips = []
-            for c in curves:
-                start = c["returns"].get(0)
-                early = [v for s, v in c["returns"].items() if 0 < s <= budget.online_steps // 4]
-                if start is not None and early:
-                    dips.append(min(early) - start)
-            lines.append(f"| {env} | {method} | {len(curves)} | " + " | ".join(cells)
-                         + f" | {np.mean(dips):.2f} |" if dips else f"| {env} | {method} | {len(curves)} | "
-                         + " | ".join(cells) + " | - |")
+            dips = [d for d in (dip(c, horizon) for c in curves) if d is not None]
+            dip_cell = f"{np.mean(dips):.2f} +- {np.std(dips):.2f}" if dips else "-"
+            lines.append(f"| {env} | {method} | {len(curves)} | " + " | ".join(cells) + f" | {dip_cell} |")
             headline.setdefault(env, {})[method] = float(np.mean(finals)) if finals else None
     return "\n".join(lines), headline
 
@@ -192,7 +201,7 @@ def plot(results: dict, path: Path) -> None:
             ax.fill_between(steps, mean - std, mean + std, alpha=0.15)
         ax.set_title(env)
         ax.set_xlabel("online env steps (0 = after offline pretraining)")
-        ax.set_ylabel("eval return" + (" (= success rate x discount-free 1)" if "Arm" in env else ""))
+        ax.set_ylabel("eval return" + (" (= success rate)" if "Arm" in env else ""))
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -202,25 +211,32 @@ def plot(results: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed (a smoke run, < 2 min)")
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default=None, help="full (default), extended, quick")
+    parser.add_argument("--datasets", type=Path, default=None,
+                        help="folder of (or for) the SAC datasets; default OUT/datasets")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/offline_to_online[_quick])")
     parser.add_argument("--seeds", type=int, nargs="*", default=None, help="override the budget's seeds")
     parser.add_argument("--report-only", action="store_true", help="only aggregate finished runs")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    budget = BUDGETS["quick" if args.quick else "full"]
+    budget_name = "quick" if args.quick else (args.budget or "full")
+    budget = BUDGETS[budget_name]
     if args.seeds is not None:
         budget = dataclasses.replace(budget, seeds=tuple(args.seeds))
-    out = (args.out or Path("runs") / ("offline_to_online_quick" if args.quick else "offline_to_online")).resolve()
+    default_out = "offline_to_online" + ("" if budget_name == "full" else f"_{budget_name}")
+    out = (args.out or Path("runs") / default_out).resolve()
+    datasets_dir = (args.datasets or out / "datasets").resolve()
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if not args.report_only:
-        datasets = {env: make_dataset(out, env, budget) for env in ENVS}
+        datasets = {env: make_dataset(datasets_dir, env, budget) for env in budget.envs}
         for seed in budget.seeds:
-            for env in ENVS:
+            for env in budget.envs:
                 run_seed(out, env, seed, datasets[env], budget)
     results = collect(out, budget)
     table, headline = budget_table(results, budget)
-    plot(results, out / "curves.png")
+    if results:
+        plot(results, out / "curves.png")
     (out / "results.md").write_text(f"Budget: {budget}\n\n{table}\n")
     (out / "results.json").write_text(json.dumps({"budget": dataclasses.asdict(budget), "results": results,
                                                   "final": headline}, indent=1, default=str))
@@ -235,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                       "ratio": None if ratio is None else round(ratio, 3), "bound": None,
                       "notes": f"robokit = WSRL; peers = baseline recipes, all implemented in robokit "
                                f"(no external offline-to-online library installed); "
-                               f"{'quick smoke budget' if args.quick else 'reduced budget'}: "
+                               f"budget '{budget_name}': "
                                f"{budget.online_steps} online steps, {budget.offline_steps} offline steps, "
                                f"seeds {list(budget.seeds)}; ArmReach in results.md; "
                                f"{time.perf_counter() - start:.0f}s"}))
