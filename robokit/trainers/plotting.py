@@ -42,8 +42,9 @@ def plot_learning_curve(csv_path: str | os.PathLike, png_path: str | os.PathLike
     offline = np.array(curve["offline_steps"])
     max_offline = offline.max() if offline.max() > 0 else 1.0
     span = max(env_steps.max(), 1.0)
-    # offline evaluations: x in [-0.25 span, 0]
-    x = np.where(env_steps > 0, env_steps, (offline - max_offline) / max_offline * 0.25 * span)
+    # evaluations during offline training: x in [-0.25 span, 0); the end of the offline phase is x = 0
+    during_offline = (env_steps == 0) & (offline < max_offline)
+    x = np.where(during_offline, (offline - max_offline) / max_offline * 0.25 * span, env_steps)
     mean, std = np.array(curve["mean"]), np.array(curve["std"])
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(x, mean, marker="o", ms=3)
