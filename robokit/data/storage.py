@@ -88,24 +88,21 @@ class RaggedField:
         return head
 
     def _grow(self, needed: int, slot: int, oldest_live: int | None) -> None:
+        """Move the live clouds, oldest first, to the start of a pool of at least ``2 * needed``."""
         live = self._live_slots(slot, oldest_live)
-        new_size = max(2 * len(self.pool), 2 * needed)
-        pool = np.zeros((new_size, self.channels), self.pool.dtype)
-        offset = 0
-        for s in live:
-            n = int(self.length[s])
-            begin = int(self.vstart[s]) % len(self.pool)
-            pool[offset:offset + n] = self.pool[begin:begin + n]
-            self.vstart[s] = offset
-            offset += n
+        points, offsets = self.gather(live)
+        pool = np.zeros((max(2 * len(self.pool), 2 * needed), self.channels), self.pool.dtype)
+        pool[:len(points)] = points
+        self.vstart[live] = offsets[:-1]
         self.pool = pool
-        self.head = offset
+        self.head = int(offsets[-1])
 
-    def _live_slots(self, slot: int, oldest_live: int | None) -> list[int]:
+    def _live_slots(self, slot: int, oldest_live: int | None) -> np.ndarray:
+        """Slots still live before ``slot`` is written, oldest first."""
         if oldest_live is None:
-            return []
+            return np.zeros(0, np.int64)
         count = (slot - oldest_live) % self.capacity
-        return [(oldest_live + i) % self.capacity for i in range(count)]
+        return (oldest_live + np.arange(count)) % self.capacity
 
     def get(self, slot: int) -> np.ndarray:
         """The cloud in ``slot`` as an ``(N, C)`` view."""
@@ -166,7 +163,7 @@ class RingStorage:
         capacity: number of slots.
         specs: field name -> :class:`FieldSpec`.
         points_capacity: initial pool size for ragged fields (grows when needed);
-            default ``capacity * 1024``.
+            default ``min(capacity * 1024, 4M)`` points.
     """
 
     def __init__(self, capacity: int, specs: dict[str, FieldSpec], points_capacity: int | None = None):
@@ -179,7 +176,7 @@ class RingStorage:
         self.slab = self.packed.slab
         for name, spec in self.specs.items():
             if spec.ragged:
-                pool = points_capacity if points_capacity is not None else self.capacity * 1024
+                pool = points_capacity if points_capacity is not None else min(self.capacity * 1024, 1 << 22)
                 self.fields[name] = RaggedField(self.capacity, spec.shape[1], pool, spec.dtype)
             elif name in self.packed.columns:
                 self.fields[name] = self.packed.view(self.slab, name, spec.shape)
