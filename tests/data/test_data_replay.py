@@ -93,7 +93,7 @@ def test_dict_observations_come_back_nested(rng):
     assert to_torch(batch)["obs"]["image"].dtype == torch.uint8
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=30), capacity=st.integers(1, 12),
        pool=st.integers(1, 64))
 def test_ragged_point_clouds_round_trip_through_the_ring(sizes, capacity, pool):
