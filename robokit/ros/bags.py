@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from robokit.ros import convert
 from robokit.ros import messages as m
-from robokit.ros.runner import (
+from robokit.ros.config import (
     OBSERVATION_TYPES,
     ConfigError,
     ObservationSpec,

@@ -99,8 +99,9 @@ def _dataset_to_bag(cfg: DatasetToBag) -> int:
 
 
 def _run(cfg: Run) -> int:
+    from robokit.ros.config import load_runner_config
     from robokit.ros.policies import load_policy
-    from robokit.ros.runner import PolicyRunner, load_runner_config, write_summary
+    from robokit.ros.runner import PolicyRunner, write_summary
     from robokit.ros.transport import make_transport
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

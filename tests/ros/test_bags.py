@@ -17,7 +17,7 @@ from robokit.data.episode import Episode
 from robokit.ros import convert
 from robokit.ros import messages as m
 from robokit.ros.bags import BAG_CONFIG_NAME, parse_bag_config, read_bag, write_bag
-from robokit.ros.runner import ConfigError
+from robokit.ros.config import ConfigError
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 

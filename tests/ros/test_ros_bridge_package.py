@@ -31,7 +31,7 @@ def test_package_manifest_and_configs_are_valid():
     assert {"rospy", "sensor_msgs", "geometry_msgs", "std_msgs"} <= depends
     assert os.access(PACKAGE / "scripts" / "policy_node", os.X_OK)
     from robokit.ros.bags import load_bag_config
-    from robokit.ros.runner import load_runner_config
+    from robokit.ros.config import load_runner_config
 
     runner = load_runner_config(PACKAGE / "config" / "example.yaml")
     assert runner.command.axes == ("vx", "wz") and runner.safety.watchdog_ms == 250

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from robokit.ros import convert
-from robokit.ros.runner import ConfigError, PolicyRunner, parse_runner_config
+from robokit.ros.config import ConfigError, parse_runner_config
+from robokit.ros.runner import PolicyRunner
 from robokit.ros.safety import SafetyLayer, SafetyLimits
 
 MS = 1_000_000
