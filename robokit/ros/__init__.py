@@ -5,6 +5,7 @@
   (plain dataclasses) and :mod:`robokit.ros.backends` (to rosbags / genpy / rosbridge JSON).
 - :mod:`robokit.ros.bags`: ROS 1 / ROS 2 bags -> episodes (time-synchronised, gaps reported);
   episodes -> ROS 2 bags (mcap, sqlite3).
+- :mod:`robokit.ros.config`: the runner and bag YAML configs (typed, errors name file and key).
 - :mod:`robokit.ros.runner` + :mod:`robokit.ros.transport`: the live policy node over ROS 1
   (rospy), rosbridge (roslibpy) or ROS 2 (rclpy), every command through
   :mod:`robokit.ros.safety`.
