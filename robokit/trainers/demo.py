@@ -33,7 +33,8 @@ def noisy_scripted_episodes(episodes: int, noise: float, seed: int) -> list:
     return collect_episodes(env, policy, episodes, seed=seed * 1000)
 
 
-def run_demo(run_dir: Path, offline_steps: int = 300, online_steps: int = 1000, seed: int = 0) -> dict:
+def run_demo(run_dir: Path, offline_steps: int = 300, online_steps: int = 1000, seed: int = 0,
+             noise: float = 1.5) -> dict:
     """Run the short WSRL demo under ``run_dir``; returns headline numbers."""
     import torch
 
@@ -44,7 +45,7 @@ def run_demo(run_dir: Path, offline_steps: int = 300, online_steps: int = 1000, 
     torch.set_num_threads(1)
     run_dir = Path(run_dir).resolve()
     start = time.perf_counter()
-    episodes = noisy_scripted_episodes(40, noise=1.5, seed=seed)
+    episodes = noisy_scripted_episodes(40, noise=noise, seed=seed)
     dataset = save_minari(episodes, run_dir / "dataset", env_id=ENV_ID)
     data_success = float(np.mean([ep.is_terminated for ep in episodes]))
     agent = WSRLConfig(hidden_dims=(64, 64), batch_size=64, cql_n_actions=4, utd_ratio=2, warmup_steps=200)
