@@ -63,9 +63,22 @@ def load_replay(cls: type, path: Path) -> Any:
 
     arrays = _read_npz(path)
     meta = _read_meta(arrays, path)
-    buffer = cls(**config_from_json(meta["config"]))
+    try:
+        buffer = cls(**config_from_json(meta["config"]))
+        _restore(buffer, arrays, meta, path)
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise DataError(f"{path}: inconsistent replay file ({type(err).__name__}: {err})") from err
+    return buffer
+
+
+def _restore(buffer: Any, arrays: dict[str, np.ndarray], meta: dict, path: Path) -> None:
+    """Fill a fresh ``buffer`` with the saved arrays, counters and RNG state."""
     storage = buffer.storage
     size, pointer = int(meta["size"]), int(meta["pointer"])
+    if not (0 <= size <= storage.capacity and 0 <= pointer < storage.capacity):
+        raise DataError(f"{path}: key 'meta': size {size} / pointer {pointer} do not fit capacity {storage.capacity}")
     for name, field in storage.fields.items():
         if isinstance(field, RaggedField):
             points = _array(arrays, f"ragged.{name}.points", path)
@@ -87,7 +100,6 @@ def load_replay(cls: type, path: Path) -> Any:
     buffer.indices.restore(_array(arrays, "index_stream", path))
     if meta.get("read_only"):
         buffer.freeze()
-    return buffer
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -104,9 +116,13 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def _read_meta(arrays: dict[str, np.ndarray], path: Path) -> dict:
     if "meta" not in arrays:
         raise DataError(f"{path}: key 'meta' missing: not a robokit replay file")
-    meta = json.loads(str(arrays["meta"]))
-    if meta.get("format") != FORMAT:
-        raise DataError(f"{path}: key 'meta': format {meta.get('format')!r}, expected {FORMAT!r}")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: key 'meta' is not valid JSON ({err})") from err
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if found != FORMAT:
+        raise DataError(f"{path}: key 'meta': format {found!r}, expected {FORMAT!r}")
     return meta
 
 

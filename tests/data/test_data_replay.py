@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -206,3 +208,26 @@ def test_bad_writes_leave_the_buffer_untouched(make_episode):
     with pytest.raises(DataError, match="field 'next_obs' index 0: point cloud shape"):
         ReplayBuffer(4, (None, 3), 1).add_episode(
             Episode([np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)], np.zeros((1, 1)), [0], [1], [0]))
+
+
+def test_load_names_the_file_when_its_contents_disagree(tmp_path, make_episode):
+    buffer = ReplayBuffer(10, (3,), 2)
+    buffer.add_episode(make_episode(4))
+    arrays = dict(np.load(buffer.save(tmp_path / "ok.npz")))
+    broken = dict(arrays, **{"field.obs": arrays["field.obs"][:2]})
+    np.savez(tmp_path / "short.npz", **broken)
+    with pytest.raises(DataError, match=r"short.npz: key 'field.obs': shape \(2, 3\), expected \(4, 3\)"):
+        ReplayBuffer.load(tmp_path / "short.npz")
+    np.savez(tmp_path / "json.npz", **dict(arrays, meta=np.array("{not json")))
+    with pytest.raises(DataError, match="json.npz: key 'meta' is not valid JSON"):
+        ReplayBuffer.load(tmp_path / "json.npz")
+    meta = json.loads(str(arrays["meta"]))
+    del meta["config"]["action_dim"]
+    np.savez(tmp_path / "config.npz", **dict(arrays, meta=np.array(json.dumps(meta))))
+    with pytest.raises(DataError, match="config.npz: inconsistent replay file"):
+        ReplayBuffer.load(tmp_path / "config.npz")
+    meta = json.loads(str(arrays["meta"]))
+    meta["size"] = 99
+    np.savez(tmp_path / "size.npz", **dict(arrays, meta=np.array(json.dumps(meta))))
+    with pytest.raises(DataError, match="size.npz: key 'meta': size 99"):
+        ReplayBuffer.load(tmp_path / "size.npz")
