@@ -204,7 +204,18 @@ def train_main(argv: list[str]) -> int:
         prog="robokit kitti train-detector",
         description="Train the SECOND-style sparse-conv detector on a KITTI object split.",
     )
-    summary = train_detector(config)
+    hooks = None
+    if config.robust_method != "standard":
+        from robokit.lidar.detection.intact import IntactDetectionConfig, IntactHooks
+
+        hooks = IntactHooks(
+            IntactDetectionConfig(
+                method=config.robust_method,
+                seed=config.seed,
+                warmup_epochs=config.robust_warmup_epochs,
+            )
+        )
+    summary = train_detector(config, hooks=hooks)
     print(
         f"trained {summary['epochs']} epochs on {summary['frames']} frames in {summary['train_seconds']:.0f} s: "
         f"loss {summary['first_epoch_loss']:.3f} -> {summary['last_epoch_loss']:.3f}; checkpoint {summary['checkpoint']}"

@@ -7,7 +7,7 @@ import torch
 
 from robokit.lidar.detection.kitti_eval import DetectionEvalResult, FrameDetections, evaluate_kitti
 
-__all__ = ["evaluate_detector", "detect_frames"]
+__all__ = ["evaluate_detector", "evaluate_frames", "detect_frames"]
 
 
 @torch.no_grad()
@@ -18,6 +18,7 @@ def detect_frames(
     severity: int = 0,
     seed: int = 0,
     progress: bool = True,
+    transform=None,
 ) -> list[FrameDetections]:
     """Camera-frame detections for every frame of ``dataset``.
 
@@ -26,28 +27,41 @@ def detect_frames(
         dataset: indexable ``KittiFrame`` source with ``classes`` and ``image_shape``.
         corruption, severity: a ``robokit.lidar.corruptions`` name (kitti-c suite, metres) applied
             to each scan before voxelization; frame i uses ``Generator(seed + i)``.
+        transform: optional ``transform(points (N, C), frame_index) -> (M, C)`` applied instead.
     """
     from tqdm import tqdm
 
+    from robokit.lidar.detection.dataset import KITTI_IMAGE_SHAPE
     from robokit.lidar.detection.postprocess import decode_predictions, to_kitti_detections
 
+    image_shape = getattr(dataset, "image_shape", KITTI_IMAGE_SHAPE)
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     results = []
     for index in tqdm(range(len(dataset)), desc="detect", disable=not progress):
         frame = dataset[index]
         points = frame.points
-        if corruption is not None:
+        if transform is not None:
+            points = transform(points, index)
+        elif corruption is not None:
             from robokit.lidar.corruptions import corrupt
 
             points = corrupt(corruption, points, severity, np.random.default_rng(seed + index))
         features, coords = model.voxelize([points], device)
         outputs = model(features, coords, 1)
         lidar = decode_predictions(outputs, model.anchors, model.config)[0]
-        results.append(
-            to_kitti_detections(lidar, frame.calib, model.config.classes, dataset.image_shape)
-        )
+        results.append(to_kitti_detections(lidar, frame.calib, model.config.classes, image_shape))
+    model.train(was_training)
     return results
+
+
+def evaluate_frames(model, frames, transform=None, progress: bool = False, **eval_kwargs):
+    """KITTI AP on already-loaded frames (a list of ``KittiFrame``), optionally transformed."""
+    detections = detect_frames(model, frames, progress=progress, transform=transform)
+    ground_truth = [frame.annotations for frame in frames]
+    classes = [c for c in model.config.classes if c in ("Car", "Pedestrian", "Cyclist")]
+    return evaluate_kitti(ground_truth, detections, classes=classes, **eval_kwargs), detections
 
 
 def evaluate_detector(

@@ -58,6 +58,11 @@ class TrainDetectorConfig:
     """evaluate AP on the training split when done (the overfit check)."""
     resume: bool = False
     """continue from the newest checkpoint in --out."""
+    robust_method: Literal["standard", "random", "intact"] = "standard"
+    """'intact': saliency-targeted corruption curriculum (robokit.lidar.detection.intact);
+    'random': the same curriculum untargeted; 'standard': clean training."""
+    robust_warmup_epochs: int = 10
+    """clean epochs before the corruption curriculum starts (random / intact)."""
 
 
 def build_targets(model: SecondDetector, frames_boxes, frames_classes):
@@ -165,8 +170,14 @@ def _save(
     )
 
 
-def train_detector(config: TrainDetectorConfig, progress: bool = True) -> dict:
-    """Train; returns headline numbers (first/last epoch loss, AP when ``eval_at_end``, paths)."""
+def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=None) -> dict:
+    """Train; returns headline numbers (first/last epoch loss, AP when ``eval_at_end``, paths).
+
+    ``hooks`` (optional, e.g. :class:`robokit.lidar.detection.intact.IntactHooks`) changes the
+    training clouds: ``hooks.corrupt_batch(clouds, boxes, classes, model, epoch, rng) -> clouds``
+    before each step, and ``hooks.end_epoch(model, frames, epoch, rng) -> dict`` (logged) after
+    each epoch.
+    """
     from tqdm import tqdm
 
     from robokit.core.checkpoint import latest_checkpoint, load_checkpoint
@@ -232,6 +243,8 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True) -> dict:
         for first in range(0, len(order), config.batch_size):
             batch_frames = [frames[i] for i in order[first : first + config.batch_size]]
             clouds, boxes, classes = frame_batch(batch_frames, config, model, rng, sampler)
+            if hooks is not None:
+                clouds = hooks.corrupt_batch(clouds, boxes, classes, model, epoch, rng)
             features, coords = model.voxelize(clouds, device)
             labels, residuals, directions = (
                 t.to(device) for t in build_targets(model, boxes, classes)
@@ -259,6 +272,8 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True) -> dict:
             )
         history.append(float(np.mean(epoch_losses)))
         epochs.set_postfix(loss=f"{history[-1]:.3f}")
+        if hooks is not None:
+            logger.log(hooks.end_epoch(model, frames, epoch, rng), step)
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
             _save(
                 out / f"epoch_{epoch + 1:04d}.pt",
