@@ -11,7 +11,9 @@ An agent owns its networks and optimizers. The trainer owns the loop and calls:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -123,6 +125,15 @@ class Agent(nn.Module):
         self.generator.set_state(state["generator"])
         self.phase = state.get("phase", "offline")
         self.num_updates = int(state.get("num_updates", 0))
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Build networks with parameters drawn from ``seed`` without touching the global torch RNG
+    (torch's initialisers only read the global generator, so it is forked and restored)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
 
 
 def soft_update_(target: nn.Module, source: nn.Module, tau: float) -> None:

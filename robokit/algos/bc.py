@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from robokit.algos.base import Agent, PhaseConfig, check_batch
+from robokit.algos.base import Agent, PhaseConfig, check_batch, seeded_init
 from robokit.nets import TanhGaussianPolicy
 
 
@@ -25,8 +25,8 @@ class BC(Agent):
 
     def __init__(self, config: BCConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
-        torch.manual_seed(seed)
-        self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims)
+        with seeded_init(seed):
+            self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

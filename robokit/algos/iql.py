@@ -14,7 +14,7 @@ import dataclasses
 
 import torch
 
-from robokit.algos.base import Agent, PhaseConfig, check_batch, freeze_, soft_update_
+from robokit.algos.base import Agent, PhaseConfig, check_batch, freeze_, seeded_init, soft_update_
 from robokit.losses import awr_actor_loss, iql_q_loss, iql_value_loss
 from robokit.nets import QEnsemble, TanhGaussianPolicy, ValueNet
 
@@ -43,11 +43,11 @@ class IQL(Agent):
 
     def __init__(self, config: IQLConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
-        torch.manual_seed(seed)
-        self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, state_independent_std=True)
-        self.critic = QEnsemble(obs_dim, action_dim, config.ensemble_size, config.hidden_dims, config.layer_norm)
-        self.target_critic = freeze_(copy.deepcopy(self.critic))
-        self.value = ValueNet(obs_dim, config.hidden_dims, config.layer_norm)
+        with seeded_init(seed):
+            self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, state_independent_std=True)
+            self.critic = QEnsemble(obs_dim, action_dim, config.ensemble_size, config.hidden_dims, config.layer_norm)
+            self.target_critic = freeze_(copy.deepcopy(self.critic))
+            self.value = ValueNet(obs_dim, config.hidden_dims, config.layer_norm)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.value_optimizer = torch.optim.Adam(self.value.parameters(), lr=config.value_lr)

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from robokit.algos.base import Agent, PhaseConfig, check_batch
+from robokit.algos.base import Agent, PhaseConfig, check_batch, seeded_init
 from robokit.losses import ppo_clip_loss, ppo_value_loss
 from robokit.nets import TanhGaussianPolicy, ValueNet
 
@@ -47,10 +47,10 @@ class PPO(Agent):
 
     def __init__(self, config: PPOConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
-        torch.manual_seed(seed)
-        self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, orthogonal_init=True,
-                                        state_independent_std=True)
-        self.value = ValueNet(obs_dim, config.hidden_dims, orthogonal_init=True)
+        with seeded_init(seed):
+            self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, orthogonal_init=True,
+                                            state_independent_std=True)
+            self.value = ValueNet(obs_dim, config.hidden_dims, orthogonal_init=True)
         self.optimizer = torch.optim.Adam(list(self.actor.parameters()) + list(self.value.parameters()),
                                           lr=config.lr, eps=1e-5)
 

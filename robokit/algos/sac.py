@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from robokit.algos.base import Agent, PhaseConfig, check_batch, freeze_, soft_update_
+from robokit.algos.base import Agent, PhaseConfig, check_batch, freeze_, seeded_init, soft_update_
 from robokit.losses import (
     ensemble_critic_loss,
     random_subset,
@@ -66,15 +66,15 @@ class SAC(Agent):
         super().__init__(config, obs_dim, action_dim, seed)
         if config.actor_q_reduction not in ("mean", "min"):
             raise ValueError(f"actor_q_reduction must be 'mean' or 'min', got {config.actor_q_reduction!r}")
-        torch.manual_seed(seed)  # parameter initialisers use the global generator
-        self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims,
-                                        orthogonal_init=config.orthogonal_init)
-        self.critic = QEnsemble(obs_dim, action_dim, config.ensemble_size, config.hidden_dims,
-                                config.layer_norm, config.orthogonal_init)
-        self.target_critic = freeze_(copy.deepcopy(self.critic))
-        self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(config.init_temperature)))
-        self.target_entropy = (-float(action_dim) if config.target_entropy is None
-                               else float(config.target_entropy))
+        with seeded_init(seed):
+            self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims,
+                                            orthogonal_init=config.orthogonal_init)
+            self.critic = QEnsemble(obs_dim, action_dim, config.ensemble_size, config.hidden_dims,
+                                    config.layer_norm, config.orthogonal_init)
+            self.target_critic = freeze_(copy.deepcopy(self.critic))
+            self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(config.init_temperature)))
+            self.target_entropy = (-float(action_dim) if config.target_entropy is None
+                                   else float(config.target_entropy))
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.temperature_optimizer = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr)

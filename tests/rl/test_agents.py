@@ -267,3 +267,12 @@ def test_ppo_explore_records_log_prob_and_value():
     with torch.no_grad():
         b["log_prob"] = agent.actor.log_prob(b["obs"], b["action"])
     assert agent.update(b)["train/clip_fraction"] == 0.0
+
+
+def test_building_an_agent_leaves_the_global_torch_rng_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    for algo in sorted(small_configs()):
+        make_agent(algo, OBS, ACT, small_configs()[algo], seed=11)
+    assert torch.equal(torch.rand(3), expected)
