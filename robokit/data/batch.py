@@ -68,20 +68,33 @@ def to_torch(batch: dict[str, Any], device: Any = "cpu") -> dict[str, Any]:
     """
     import torch
 
-    device = torch.device(device)
-    on_cpu = device.type == "cpu"
+    target = None if device is None or device == "cpu" else torch.device(device)
+    if target is not None and target.type == "cpu":
+        target = None
+    return _to_torch(batch, target, torch.from_numpy)
+
+
+def _to_torch(batch: dict[str, Any], target: Any, from_numpy: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in batch.items():
-        if isinstance(value, dict):
-            out[key] = to_torch(value, device)
+        if type(value) is np.ndarray:  # the common case first: one check per array
+            array = value
+        elif isinstance(value, dict):
+            out[key] = _to_torch(value, target, from_numpy)
+            continue
         elif isinstance(value, np.ndarray | np.generic):
             array = np.asarray(value)
-            if not (array.flags.writeable and array.flags.c_contiguous):
-                array = np.array(array, order="C")  # packed-row views -> contiguous tensors (.view() works)
-            tensor = torch.from_numpy(array)
-            out[key] = tensor if on_cpu else tensor.to(device, non_blocking=True)
         elif isinstance(value, list):
-            out[key] = [torch.as_tensor(v, device=device) for v in value]
+            import torch
+
+            out[key] = [torch.as_tensor(v, device=target) for v in value]
+            continue
         else:
             out[key] = value
+            continue
+        flags = array.flags
+        if not (flags.c_contiguous and flags.writeable):
+            array = np.array(array, order="C")  # packed-row views -> contiguous tensors (.view() works)
+        tensor = from_numpy(array)
+        out[key] = tensor if target is None else tensor.to(target, non_blocking=True)
     return out
