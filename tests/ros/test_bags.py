@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from robokit.data.episode import Episode
 from robokit.ros import convert
@@ -346,3 +348,39 @@ def test_cli_point_cloud_bag_to_npz_dataset_and_back(tmp_path, capsys):
     assert_same_episodes(episodes, load_episodes(tmp_path / "clouds.npz"))
     assert main(["dataset-to-bag", str(tmp_path / "clouds.npz"), "--out", str(tmp_path / "again")]) == 0
     assert_same_episodes(episodes, read_bag(tmp_path / "again")[0])
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), drop=st.floats(0.0, 0.3), late=st.floats(0.0, 0.2))
+def test_sync_invariants_on_random_jitter_and_losses(tmp_path_factory, seed, drop, late):
+    """Against a brute-force count: every transition joins two ticks whose scans and command lie
+    within tolerance of their ticks, and no valid transition is lost or invented."""
+    rng = np.random.default_rng(seed)
+    ticks, tolerance = 30, 30.0
+
+    def stamps(fraction_dropped):
+        jitter = rng.uniform(-25, 25, ticks)
+        jitter[rng.random(ticks) < late] += rng.choice([-1, 1]) * 60.0      # beyond tolerance
+        keep = rng.random(ticks) >= fraction_dropped
+        keep[0] = keep[-1] = True                                          # fixes the grid's ends
+        jitter[0] = jitter[-1] = 0.0
+        return [100.0 * i + j for i, j in enumerate(jitter) if keep[i]]
+
+    cloud_ms, cmd_ms = stamps(drop), stamps(drop / 2)
+    bag = tmp_path_factory.mktemp("sync") / "random.bag"
+    write_ros1_bag_with_rosbags(bag, cloud_ms, cmd_ms)
+    episodes, _ = read_bag(bag, parse_bag_config(ROBOT_CONFIG))
+
+    def matched(times):   # brute force: per tick, is the nearest stamp within tolerance?
+        times = np.array(times)
+        return [bool(np.abs(times - 100.0 * i).min() <= tolerance) for i in range(ticks)]
+    obs_ok, act_ok = matched(cloud_ms), matched(cmd_ms)
+    expected = sum(obs_ok[i] and act_ok[i] and obs_ok[i + 1] for i in range(ticks - 1))
+    assert sum(len(e) for e in episodes) == expected
+    for episode in episodes:
+        scan_ms = np.array([c[0, 0] for c in episode.observations]) * 1e3
+        tick_of = np.round(scan_ms / 100.0)
+        assert np.all(np.abs(scan_ms - 100.0 * tick_of) <= tolerance + 1e-3)
+        assert np.all(np.diff(tick_of) == 1), "an episode never spans a gap"
+        command_ms = episode.actions[:, 0] * 1e3
+        assert np.all(np.abs(command_ms - 100.0 * tick_of[:-1]) <= tolerance + 1e-3)
