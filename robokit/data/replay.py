@@ -99,6 +99,9 @@ class ReplayBuffer:
         self._pending: list[dict] = []  # add() transitions awaiting their episode's end (mc_return)
         self._uniform = isinstance(self.sampler, UniformSampler)
         self._nested = isinstance(self.obs_shape, dict)
+        # transition fields outside the packed float32 slab (uint8 images, ragged clouds)
+        self._unpacked = [(name, field) for name, field in self.storage.fields.items()
+                          if name not in self.storage.packed.columns and name not in ("episode", "step")]
 
     # ------------------------------------------------------------------ layout
     def _specs(self) -> dict[str, FieldSpec]:
@@ -265,15 +268,11 @@ class ReplayBuffer:
         """
         storage = self.storage
         batch: dict[str, Any] = storage.gather_packed(slots) if storage.packed.columns else {}
-        for name, field in storage.fields.items():
-            if name in batch or name in ("episode", "step"):
-                continue
+        for name, field in self._unpacked:
             if isinstance(field, RaggedField):
                 batch[name], batch[f"{name}_offsets"] = field.gather(slots)
             else:
                 batch[name] = field.take(slots, axis=0)
-        for name in ("episode", "step"):
-            batch.pop(name, None)
         return nest_obs(batch) if self._nested else batch
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:

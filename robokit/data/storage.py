@@ -137,13 +137,20 @@ class PackedColumns:
 
     slab: np.ndarray
     columns: dict[str, tuple[int, int]]
+    shapes: dict[str, tuple]
 
     def view(self, rows: np.ndarray, name: str, shape: tuple) -> np.ndarray:
         """Field ``name`` of ``rows`` (R, width) as an (R, *shape) view."""
         start, stop = self.columns[name]
         if shape == ():
             return rows[:, start]
+        if len(shape) == 1:
+            return rows[:, start:stop]
         return rows[:, start:stop].reshape(len(rows), *shape)
+
+    def views(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Every packed field of ``rows`` (R, width) as views (the per-batch hot path)."""
+        return {name: self.view(rows, name, shape) for name, shape in self.shapes.items()}
 
 
 def _pack_float32_fields(capacity: int, specs: dict[str, FieldSpec]) -> PackedColumns:
@@ -153,7 +160,8 @@ def _pack_float32_fields(capacity: int, specs: dict[str, FieldSpec]) -> PackedCo
             size = int(np.prod(spec.shape, dtype=np.int64))
             columns[name] = (width, width + size)
             width += size
-    return PackedColumns(np.zeros((capacity, width), np.float32), columns)
+    shapes = {name: tuple(specs[name].shape) for name in columns}
+    return PackedColumns(np.zeros((capacity, width), np.float32), columns, shapes)
 
 
 class RingStorage:
@@ -179,7 +187,7 @@ class RingStorage:
                 pool = points_capacity if points_capacity is not None else min(self.capacity * 1024, 1 << 22)
                 self.fields[name] = RaggedField(self.capacity, spec.shape[1], pool, spec.dtype)
             elif name in self.packed.columns:
-                self.fields[name] = self.packed.view(self.slab, name, spec.shape)
+                self.fields[name] = self.packed.view(self.slab, name, tuple(spec.shape))
             else:
                 self.fields[name] = np.zeros((self.capacity, *spec.shape), spec.dtype)
         self.size = 0
@@ -272,8 +280,7 @@ class RingStorage:
     def gather_packed(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """All packed float32 fields of ``slots`` (B,) with one row gather: ``name -> (B, *shape)``
         views into a fresh ``(B, row_width)`` array."""
-        rows = self.slab.take(slots, axis=0)
-        return {name: self.packed.view(rows, name, self.specs[name].shape) for name in self.packed.columns}
+        return self.packed.views(self.slab.take(slots, axis=0))
 
     def dense(self, name: str) -> np.ndarray:
         """The ``(capacity, *shape)`` array of dense field ``name``."""
