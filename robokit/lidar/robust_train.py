@@ -67,6 +67,8 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-3
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    """cosine: anneal the learning rate to 0 over ``epochs`` (steadier final models)"""
     weight_decay: float = 1e-4
     num_points: int = 512
     """points per cloud fed to the model"""
@@ -205,6 +207,9 @@ class RobustTrainer:
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
+        self.scheduler = None
+        if cfg.lr_schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, max(cfg.epochs, 1))
         self.curriculum = Curriculum(cfg.levels, cfg.threshold)
         self.corruption = TargetedCorruptionConfig()
         self.teacher: SaliencyTeacher | None = None
@@ -347,6 +352,9 @@ class RobustTrainer:
             self.snapshot_student()
         val = subsample_batch(data.val_points, self.cfg.num_points, self.rng)
         metrics["val/clean_acc"] = accuracy(self.model, val, data.val_labels)
+        metrics["train/lr"] = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            self.scheduler.step()
         self.epoch += 1
         return metrics
 

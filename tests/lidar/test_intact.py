@@ -155,3 +155,19 @@ def test_intact_runs_on_the_sparse_backbone(tmp_path):
         result = train(cfg, data)
         assert (tmp_path / method / "model.pt").is_file()
         assert 0.0 <= result["test_clean_acc"] <= 1.0
+
+
+def test_cosine_schedule_anneals_to_zero_and_constant_does_not():
+    data = load_dataset(TINY)
+    lrs = {}
+    for schedule in ("cosine", "constant"):
+        trainer = RobustTrainer(dataclasses.replace(TINY, method="standard", lr_schedule=schedule),
+                                len(data.class_names))
+        lrs[schedule] = []
+        for _ in range(TINY.epochs):
+            trainer.train_epoch(data)
+            lrs[schedule].append(trainer.end_epoch(data)["train/lr"])
+        lrs[schedule].append(trainer.optimizer.param_groups[0]["lr"])
+    assert lrs["cosine"][0] == TINY.lr and lrs["cosine"][-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(lrs["cosine"][:-1], lrs["cosine"][1:], strict=True))
+    assert lrs["constant"] == [TINY.lr] * (TINY.epochs + 1)
