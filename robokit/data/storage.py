@@ -4,7 +4,9 @@ A :class:`RingStorage` owns ``capacity`` slots. Each named field is either a den
 array ``(capacity, *shape)`` of one dtype (vectors, uint8 images, flags) or a
 :class:`RaggedField` holding one variable-size point cloud ``(N_i, C)`` per slot
 in a single flat point pool with per-slot offsets (no padding to the maximum).
-Slots are written in order and the oldest are overwritten once full.
+Slots are written in order and the oldest are overwritten once full. Dense float32
+fields share one ``(capacity, width)`` slab (:class:`PackedColumns`), each field being a
+view of its columns, so reading a batch of rows is a single gather.
 
 Storage knows nothing about sampling or views; samplers pick slot indices and
 views turn indices into batches (see :mod:`robokit.data.samplers` and
