@@ -231,3 +231,41 @@ def test_load_names_the_file_when_its_contents_disagree(tmp_path, make_episode):
     np.savez(tmp_path / "size.npz", **dict(arrays, meta=np.array(json.dumps(meta))))
     with pytest.raises(DataError, match="size.npz: key 'meta': size 99"):
         ReplayBuffer.load(tmp_path / "size.npz")
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["add", "end", "episode", "sample"]), st.integers(1, 6)),
+                    min_size=1, max_size=25),
+       capacity=st.integers(2, 20), store_mc_return=st.booleans(), sampler=st.sampled_from(["uniform", "prioritized"]))
+def test_any_history_saves_and_resumes_exactly(tmp_path_factory, ops, capacity, store_mc_return, sampler):
+    """Whatever was added, sampled or left unfinished, a saved buffer loads into one that holds the
+    same data and gives the same next batches."""
+    rng = np.random.default_rng(capacity)
+    buffer = ReplayBuffer(capacity, (2,), 1, seed=5, store_mc_return=store_mc_return, sampler=sampler)
+    for op, size in ops:
+        if op == "add" or op == "end":
+            for t in range(size):
+                buffer.add(rng.normal(size=2), rng.normal(size=1), float(t), rng.normal(size=2),
+                           op == "end" and t == size - 1, False)
+        elif op == "episode" and not buffer._pending and not buffer._stream_step:
+            last = np.arange(size) == size - 1
+            buffer.add_episode(Episode(rng.normal(size=(size + 1, 2)), rng.normal(size=(size, 1)),
+                                       rng.normal(size=size), last, np.zeros(size, bool)))
+        elif op == "sample" and len(buffer):
+            buffer.sample(size)
+    path = buffer.save(tmp_path_factory.mktemp("resume") / "buffer.npz")
+    loaded = ReplayBuffer.load(path)
+    assert (len(loaded), loaded.total_added, len(loaded._pending)) == \
+        (len(buffer), buffer.total_added, len(buffer._pending))
+    live = buffer.storage.live_slots()
+    for name, field in buffer.storage.fields.items():
+        np.testing.assert_array_equal(loaded.storage.fields[name][live], field[live])
+    if len(buffer):
+        for _ in range(3):
+            a, b = buffer.sample(8), loaded.sample(8)
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key])
+    for buf in (buffer, loaded):  # finishing the pending episode gives the same transitions
+        buf.add(np.ones(2), np.ones(1), 1.0, np.ones(2), True, False)
+    np.testing.assert_array_equal(buffer.gather_transitions(live)["reward"],
+                                  loaded.gather_transitions(live)["reward"])
