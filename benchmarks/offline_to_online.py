@@ -63,10 +63,11 @@ BUDGETS = {
                    online_steps=800, warmup_steps=150, utd_ratio=2, batch_size=64, hidden_dims=(64, 64),
                    cql_n_actions=4, eval_every=100, eval_episodes={"Hopper-v5": 3, "robokit/ArmReach-v0": 10},
                    seeds=(0, 1, 2)),
-    # longer fine-tuning on Hopper only, run after "full" when the shared CPU leaves time
-    "extended": Budget(dataset_steps={"Hopper-v5": 15_000}, offline_steps=1000, online_steps=2000,
-                       warmup_steps=300, utd_ratio=2, batch_size=64, hidden_dims=(64, 64), cql_n_actions=4,
-                       eval_every=200, eval_episodes={"Hopper-v5": 3}, seeds=(0, 1, 2), envs=("Hopper-v5",)),
+    # longer offline and online phases, run after "full" when the shared CPU leaves time
+    "extended": Budget(dataset_steps={"Hopper-v5": 15_000, "robokit/ArmReach-v0": 10_000}, offline_steps=1000,
+                       online_steps=2000, warmup_steps=300, utd_ratio=2, batch_size=64, hidden_dims=(64, 64),
+                       cql_n_actions=4, eval_every=200, eval_episodes={"Hopper-v5": 3, "robokit/ArmReach-v0": 10},
+                       seeds=(0, 1, 2)),
 }
 
 
