@@ -23,8 +23,9 @@ RATE_HZ = 20.0
 WATCHDOG_MS = 300.0
 MAX_LINEAR, MAX_ANGULAR = 0.5, 1.0
 MAX_LINEAR_ACCEL, MAX_ANGULAR_ACCEL = 2.0, 6.0
-# scheduling slack on a shared 2-core machine: one control period plus delivery jitter
-SLACK_S = 2 / RATE_HZ + 0.15
+# scheduling slack on a shared 2-core machine (load average 5-10 while these run): two control
+# periods plus delivery and scheduling jitter
+SLACK_S = 2 / RATE_HZ + 0.25
 
 
 def write_config(path: Path) -> Path:
@@ -108,14 +109,16 @@ def test_rate_limits_and_stop_when_publisher_dies(processes, tmp_path):
     span = steady[-1]["t"] - steady[0]["t"]
     rate = (len(steady) - 1) / span
     assert abs(rate - RATE_HZ) / RATE_HZ < 0.15, f"command rate {rate:.1f} Hz, set {RATE_HZ} Hz"
-    assert np.median(np.diff([r["t"] for r in steady])) == pytest.approx(1 / RATE_HZ, rel=0.2)
+    median_gap = np.median(np.diff([r["t"] for r in steady]))
+    assert median_gap == pytest.approx(1 / RATE_HZ, rel=0.2), f"median gap {median_gap * 1e3:.1f} ms"
     check_limits(rows)
     speeds = np.abs([r["v"][0] for r in steady])
     assert speeds.max() == pytest.approx(MAX_LINEAR), "the policy's oversized commands were clamped"
     late = [r for r in rows if r["t"] > killed_at + WATCHDOG_MS / 1e3 + SLACK_S]
-    assert late and not any(moving(r) for r in late), "commands kept moving after the publisher died"
+    moving_late = [round(r["t"] - killed_at, 3) for r in late if moving(r)]
+    assert late and not moving_late, f"still moving {moving_late} s after the publisher died"
     stop_at = next(r["t"] for r in rows if r["t"] > killed_at and not moving(r))
-    assert stop_at - killed_at <= WATCHDOG_MS / 1e3 + SLACK_S
+    assert stop_at - killed_at <= WATCHDOG_MS / 1e3 + SLACK_S, f"stop after {stop_at - killed_at:.3f} s"
     summary = finish(runner, processes, tmp_path)
     assert summary["counts"]["stop_watchdog"] > 0
     assert summary["counts"]["clamp"] > 0
