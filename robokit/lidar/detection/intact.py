@@ -201,7 +201,7 @@ class IntactHooks:
             loss.backward()
             self.teacher_optimizer.step()
         self.teacher_fitted = True
-        return float(loss)
+        return loss.item()
 
     def robust_score(self, model, frames, rng: np.random.Generator) -> float:
         """Mean BEV AP / 100 (classes with objects) on ``frames`` corrupted at the current strength."""

@@ -257,7 +257,7 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
             optimizer.step()
             scheduler.step()
             step += 1
-            epoch_losses.append(float(losses["loss"]))
+            epoch_losses.append(losses["loss"].item())
             logger.log(
                 {
                     "loss": float(losses["loss"]),
