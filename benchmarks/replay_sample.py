@@ -164,8 +164,9 @@ def main() -> None:
 
     online_data = make_data(args.size // 10, seed=1)
     online = ReplayBuffer(args.size // 10, (OBS_DIM,), ACT_DIM, seed=1)
-    online.storage.write({**online_data, "episode": np.zeros(len(online_data["reward"]), np.int64),
-                          "step": np.zeros(len(online_data["reward"]), np.int32)})
+    rows = len(online_data["reward"])
+    online.storage.write({**online_data, "episode": np.zeros(rows, np.int64), "step": np.zeros(rows, np.int32),
+                          "next": np.full(rows, -1, np.int64)})
     mixer = MixedReplay(robokit, online, offline_fraction=0.5, seed=0)
     contenders["robokit_mixed"] = lambda: to_torch(mixer.sample(BATCH))
     if "torchrl" in peer_names:

@@ -40,12 +40,13 @@ def save_replay(buffer: Any, path: Path) -> Path:
             arrays[f"field.{name}"] = field[:size]
     for key, value in buffer.sampler.state().items():
         arrays[f"sampler.{key}"] = np.asarray(value)
-    arrays.update(_pack_pending(buffer._pending, buffer.ragged))
+    arrays.update(_pack_pending(buffer.pending_rows(), buffer.ragged))
     arrays["index_stream"] = buffer.indices.remaining()
+    streams = {str(key): {"episode": source.episode, "step": source.step, "last_slot": source.last_slot,
+                          "pending": len(source.pending)} for key, source in sorted(buffer._streams.items())}
     meta = {"format": FORMAT, "config": buffer.config(), "size": size, "pointer": storage.pointer,
             "next_episode_id": buffer.next_episode_id, "total_added": buffer.total_added,
-            "stream_step": buffer._stream_step, "pending": len(buffer._pending),
-            "read_only": storage.frozen, "rng": buffer.rng.bit_generator.state}
+            "streams": streams, "read_only": storage.frozen, "rng": buffer.rng.bit_generator.state}
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]
@@ -94,8 +95,7 @@ def _restore(buffer: Any, arrays: dict[str, np.ndarray], meta: dict, path: Path)
     buffer.sampler.load_state(sampler_state)
     buffer.next_episode_id = int(meta["next_episode_id"])
     buffer.total_added = int(meta["total_added"])
-    buffer._stream_step = int(meta["stream_step"])
-    buffer._pending = _unpack_pending(arrays, int(meta["pending"]), buffer.ragged)
+    _restore_streams(buffer, arrays, meta["streams"])
     buffer.rng.bit_generator.state = meta["rng"]
     buffer.indices.restore(_array(arrays, "index_stream", path))
     if meta.get("read_only"):
@@ -154,6 +154,19 @@ def _restore_ragged(field: RaggedField, points: np.ndarray, offsets: np.ndarray,
         field.vstart[slot], field.length[slot] = cursor, n
         cursor += n
     field.head = cursor
+
+
+def _restore_streams(buffer: Any, arrays: dict[str, np.ndarray], streams: dict[str, dict]) -> None:
+    """Unfinished add() episodes, with their held-back rows (saved in stream order)."""
+    from robokit.data.replay import _Stream
+
+    counts = [int(state["pending"]) for state in streams.values()]
+    rows = _unpack_pending(arrays, sum(counts), buffer.ragged)
+    begin = 0
+    for (key, state), count in zip(streams.items(), counts, strict=True):
+        buffer._streams[int(key)] = _Stream(episode=int(state["episode"]), step=int(state["step"]),
+                                            last_slot=int(state["last_slot"]), pending=rows[begin:begin + count])
+        begin += count
 
 
 def _pack_pending(rows: list[dict], ragged: bool) -> dict[str, np.ndarray]:

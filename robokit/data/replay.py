@@ -13,6 +13,7 @@ field                 per slot                        notes
 ``terminated``        ``()`` float32 0/1              true end: bootstrap mask = 1 - terminated
 ``truncated``         ``()`` float32 0/1              time limit / reset
 ``episode``, ``step``  ``()`` int64 / int32           episode id and step within it (for views)
+``next``              ``()`` int64                    slot of the episode's next step (-1: none yet)
 ``mc_return``         ``()`` float32                  only with ``store_mc_return``
 ====================  =============================  ==============================
 
@@ -27,6 +28,8 @@ would have given next.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,18 @@ from robokit.data.samplers import (
 from robokit.data.storage import FieldSpec, RaggedField, RingStorage
 
 OBS_FIELDS = ("obs", "next_obs")
+#: per-slot fields that link steps into episodes (never part of a batch)
+BOOKKEEPING = ("episode", "step", "next")
+
+
+@dataclass
+class _Stream:
+    """One source of add() transitions (an environment) and its unfinished episode."""
+
+    episode: int
+    step: int = 0  # step index of its next transition
+    last_slot: int = -1  # slot of its previous transition (-1: none, or held back for mc_return)
+    pending: list[dict] = dataclass_field(default_factory=list)  # held back until the episode ends
 
 
 def make_sampler(name: str, capacity: int, **kwargs: Any):
@@ -95,13 +110,12 @@ class ReplayBuffer:
             raise ValueError(f"PrioritizedSampler capacity {self.sampler.tree.capacity} != buffer capacity {capacity}")
         self.next_episode_id = 0
         self.total_added = 0  # transitions ever added (not capped by capacity)
-        self._stream_step = 0  # step index of the next add() within the current episode
-        self._pending: list[dict] = []  # add() transitions awaiting their episode's end (mc_return)
+        self._streams: dict[int, _Stream] = {}  # add() sources with an unfinished episode
         self._uniform = isinstance(self.sampler, UniformSampler)
         self._nested = isinstance(self.obs_shape, dict)
         # transition fields outside the packed float32 slab (uint8 images, ragged clouds)
         self._unpacked = [(name, field) for name, field in self.storage.fields.items()
-                          if name not in self.storage.packed.columns and name not in ("episode", "step")]
+                          if name not in self.storage.packed.columns and name not in BOOKKEEPING]
 
     # ------------------------------------------------------------------ layout
     def _specs(self) -> dict[str, FieldSpec]:
@@ -118,7 +132,8 @@ class ReplayBuffer:
                      terminated=FieldSpec((), np.dtype(np.float32)),
                      truncated=FieldSpec((), np.dtype(np.float32)),
                      episode=FieldSpec((), np.dtype(np.int64)),
-                     step=FieldSpec((), np.dtype(np.int32)))
+                     step=FieldSpec((), np.dtype(np.int32)),
+                     next=FieldSpec((), np.dtype(np.int64)))
         if self.store_mc_return:
             specs["mc_return"] = FieldSpec((), np.dtype(np.float32))
         return specs
@@ -143,34 +158,63 @@ class ReplayBuffer:
                 f"action_dim {self.action_dim}, sampler {self.sampler.name})")
 
     # ----------------------------------------------------------------- writing
-    def add(self, obs: Any, action: Any, reward: float, next_obs: Any, terminated: bool, truncated: bool) -> None:
-        """Append one transition of the current episode; an episode ends when
-        ``terminated`` or ``truncated`` is true. Shapes: obs/next_obs ``obs_shape``,
-        action ``(A,)``."""
+    def add(self, obs: Any, action: Any, reward: float, next_obs: Any, terminated: bool, truncated: bool,
+            stream: int = 0) -> None:
+        """Append one transition; an episode ends when ``terminated`` or ``truncated`` is true.
+
+        Shapes: obs/next_obs ``obs_shape``, action ``(A,)``. ``stream`` names the source (one
+        per environment of a vectorised env): transitions of different streams may interleave,
+        and each stream's steps are linked into their own episode.
+        """
         action = np.asarray(action, np.float32).reshape(-1)
         if action.shape != (self.action_dim,):
             raise DataError(f"add: action shape {action.shape}, expected ({self.action_dim},)")
         check_finite(action, "action", "add")
         check_finite(np.float32(reward).reshape(1), "reward", "add")
+        obs_fields = self._obs_row(obs, next_obs)
+        source = self._streams.get(stream)
+        if source is None:
+            source = self._streams[stream] = _Stream(episode=self.next_episode_id)
+            self.next_episode_id += 1
         row = {"action": action, "reward": np.float32(reward), "terminated": bool(terminated),
-               "truncated": bool(truncated), "episode": self.next_episode_id, "step": self._stream_step}
-        row.update(self._obs_row(obs, next_obs))
-        self._stream_step += 1
+               "truncated": bool(truncated), "episode": source.episode, "step": source.step, "next": -1,
+               **obs_fields}
+        source.step += 1
         episode_over = bool(terminated) or bool(truncated)
         if self.store_mc_return:
-            self._pending.append(row)
+            source.pending.append(row)
             if episode_over:
-                block = _stack_rows(self._pending, self.ragged)
+                block = _stack_rows(source.pending, self.ragged)
                 block["mc_return"] = self._returns(block["reward"], block["terminated"])
-                self._pending = []
+                source.pending = []
                 self._write(block)
         else:
             slot = self.storage.write_row(row)
+            self._link(source, slot)
             self.sampler.on_write(np.array([slot]))
             self.total_added += 1
         if episode_over:
-            self.next_episode_id += 1
-            self._stream_step = 0
+            del self._streams[stream]
+
+    def _link(self, source: _Stream, slot: int) -> None:
+        """Point the stream's previous step at ``slot``, unless that step was overwritten since."""
+        previous = source.last_slot
+        episode, step = self.storage.dense("episode"), self.storage.dense("step")
+        if previous >= 0 and episode[previous] == source.episode and step[previous] == source.step - 2:
+            self.storage.dense("next")[previous] = slot
+        source.last_slot = slot
+
+    @property
+    def unfinished_streams(self) -> list[int]:
+        """Streams whose current episode has started but not ended."""
+        return sorted(self._streams)
+
+    def pending_rows(self, stream: int | None = None) -> list[dict]:
+        """add() transitions held back until their episode ends (``store_mc_return``): of one
+        stream, or of all streams in stream order."""
+        if stream is not None:
+            return list(self._streams[stream].pending) if stream in self._streams else []
+        return [row for key in sorted(self._streams) for row in self._streams[key].pending]
 
     def _obs_row(self, obs: Any, next_obs: Any) -> dict:
         """Observation fields of one add(), checked now (a held-back episode must not fail later)."""
@@ -194,9 +238,8 @@ class ReplayBuffer:
         return row
 
     def add_episode(self, episode: Episode) -> None:
-        """Append a whole :class:`Episode` (mc_return computed over it when stored)."""
-        if self._pending or self._stream_step:
-            raise RuntimeError("add_episode while an add() episode is unfinished; end it first")
+        """Append a whole :class:`Episode` (mc_return computed over it when stored). It may be
+        added while add() episodes are unfinished: it gets its own episode id."""
         steps = len(episode)
         if steps == 0:
             return
@@ -205,7 +248,7 @@ class ReplayBuffer:
         block = self._episode_obs(episode)
         block.update(action=episode.actions, reward=episode.rewards, terminated=episode.terminated,
                      truncated=episode.truncated, episode=np.full(steps, self.next_episode_id, np.int64),
-                     step=np.arange(steps, dtype=np.int32))
+                     step=np.arange(steps, dtype=np.int32), next=np.full(steps, -1, np.int64))
         if self.store_mc_return:
             block["mc_return"] = self._returns(episode.rewards, episode.terminated)
         self._write(block)
@@ -230,7 +273,9 @@ class ReplayBuffer:
         return discounted_returns(rewards, terminated, self.discount, self.sparse_reward_failure_value)
 
     def _write(self, block: dict) -> None:
+        """Write one episode's consecutive steps and link each to the next."""
         slots = self.storage.write(block)
+        self.storage.dense("next")[slots[:-1]] = slots[1:]
         self.sampler.on_write(slots)
         self.total_added += len(next(iter(block.values())))
 

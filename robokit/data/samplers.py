@@ -128,25 +128,27 @@ class EpisodeWindowSampler:
 def follow_episode(storage: RingStorage, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Slots of ``length`` consecutive steps from each start, staying in the start's episode.
 
-    A step k after the start is real when slot ``start + k`` (mod capacity) holds the
-    same episode at step ``step[start] + k`` and lies before the write pointer.
+    Steps are followed through the per-slot ``next`` links (so episodes of interleaved
+    streams are followed correctly); step k after the start is real when the linked slot
+    still holds the same episode at step ``step[start] + k`` (it may have been overwritten).
 
     Returns:
         ``(slots (B, L) int64, mask (B, L) float32)``; padded entries repeat the last real slot.
     """
-    episode = storage.dense("episode")
-    step = storage.dense("step")
-    offsets = np.arange(length, dtype=np.int64)
-    candidates = (starts[:, None] + offsets[None, :]) % storage.capacity
-    same = (episode[candidates] == episode[starts][:, None]) & \
-        (step[candidates] == step[starts][:, None] + offsets[None, :])
-    # steps written after the newest slot do not exist yet: distance from start must stay below
-    # the number of slots written after it
-    newer = (storage.pointer - 1 - starts) % storage.capacity
-    same &= offsets[None, :] <= newer[:, None]
-    real = np.cumprod(same, axis=1).astype(bool)
-    last_real = real.sum(axis=1) - 1
-    slots = np.where(real, candidates, candidates[np.arange(len(starts)), last_real][:, None])
+    episode, step, links = storage.dense("episode"), storage.dense("step"), storage.dense("next")
+    starts = np.asarray(starts, np.int64)
+    slots = np.empty((len(starts), length), np.int64)
+    real = np.ones((len(starts), length), bool)
+    slots[:, 0] = starts
+    first_episode, first_step = episode[starts], step[starts]
+    for k in range(1, length):
+        previous = slots[:, k - 1]
+        following = links[previous]
+        ok = real[:, k - 1] & (following >= 0)
+        following = np.where(ok, following, previous)
+        ok &= (episode[following] == first_episode) & (step[following] == first_step + k)
+        slots[:, k] = np.where(ok, following, previous)
+        real[:, k] = ok
     return slots, real.astype(np.float32)
 
 

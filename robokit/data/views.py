@@ -117,7 +117,7 @@ class WindowView:
             slots, mask = follow_episode(buffer.storage, _first_slots(picked), self.length)
         batch: dict[str, Any] = {}
         for name, field in buffer.storage.fields.items():
-            if name == "episode" or isinstance(field, RaggedField):
+            if name in ("episode", "next") or isinstance(field, RaggedField):
                 continue
             values = field[slots]
             pad = mask.reshape(mask.shape + (1,) * (values.ndim - 2)).astype(bool)

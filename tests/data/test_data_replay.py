@@ -201,7 +201,7 @@ def test_bad_writes_leave_the_buffer_untouched(make_episode):
         buffer.add(np.zeros(3), np.zeros(2), 0.0, np.array([0, np.nan, 0]), False, False)
     with pytest.raises(DataError, match="field 'obs'"):
         buffer.add_episode(make_episode(3, obs_dim=5))
-    assert buffer._pending == []
+    assert buffer.pending_rows() == []
     after = (len(buffer), buffer.storage.pointer, buffer.total_added, buffer.storage.slab)
     assert before[:3] == after[:3]
     np.testing.assert_array_equal(before[3], after[3])
@@ -234,20 +234,20 @@ def test_load_names_the_file_when_its_contents_disagree(tmp_path, make_episode):
 
 
 @settings(max_examples=25, deadline=None)
-@given(ops=st.lists(st.tuples(st.sampled_from(["add", "end", "episode", "sample"]), st.integers(1, 6)),
-                    min_size=1, max_size=25),
+@given(ops=st.lists(st.tuples(st.sampled_from(["add", "end", "episode", "sample"]), st.integers(1, 6),
+                              st.integers(0, 2)), min_size=1, max_size=25),
        capacity=st.integers(2, 20), store_mc_return=st.booleans(), sampler=st.sampled_from(["uniform", "prioritized"]))
 def test_any_history_saves_and_resumes_exactly(tmp_path_factory, ops, capacity, store_mc_return, sampler):
-    """Whatever was added, sampled or left unfinished, a saved buffer loads into one that holds the
-    same data and gives the same next batches."""
+    """Whatever was added (from interleaved streams), sampled or left unfinished, a saved buffer
+    loads into one that holds the same data, gives the same next batches and continues the same."""
     rng = np.random.default_rng(capacity)
     buffer = ReplayBuffer(capacity, (2,), 1, seed=5, store_mc_return=store_mc_return, sampler=sampler)
-    for op, size in ops:
+    for op, size, stream in ops:  # add() from up to three interleaved streams
         if op == "add" or op == "end":
             for t in range(size):
                 buffer.add(rng.normal(size=2), rng.normal(size=1), float(t), rng.normal(size=2),
-                           op == "end" and t == size - 1, False)
-        elif op == "episode" and not buffer._pending and not buffer._stream_step:
+                           op == "end" and t == size - 1, False, stream=stream)
+        elif op == "episode":
             last = np.arange(size) == size - 1
             buffer.add_episode(Episode(rng.normal(size=(size + 1, 2)), rng.normal(size=(size, 1)),
                                        rng.normal(size=size), last, np.zeros(size, bool)))
@@ -255,8 +255,8 @@ def test_any_history_saves_and_resumes_exactly(tmp_path_factory, ops, capacity, 
             buffer.sample(size)
     path = buffer.save(tmp_path_factory.mktemp("resume") / "buffer.npz")
     loaded = ReplayBuffer.load(path)
-    assert (len(loaded), loaded.total_added, len(loaded._pending)) == \
-        (len(buffer), buffer.total_added, len(buffer._pending))
+    assert (len(loaded), loaded.total_added, len(loaded.pending_rows())) == \
+        (len(buffer), buffer.total_added, len(buffer.pending_rows()))
     live = buffer.storage.live_slots()
     for name, field in buffer.storage.fields.items():
         np.testing.assert_array_equal(loaded.storage.fields[name][live], field[live])
@@ -265,7 +265,10 @@ def test_any_history_saves_and_resumes_exactly(tmp_path_factory, ops, capacity, 
             a, b = buffer.sample(8), loaded.sample(8)
             for key in a:
                 np.testing.assert_array_equal(a[key], b[key])
-    for buf in (buffer, loaded):  # finishing the pending episode gives the same transitions
-        buf.add(np.ones(2), np.ones(1), 1.0, np.ones(2), True, False)
-    np.testing.assert_array_equal(buffer.gather_transitions(live)["reward"],
-                                  loaded.gather_transitions(live)["reward"])
+    assert loaded.unfinished_streams == buffer.unfinished_streams
+    for buf in (buffer, loaded):  # finishing the pending episodes gives the same transitions
+        for stream in list(buf.unfinished_streams):
+            buf.add(np.ones(2), np.ones(1), 1.0, np.ones(2), True, False, stream=stream)
+    live = buffer.storage.live_slots()
+    for name, field in buffer.storage.fields.items():
+        np.testing.assert_array_equal(loaded.storage.fields[name][live], field[live])

@@ -191,3 +191,49 @@ def test_views_match_a_brute_force_reference_across_ring_wrap(lengths, capacity,
         np.testing.assert_array_equal(window["mask"][i], np.arange(n) < m)
         np.testing.assert_array_equal(window["obs"][i, :m, 0], [live[j][0] for j in steps])
         assert pairs["k"][i] == m and pairs["future_obs"][i, 0] == live[steps[-1]][2]
+
+
+@settings(max_examples=30, deadline=None)
+@given(schedule=st.lists(st.tuples(st.integers(0, 2), st.booleans()), min_size=1, max_size=40),
+       capacity=st.integers(2, 25), n=st.integers(1, 4), store_mc_return=st.booleans())
+def test_interleaved_streams_keep_their_own_episodes(schedule, capacity, n, store_mc_return):
+    """Transitions of up to three streams (a vectorised env) arrive interleaved; views, returns
+    and export still follow each stream's own episodes."""
+    gamma = 0.5
+    buffer = ReplayBuffer(capacity, (1,), 1, discount=gamma, store_mc_return=store_mc_return)
+    written = []  # (stream, episode number within stream, step, obs, reward, ended) in write order
+    counters = {0: [0, 0], 1: [0, 0], 2: [0, 0]}  # stream -> [episode number, step]
+    pending = {0: [], 1: [], 2: []}
+    for stream, ends in schedule:
+        episode_number, step = counters[stream]
+        obs = 1000 * stream + 100 * episode_number + step
+        buffer.add([obs], [obs], float(step + 1), [obs + 1], ends, False, stream=stream)
+        pending[stream].append((stream, episode_number, step, obs, float(step + 1), ends))
+        if not store_mc_return or ends:
+            written += pending[stream]
+            pending[stream] = []
+        counters[stream] = [episode_number + 1, 0] if ends else [episode_number, step + 1]
+    live = written[len(written) - len(buffer):]
+    if not live:
+        return
+    assert len(buffer) == min(len(written), capacity)
+    slots = buffer.storage.live_slots()
+    batch = NStepView(n)(buffer, {"slots": slots})
+    for i, (stream, number, step, obs, _, _) in enumerate(live):
+        same = [row for row in live[i:] if row[0] == stream and row[1] == number]
+        steps = [row for k, row in enumerate(same) if row[2] == step + k][:n]  # consecutive, still live
+        assert batch["obs"][i, 0] == obs
+        assert batch["n_steps"][i] == len(steps)
+        assert batch["next_obs"][i, 0] == steps[-1][3] + 1
+        assert batch["reward"][i] == pytest.approx(sum(gamma ** k * row[4] for k, row in enumerate(steps)))
+        if store_mc_return:  # whole episodes are written at their end: the return covers all of it
+            rest = [row for row in same if row[2] >= step]
+            expected = sum(gamma ** k * row[4] for k, row in enumerate(rest))
+            assert buffer.gather_transitions(slots[i:i + 1])["mc_return"][0] == pytest.approx(expected)
+    from robokit.data.formats.common import buffer_to_episodes
+
+    exported = buffer_to_episodes(buffer)
+    assert sum(len(e) for e in exported) == len(buffer) + len(buffer.pending_rows())
+    for episode in exported:  # every exported episode is one stream's consecutive steps
+        first = episode.observations[:-1, 0]
+        np.testing.assert_array_equal(np.diff(first), np.ones(len(first) - 1))

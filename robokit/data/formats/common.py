@@ -116,12 +116,16 @@ def buffer_to_episodes(buffer: Any) -> list[Episode]:
     storage = buffer.storage
     slots = storage.live_slots()
     batches = []
-    if len(slots):
-        episode_ids = storage.fields["episode"][slots]
+    if len(slots):  # episodes of interleaved add() streams are regrouped by id, steps in order
+        episode_ids, steps = storage.dense("episode")[slots], storage.dense("step")[slots]
+        order = np.lexsort((steps, episode_ids))
+        slots, episode_ids = slots[order], episode_ids[order]
         cuts = np.flatnonzero(np.diff(episode_ids)) + 1
         batches = [buffer.gather_transitions(part) for part in np.split(slots, cuts)]
-    if buffer._pending:  # add() transitions waiting for their episode's end (store_mc_return)
-        batches.append(_pending_batch(buffer))
+    for stream in buffer.unfinished_streams:  # add() transitions held back for mc_return
+        rows = buffer.pending_rows(stream)
+        if rows:
+            batches.append(_pending_batch(buffer, rows))
     episodes = []
     for batch in batches:
         truncated = batch["truncated"].astype(bool)
@@ -134,13 +138,13 @@ def buffer_to_episodes(buffer: Any) -> list[Episode]:
     return episodes
 
 
-def _pending_batch(buffer: Any) -> dict[str, Any]:
-    """The unfinished episode held back by a store_mc_return buffer, as a transition batch; its
+def _pending_batch(buffer: Any, rows: list[dict]) -> dict[str, Any]:
+    """An unfinished episode held back by a store_mc_return buffer, as a transition batch; its
     mc_return treats the newest step as the end (the rest of the episode is unknown)."""
-    from robokit.data.replay import _stack_rows, nest_obs
+    from robokit.data.replay import BOOKKEEPING, _stack_rows, nest_obs
 
-    block = _stack_rows(buffer._pending, buffer.ragged)
-    batch = {k: v for k, v in block.items() if k not in ("episode", "step")}
+    block = _stack_rows(rows, buffer.ragged)
+    batch = {k: v for k, v in block.items() if k not in BOOKKEEPING}
     for key in ("terminated", "truncated", "reward"):
         batch[key] = np.asarray(batch[key], np.float32)
     batch["mc_return"] = buffer._returns(batch["reward"], batch["terminated"])
