@@ -24,7 +24,7 @@ from robokit.core.atomic import atomic_path
 from robokit.data.errors import DataError
 from robokit.data.storage import RaggedField
 
-FORMAT = "robokit-replay-v1"
+FORMAT = "robokit-replay-v2"  # v2: per-slot next-step links and per-stream state
 
 
 def save_replay(buffer: Any, path: Path) -> Path:
