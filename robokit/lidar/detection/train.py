@@ -260,11 +260,11 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
             epoch_losses.append(losses["loss"].item())
             logger.log(
                 {
-                    "loss": float(losses["loss"]),
-                    "cls": float(losses["cls"]),
-                    "loc": float(losses["loc"]),
-                    "dir": float(losses["dir"]),
-                    "num_positive": float(losses["num_positive"]),
+                    "loss": losses["loss"].item(),
+                    "cls": losses["cls"].item(),
+                    "loc": losses["loc"].item(),
+                    "dir": losses["dir"].item(),
+                    "num_positive": losses["num_positive"].item(),
                     "lr": scheduler.get_last_lr()[0],
                     "epoch": epoch,
                 },

@@ -142,3 +142,45 @@ def test_eval_detection_rejects_a_foreign_checkpoint(tmp_path, shared_data):
     truncated.write_bytes(b"PK\x03\x04broken")
     with pytest.raises(CheckpointError, match="cut.pt"):
         eval_main(["--checkpoint", str(truncated), "--data", str(shared_data / "kitti" / "object")])
+
+
+def _tiny_run(data, out, epochs, **overrides):
+    from robokit.lidar.detection.train import overfit_config, train_detector
+
+    config = overfit_config(
+        data,
+        out,
+        epochs=epochs,
+        preset="cpu-tiny",
+        max_frames=2,
+        checkpoint_every=1,
+        eval_at_end=False,
+        **overrides,
+    )
+    return train_detector(config, progress=False)
+
+
+def _weights(path):
+    from robokit.core.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)["model"]
+
+
+def test_one_seed_gives_identical_training_and_resume_continues_exactly(shared_data, tmp_path):
+    import torch
+
+    torch.set_num_threads(1)
+    data = shared_data / "kitti" / "object"
+    first = _tiny_run(data, tmp_path / "a", 3)
+    second = _tiny_run(data, tmp_path / "b", 3)
+    assert first["last_epoch_loss"] == second["last_epoch_loss"]
+    a, b = _weights(tmp_path / "a" / "epoch_0003.pt"), _weights(tmp_path / "b" / "epoch_0003.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # interrupt after epoch 2 (drop the last checkpoint) and resume: the same final weights
+    (tmp_path / "b" / "epoch_0003.pt").unlink()
+    resumed = _tiny_run(data, tmp_path / "b", 3, resume=True)
+    c = _weights(tmp_path / "b" / "epoch_0003.pt")
+    assert all(torch.equal(a[k], c[k]) for k in a), "resumed run diverged"
+    assert resumed["last_epoch_loss"] == first["last_epoch_loss"]
+    # it ran one epoch (the third), not three from scratch
+    assert resumed["first_epoch_loss"] == resumed["last_epoch_loss"] != first["first_epoch_loss"]
