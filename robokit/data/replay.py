@@ -113,6 +113,9 @@ class ReplayBuffer:
         self._streams: dict[int, _Stream] = {}  # add() sources with an unfinished episode
         self._uniform = isinstance(self.sampler, UniformSampler)
         self._nested = isinstance(self.obs_shape, dict)
+        self._episode_of = self.storage.dense("episode")
+        self._step_of = self.storage.dense("step")
+        self._next_of = self.storage.dense("next")
         # transition fields outside the packed float32 slab (uint8 images, ragged clouds)
         self._unpacked = [(name, field) for name, field in self.storage.fields.items()
                           if name not in self.storage.packed.columns and name not in BOOKKEEPING]
@@ -199,9 +202,9 @@ class ReplayBuffer:
     def _link(self, source: _Stream, slot: int) -> None:
         """Point the stream's previous step at ``slot``, unless that step was overwritten since."""
         previous = source.last_slot
-        episode, step = self.storage.dense("episode"), self.storage.dense("step")
-        if previous >= 0 and episode[previous] == source.episode and step[previous] == source.step - 2:
-            self.storage.dense("next")[previous] = slot
+        if previous >= 0 and self._episode_of[previous] == source.episode and \
+                self._step_of[previous] == source.step - 2:
+            self._next_of[previous] = slot
         source.last_slot = slot
 
     @property
@@ -275,7 +278,7 @@ class ReplayBuffer:
     def _write(self, block: dict) -> None:
         """Write one episode's consecutive steps and link each to the next."""
         slots = self.storage.write(block)
-        self.storage.dense("next")[slots[:-1]] = slots[1:]
+        self._next_of[slots[:-1]] = slots[1:]
         self.sampler.on_write(slots)
         self.total_added += len(next(iter(block.values())))
 
