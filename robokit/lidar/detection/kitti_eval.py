@@ -346,6 +346,76 @@ def ap_from_pr(
     return 100.0 * total / num_points
 
 
+def _pack(prepared):
+    """Concatenate per-frame arrays (flattened) with offsets, for :func:`_threshold_counts`."""
+    num_det = np.array([len(item[3]) for item in prepared], dtype=np.int64)
+    num_gt = np.array([len(item[1]) for item in prepared], dtype=np.int64)
+    num_dc = np.array([item[4].shape[1] for item in prepared], dtype=np.int64)
+
+    def offsets(sizes):
+        return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+    def flat(index, dtype):
+        parts = [np.ascontiguousarray(item[index], dtype=dtype).ravel() for item in prepared]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    return (
+        flat(0, np.float64),
+        flat(1, np.int64),
+        flat(2, np.int64),
+        flat(3, np.float64),
+        flat(4, np.float64),
+        num_det,
+        num_gt,
+        num_dc,
+        offsets(num_det),
+        offsets(num_gt),
+        offsets(num_det * num_gt),
+        offsets(num_det * num_dc),
+    )
+
+
+@numba.njit(cache=True)
+def _threshold_counts(packed, thresholds, min_overlap):
+    """Summed (tp, fp, fn) over all frames for each score threshold (the precision passes)."""
+    (
+        overlaps,
+        gt_flag,
+        det_flag,
+        scores,
+        dontcare,
+        num_det,
+        num_gt,
+        num_dc,
+        det_at,
+        gt_at,
+        overlap_at,
+        dontcare_at,
+    ) = packed
+    tp = np.zeros(len(thresholds))
+    fp = np.zeros(len(thresholds))
+    fn = np.zeros(len(thresholds))
+    for f in range(len(num_det)):
+        d, g, k = num_det[f], num_gt[f], num_dc[f]
+        frame_overlaps = overlaps[overlap_at[f] : overlap_at[f + 1]].reshape(d, g)
+        frame_dontcare = dontcare[dontcare_at[f] : dontcare_at[f + 1]].reshape(d, k)
+        for t in range(len(thresholds)):
+            a, b, c, _ = _frame_statistics(
+                frame_overlaps,
+                gt_flag[gt_at[f] : gt_at[f + 1]],
+                det_flag[det_at[f] : det_at[f + 1]],
+                scores[det_at[f] : det_at[f + 1]],
+                frame_dontcare,
+                min_overlap,
+                True,
+                thresholds[t],
+            )
+            tp[t] += a
+            fp[t] += b
+            fn[t] += c
+    return tp, fp, fn
+
+
 def _class_metric_ap(
     frames, class_name, metric, difficulty, recall_sampling, max_thresholds, dontcare_all_metrics
 ):
@@ -375,15 +445,11 @@ def _class_metric_ap(
         thresholds = np.unique(scores)[::-1]
         if len(thresholds) > max_thresholds:
             thresholds = devkit_thresholds(scores, num_gt, max_thresholds)
-    recall = np.zeros(len(thresholds))
-    precision = np.zeros(len(thresholds))
-    for t, threshold in enumerate(thresholds):
-        tp = fp = fn = 0
-        for item in prepared:
-            a, b, c, _ = _frame_statistics(*item, min_overlap, True, float(threshold))
-            tp, fp, fn = tp + a, fp + b, fn + c
-        recall[t] = tp / max(tp + fn, 1)
-        precision[t] = tp / max(tp + fp, 1)
+    tp, fp, fn = _threshold_counts(
+        _pack(prepared), np.ascontiguousarray(thresholds, np.float64), min_overlap
+    )
+    recall = tp / np.maximum(tp + fn, 1)
+    precision = tp / np.maximum(tp + fp, 1)
     if recall_sampling == "devkit":
         padded = np.zeros(NUM_RECALL_POINTS + 1)
         padded[: len(precision)] = precision[: NUM_RECALL_POINTS + 1]
@@ -414,6 +480,11 @@ def _check_frame(index: int, gt: FrameGroundTruth, det: FrameDetections) -> None
     counted = np.array([str(n) != "DontCare" for n in det.names], dtype=bool)
     if not np.isfinite(det.boxes_cam[counted]).all() or not np.isfinite(det.bbox).all():
         raise ValueError(f"frame {index}: a detection box has a NaN or infinite value")
+    negative = np.flatnonzero((det.boxes_cam[:, 3:6] <= 0).any(axis=1))
+    if len(negative):
+        raise ValueError(
+            f"frame {index}: detection {int(negative[0])} has a size <= 0: {det.boxes_cam[negative[0]].tolist()}"
+        )
 
 
 def evaluate_kitti(

@@ -226,5 +226,7 @@ def test_bad_input_names_the_frame():
             np.array(["Car"], dtype=object), np.array([0.5]), np.zeros((1, 4)), np.zeros((1, 6))
         )
         evaluate_kitti([gt_frame(FOUR_CARS)], [bad])
+    with pytest.raises(ValueError, match="frame 0: detection 1 has a size <= 0"):
+        evaluate_kitti([gt_frame(FOUR_CARS)], [det_frame([car(0.0), car(5.0, h=-1.5)], [0.5, 0.4])])
     with pytest.raises(ValueError, match="unknown class 'Truck'"):
         evaluate_kitti([gt_frame(FOUR_CARS)], [FrameDetections.empty()], classes=["Truck"])
