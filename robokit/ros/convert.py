@@ -81,14 +81,17 @@ def header_stamp_ns(msg: Any) -> int | None:
 
 
 def as_bytes(data: Any) -> memoryview | bytes:
-    """Raw bytes of a ``uint8[]`` field: bytes, numpy uint8 array, list of ints or base64 text."""
+    """Raw bytes of a ``uint8[]`` field: bytes, numpy uint8 array, array('B'), list of ints or base64 text."""
     if isinstance(data, bytes | bytearray | memoryview):
         return memoryview(data)
     if isinstance(data, np.ndarray):
         return memoryview(np.ascontiguousarray(data, dtype=np.uint8)).cast("B")
     if isinstance(data, str):
         return base64.b64decode(data)
-    return bytes(bytearray(data))
+    try:   # array.array('B') (rclpy), or any other buffer
+        return memoryview(data).cast("B")
+    except TypeError:
+        return bytes(bytearray(data))
 
 
 def make_header(stamp_ns: int = 0, frame_id: str = "", seq: int = 0) -> m.Header:

@@ -12,6 +12,7 @@ venv's own numpy, yaml, ... still win over the Debian copies.
 
 from __future__ import annotations
 
+import array
 import os
 import sys
 import threading
@@ -151,17 +152,20 @@ class RosbridgeTransport(Transport):
 class Ros2Transport(Transport):
     """Thin rclpy adapter for ROS 2 machines.
 
-    Not tested here: no ROS 2 install is available on the build machines. It relies
-    only on rclpy's stable API (init, create_node, create_subscription/publisher,
-    a spinning executor thread) and the same message mapping as the other transports.
+    Not tested against ROS 2 here: no ROS 2 install is available on the build machines.
+    It relies only on rclpy's stable API (init, create_node, create_subscription/publisher,
+    a spinning executor thread) and the same message mapping as the other transports; a
+    test checks that mapping and wiring against stand-ins shaped like rclpy and its
+    generated message classes.
     """
 
     def __init__(self, node_name: str = "robokit_policy") -> None:
         self.rclpy = require("rclpy", "ros")
+        executors = require("rclpy.executors", "ros")
         if not self.rclpy.ok():
             self.rclpy.init()
         self.node = self.rclpy.create_node(node_name)
-        self.executor = self.rclpy.executors.SingleThreadedExecutor()
+        self.executor = executors.SingleThreadedExecutor()
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
@@ -207,6 +211,9 @@ def _to_rclpy(msg: Any) -> Any:
             value = _to_rclpy(value)
         elif isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
             value = [_to_rclpy(v) for v in value]
+        elif isinstance(value, bytes | bytearray):
+            # rclpy stores uint8[] as array('B'); handing one over skips a per-byte check
+            value = array.array("B", value)
         setattr(out, fld.name, value)
     return out
 
