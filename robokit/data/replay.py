@@ -169,6 +169,7 @@ class ReplayBuffer:
         per environment of a vectorised env): transitions of different streams may interleave,
         and each stream's steps are linked into their own episode.
         """
+        self._check_writable()
         action = np.asarray(action, np.float32).reshape(-1)
         if action.shape != (self.action_dim,):
             raise DataError(f"add: action shape {action.shape}, expected ({self.action_dim},)")
@@ -198,6 +199,10 @@ class ReplayBuffer:
             self.total_added += 1
         if episode_over:
             del self._streams[stream]
+
+    def _check_writable(self) -> None:
+        if self.storage.frozen:
+            raise PermissionError("this buffer is read-only (offline data); add to the online buffer instead")
 
     def _link(self, source: _Stream, slot: int) -> None:
         """Point the stream's previous step at ``slot``, unless that step was overwritten since."""
@@ -243,6 +248,7 @@ class ReplayBuffer:
     def add_episode(self, episode: Episode) -> None:
         """Append a whole :class:`Episode` (mc_return computed over it when stored). It may be
         added while add() episodes are unfinished: it gets its own episode id."""
+        self._check_writable()
         steps = len(episode)
         if steps == 0:
             return

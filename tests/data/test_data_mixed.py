@@ -59,6 +59,9 @@ def test_offline_part_is_read_only_and_never_overwritten(online_steps, capacity)
         offline.storage.fields["reward"][0] = 5.0
     with pytest.raises(PermissionError):
         offline.add([0, 0], [0.0], 0.0, [0, 0], False, False)
+    held_back = ReplayBuffer(8, (2,), 1, store_mc_return=True).freeze()
+    with pytest.raises(PermissionError):  # refused at once, not when the episode would end
+        held_back.add([0, 0], [0.0], 0.0, [0, 0], False, False)
 
 
 @settings(max_examples=20, deadline=None)
