@@ -56,12 +56,15 @@ def detect_frames(
     return results
 
 
+def _score(model, ground_truth, detections, eval_kwargs):
+    classes = [c for c in model.config.classes if c in ("Car", "Pedestrian", "Cyclist")]
+    return evaluate_kitti(ground_truth, detections, classes=classes, **eval_kwargs), detections
+
+
 def evaluate_frames(model, frames, transform=None, progress: bool = False, **eval_kwargs):
     """KITTI AP on already-loaded frames (a list of ``KittiFrame``), optionally transformed."""
     detections = detect_frames(model, frames, progress=progress, transform=transform)
-    ground_truth = [frame.annotations for frame in frames]
-    classes = [c for c in model.config.classes if c in ("Car", "Pedestrian", "Cyclist")]
-    return evaluate_kitti(ground_truth, detections, classes=classes, **eval_kwargs), detections
+    return _score(model, [frame.annotations for frame in frames], detections, eval_kwargs)
 
 
 def evaluate_detector(
@@ -76,5 +79,4 @@ def evaluate_detector(
     """KITTI AP of ``model`` on ``dataset`` (optionally corrupted); returns (result, detections)."""
     detections = detect_frames(model, dataset, corruption, severity, seed, progress)
     ground_truth = [dataset[i].annotations for i in range(len(dataset))]
-    classes = [c for c in model.config.classes if c in ("Car", "Pedestrian", "Cyclist")]
-    return evaluate_kitti(ground_truth, detections, classes=classes, **eval_kwargs), detections
+    return _score(model, ground_truth, detections, eval_kwargs)

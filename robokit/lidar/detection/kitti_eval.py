@@ -90,12 +90,11 @@ class FrameGroundTruth:
         """Build from ``KittiObject`` records (``robokit.lidar.io.read_kitti_labels``)."""
         if len(objects) == 0:
             return cls.empty()
+        names, bbox, boxes_cam = _object_arrays(objects)
+        truncated = np.array([float(o.truncated) for o in objects])
+        occluded = np.array([int(o.occluded) for o in objects])
         return cls(
-            names=np.array([o.type for o in objects], dtype=object),
-            truncated=np.array([float(o.truncated) for o in objects]),
-            occluded=np.array([int(o.occluded) for o in objects]),
-            bbox=np.array([np.asarray(o.bbox2d, dtype=np.float64) for o in objects]).reshape(-1, 4),
-            boxes_cam=np.array([_object_box(o) for o in objects]).reshape(-1, 7),
+            names=names, truncated=truncated, occluded=occluded, bbox=bbox, boxes_cam=boxes_cam
         )
 
     @classmethod
@@ -130,18 +129,24 @@ class FrameDetections:
         if len(objects) == 0:
             return cls.empty()
         scores = [getattr(o, "score", None) for o in objects]
-        if any(s is None for s in scores):
+        if any(score is None for score in scores):
             raise ValueError("detections need the 16th (score) column on every line")
+        names, bbox, boxes_cam = _object_arrays(objects)
         return cls(
-            names=np.array([o.type for o in objects], dtype=object),
-            scores=np.array(scores, dtype=np.float64),
-            bbox=np.array([np.asarray(o.bbox2d, dtype=np.float64) for o in objects]).reshape(-1, 4),
-            boxes_cam=np.array([_object_box(o) for o in objects]).reshape(-1, 7),
+            names=names, scores=np.array(scores, dtype=np.float64), bbox=bbox, boxes_cam=boxes_cam
         )
 
     @classmethod
     def empty(cls) -> FrameDetections:
         return cls(np.zeros(0, dtype=object), np.zeros(0), np.zeros((0, 4)), np.zeros((0, 7)))
+
+
+def _object_arrays(objects) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """names (N,), 2D boxes (N, 4) and camera-frame boxes (N, 7) of ``KittiObject`` records."""
+    names = np.array([o.type for o in objects], dtype=object)
+    bbox = np.array([np.asarray(o.bbox2d, dtype=np.float64) for o in objects]).reshape(-1, 4)
+    boxes_cam = np.array([_object_box(o) for o in objects]).reshape(-1, 7)
+    return names, bbox, boxes_cam
 
 
 def _object_box(obj) -> np.ndarray:

@@ -230,3 +230,19 @@ def test_bad_input_names_the_frame():
         evaluate_kitti([gt_frame(FOUR_CARS)], [det_frame([car(0.0), car(5.0, h=-1.5)], [0.5, 0.4])])
     with pytest.raises(ValueError, match="unknown class 'Truck'"):
         evaluate_kitti([gt_frame(FOUR_CARS)], [FrameDetections.empty()], classes=["Truck"])
+
+
+def test_result_files_round_trip_through_the_label_reader(tmp_path):
+    """Detections written in the KITTI result format and read back score the same AP."""
+    from robokit.lidar.detection.postprocess import write_kitti_result
+    from robokit.lidar.io import read_kitti_labels
+
+    det = det_frame([FOUR_CARS[0], car(0.0, z=60.0), FOUR_CARS[1]], [0.9, 0.8, 0.7])
+    path = write_kitti_result(tmp_path / "000000.txt", det)
+    back = FrameDetections.from_objects(read_kitti_labels(path))
+    np.testing.assert_allclose(back.boxes_cam, det.boxes_cam, atol=1e-4)
+    np.testing.assert_allclose(back.scores, det.scores, atol=1e-6)
+    assert car_ap([gt_frame(FOUR_CARS)], [back]) == car_ap([gt_frame(FOUR_CARS)], [det])
+    assert FrameDetections.from_objects([]).scores.shape == (0,)
+    empty = write_kitti_result(tmp_path / "000001.txt", FrameDetections.empty())
+    assert empty.read_text() == "" and read_kitti_labels(empty) == []

@@ -70,28 +70,21 @@ def test_detector_overfits_three_real_scans(trained):
     assert trained_bev >= 50.0, ap
 
 
+def _eval(checkpoint, data, json_path, *extra) -> int:
+    from robokit.lidar.detection.cli import eval_main
+
+    return eval_main(
+        ["--checkpoint", str(checkpoint), "--data", str(data), "--json", str(json_path), *extra]
+    )
+
+
 @pytest.mark.slow
 def test_eval_detection_cli_clean_and_corrupted(trained, tmp_path, capsys):
-    from robokit.lidar.detection.cli import eval_main
 
     data, out, _ = trained
     checkpoint = next(out.glob("epoch_*.pt"))
     report_path = tmp_path / "clean.json"
-    assert (
-        eval_main(
-            [
-                "--checkpoint",
-                str(checkpoint),
-                "--data",
-                str(data),
-                "--json",
-                str(report_path),
-                "--results-dir",
-                str(tmp_path / "results"),
-            ]
-        )
-        == 0
-    )
+    assert _eval(checkpoint, data, report_path, "--results-dir", str(tmp_path / "results")) == 0
     printed = capsys.readouterr().out
     assert "Pedestrian" in printed and "moderate" in printed
     report = json.loads(report_path.read_text())
@@ -110,20 +103,7 @@ def test_eval_detection_cli_clean_and_corrupted(trained, tmp_path, capsys):
             assert obj.type in ("Car", "Pedestrian", "Cyclist") and 0.0 <= obj.score <= 1.0
     corrupted_path = tmp_path / "drop.json"
     assert (
-        eval_main(
-            [
-                "--checkpoint",
-                str(checkpoint),
-                "--data",
-                str(data),
-                "--json",
-                str(corrupted_path),
-                "--corruption",
-                "drop_points",
-                "--severity",
-                "5",
-            ]
-        )
+        _eval(checkpoint, data, corrupted_path, "--corruption", "drop_points", "--severity", "5")
         == 0
     )
     corrupted = json.loads(corrupted_path.read_text())
