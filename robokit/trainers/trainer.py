@@ -105,7 +105,7 @@ class Counters:
     offline_step: int = 0
     env_step: int = 0
     episodes: int = 0
-    next_eval: int = 0
+    next_eval: float = 0
     next_checkpoint: int = 0
     evals_done: int = 0
 
@@ -133,7 +133,8 @@ class Trainer:
         self.obs_dim, self.action_dim = int(obs_space.shape[0]), int(self.env.action_space.shape[0])
         self.agent: Agent = make_agent(algo, self.obs_dim, self.action_dim, config.agent, seed=config.seed)
         self.phase_cfg = self._phase_settings()
-        self.counters = Counters(next_eval=config.eval_every, next_checkpoint=config.checkpoint_every)
+        first_eval = config.eval_every if config.eval_every > 0 else math.inf  # eval_every 0: start and end only
+        self.counters = Counters(next_eval=first_eval, next_checkpoint=config.checkpoint_every)
         self.offline_buffer = self._load_offline_buffer()
         self.online_buffer = self._new_online_buffer()
         self.mixer = self._make_mixer()
