@@ -151,3 +151,29 @@ def test_projected_gt_boxes_match_the_labelled_2d_boxes(kitti):
         projected = project_boxes_to_image(annotations.boxes_cam[rows], frame.calib.P2)
         overlaps = np.diag(image_box_overlap(projected, annotations.bbox[rows]))
         assert (overlaps > 0.7).all(), (frame.frame_id, overlaps)
+
+
+def test_ground_truth_through_the_output_path_scores_100(kitti):
+    """LiDAR-frame ground truth sent through the detector's output path (camera frame, projected
+    2D box, devkit rules) is a perfect detection set: every countable object is found."""
+    from robokit.lidar.detection.kitti_eval import evaluate_kitti
+    from robokit.lidar.detection.postprocess import LidarDetections, to_kitti_detections
+
+    frames = [kitti[i] for i in range(len(kitti))]
+    detections = [
+        to_kitti_detections(
+            LidarDetections(
+                f.gt_boxes.astype(np.float64), np.linspace(0.9, 0.5, len(f.gt_boxes)), f.gt_classes
+            ),
+            f.calib,
+            kitti.classes,
+        )
+        for f in frames
+    ]
+    result = evaluate_kitti([f.annotations for f in frames], detections)
+    for metric in ("bbox", "bev", "3d"):
+        assert result.ap["Car"][metric]["moderate"] == 100.0
+        assert result.ap["Pedestrian"][metric]["easy"] == 100.0
+    assert np.isnan(
+        result.ap["Cyclist"]["3d"]["moderate"]
+    )  # its only cyclist is occluded (level 3)
