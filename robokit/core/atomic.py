@@ -25,6 +25,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    _apply_umask_permissions(tmp_name)
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -50,6 +51,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_open(path, "w") as handle:
         handle.write(text)
+
+
+def _apply_umask_permissions(path: str) -> None:
+    """Give the temporary file the mode a plain ``open()`` would (mkstemp makes it 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def _fsync_file(path: Path) -> None:

@@ -28,6 +28,13 @@ def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"], "temporary file left behind"
 
 
+def test_atomic_file_gets_umask_permissions_not_mkstemp_0600(tmp_path: Path) -> None:
+    plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
+    plain.write_text("x")
+    atomic_write_text(atomic, "x")
+    assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
 def test_atomic_open_refuses_read_mode(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="for writing"), atomic_open(tmp_path / "x", "rb"):
         pass
