@@ -37,15 +37,18 @@ bench: install-dev
 install: system-deps $(VENV)/.installed-run
 install-dev: system-deps $(VENV)/.installed-dev $(VENV)/.installed-robosuite
 
-$(PY):
+# A venv whose creation was interrupted (no stamp) is removed and made again.
+$(VENV)/.created:
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip wheel setuptools
+	touch $@
 
-$(VENV)/.installed-run: pyproject.toml constraints.txt | $(PY)
+$(VENV)/.installed-run: pyproject.toml constraints.txt | $(VENV)/.created
 	$(PIP) install -c constraints.txt -e ".[$(EXTRAS_RUN)]"
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(VENV)/.created
 	$(PIP) install -c constraints.txt -e ".[$(EXTRAS_DEV)]"
 	touch $@ $(VENV)/.installed-run
 
@@ -54,7 +57,7 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
 # which robokit does not use (robosuite's OSC controllers and Lift/Stack envs run).
 robosuite: $(VENV)/.installed-robosuite
 
-$(VENV)/.installed-robosuite: constraints.txt | $(PY)
+$(VENV)/.installed-robosuite: constraints.txt | $(VENV)/.created
 	$(PIP) install -c constraints.txt opencv-python-headless pynput "qpsolvers[quadprog]"
 	$(PIP) install -c constraints.txt --no-deps robosuite==1.5.2
 	touch $@
