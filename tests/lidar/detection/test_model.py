@@ -177,3 +177,16 @@ def test_ground_truth_through_the_output_path_scores_100(kitti):
     assert np.isnan(
         result.ap["Cyclist"]["3d"]["moderate"]
     )  # its only cyclist is occluded (level 3)
+
+
+@pytest.mark.slow
+def test_full_second_preset_runs_a_real_scan(kitti):
+    """The full-size configuration (OpenPCDet's KITTI SECOND grid) on CPU: 1408 x 1600 x 41 voxels
+    -> a 176 x 200 BEV map with 6 anchors per cell (211 200 anchors), forward pass only."""
+    model = SecondDetector(preset_config("second")).eval()
+    assert model.bev_shape == (200, 176)
+    assert model.anchors.shape == (200 * 176 * 6, 7)
+    with torch.no_grad():
+        features, coords = model.voxelize([kitti[2].points])
+        outputs = model(features, coords, 1)
+    assert outputs["cls"].shape == (1, 211200, 3) and torch.isfinite(outputs["box"]).all()
