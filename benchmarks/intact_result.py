@@ -63,6 +63,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--num-points", type=int, default=256)
     parser.add_argument("--train-per-class", type=int, default=30)
     parser.add_argument("--test-per-class", type=int, default=20)
+    parser.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine")
     parser.add_argument("--out", type=Path, default=Path("runs/intact_result"))
     return parser.parse_args()
 
@@ -71,8 +72,9 @@ def run_config(args: argparse.Namespace) -> TrainConfig:
     if args.quick:
         return TrainConfig(epochs=10, warmup_epochs=2, backbone=args.backbone, width=0.25, num_points=128,
                            train_per_class=16, test_per_class=6, progress=False)
-    return TrainConfig(epochs=args.epochs, backbone=args.backbone, width=args.width, num_points=args.num_points,
-                       train_per_class=args.train_per_class, test_per_class=args.test_per_class, progress=False)
+    return TrainConfig(epochs=args.epochs, lr_schedule=args.lr_schedule, backbone=args.backbone,
+                       width=args.width, num_points=args.num_points, train_per_class=args.train_per_class,
+                       test_per_class=args.test_per_class, progress=False)
 
 
 def headline(result: dict) -> dict[str, float]:
