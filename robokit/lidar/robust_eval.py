@@ -36,8 +36,9 @@ from torch import nn
 from robokit.lidar.attacks import resample_to
 from robokit.lidar.robust_train import CHECKPOINT_KIND, accuracy
 
-#: ModelNet-C paper, DGCNN trained on clean ModelNet40: overall accuracy, and mean accuracy
-#: over the 5 levels of each corruption (the paper's mCE reference; its mCE is 1.000 by definition).
+#: ModelNet-C (Ren et al., 2022), DGCNN trained on clean ModelNet40: overall accuracy and mean
+#: accuracy over the 5 levels of each corruption, as in the benchmark's own evaluation code
+#: (its mCE reference; DGCNN's mCE is 1.000 by definition).
 DGCNN_MODELNET_C: dict[str, float] = {
     "clean": 0.926,
     "scale": 0.906,
