@@ -164,3 +164,19 @@ def test_one_seed_gives_identical_training_and_resume_continues_exactly(shared_d
     assert resumed["last_epoch_loss"] == first["last_epoch_loss"]
     # it ran one epoch (the third), not three from scratch
     assert resumed["first_epoch_loss"] == resumed["last_epoch_loss"] != first["first_epoch_loss"]
+
+
+@pytest.mark.slow
+def test_eval_detection_sweep_over_kitti_c(trained, tmp_path, capsys):
+    from robokit.lidar.corruptions import SUITES
+
+    data, out, _ = trained
+    checkpoint = next(out.glob("epoch_*.pt"))
+    assert (
+        _eval(checkpoint, data, tmp_path / "sweep.json", "--sweep", "--sweep-severities", "5") == 0
+    )
+    report = json.loads((tmp_path / "sweep.json").read_text())
+    settings = [(row["corruption"], row["severity"]) for row in report["rows"]]
+    assert settings == [(None, None)] + [(name, 5) for name in SUITES["kitti-c"]]
+    printed = capsys.readouterr().out
+    assert "drop_points" in printed and "AP|R40 (3d)" in printed
