@@ -145,7 +145,8 @@ class IntactHooks:
         self.teacher_fitted = False
 
     # ----- corruption ------------------------------------------------------------------------
-    def _teacher_input(self, points: np.ndarray) -> torch.Tensor:
+    def teacher_input(self, points: np.ndarray) -> torch.Tensor:
+        """(N, C) metres -> (1, N, 3) teacher input (xyz divided by ``coordinate_scale``)."""
         return torch.from_numpy(
             points[None, :, :3].astype(np.float32) / self.config.coordinate_scale
         )
@@ -159,7 +160,7 @@ class IntactHooks:
 
         saliency = None
         if self.config.method == "intact" and self.teacher_fitted:
-            saliency = teacher_saliency(self.teacher, self._teacher_input(points)).numpy()
+            saliency = teacher_saliency(self.teacher, self.teacher_input(points)).numpy()
         xyz = targeted_corruption(points[None, :, :3].astype(np.float32), saliency, strength, rng)[
             0
         ]
@@ -191,7 +192,7 @@ class IntactHooks:
             target = detector_point_saliency(
                 model, frame.points, frame.gt_boxes[keep], frame.gt_classes[keep]
             )
-            targets.append((self._teacher_input(frame.points), torch.from_numpy(target[None])))
+            targets.append((self.teacher_input(frame.points), torch.from_numpy(target[None])))
         self.teacher.train()
         loss = torch.zeros(())
         for step in range(self.config.teacher_steps):
