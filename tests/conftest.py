@@ -24,10 +24,12 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    """Tests run on 2-core machines: keep torch from oversubscribing."""
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests run on 2-core machines: one torch thread, set before any fixture runs.
+
+    (A per-test autouse fixture comes too late for module-scoped fixtures, which then
+    trained with every core and oversubscribed the machine.)
+    """
     import torch
 
     torch.set_num_threads(1)
-    yield
