@@ -504,7 +504,7 @@ class Trainer:
         from robokit.data import save_minari
         from robokit.trainers.datasets import replay_to_episodes, rollout_episodes
 
-        out_dir = out_dir.resolve()  # save_minari (robokit.data) mishandles relative paths
+        out_dir = out_dir.resolve()  # absolute paths in the summary and the dataset card
 
         replay = replay_to_episodes(self.online_buffer, self.config.reward_scale, self.config.reward_bias)
         medium = rollout_episodes(self.agent, self.eval_env, self.config.dataset_episodes,
