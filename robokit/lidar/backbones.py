@@ -27,23 +27,23 @@ from torch import nn
 BACKBONES = ("sparse", "pointnet")
 
 
-def _norm_act(channels: int) -> list[nn.Module]:
-    return [nn.BatchNorm1d(channels, eps=1e-3, momentum=0.01), nn.ReLU()]
+def _norm_act(channels: int, momentum: float) -> list[nn.Module]:
+    return [nn.BatchNorm1d(channels, eps=1e-3, momentum=momentum), nn.ReLU()]
 
 
-def _subm_block(spconv, in_ch: int, out_ch: int, key: str):
+def _subm_block(spconv, in_ch: int, out_ch: int, key: str, momentum: float):
     return spconv.SparseSequential(
         spconv.SubMConv3d(in_ch, out_ch, 3, padding=1, bias=False, indice_key=key),
-        *_norm_act(out_ch),
+        *_norm_act(out_ch, momentum),
     )
 
 
-def _down_block(spconv, in_ch: int, out_ch: int, key: str, padding=1):
+def _down_block(spconv, in_ch: int, out_ch: int, key: str, momentum: float, padding=1):
     return spconv.SparseSequential(
         spconv.SparseConv3d(
             in_ch, out_ch, 3, stride=2, padding=padding, bias=False, indice_key=key
         ),
-        *_norm_act(out_ch),
+        *_norm_act(out_ch, momentum),
     )
 
 
@@ -57,6 +57,9 @@ class SparseEncoder8x(nn.Module):
         subm_per_stage: submanifold convolutions after each strided one (SECOND uses 2).
         last_z_padding: z padding of the last strided conv; SECOND uses 0 (its grid
             has 41 z cells), robokit's cube grids use 1.
+        bn_momentum: BatchNorm running-statistics momentum. SECOND's 0.01 suits long
+            training; after a few hundred steps the running statistics are still far from
+            the batch statistics and eval-mode accuracy collapses, so short runs want 0.1.
 
     ``forward(features (V,C) float32, coords (V,4) int32 [b,z,y,x], batch_size)``
     returns a ``spconv.SparseConvTensor`` at stride 8 with ``out_channels`` features.
@@ -69,6 +72,7 @@ class SparseEncoder8x(nn.Module):
         channels: Sequence[int] = (16, 32, 64, 64),
         subm_per_stage: int = 2,
         last_z_padding: int = 1,
+        bn_momentum: float = 0.01,
     ) -> None:
         super().__init__()
         from robokit.lidar.spconv_patch import ensure_spconv_cpu
@@ -80,7 +84,8 @@ class SparseEncoder8x(nn.Module):
         self.in_channels = int(in_channels)
         c0, c1, c2, c3 = (int(c) for c in channels)
         self.stem = spconv.SparseSequential(
-            _subm_block(spconv, in_channels, c0, "subm1"), _subm_block(spconv, c0, c0, "subm1")
+            _subm_block(spconv, in_channels, c0, "subm1", bn_momentum),
+            _subm_block(spconv, c0, c0, "subm1", bn_momentum),
         )
         stages = []
         paddings = (1, 1, (last_z_padding, 1, 1))
@@ -88,8 +93,10 @@ class SparseEncoder8x(nn.Module):
             zip((c0, c1, c2), (c1, c2, c3), paddings, strict=True)
         ):
             key = f"subm{index + 2}"
-            layers = [_down_block(spconv, cin, cout, f"spconv{index + 2}", pad)]
-            layers += [_subm_block(spconv, cout, cout, key) for _ in range(subm_per_stage)]
+            layers = [_down_block(spconv, cin, cout, f"spconv{index + 2}", bn_momentum, pad)]
+            layers += [
+                _subm_block(spconv, cout, cout, key, bn_momentum) for _ in range(subm_per_stage)
+            ]
             stages.append(spconv.SparseSequential(*layers))
         self.stages = nn.ModuleList(stages)
         self.out_channels = c3
@@ -211,7 +218,8 @@ class SparseClassifier(nn.Module):
             raise ValueError(
                 f"SparseClassifier: 2*extent/voxel_size = {cells} cells must be divisible by 8"
             )
-        self.encoder = SparseEncoder8x(3, (cells, cells, cells), channels)
+        # classifier runs are short: BN momentum 0.1 (torch's default), see SparseEncoder8x
+        self.encoder = SparseEncoder8x(3, (cells, cells, cells), channels, bn_momentum=0.1)
         self.head = _classifier_head(2 * self.encoder.out_channels, hidden, num_classes, dropout)
         self.num_classes = num_classes
 

@@ -118,3 +118,10 @@ def test_sparse_classifier_deep_copies():
     twin = copy.deepcopy(model)
     points = _cloud_batch(batch=2, n=64)
     torch.testing.assert_close(model(points), twin(points))
+
+
+def test_batchnorm_momentum_second_default_and_classifier_override():
+    encoder = SparseEncoder8x(3, (16, 16, 16))
+    classifier = SparseClassifier(3)
+    assert {m.momentum for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm1d)} == {0.01}
+    assert {m.momentum for m in classifier.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d)} == {0.1}
