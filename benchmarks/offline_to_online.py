@@ -164,7 +164,10 @@ def dip(curve: dict, horizon: int) -> float | None:
 
 def budget_table(results: dict, budget: Budget) -> tuple[str, dict]:
     """Markdown table of mean +- std eval return over seeds at fixed online budgets, and the dip."""
-    marks = [0, budget.online_steps // 4, budget.online_steps // 2, budget.online_steps]
+    def on_eval_grid(steps: int) -> int:  # budgets where an evaluation happened
+        return steps // budget.eval_every * budget.eval_every
+
+    marks = [0, on_eval_grid(budget.online_steps // 4), on_eval_grid(budget.online_steps // 2), budget.online_steps]
     horizon = budget.online_steps // 2
     lines = ["| env | method | seeds | " + " | ".join(f"{m} steps" for m in marks)
              + f" | dip: min(0, {horizon}] - start |",
