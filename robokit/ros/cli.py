@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import tyro
 
@@ -121,6 +122,7 @@ def _run(cfg: Run) -> int:
     runner = PolicyRunner(policy, transport, config, log_path)
     print(f"running policy at {config.rate_hz:g} Hz ({config.trigger}) on {cfg.transport}; "
           f"commands -> {config.command.topic}", flush=True)
+    _stop_on_signals(runner)
     try:
         summary = runner.run(cfg.duration_s)
     except KeyboardInterrupt:
@@ -132,6 +134,21 @@ def _run(cfg: Run) -> int:
     if cfg.log_dir is not None:
         write_summary(summary, cfg.log_dir / "summary.json")
     return 0
+
+
+def _stop_on_signals(runner: Any) -> None:
+    """Stop the runner cleanly on SIGINT (Ctrl-C, roslaunch) and SIGTERM (supervisors).
+
+    Installed explicitly because a process started with SIGINT ignored (a background job
+    of a non-interactive shell, some supervisors) never gets Python's KeyboardInterrupt:
+    without this, such a node could not be stopped gracefully, and its final stop
+    command and summary would not be written.
+    """
+    def request_stop(signum: int, frame: Any) -> None:
+        runner.stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
 
 
 def _print_summary(summary: dict) -> None:

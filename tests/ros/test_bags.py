@@ -4,6 +4,7 @@ synchronisation with tolerance, gaps and out-of-order stamps reported; standard 
 from __future__ import annotations
 
 import shutil
+import sys
 import sqlite3
 import subprocess
 import textwrap
@@ -130,7 +131,10 @@ def test_debian_rosbag_reads_our_bag_after_rosbags_convert(tmp_path):
     episode = cloud_episode(rng, 3)
     bag = write_bag([episode], tmp_path / "ros2bag", storage="mcap")
     ros1 = tmp_path / "converted.bag"
-    convert_tool = Path(shutil.which("rosbags-convert") or "")
+    # The console script sits beside this interpreter: `make test` runs .venv/bin/python
+    # without activating the venv, so it is not on PATH.
+    convert_tool = Path(sys.executable).with_name("rosbags-convert")
+    assert convert_tool.is_file(), f"rosbags-convert missing beside {sys.executable}"
     subprocess.run([str(convert_tool), "--src", str(bag), "--dst", str(ros1)], check=True,
                    capture_output=True)
     info = subprocess.run(["rosbag", "info", str(ros1)], check=True, capture_output=True, text=True).stdout

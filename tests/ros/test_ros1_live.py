@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -43,11 +44,15 @@ def write_config(path: Path) -> Path:
     return path
 
 
-def start_runner(processes, tmp_path: Path, duration_s: float):
-    proc = processes.robokit(
-        "runner", "ros", "run", "--config", str(write_config(tmp_path / "runner.yaml")),
-        "--policy", "robokit.ros.policies:PointCloudTwistPolicy", "--transport", "ros1",
-        "--duration-s", str(duration_s), "--log-dir", str(tmp_path / "runner_logs"))
+def start_runner(processes, tmp_path: Path, duration_s: float, sigint_ignored: bool = False):
+    args = ["ros", "run", "--config", str(write_config(tmp_path / "runner.yaml")),
+            "--policy", "robokit.ros.policies:PointCloudTwistPolicy", "--transport", "ros1",
+            "--duration-s", str(duration_s), "--log-dir", str(tmp_path / "runner_logs")]
+    if sigint_ignored:  # as in a background job of a non-interactive shell
+        proc = processes.start("runner", ["bash", "-c", 'trap "" INT; exec "$@"', "bash",
+                                          sys.executable, "-m", "robokit", *args])
+    else:
+        proc = processes.robokit("runner", *args)
     deadline = time.monotonic() + 60
     while "running policy" not in processes.log("runner"):
         assert proc.poll() is None, processes.log("runner")
@@ -213,3 +218,17 @@ def test_rl_checkpoint_drives_joint_targets_within_limits_and_holds(processes, t
     assert len(held) > 5 and np.all(held == held[0]), "joints must hold position after the watchdog"
     summary = finish(runner, processes, tmp_path)
     assert summary["policy_steps"] > 20 and summary["counts"]["stop_watchdog"] > 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_runner_stops_cleanly_on_signals_even_when_started_with_sigint_ignored(processes, tmp_path,
+                                                                                signum):
+    """A node started with SIGINT ignored (background job, some supervisors) still stops on
+    SIGINT and SIGTERM and writes its summary (found when CI ran the suite as a background job)."""
+    runner = start_runner(processes, tmp_path, duration_s=60.0, sigint_ignored=True)
+    time.sleep(0.5)
+    os.killpg(runner.pid, signum)
+    runner.wait(timeout=30)
+    assert runner.returncode == 0, processes.log("runner")
+    summary = json.loads((tmp_path / "runner_logs" / "summary.json").read_text())
+    assert summary["commands_sent"] > 0, "the watchdog publishes stops while no cloud arrives"
