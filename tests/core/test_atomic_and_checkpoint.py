@@ -15,7 +15,12 @@ import pytest
 import torch
 
 from robokit.core.atomic import atomic_open, atomic_path, atomic_write_text
-from robokit.core.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from robokit.core.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:

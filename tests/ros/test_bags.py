@@ -4,9 +4,9 @@ synchronisation with tolerance, gaps and out-of-order stamps reported; standard 
 from __future__ import annotations
 
 import shutil
-import sys
 import sqlite3
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
