@@ -113,7 +113,9 @@ class SafetyLayer:
         self.counts: dict[str, int] = {}
         self.interventions: list[Intervention] = []
         self._state = _State()
-        self._lock = threading.Lock()
+        # re-entrant: filter() and emergency_stop() run whole under it (the loop thread and the
+        # stuck-step guard thread may both publish), and the helpers they call take it too
+        self._lock = threading.RLock()
         self._last_kind = ""
         self._log_file = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115
 
@@ -205,27 +207,29 @@ class SafetyLayer:
                 when no policy step ran (no complete observation yet).
             error: the exception the policy raised this tick, if any.
         """
-        reason = self._stop_reason(command, now_ns, error)
-        if reason is not None:
-            stop = self._stop_command()
-            self._record(now_ns, reason[0], reason[1], stop)
-            self._remember(stop, now_ns)
-            return stop, True
-        safe = self._clamp(np.asarray(command, dtype=np.float64), now_ns)
-        self._remember(safe, now_ns)
-        return safe, False
+        with self._lock:
+            reason = self._stop_reason(command, now_ns, error)
+            if reason is not None:
+                stop = self._stop_command()
+                self._record(now_ns, reason[0], reason[1], stop)
+                self._remember(stop, now_ns)
+                return stop, True
+            safe = self._clamp(np.asarray(command, dtype=np.float64), now_ns)
+            self._remember(safe, now_ns)
+            return safe, False
 
     def emergency_stop(self, now_ns: int, kind: str, detail: str) -> np.ndarray | None:
         """Record an intervention of ``kind`` and return the stop command (None if no joint
         position is known yet to hold)."""
-        try:
-            stop = self._stop_command()
-        except RuntimeError:
-            self._record(now_ns, kind, detail + " (no position known to hold: nothing published)")
-            return None
-        self._record(now_ns, kind, detail, stop)
-        self._remember(stop, now_ns)
-        return stop
+        with self._lock:
+            try:
+                stop = self._stop_command()
+            except RuntimeError:
+                self._record(now_ns, kind, detail + " (no position known to hold: nothing published)")
+                return None
+            self._record(now_ns, kind, detail, stop)
+            self._remember(stop, now_ns)
+            return stop
 
     def _stop_reason(self, command: np.ndarray | None, now_ns: int,
                      error: BaseException | None) -> tuple[str, str] | None:
@@ -261,6 +265,10 @@ class SafetyLayer:
             else self._state.hold_position
         if held is None:
             raise RuntimeError("joint hold-position stop requested before any joint position is known")
+        if self.limits.joint_position_min:
+            # position limits are hard for stops too: before the first command the hold is the
+            # observed position, which may lie outside them
+            return np.clip(held, self.limits.joint_position_min, self.limits.joint_position_max)
         return held.copy()
 
     def _remember(self, command: np.ndarray, now_ns: int) -> None:

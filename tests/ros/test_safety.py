@@ -59,6 +59,20 @@ def test_joint_position_and_velocity_limits():
     np.testing.assert_allclose(outside.filter(np.array([1.5, 1.0]), 50 * MS)[0], [1.0, 1.0])
 
 
+def test_hold_position_stop_respects_position_limits():
+    """Before any command the hold is the observed position; observed beyond a limit, the stop
+    must still be inside it (a live run published 0.4 against a 0.3 limit this way)."""
+    limits = SafetyLimits(watchdog_ms=100, joint_position_min=(-0.45, -0.5), joint_position_max=(0.45, 0.3))
+    layer = SafetyLayer(limits, "joint_position")
+    layer.observation_accepted(0, np.array([0.0, 0.4]))        # joint 2 observed above its limit
+    np.testing.assert_allclose(layer.emergency_stop(10 * MS, "stop_stuck_step", "test"), [0.0, 0.3])
+    fresh = SafetyLayer(limits, "joint_position")
+    fresh.observation_accepted(0, np.array([0.0, 0.4]))
+    held, stopped = fresh.filter(None, 10 * MS, error=RuntimeError("policy failed"))
+    assert stopped
+    np.testing.assert_allclose(held, [0.0, 0.3])
+
+
 def test_watchdog_policy_error_bad_commands_and_hold_position():
     layer = SafetyLayer(SafetyLimits(watchdog_ms=100), "joint_position")
     with pytest.raises(RuntimeError, match="hold-position"):
