@@ -19,30 +19,20 @@ def replay_to_episodes(buffer: Any, reward_scale: float = 1.0, reward_bias: floa
     """Episodes stored in a (non-wrapped) ReplayBuffer, in insertion order, with raw rewards
     ``(stored - reward_bias) / reward_scale``.
 
-    The last episode, if it was still running, ends with ``truncated=True``.
+    The grouping is :func:`robokit.data.formats.common.buffer_to_episodes`; the last episode, if
+    it was still running, ends with ``truncated=True``. Infos (a stored ``mc_return`` was computed
+    on the scaled rewards) are not carried over.
     """
     from robokit.data import Episode
+    from robokit.data.formats.common import buffer_to_episodes
 
-    size = len(buffer)
-    if size == 0:
-        return []
     if buffer.total_added > buffer.capacity:
         raise ValueError(f"replay wrapped around ({buffer.total_added} added, capacity {buffer.capacity}); "
                          "raise --replay-capacity to keep the whole replay")
-    slots = np.arange(size)
-    batch = buffer.gather_transitions(slots)
-    episode_ids = buffer.storage.fields["episode"].take(slots)
-    boundaries = np.flatnonzero(np.diff(episode_ids)) + 1
-    episodes = []
-    for rows in np.split(slots, boundaries):
-        terminated = batch["terminated"][rows].astype(bool)
-        truncated = batch["truncated"][rows].astype(bool)
-        if not (terminated[-1] or truncated[-1]):
-            truncated[-1] = True
-        observations = np.concatenate([batch["obs"][rows], batch["next_obs"][rows[-1:]]])
-        rewards = (batch["reward"][rows] - np.float32(reward_bias)) / np.float32(reward_scale)
-        episodes.append(Episode(observations, batch["action"][rows], rewards, terminated, truncated))
-    return episodes
+    return [Episode(ep.observations, ep.actions,
+                    (ep.rewards - np.float32(reward_bias)) / np.float32(reward_scale),
+                    ep.terminated, ep.truncated)
+            for ep in buffer_to_episodes(buffer)]
 
 
 def collect_episodes(env: Any, policy: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int = 0) -> list:
