@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robokit.data.episode import Episode
+from robokit.data.testing import assert_episodes_equal
 from robokit.ros import convert
 from robokit.ros import messages as m
 from robokit.ros.bags import BAG_CONFIG_NAME, parse_bag_config, read_bag, write_bag
@@ -44,20 +45,8 @@ def cloud_episode(rng: np.random.Generator, steps: int) -> Episode:
 
 
 def assert_same_episodes(written: list[Episode], read: list[Episode]) -> None:
-    assert len(read) == len(written)
-    for a, b in zip(written, read, strict=True):
-        assert len(a) == len(b)
-        if isinstance(a.observations, list):
-            for x, y in zip(a.observations, b.observations, strict=True):
-                np.testing.assert_array_equal(x, y)
-        elif isinstance(a.observations, dict):
-            assert set(a.observations) == set(b.observations)
-            for key in a.observations:
-                np.testing.assert_array_equal(a.observations[key], b.observations[key])
-        else:
-            np.testing.assert_array_equal(a.observations, b.observations)
-        for name in ("actions", "rewards", "terminated", "truncated"):
-            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    """Bags carry observations, actions, rewards and end flags, not infos."""
+    assert_episodes_equal(written, read, check_infos=False)
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
