@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,7 +86,7 @@ def _coerce(annotation: Any, value: Any) -> Any:
     if value is None:
         return None
     origin = typing.get_origin(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         candidates = [a for a in typing.get_args(annotation) if a is not type(None)]
         return _coerce(candidates[0], value) if len(candidates) == 1 else value
     if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
