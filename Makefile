@@ -19,7 +19,7 @@ export PYOPENGL_PLATFORM ?= egl
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: demo test lint bench system-deps install install-dev robosuite clean
+.PHONY: demo test lint bench gpu-check system-deps install install-dev robosuite clean
 
 demo: install
 	$(PY) -m robokit demo
@@ -61,6 +61,26 @@ $(VENV)/.installed-robosuite: constraints.txt | $(VENV)/.created
 	$(PIP) install -c constraints.txt opencv-python-headless pynput "qpsolvers[quadprog]"
 	$(PIP) install -c constraints.txt --no-deps robosuite==1.5.2
 	touch $@
+
+# GPU check: its own venv (.venv-gpu) with the `cuda` extra (spconv-cu126) instead of the CPU
+# spconv. --system-site-packages lets a machine's own CUDA build of torch serve; without one,
+# pip installs torch==$(TORCH_VERSION) from PyPI (a CUDA build there). Then the gpu-marked tests
+# and the CUDA benchmarks. Figures: docs/gpu.md.
+GPU_VENV ?= .venv-gpu
+GPU_PY := $(GPU_VENV)/bin/python
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' constraints.txt)
+gpu-check:
+	test -x $(GPU_PY) || $(PYTHON) -m venv --system-site-packages $(GPU_VENV)
+	grep -v -E '^(torch|spconv|cumm)==' constraints.txt > $(GPU_VENV)/constraints-gpu.txt
+	$(GPU_PY) -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null \
+	  || $(GPU_PY) -m pip install "torch==$(TORCH_VERSION)"
+	$(GPU_PY) -m pip install -c $(GPU_VENV)/constraints-gpu.txt -e ".[cuda,sim,dev]"
+	$(GPU_PY) -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
+	  torch.cuda.get_device_name() if torch.cuda.is_available() else 'NO GPU'); \
+	  sys.exit(not torch.cuda.is_available())"
+	$(GPU_PY) -m pytest -m gpu -ra -p no:cacheprovider
+	$(GPU_PY) benchmarks/sac_update.py --quick --device cuda
+	$(GPU_PY) benchmarks/voxelize.py --quick --device cuda
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -128,14 +128,22 @@ def make_torchrl():
     return update, None
 
 
+def synchronize() -> None:
+    """Wait for queued CUDA work, so a timing covers the kernels and not only their launch."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def time_updates(update, batches, seconds: float) -> float:
     """Updates per second over at least ``seconds`` (after 3 warm-up updates)."""
     for b in batches[:3]:
         update(b)
+    synchronize()
     count, start = 0, time.perf_counter()
     while True:
         update(batches[count % len(batches)])
         count += 1
+        synchronize()
         elapsed = time.perf_counter() - start
         if elapsed >= seconds and count >= 5:
             return count / elapsed
@@ -146,13 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="about 5 s per contender")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds (median reported)")
+    parser.add_argument("--device", default="cpu", help="torch device every contender runs on (cpu, cuda)")
     args = parser.parse_args(argv)
+    with torch.device(args.device):  # networks, optimizers, generators and batches all on one device
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     seconds, rounds = (1.5, 3) if args.quick else (5.0, 5)
     rounds = args.rounds or rounds
     from robokit.algos import SAC, SACConfig
 
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=args.device).manual_seed(0)
     batches = [random_batch(BATCH, gen) for _ in range(8)]
     torch.manual_seed(0)
     contenders = {
@@ -176,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     robokit = median["robokit_e10"]
     cost_ratio = median["plain_two_critic"] / robokit
     notes = (f"E=10 (subset 2, mean actor) vs 2-critic peers; batch {BATCH}, hidden {HIDDEN}, obs {OBS}, act {ACT}, "
-             f"{args.threads} thread(s), CPU shared with other jobs; robokit E=2: {median['robokit_e2']:.1f} upd/s; "
+             f"device {args.device}, {args.threads} CPU thread(s); robokit E=2: {median['robokit_e2']:.1f} upd/s; "
              f"E=10 cost = {cost_ratio:.2f}x plain two-critic (target <= 2x, i.e. ratio vs plain >= 0.5)")
     if why:
         notes += f"; torchrl left out: {why}"

@@ -58,7 +58,9 @@ class Agent(nn.Module):
         self.config = config
         self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
         self.observation_shape = (self.obs_dim,)
-        self.generator = torch.Generator().manual_seed(int(seed))
+        # on the device the agent is built on (``with torch.device("cuda"): Agent(...)``), so
+        # sampling with it works on CUDA tensors; CPU otherwise
+        self.generator = torch.Generator(device=torch.get_default_device()).manual_seed(int(seed))
         self.phase = "offline"
         self.num_updates = 0
 
@@ -77,8 +79,8 @@ class Agent(nn.Module):
             raise ValueError(f"{self.name}.act: expected obs of shape ({self.obs_dim},) or (B, {self.obs_dim}), "
                              f"got {array.shape}")
         single = array.ndim == 1
-        tensor = torch.from_numpy(array[None] if single else array)
-        action = self.policy_action(tensor, deterministic).numpy().astype(np.float32)
+        tensor = torch.from_numpy(array[None] if single else array).to(self.generator.device)
+        action = self.policy_action(tensor, deterministic).cpu().numpy().astype(np.float32)
         return action[0] if single else action
 
     def set_phase(self, phase: str) -> None:

@@ -1,4 +1,4 @@
-"""spconv on CPU (after robokit's stream patch) agrees with a dense conv3d, values and gradients."""
+"""spconv (CPU after robokit's stream patch, and CUDA) agrees with a dense conv3d, values and gradients."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _sparse_input(seed: int, channels: int = 2, batch: int = 2, active: int = 25
 
 
 def _to_dense(features, coords, batch):
-    dense = torch.zeros((batch, features.shape[1], *GRID_ZYX), dtype=features.dtype)
+    dense = torch.zeros((batch, features.shape[1], *GRID_ZYX), dtype=features.dtype, device=features.device)
     b, z, y, x = coords.long().unbind(1)
     dense[b, :, z, y, x] = features
     return dense
@@ -38,19 +38,27 @@ def _dense_weight(sparse_weight: torch.Tensor) -> torch.Tensor:
     return sparse_weight.permute(0, 4, 1, 2, 3)
 
 
+CUDA = pytest.param(
+    "cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+)
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize("kind", ["subm", "strided"])
-def test_sparse_conv_matches_dense_forward_and_backward(kind):
+def test_sparse_conv_matches_dense_forward_and_backward(kind, device):
     spconv = ensure_spconv_cpu()
     assert is_patched()
     torch.manual_seed(0)
     batch = 2
     features, coords = _sparse_input(seed=1, batch=batch)
+    features, coords = features.to(device), coords.to(device)
     if kind == "subm":
         layer = spconv.SubMConv3d(2, 3, 3, padding=1, bias=False, indice_key="t")
         stride = 1
     else:
         layer = spconv.SparseConv3d(2, 3, 3, stride=2, padding=1, bias=False)
         stride = 2
+    layer = layer.to(device)
 
     sparse_feats = features.clone().requires_grad_(True)
     tensor = spconv.SparseConvTensor(sparse_feats, coords, list(GRID_ZYX), batch)
@@ -59,7 +67,8 @@ def test_sparse_conv_matches_dense_forward_and_backward(kind):
 
     dense_in = _to_dense(features, coords, batch).requires_grad_(True)
     dense_weight = _dense_weight(layer.weight.detach()).clone().requires_grad_(True)
-    dense_out = torch.nn.functional.conv3d(dense_in, dense_weight, stride=stride, padding=1)
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # full fp32 reference on CUDA
+        dense_out = torch.nn.functional.conv3d(dense_in, dense_weight, stride=stride, padding=1)
     b, z, y, x = out_coords.unbind(1)
     dense_at_sites = dense_out[b, :, z, y, x]
     torch.testing.assert_close(out.features, dense_at_sites, rtol=1e-4, atol=1e-5)
@@ -69,9 +78,10 @@ def test_sparse_conv_matches_dense_forward_and_backward(kind):
         touched = (dense_out.detach().abs().sum(1) > 0).sum().item()
         assert touched <= len(out_coords)
 
-    upstream = torch.randn(out.features.shape, generator=torch.Generator().manual_seed(3))
+    upstream = torch.randn(out.features.shape, generator=torch.Generator().manual_seed(3)).to(device)
     (out.features * upstream).sum().backward()
-    (dense_at_sites * upstream).sum().backward()
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        (dense_at_sites * upstream).sum().backward()
     ib, iz, iy, ix = coords.long().unbind(1)
     torch.testing.assert_close(sparse_feats.grad, dense_in.grad[ib, :, iz, iy, ix], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(_dense_weight(layer.weight.grad), dense_weight.grad, rtol=1e-4, atol=1e-4)
