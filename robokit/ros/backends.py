@@ -38,19 +38,27 @@ def to_rosbags(msg: Any, typestore: Any) -> Any:
     return _rosbags_value(msg, msg.MSGTYPE, typestore)
 
 
+def rosbags_message(msgtype: str, values: dict[str, Any] | None, typestore: Any) -> Any:
+    """The rosbags message ``msgtype`` (any type the typestore knows, custom ones included) from
+    nested dicts of field values; fields not given are zero (empty strings and sequences)."""
+    return _rosbags_value(values, msgtype, typestore)
+
+
 def _rosbags_value(msg: Any, msgtype: str, typestore: Any) -> Any:
     from rosbags.typesys.base import Nodetype
 
     cls = typestore.types[msgtype]
     _, fielddefs = typestore.fielddefs[msgtype]
-    values = _own_fields(msg)
+    values = _own_fields(msg) if dataclasses.is_dataclass(msg) else dict(msg or {})
     kwargs = {}
     for name, (node, spec) in fielddefs:
         value = values.get(name)
         if node == Nodetype.NAME:
             kwargs[name] = _rosbags_value(value, spec, typestore)
         elif node in (Nodetype.SEQUENCE, Nodetype.ARRAY):
-            (inner_node, inner_spec), _ = spec
+            (inner_node, inner_spec), length = spec
+            if value is None and node == Nodetype.ARRAY:     # fixed-size array not given: zeros
+                value = [None] * length if inner_node == Nodetype.NAME else np.zeros(length)
             if inner_node == Nodetype.NAME:
                 kwargs[name] = [_rosbags_value(v, inner_spec, typestore) for v in (value or [])]
             elif inner_spec[0] == "string":

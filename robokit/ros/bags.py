@@ -31,6 +31,7 @@ through the episode's final observation, with ``gap_ticks`` empty ticks between 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,22 +42,30 @@ from tqdm import tqdm
 
 from robokit.ros import convert
 from robokit.ros import messages as m
+from robokit.ros.bagfile import BagError, BagFile
 from robokit.ros.config import (
-    OBSERVATION_TYPES,
+    NON_VECTOR_TYPES,
     ConfigError,
     ObservationSpec,
     build_section,
     check_top_level,
     decode_observation,
+    observation_stamp_ns,
     parse_observations,
+    parse_spec,
     read_yaml,
+    resolve_type,
+    short_type_name,
 )
 
 BAG_CONFIG_NAME = "robokit_bag_config.yaml"
 #: rosbag2 metadata version written: 8 is read by ROS 2 Iron and newer (rosbags writes 8 or 9)
 ROSBAG2_VERSION = 8
-SCALAR_TYPES = {"float32": "std_msgs/msg/Float32", "bool": "std_msgs/msg/Bool",
-                "uint32": "std_msgs/msg/UInt32"}
+SCALAR_TYPES = {"float32": "std_msgs/msg/Float32", "float64": "std_msgs/msg/Float64",
+                "bool": "std_msgs/msg/Bool", "uint32": "std_msgs/msg/UInt32",
+                "int32": "std_msgs/msg/Int32"}
+__all__ = ["BagConfig", "BagError", "ScalarSpec", "SyncReport", "parse_bag_config", "load_bag_config",
+           "read_bag", "write_bag", "default_bag_config"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,10 @@ class ScalarSpec:
     topic: str
     type: str = "float32"
 
+    @property
+    def msgtype(self) -> str:
+        return SCALAR_TYPES[self.type]
+
 
 @dataclass(frozen=True)
 class BagConfig:
@@ -73,7 +86,8 @@ class BagConfig:
 
     Attributes:
         observations: observation topics (same fields as the live runner's).
-        action: the action topic (type float32_array, twist or joint_state).
+        action: the action topic (any vector type), or None for an observation-only dataset
+            (actions of shape (T, 0); the report says so).
         reward, terminated, truncated, episode: optional scalar topics. Without a reward
             topic rewards are 0 (and the report says so).
         rate_hz: grid rate. tolerance_ms: largest |stamp - tick| accepted.
@@ -82,7 +96,7 @@ class BagConfig:
     """
 
     observations: tuple[ObservationSpec, ...]
-    action: ObservationSpec
+    action: ObservationSpec | None = None
     reward: ScalarSpec | None = None
     terminated: ScalarSpec | None = None
     truncated: ScalarSpec | None = None
@@ -94,7 +108,8 @@ class BagConfig:
     def topics(self) -> dict[str, tuple[str, Any]]:
         """role -> (topic, spec) for every configured topic."""
         roles: dict[str, tuple[str, Any]] = {f"obs:{s.key}": (s.topic, s) for s in self.observations}
-        roles["action"] = (self.action.topic, self.action)
+        if self.action is not None:
+            roles["action"] = (self.action.topic, self.action)
         for name in ("reward", "terminated", "truncated", "episode"):
             spec = getattr(self, name)
             if spec is not None:
@@ -104,10 +119,13 @@ class BagConfig:
 
 def parse_bag_config(data: Any, source: str = "bag config") -> BagConfig:
     """BagConfig from parsed YAML; errors name ``source`` and the key."""
-    data = dict(check_top_level(data, ("observations", "action"), source))
+    data = dict(check_top_level(data, ("observations",), source))
     observations = parse_observations(data.pop("observations"), source)
-    action = build_section(ObservationSpec, {"key": "action", **data.pop("action")}, f"{source}: action")
-    scalars = {name: build_section(ScalarSpec, data.pop(name), f"{source}: {name}")
+    action_data = data.pop("action", None)
+    if action_data is not None and not isinstance(action_data, dict):
+        raise ConfigError(f"{source}: action: expected a mapping, got {type(action_data).__name__}")
+    action = parse_spec({"key": "action", **action_data}, f"{source}: action") if action_data else None
+    scalars = {name: _parse_scalar(data.pop(name), f"{source}: {name}")
                for name in ("reward", "terminated", "truncated", "episode") if data.get(name)}
     for name in ("reward", "terminated", "truncated", "episode"):
         data.pop(name, None)
@@ -117,18 +135,18 @@ def parse_bag_config(data: Any, source: str = "bag config") -> BagConfig:
     return config
 
 
+def _parse_scalar(data: Any, where: str) -> ScalarSpec:
+    spec = build_section(ScalarSpec, data, where)
+    return dataclasses.replace(spec, type=resolve_type(spec.type, SCALAR_TYPES, f"{where}.type"))
+
+
 def _validate_bag_config(config: BagConfig, source: str) -> None:
-    for spec in (*config.observations, config.action):
-        if spec.type not in OBSERVATION_TYPES:
-            raise ConfigError(f"{source}: {spec.key}.type '{spec.type}' not in {sorted(OBSERVATION_TYPES)}")
+    if config.action is not None and config.action.type in NON_VECTOR_TYPES and not config.action.paths:
+        raise ConfigError(f"{source}: action.type '{config.action.type}' is not a vector type")
     clouds = [s for s in config.observations if s.type == "pointcloud2"]
     if clouds and len(config.observations) > 1:
         raise ConfigError(f"{source}: a point-cloud observation must be the only observation "
                           "(robokit episodes store clouds as a ragged list, not inside a dict)")
-    for name in ("reward", "terminated", "truncated", "episode"):
-        spec = getattr(config, name)
-        if spec is not None and spec.type not in SCALAR_TYPES:
-            raise ConfigError(f"{source}: {name}.type '{spec.type}' not in {sorted(SCALAR_TYPES)}")
     if not config.rate_hz > 0 or not config.tolerance_ms >= 0:
         raise ConfigError(f"{source}: rate_hz must be > 0 and tolerance_ms >= 0")
     if config.time_source not in ("header", "log"):
@@ -185,58 +203,53 @@ class _Stream:
     values: list[Any]
 
 
-class BagError(ValueError):
-    """A bag that cannot be read (missing, truncated, corrupt); the text names the bag."""
+def check_topic_types(path: Path, bag_types: dict[str, str], wanted: Iterable[tuple[str, Any]]) -> None:
+    """ConfigError naming the topic and both types when a configured topic is absent from the
+    bag or carries another message type than configured. ``wanted``: (topic, spec) pairs."""
+    wanted = list(wanted)
+    missing = sorted({topic for topic, _ in wanted} - set(bag_types))
+    if missing:
+        raise ConfigError(f"{path}: topic(s) {missing} not in the bag; it has {sorted(bag_types)}")
+    for topic, spec in wanted:
+        have = bag_types[topic]
+        if have != spec.msgtype:
+            hint = short_type_name(have)
+            raise ConfigError(f"{path}: topic {topic} is {have} in the bag but configured as type "
+                              f"'{spec.type}' ({spec.msgtype}); use type: {hint}"
+                              + ("" if hint in SCALAR_TYPES or hint != have else " with paths: [...]"))
 
 
 def _read_streams(path: Path, config: BagConfig, report: SyncReport) -> dict[str, _Stream]:
-    from rosbags.highlevel import AnyReaderError
-    from rosbags.rosbag1 import ReaderError as Ros1ReaderError
-    from rosbags.rosbag2 import ReaderError as Ros2ReaderError
-    from rosbags.serde import SerdeError
-
-    try:
-        return _read_streams_unchecked(path, config, report)
-    except (AnyReaderError, Ros1ReaderError, Ros2ReaderError, SerdeError, EOFError) as err:
-        raise BagError(f"{path}: cannot read bag: {err}") from err
-
-
-def _read_streams_unchecked(path: Path, config: BagConfig, report: SyncReport) -> dict[str, _Stream]:
-    from rosbags.highlevel import AnyReader
-    from rosbags.typesys import Stores, get_typestore
-
-    if not path.exists():
-        raise BagError(f"{path}: no such bag")
     roles = config.topics()
     by_topic: dict[str, list[str]] = {}
     for role, (topic, _) in roles.items():
         by_topic.setdefault(topic, []).append(role)
     raw: dict[str, list[tuple[int, Any]]] = {role: [] for role in roles}
-    with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
-        present = {c.topic for c in reader.connections}
-        missing = sorted(set(by_topic) - present)
-        if missing:
-            raise ConfigError(f"{path}: topic(s) {missing} not in the bag; it has {sorted(present)}")
-        connections = [c for c in reader.connections if c.topic in by_topic]
-        messages = tqdm(reader.messages(connections=connections), desc=f"reading {path.name}",
-                        total=sum(c.msgcount for c in connections), unit="msg", leave=False)
-        for index, (connection, log_ns, data) in enumerate(messages):
-            msg = reader.deserialize(data, connection.msgtype)
-            for role in by_topic[connection.topic]:
-                _collect(role, roles[role][1], msg, log_ns, index, config, raw[role], report)
+    with BagFile(path) as bag:
+        check_topic_types(path, bag.topics(), roles.values())
+        messages = tqdm(bag.messages(list(by_topic)), desc=f"reading {path.name}",
+                        total=bag.message_count(list(by_topic)), unit="msg", leave=False)
+        for index, (topic, log_ns, msg) in enumerate(messages):
+            for role in by_topic[topic]:
+                _collect(roles[role][1], msg, log_ns, index, config, raw[role], report)
     return {role: _sorted_stream(role, roles[role][0], items, report) for role, items in raw.items()}
 
 
-def _collect(role: str, spec: Any, msg: Any, log_ns: int, index: int, config: BagConfig,
+def _collect(spec: Any, msg: Any, log_ns: int, index: int, config: BagConfig,
              out: list[tuple[int, Any]], report: SyncReport) -> None:
+    """Append (stamp ns, value) of one message for one role; decode errors go to the report."""
     try:
-        value = (decode_observation(spec, msg) if isinstance(spec, ObservationSpec)
-                 else convert.scalar_of(msg))
-        stamp = convert.header_stamp_ns(msg) if config.time_source == "header" else None
+        if isinstance(spec, ObservationSpec):
+            value = decode_observation(spec, msg)
+            stamp = observation_stamp_ns(spec, msg) if config.time_source == "header" else None
+        else:
+            value = convert.scalar_of(msg)
+            stamp = convert.header_stamp_ns(msg) if config.time_source == "header" else None
     except (convert.MessageError, ValueError) as err:
         report.decode_errors.append(f"{spec.topic} message {index}: {err}")
         return
-    out.append((log_ns if stamp is None else stamp, value))
+    if value is not None:
+        out.append((log_ns if stamp is None else stamp, value))
 
 
 def _sorted_stream(role: str, topic: str, items: list[tuple[int, Any]], report: SyncReport) -> _Stream:
@@ -277,7 +290,9 @@ def read_bag(path: str | Path, config: BagConfig | None = None) -> tuple[list[An
     report = SyncReport()
     streams = _read_streams(path, config, report)
     obs_roles = [f"obs:{s.key}" for s in config.observations]
-    if any(len(streams[r].times) == 0 for r in obs_roles + ["action"]):
+    if config.action is None:
+        report.notes.append("no action topic configured: observation-only dataset (actions of shape (T, 0))")
+    if any(len(s.times) == 0 for role, s in streams.items() if role in obs_roles or role == "action"):
         report.notes.append("an observation or action topic has no usable message")
         return [], report
     first = max(int(streams[r].times[0]) for r in obs_roles)
@@ -309,8 +324,8 @@ def _runs(config: BagConfig, streams: dict[str, _Stream], matches: dict[str, np.
     """Split the grid into episodes at gaps, episode-index changes and terminations."""
     obs_roles = [f"obs:{s.key}" for s in config.observations]
     obs_ok = np.all([matches[r] >= 0 for r in obs_roles], axis=0)
-    act_roles = ["action"] + (["reward"] if config.reward else [])
-    act_ok = np.all([matches[r] >= 0 for r in act_roles], axis=0)
+    act_roles = [r for r in ("action", "reward") if r in streams]
+    act_ok = np.all([matches[r] >= 0 for r in act_roles], axis=0) if act_roles else np.ones(len(ticks), bool)
     episode_id = _scalar_at(streams, matches, "episode", len(ticks), default=0)
     terminated = _scalar_at(streams, matches, "terminated", len(ticks), default=0).astype(bool)
     runs, start, skip_to = [], None, 0
@@ -383,8 +398,9 @@ def _make_episode(config: BagConfig, streams: dict[str, _Stream], matches: dict[
     terminated[-1] = run.terminated
     truncated = np.zeros(length, bool)
     truncated[-1] = not run.terminated
-    return Episode(observations, np.stack(values("action", steps)).astype(np.float32), rewards,
-                   terminated, truncated, source=str(path))
+    actions = (np.stack(values("action", steps)).astype(np.float32) if config.action is not None
+               else np.zeros((length, 0), np.float32))
+    return Episode(observations, actions, rewards, terminated, truncated, source=str(path))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -435,3 +435,106 @@ def array_to_float32_multiarray(values: Any, label: str = "") -> m.Float32MultiA
 def scalar_of(msg: Any) -> Any:
     """``msg.data`` for std_msgs scalars (Bool, Float32, UInt32 ...)."""
     return get_field(msg, "data")
+
+
+# ---------------------------------------------------------------------------------------------
+# navigation and sensor types read from recorded bags
+
+
+def odometry_to_array(msg: Any) -> np.ndarray:
+    """(13,) float64 ``[x y z qx qy qz qw vx vy vz wx wy wz]`` from a nav_msgs/Odometry
+    (pose in ``header.frame_id``, twist in ``child_frame_id``, as the message defines them)."""
+    return np.concatenate([pose_to_array(get_field(msg, "pose")),
+                           twist_to_array(get_field(msg, "twist"))])
+
+
+def imu_to_array(msg: Any) -> np.ndarray:
+    """(10,) float64 ``[qx qy qz qw wx wy wz ax ay az]`` from a sensor_msgs/Imu (rad/s, m/s^2)."""
+    return np.array(_vector(get_field(msg, "orientation"), "xyzw")
+                    + _vector(get_field(msg, "angular_velocity"))
+                    + _vector(get_field(msg, "linear_acceleration")))
+
+
+def laser_scan_to_ranges(msg: Any) -> np.ndarray:
+    """(N,) float32 ranges (m) of a sensor_msgs/LaserScan; a reading outside
+    ``[range_min, range_max]`` or not finite (no return) becomes ``range_max``."""
+    ranges = np.asarray(get_field(msg, "ranges"), dtype=np.float32).ravel()
+    low, high = float(get_field(msg, "range_min")), float(get_field(msg, "range_max"))
+    valid = np.isfinite(ranges) & (ranges >= low) & (ranges <= high)
+    return np.where(valid, ranges, np.float32(high)).astype(np.float32)
+
+
+def laser_scan_to_points(msg: Any) -> np.ndarray:
+    """(M, 4) float32 ``x, y, 0, intensity`` of a LaserScan's valid returns, in the scan's frame
+    (intensity 0 where the scan has none)."""
+    ranges = np.asarray(get_field(msg, "ranges"), dtype=np.float32).ravel()
+    angles = float(get_field(msg, "angle_min")) + float(get_field(msg, "angle_increment")) * np.arange(len(ranges))
+    low, high = float(get_field(msg, "range_min")), float(get_field(msg, "range_max"))
+    intensities = np.asarray(get_field(msg, "intensities", []), dtype=np.float32).ravel()
+    if len(intensities) != len(ranges):
+        intensities = np.zeros(len(ranges), np.float32)
+    keep = np.isfinite(ranges) & (ranges >= low) & (ranges <= high)
+    r, a = ranges[keep], angles[keep]
+    return np.stack([r * np.cos(a), r * np.sin(a), np.zeros_like(r), intensities[keep]], axis=1).astype(np.float32)
+
+
+def compressed_image_to_array(msg: Any) -> np.ndarray:
+    """(H, W, 3) RGB or (H, W) grey uint8 (or uint16 for 16-bit PNG) from a
+    sensor_msgs/CompressedImage (JPEG or PNG, decoded with Pillow)."""
+    import io
+
+    from robokit.optional import require
+
+    image_module = require("PIL.Image", "ros")
+    data = bytes(as_bytes(get_field(msg, "data")))
+    try:
+        image = image_module.open(io.BytesIO(data))
+        image.load()
+    except (OSError, ValueError) as err:
+        raise MessageError(f"CompressedImage ({get_field(msg, 'format', '')!r}): cannot decode: {err}") from None
+    if image.mode not in ("L", "RGB", "I;16"):
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def navsat_fix_to_array(msg: Any) -> np.ndarray:
+    """(3,) float64 ``[latitude, longitude, altitude]`` (degrees, degrees, metres) from a NavSatFix."""
+    return np.array([float(get_field(msg, k)) for k in ("latitude", "longitude", "altitude")])
+
+
+def find_transform(msg: Any, child_frame: str, parent_frame: str = "") -> Any | None:
+    """The last TransformStamped of a tf2_msgs/TFMessage whose ``child_frame_id`` is ``child_frame``
+    (and whose ``header.frame_id`` is ``parent_frame`` when given), or None. Leading '/' ignored."""
+    found = None
+    for transform in get_field(msg, "transforms"):
+        child = str(get_field(transform, "child_frame_id")).lstrip("/")
+        parent = str(get_field(get_field(transform, "header"), "frame_id")).lstrip("/")
+        if child == child_frame.lstrip("/") and (not parent_frame or parent == parent_frame.lstrip("/")):
+            found = transform
+    return found
+
+
+def transform_to_array(msg: Any) -> np.ndarray:
+    """(7,) float64 ``[x y z qx qy qz qw]`` from a Transform or TransformStamped."""
+    transform = get_field(msg, "transform", msg)
+    return np.array(_vector(get_field(transform, "translation"))
+                    + _vector(get_field(transform, "rotation"), "xyzw"))
+
+
+def fields_to_array(msg: Any, paths: Sequence[str]) -> np.ndarray:
+    """(K,) float32: the numeric fields at dotted ``paths`` (``pose.pose.position.x``), each a
+    number or a numeric array (flattened), concatenated in order. Works for any message type,
+    custom ones included."""
+    values = []
+    for path in paths:
+        value = msg
+        for name in path.split("."):
+            value = get_field(value, name, None)
+            if value is None:
+                raise MessageError(f"{type(msg).__name__} message has no field '{path}'")
+        try:
+            array = np.asarray(value, dtype=np.float32).ravel()
+        except (TypeError, ValueError):
+            raise MessageError(f"field '{path}' is not numeric ({type(value).__name__})") from None
+        values.append(array)
+    return np.concatenate(values) if values else np.zeros(0, np.float32)

@@ -251,8 +251,8 @@ def test_ros1_bag_recorded_by_debian_rosbag_with_out_of_order_stamps(tmp_path):
 
 
 def test_bag_config_errors_name_the_key(tmp_path):
-    with pytest.raises(ConfigError, match="missing key 'action'"):
-        parse_bag_config({"observations": ROBOT_CONFIG["observations"]}, "b.yaml")
+    with pytest.raises(ConfigError, match="b.yaml: missing key 'observations'"):
+        parse_bag_config({"action": ROBOT_CONFIG["action"]}, "b.yaml")
     mixed = {**ROBOT_CONFIG, "observations": [*ROBOT_CONFIG["observations"],
                                               {"key": "j", "topic": "/j", "type": "joint_state"}]}
     with pytest.raises(ConfigError, match="only observation"):
