@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -391,8 +392,8 @@ def sample_mesh_surface(
 # --------------------------------------------------------------------------- generic
 def read_point_cloud(path: PathLike, num_mesh_points: int = 2048, seed: int = 0) -> np.ndarray:
     """Read a point cloud by extension: ``.bin`` (KITTI), ``.pcd``/``.ply`` (open3d), ``.off``
-    (surface-sampled, ``num_mesh_points`` points), ``.npy`` or ``.txt``/``.xyz`` (whitespace or
-    comma separated columns).
+    (surface-sampled, ``num_mesh_points`` points), ``.npy``, ``.npz`` (its ``points`` array, as
+    ``robokit ros bag-to-clouds`` writes) or ``.txt``/``.xyz`` (whitespace or comma separated columns).
 
     Returns:
         (N, C) float32 with xyz first (KITTI and PCD/PLY with an intensity field: C = 4).
@@ -406,15 +407,26 @@ def read_point_cloud(path: PathLike, num_mesh_points: int = 2048, seed: int = 0)
         return sample_mesh_surface(vertices, faces, num_mesh_points, np.random.default_rng(seed))
     if suffix in (".pcd", ".ply"):
         return _read_open3d(file)
-    if suffix == ".npy":
-        try:
-            array = np.load(file, allow_pickle=False)
-        except (ValueError, OSError) as err:
-            raise ValueError(f"{file}: not a readable .npy array ({err})") from None
-        return _checked_cloud(array, file)
+    if suffix in (".npy", ".npz"):
+        return _checked_cloud(_load_numpy_cloud(file), file)
     if suffix in (".txt", ".xyz", ".csv"):
         return _read_text_cloud(file)
     raise ValueError(f"{file}: unsupported point-cloud extension {suffix!r}")
+
+
+def _load_numpy_cloud(file: Path) -> np.ndarray:
+    """The array of a ``.npy`` file, or the ``points`` array of a ``.npz`` file."""
+    try:
+        loaded = np.load(file, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return loaded
+        with loaded:
+            arrays = {name: loaded[name] for name in loaded.files if name == "points"}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{file}: not a readable {file.suffix} file ({err})") from None
+    if "points" not in arrays:
+        raise ValueError(f"{file}: no 'points' array in the .npz file")
+    return arrays["points"]
 
 
 def _checked_cloud(array: np.ndarray, file: Path) -> np.ndarray:

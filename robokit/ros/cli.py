@@ -1,4 +1,7 @@
-"""``robokit ros``: bag-to-dataset, dataset-to-bag, run (live policy node)."""
+"""``robokit ros``: bag-to-dataset, bag-to-clouds, dataset-to-bag, run (live policy node).
+
+Bad input (a missing bag, topic or key, a type mismatch, a non-empty --out) is one line on
+stderr naming it, exit code 2, nothing written; ``--debug`` shows the traceback instead."""
 
 from __future__ import annotations
 
@@ -26,6 +29,27 @@ class BagToDataset:
     format, the one that stores point-cloud observations)."""
     config: Path | None = None
     """Topic/sync YAML; default: robokit_bag_config.yaml inside the bag (written by dataset-to-bag)."""
+
+
+@dataclass(frozen=True)
+class BagToClouds:
+    """Write each scan of a LiDAR topic (PointCloud2 or LaserScan) to its own point-cloud file
+    (x, y, z, intensity float32), readable by robokit.lidar.io.read_point_cloud."""
+
+    bag: tyro.conf.Positional[Path]
+    """ROS 1 .bag file or ROS 2 bag folder (sqlite3 or mcap)."""
+    topic: str
+    """The LiDAR topic, e.g. /velodyne_points."""
+    out: Path
+    """Output folder: 000000.EXT, 000001.EXT, ... and stamps.csv."""
+    format: Literal["kitti", "pcd", "npz"] = "kitti"
+    """kitti: .bin (KITTI velodyne layout); pcd: binary PCD v0.7; npz: points (N, 4) + stamp_ns."""
+    intensity_scale: float = 1.0
+    """Multiply intensities by this (1/255 maps 8-bit intensities to KITTI's [0, 1] reflectance)."""
+    overwrite: bool = False
+    """Replace a non-empty --out folder (only once the new one is complete)."""
+    progress: bool = True
+    """Show a progress bar."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +110,18 @@ def _bag_to_dataset(cfg: BagToDataset) -> int:
     path = save_episodes(episodes, cfg.out)
     print(f"wrote {len(episodes)} episode(s), {sum(len(e) for e in episodes)} steps -> {path}")
     return 0
+
+
+def _bag_to_clouds(cfg: BagToClouds) -> int:
+    from robokit.ros.bag_clouds import bag_to_clouds
+
+    result = bag_to_clouds(cfg.bag, cfg.topic, cfg.out, cfg.format, cfg.intensity_scale,
+                           cfg.overwrite, cfg.progress)
+    rate = result.written / result.seconds if result.seconds > 0 else float("inf")
+    print(f"wrote {result.written} scan(s), {result.points} points -> {result.out} ({cfg.format}, "
+          f"{result.seconds:.2f} s, {rate:.1f} scans/s)"
+          + (f"; skipped {result.empty} scan(s) without a valid point" if result.empty else ""))
+    return 0 if result.written else 1
 
 
 def _dataset_to_bag(cfg: DatasetToBag) -> int:
@@ -165,13 +201,19 @@ def _print_summary(summary: dict) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``robokit ros``."""
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"bag-to-dataset": BagToDataset, "dataset-to-bag": DatasetToBag, "run": Run}
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    commands = {"bag-to-dataset": BagToDataset, "bag-to-clouds": BagToClouds,
+                "dataset-to-bag": DatasetToBag, "run": Run}
     cfg = tyro.extras.subcommand_cli_from_dict(
         commands, args=args, prog=PROG,
-        description="ROS bridge: bags <-> datasets, live policy node with a safety layer.")
-    handlers = {BagToDataset: _bag_to_dataset, DatasetToBag: _dataset_to_bag, Run: _run}
+        description="ROS bridge: bags <-> datasets, bags -> point-cloud files, live policy node with a safety layer.")
+    handlers = {BagToDataset: _bag_to_dataset, BagToClouds: _bag_to_clouds,
+                DatasetToBag: _dataset_to_bag, Run: _run}
     try:
         return handlers[type(cfg)](cfg)
     except (ValueError, OSError, ImportError, KeyError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        if debug:
+            raise
+        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

@@ -241,6 +241,11 @@ def test_read_point_cloud_dispatch(kitti, tmp_path):
     (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(ValueError, match=r"bad\.npy: not a readable \.npy"):
         read_point_cloud(tmp_path / "bad.npy")
+    np.savez(tmp_path / "cloud.npz", points=np.ones((3, 4), np.float32), stamp_ns=np.int64(5))
+    assert read_point_cloud(tmp_path / "cloud.npz").shape == (3, 4)
+    np.savez(tmp_path / "other.npz", xyz=np.ones((3, 3), np.float32))
+    with pytest.raises(ValueError, match=r"other\.npz: no 'points' array"):
+        read_point_cloud(tmp_path / "other.npz")
     np.save(tmp_path / "flat.npy", np.zeros((4, 2), np.float32))
     with pytest.raises(ValueError, match=r"flat\.npy must have shape"):
         read_point_cloud(tmp_path / "flat.npy")

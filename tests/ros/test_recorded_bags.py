@@ -441,3 +441,97 @@ def test_custom_message_type_from_the_bags_own_definitions(tmp_path, name):
     np.testing.assert_array_equal(episode.observations,
                                   [[0.5 * i, -0.25 * i, i, 2 * i] for i in range(5)])
     assert report.decode_errors == []
+
+
+# ---------------------------------------------------------------------------------------------
+# bag-to-clouds: a recorded LiDAR topic -> one file per scan
+
+
+@pytest.mark.parametrize("fmt,suffix", [("kitti", ".bin"), ("pcd", ".pcd"), ("npz", ".npz")])
+@pytest.mark.parametrize("bag_name", ["lidar.bag", "lidar_mcap"])
+def test_bag_to_clouds_files_read_back_through_robokit_readers(tmp_path, capsys, fmt, suffix, bag_name):
+    from robokit.lidar.io import read_point_cloud
+
+    scans = lidar_scans(4, np.random.default_rng(7))
+    scans[1][5, 0] = np.nan                                   # a missing return: dropped
+    write_lidar_bag(tmp_path / bag_name, scans)
+    out = tmp_path / "clouds"
+    assert main(["bag-to-clouds", str(tmp_path / bag_name), "--topic", "/velodyne_points", "--out", str(out),
+                 "--format", fmt, "--no-progress"]) == 0
+    assert "wrote 4 scan(s)" in capsys.readouterr().out
+    files = sorted(out.glob(f"*{suffix}"))
+    assert [f.name for f in files] == [f"{i:06d}{suffix}" for i in range(4)]
+    for file, scan in zip(files, scans, strict=True):
+        expected = scan[np.isfinite(scan).all(axis=1)]
+        np.testing.assert_array_equal(read_point_cloud(file), expected)
+    stamps = (out / "stamps.csv").read_text().splitlines()
+    assert stamps[0] == "file,stamp_ns,log_ns" and stamps[2] == f"000001{suffix},{T0 + PERIOD},{T0 + PERIOD}"
+
+
+def test_bag_to_clouds_without_intensity_and_with_a_scale(tmp_path):
+    from robokit.lidar.io import read_kitti_velodyne
+    from robokit.ros.bag_clouds import bag_to_clouds
+
+    xyz_scans = lidar_scans(2, np.random.default_rng(8))
+    write_lidar_bag(tmp_path / "xyz.bag", xyz_scans, fields=("x", "y", "z"))
+    bag_to_clouds(tmp_path / "xyz.bag", "/velodyne_points", tmp_path / "xyz", progress=False)
+    cloud = read_kitti_velodyne(tmp_path / "xyz" / "000000.bin")
+    np.testing.assert_array_equal(cloud[:, :3], xyz_scans[0][:, :3])
+    np.testing.assert_array_equal(cloud[:, 3], 0.0)
+    write_lidar_bag(tmp_path / "i.bag", xyz_scans)
+    bag_to_clouds(tmp_path / "i.bag", "/velodyne_points", tmp_path / "scaled", intensity_scale=0.5, progress=False)
+    np.testing.assert_allclose(read_kitti_velodyne(tmp_path / "scaled" / "000001.bin")[:, 3],
+                               0.5 * xyz_scans[1][:, 3], rtol=1e-6)
+
+
+def test_bag_to_clouds_reads_laser_scans_as_planar_points(tmp_path):
+    from robokit.lidar.io import read_point_cloud
+    from robokit.ros.bag_clouds import bag_to_clouds
+
+    write_robot_bag(tmp_path / "robot", ticks=2)
+    bag_to_clouds(tmp_path / "robot", "/scan", tmp_path / "scan", fmt="npz", progress=False)
+    cloud = read_point_cloud(tmp_path / "scan" / "000000.npz")
+    assert cloud.shape == (14, 4)                           # 16 beams, 2 without a valid return
+    np.testing.assert_array_equal(cloud[:, 2], 0.0)
+    assert np.all((np.hypot(cloud[:, 0], cloud[:, 1]) >= 0.5 - 1e-5) & (np.hypot(cloud[:, 0], cloud[:, 1]) <= 9.0 + 1e-5))
+
+
+def test_bag_to_clouds_refuses_a_non_empty_out_without_overwrite(tmp_path, capsys):
+    write_lidar_bag(tmp_path / "lidar.bag", lidar_scans(2, np.random.default_rng(9)))
+    out = tmp_path / "clouds"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    args = ["bag-to-clouds", str(tmp_path / "lidar.bag"), "--topic", "/velodyne_points", "--out", str(out),
+            "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err and "--overwrite" in err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert main([*args, "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["000000.bin", "000001.bin", "stamps.csv"]
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("missing_bag", "absent.bag: no such bag"),
+    ("missing_topic", "topic /points not in the bag; its point-cloud topics: ['/velodyne_points']"),
+    ("wrong_type", "topic /cmd_vel is geometry_msgs/msg/Twist, not sensor_msgs/PointCloud2"),
+    ("bad_format", "--format"),
+    ("corrupt_bag", "corrupt.bag: cannot read bag"),
+])
+def test_bag_to_clouds_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, case, needle):
+    write_lidar_bag(tmp_path / "lidar.bag", lidar_scans(2, np.random.default_rng(10)), commands=True)
+    (tmp_path / "corrupt.bag").write_bytes((tmp_path / "lidar.bag").read_bytes()[:300])
+    bag = {"missing_bag": "absent.bag", "corrupt_bag": "corrupt.bag"}.get(case, "lidar.bag")
+    topic = {"missing_topic": "/points", "wrong_type": "/cmd_vel"}.get(case, "/velodyne_points")
+    fmt = ["--format", "las"] if case == "bad_format" else []
+    before = sorted(p.name for p in tmp_path.iterdir())
+    try:
+        code = main(["bag-to-clouds", str(tmp_path / bag), "--topic", topic, "--out", str(tmp_path / "out"),
+                     "--no-progress", *fmt])
+    except SystemExit as exit_:                    # tyro's parser exits by itself on a bad choice
+        code = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and needle in err
+    if case != "bad_format":                       # tyro's own usage message for a bad choice
+        assert len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
