@@ -90,13 +90,17 @@ def _bag_types(connections: Sequence[Any], ros1: bool) -> dict[str, Any]:
 
 def build_typestore(connections: Sequence[Any], ros1: bool) -> Any:
     """Standard types (Noetic or Humble) overlaid with the types the bag defines itself."""
-    from rosbags.typesys import Stores, get_typestore
+    from rosbags.typesys import Stores, TypesysError, get_typestore
 
     standard = get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_HUMBLE)
-    types = {**standard.fielddefs, **_bag_types(connections, ros1)}
-    store = get_typestore(Stores.EMPTY)
-    store.register(types)
-    return store
+    own = _bag_types(connections, ros1)
+    try:     # the common case: the bag's definitions agree with the standard ones, or add to them
+        standard.register(own)
+        return standard
+    except TypesysError:   # the bag redefines a standard type: its own definition wins
+        store = get_typestore(Stores.EMPTY)
+        store.register({**standard.fielddefs, **own})
+        return store
 
 
 class BagFile:
