@@ -213,10 +213,17 @@ def check_topic_types(path: Path, bag_types: dict[str, str], wanted: Iterable[tu
     for topic, spec in wanted:
         have = bag_types[topic]
         if have != spec.msgtype:
-            hint = short_type_name(have)
             raise ConfigError(f"{path}: topic {topic} is {have} in the bag but configured as type "
-                              f"'{spec.type}' ({spec.msgtype}); use type: {hint}"
-                              + ("" if hint in SCALAR_TYPES or hint != have else " with paths: [...]"))
+                              f"'{spec.type}' ({spec.msgtype}); use {_type_hint(spec, have)}")
+
+
+def _type_hint(spec: Any, msgtype: str) -> str:
+    """What to write as ``type`` for a topic of ``msgtype``."""
+    if isinstance(spec, ScalarSpec):
+        short = next((k for k, v in SCALAR_TYPES.items() if v == msgtype), None)
+        return f"type: {short}" if short else f"a scalar topic ({sorted(SCALAR_TYPES)})"
+    short = short_type_name(msgtype)
+    return f"type: {short}" + (" with paths: [...]" if short == msgtype else "")
 
 
 def _read_streams(path: Path, config: BagConfig, report: SyncReport) -> dict[str, _Stream]:

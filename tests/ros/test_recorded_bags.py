@@ -374,6 +374,18 @@ def test_twist_configured_on_a_twist_stamped_topic_names_both(tmp_path):
         read_bag(tmp_path / "robot", parse_bag_config(config))
 
 
+def test_scalar_and_custom_type_mismatches_say_what_to_write(tmp_path):
+    write_robot_bag(tmp_path / "robot", ticks=2)
+    as_reward = {**ROBOT_TOPICS, "reward": {"topic": "/fix", "type": "float32"}}
+    with pytest.raises(ConfigError, match=r"/fix is sensor_msgs/msg/NavSatFix .* use a scalar topic"):
+        read_bag(tmp_path / "robot", parse_bag_config(as_reward))
+    custom = {**ROBOT_TOPICS, "observations": [{"key": "w", "topic": "/fix", "type": "my_msgs/Wheels",
+                                                "paths": ["left"]}]}
+    with pytest.raises(ConfigError, match=r"configured as type 'my_msgs/msg/Wheels' \(my_msgs/msg/Wheels\); "
+                                          r"use type: navsat_fix$"):
+        read_bag(tmp_path / "robot", parse_bag_config(custom))
+
+
 def test_cli_type_mismatch_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
     write_lidar_bag(tmp_path / "lidar.bag", lidar_scans(3, np.random.default_rng(5)))
     wrong = {"observations": [{"key": "scan", "topic": "/velodyne_points", "type": "sensor_msgs/LaserScan"}]}
@@ -437,10 +449,13 @@ def test_custom_message_type_from_the_bags_own_definitions(tmp_path, name):
                                          "ticks": np.array([i, 2 * i], np.uint16)}, WHEELS_TYPE)
     config = {"rate_hz": 10, "observations": [
         {"key": "wheels", "topic": "/wheels", "type": "robokit_test_msgs/WheelSpeeds", "paths": ["left", "right", "ticks"]}]}
-    (episode,), report = read_bag(path, parse_bag_config(config))
-    np.testing.assert_array_equal(episode.observations,
-                                  [[0.5 * i, -0.25 * i, i, 2 * i] for i in range(5)])
-    assert report.decode_errors == []
+    sources = [path] + ([] if path.suffix == ".bag" else sorted(path.glob("*.mcap")))   # also the bare .mcap file
+    assert len(sources) == (1 if path.suffix == ".bag" else 2)
+    for source in sources:
+        (episode,), report = read_bag(source, parse_bag_config(config))
+        np.testing.assert_array_equal(episode.observations,
+                                      [[0.5 * i, -0.25 * i, i, 2 * i] for i in range(5)])
+        assert report.decode_errors == []
 
 
 # ---------------------------------------------------------------------------------------------
