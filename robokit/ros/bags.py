@@ -1,8 +1,10 @@
 """ROS bags <-> robokit episodes.
 
 Reading (:func:`read_bag`): ROS 1 ``.bag`` files and ROS 2 bag folders (sqlite3 or mcap),
-through ``rosbags``. A small YAML config (:class:`BagConfig`) names the topics that make the
-observation, action, reward and end flags. Messages are put on a time grid at ``rate_hz``:
+opened by :class:`robokit.ros.bagfile.BagFile` (the bag's own message definitions, old ROS 1
+definitions, libmcap metadata). A small YAML config (:class:`BagConfig`) names the topics that
+make the observation, action (optional: without one, an observation-only dataset with actions
+of shape (T, 0)), reward and end flags; each configured type is checked against the bag's. Messages are put on a time grid at ``rate_hz``:
 each grid tick takes, per topic, the message whose stamp is nearest, if it lies within
 ``tolerance_ms``. Nothing is interpolated or carried forward: a tick where a topic has no
 message within tolerance ends the current episode, and the gap is listed in the
