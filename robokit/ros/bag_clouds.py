@@ -138,11 +138,15 @@ def bag_to_clouds(bag_path: str | Path, topic: str, out: str | Path, fmt: str = 
                 if len(points) == 0:
                     empty += 1
                     continue
-                points[:, 3] *= intensity_scale
+                if intensity_scale != 1.0:
+                    points[:, 3] *= intensity_scale
                 stamp = convert.header_stamp_ns(msg) or log_ns
                 rows.append(f"{_write_cloud(staging, written, fmt, points, stamp)},{stamp},{log_ns}")
                 written += 1
                 points_total += len(points)
+            if not written:
+                raise ConfigError(f"{bag.path}: topic {topic} ({msgtype}) has no scan with a valid point "
+                                  f"({empty} empty scan(s))")
             (staging / "stamps.csv").write_text("\n".join(rows) + "\n")
         if out.exists():
             shutil.rmtree(out)

@@ -121,7 +121,7 @@ def _bag_to_clouds(cfg: BagToClouds) -> int:
     print(f"wrote {result.written} scan(s), {result.points} points -> {result.out} ({cfg.format}, "
           f"{result.seconds:.2f} s, {rate:.1f} scans/s)"
           + (f"; skipped {result.empty} scan(s) without a valid point" if result.empty else ""))
-    return 0 if result.written else 1
+    return 0
 
 
 def _dataset_to_bag(cfg: DatasetToBag) -> int:

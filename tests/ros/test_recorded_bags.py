@@ -532,11 +532,13 @@ def test_bag_to_clouds_refuses_a_non_empty_out_without_overwrite(tmp_path, capsy
     ("wrong_type", "topic /cmd_vel is geometry_msgs/msg/Twist, not sensor_msgs/PointCloud2"),
     ("bad_format", "--format"),
     ("corrupt_bag", "corrupt.bag: cannot read bag"),
+    ("no_scans", "empty.bag: topic /velodyne_points (sensor_msgs/msg/PointCloud2) has no scan with a valid point"),
 ])
 def test_bag_to_clouds_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, case, needle):
     write_lidar_bag(tmp_path / "lidar.bag", lidar_scans(2, np.random.default_rng(10)), commands=True)
     (tmp_path / "corrupt.bag").write_bytes((tmp_path / "lidar.bag").read_bytes()[:300])
-    bag = {"missing_bag": "absent.bag", "corrupt_bag": "corrupt.bag"}.get(case, "lidar.bag")
+    write_lidar_bag(tmp_path / "empty.bag", [])
+    bag = {"missing_bag": "absent.bag", "corrupt_bag": "corrupt.bag", "no_scans": "empty.bag"}.get(case, "lidar.bag")
     topic = {"missing_topic": "/points", "wrong_type": "/cmd_vel"}.get(case, "/velodyne_points")
     fmt = ["--format", "las"] if case == "bad_format" else []
     before = sorted(p.name for p in tmp_path.iterdir())
