@@ -307,7 +307,9 @@ def read_bag(path: str | Path, config: BagConfig | None = None) -> tuple[list[An
     first = max(int(streams[r].times[0]) for r in obs_roles)
     last = min(int(streams[r].times[-1]) for r in obs_roles)
     period_ns = round(1e9 / config.rate_hz)
-    ticks = np.arange(first, last + 1, period_ns, dtype=np.int64)
+    # up to the last observation + tolerance: stamps from float seconds (rospy.Time.from_sec)
+    # land a few ns before their tick, and the last scan must still get its tick
+    ticks = np.arange(first, last + round(config.tolerance_ms * 1e6) + 1, period_ns, dtype=np.int64)
     report.ticks = len(ticks)
     matches = {role: _match(s, ticks, round(config.tolerance_ms * 1e6)) for role, s in streams.items()}
     for role, match in matches.items():

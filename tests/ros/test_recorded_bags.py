@@ -552,3 +552,55 @@ def test_bag_to_clouds_bad_input_is_one_line_exit_2_nothing_written(tmp_path, ca
     if case != "bad_format":                       # tyro's own usage message for a bad choice
         assert len(err.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.ros
+def test_sensor_types_in_a_bag_written_by_debians_rosbag(tmp_path):
+    """The recorder's own library (Debian's python3-rosbag with genpy messages) writes the
+    connection headers, with genpy's full definition texts; robokit reads every value back."""
+    import subprocess
+    import textwrap
+
+    from PIL import Image
+
+    debian = Path("/usr/bin/python3")
+    if not (debian.exists() and Path("/usr/lib/python3/dist-packages/rosbag").is_dir()):
+        pytest.skip("no system python with Debian's python3-rosbag (make system-deps installs it)")
+    pixels = np.random.default_rng(11).integers(0, 256, size=(4, 5, 3), dtype=np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    (tmp_path / "frame.png").write_bytes(png.getvalue())
+    bag = tmp_path / "sensors.bag"
+    script = textwrap.dedent(f"""
+        import rosbag, rospy
+        from sensor_msgs.msg import Imu, LaserScan, NavSatFix, CompressedImage
+        from geometry_msgs.msg import TwistStamped
+        png = open({str(tmp_path / "frame.png")!r}, "rb").read()
+        with rosbag.Bag({str(bag)!r}, "w") as bag:
+            for i in range(4):
+                t = rospy.Time.from_sec(1600000000.0 + 0.1 * i)
+                imu = Imu(); imu.header.stamp = t; imu.orientation.w = 1.0; imu.angular_velocity.z = 0.1 * i
+                imu.linear_acceleration.z = 9.81
+                scan = LaserScan(); scan.header.stamp = t; scan.range_min = 0.1; scan.range_max = 5.0
+                scan.ranges = [1.0 + i, float("inf"), 2.0]
+                fix = NavSatFix(); fix.header.stamp = t; fix.latitude = 48.0 + i; fix.longitude = 11.0; fix.altitude = 500.0
+                image = CompressedImage(); image.header.stamp = t; image.format = "png"; image.data = png
+                cmd = TwistStamped(); cmd.header.stamp = t; cmd.twist.linear.x = 0.5 * i
+                for topic, msg in (("/imu", imu), ("/scan", scan), ("/fix", fix), ("/image/compressed", image),
+                                   ("/cmd", cmd)):
+                    bag.write(topic, msg, t)
+    """)
+    subprocess.run([str(debian), "-c", script], check=True, capture_output=True)
+    config = {"rate_hz": 10, "observations": [
+        {"key": "imu", "topic": "/imu", "type": "imu"}, {"key": "scan", "topic": "/scan", "type": "laser_scan"},
+        {"key": "fix", "topic": "/fix", "type": "navsat_fix"},
+        {"key": "image", "topic": "/image/compressed", "type": "compressed_image"}],
+        "action": {"topic": "/cmd", "type": "twist_stamped", "axes": ["vx"]}}
+    (episode,), report = read_bag(bag, parse_bag_config(config))
+    obs = episode.observations
+    assert report.decode_errors == [] and len(episode) == 3
+    np.testing.assert_allclose(obs["imu"][:, [3, 6, 9]], [[1.0, 0.1 * i, 9.81] for i in range(4)], rtol=1e-6)
+    np.testing.assert_array_equal(obs["scan"], [[1.0 + i, 5.0, 2.0] for i in range(4)])
+    np.testing.assert_array_equal(obs["fix"][:, 0], [48.0, 49.0, 50.0, 51.0])
+    np.testing.assert_array_equal(obs["image"], np.stack([pixels] * 4).astype(np.float32))
+    np.testing.assert_allclose(episode.actions[:, 0], [0.0, 0.5, 1.0])
