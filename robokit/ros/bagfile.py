@@ -139,10 +139,6 @@ class BagFile:
     def __exit__(self, *exc: object) -> None:
         self._reader.close()
 
-    @property
-    def connections(self) -> list[Any]:
-        return list(self._reader.connections)
-
     def topics(self) -> dict[str, str]:
         """topic -> message type (ROS 2 spelling, ``pkg/msg/Name``) of every topic in the bag."""
         return {c.topic: c.msgtype for c in self._reader.connections}
