@@ -67,12 +67,12 @@ class EvalTrackingArgs:
     """comma-separated sequences (default: every label file)"""
     json: Path | None = None
     """write the metrics here as JSON"""
-    gt_height_rule: bool = True
-    """ignore ground truth <= 25 px tall (the issue's rule); --no-gt-height-rule follows the devkit"""
+    gt_height_rule: bool = False
+    """also ignore ground truth <= 25 px tall (off by default: the KITTI devkit and AB3DMOT apply the height rule to tracker boxes only)"""
     id_switch_rule: Literal["kitti", "clear"] = "kitti"
     """'kitti' (devkit) or 'clear' (any change of matched id is a switch)"""
-    devkit_score_drift: bool = False
-    """replicate the AB3DMOT/KITTI script's re-averaging of track scores on every sweep pass (with --no-gt-height-rule: the script's numbers exactly)"""
+    devkit_score_drift: bool = True
+    """re-average track scores on every sweep pass as the AB3DMOT/KITTI script does (default: its figures exactly); --no-devkit-score-drift averages once"""
 
 
 @dataclass(frozen=True)

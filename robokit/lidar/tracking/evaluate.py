@@ -6,15 +6,17 @@ The protocol follows the KITTI tracking devkit as extended to 3D by AB3DMOT, wri
   Person_sitting for Pedestrian) is matched to tracker boxes by the Hungarian method on
   ``1 - IoU3D``; pairs with IoU below ``iou_threshold`` (0.25 / 0.5 / 0.7) are refused;
 * a GT box is *ignored* (neither a miss nor a hit) when it belongs to the neutral class, or
-  its truncation > ``max_truncation`` (0), or its occlusion > ``max_occlusion`` (2), or its
-  2D height <= ``min_height`` (25 px; the issue's rule, see ``gt_height_rule``); a tracker
-  box matched to an ignored GT is not a false positive;
+  its truncation > ``max_truncation`` (0), or its occlusion > ``max_occlusion`` (2); a tracker
+  box matched to an ignored GT is not a false positive. The devkit applies the 25 px minimum
+  height to tracker boxes only; ``gt_height_rule=True`` (off by default) also ignores GT boxes
+  <= ``min_height`` pixels tall;
 * an unmatched tracker box is ignored when it is of the neutral class, or <= ``min_height``
   pixels tall, or more than half of its 2D box lies in a DontCare area;
 * MOTA = 1 - (FN + FP + IDS) / GT, MOTP = mean IoU of matched pairs, IDS and FRAG from
   each GT trajectory (the devkit's rule: a switch needs the previous frame matched; the
   classic CLEAR MOT rule, any change of matched id, with ``id_switch_rule="clear"``);
-* scores: each tracker trajectory gets its mean score; for 40 recall targets r = 1/40..1
+* scores: each tracker trajectory gets its mean score (re-averaged on every pass, as the
+  devkit does: ``devkit_score_drift``); for 40 recall targets r = 1/40..1
   the score threshold reaching r is found, MOTA and sMOTA_r = max(0, 1 - (FN + FP + IDS -
   (1 - r) GT) / (r GT)) are computed on the tracks above it; AMOTA / sAMOTA are their sums
   over 40 (unreached recalls count 0), and the reported MOTA is the best over thresholds.
@@ -50,13 +52,15 @@ NUM_RECALL_POINTS = 40
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation settings (KITTI tracking devkit defaults, 3D IoU as in AB3DMOT).
+    """Evaluation settings; the defaults are AB3DMOT's ``scripts/KITTI/evaluate.py`` (the KITTI
+    tracking devkit with 3D IoU), so default figures equal that script's.
 
-    ``devkit_score_drift`` replicates a floating-point artefact of the AB3DMOT / KITTI script:
-    it overwrites each box's score with its track's mean and re-averages on every pass of the
-    recall sweep, so a mean can drift one ulp below the threshold taken from it and that track
-    is dropped. With ``gt_height_rule=False`` it reproduces the script's numbers exactly; off,
-    each track's mean is computed once.
+    ``gt_height_rule`` (off by default, as in the devkit) also ignores GT boxes at most
+    ``min_height`` pixels tall; the devkit applies that rule to tracker boxes only.
+    ``devkit_score_drift`` (on by default, as in the devkit) replicates how the script handles
+    scores: it overwrites each box's score with its track's mean and re-averages on every pass
+    of the recall sweep, so a mean can drift one ulp below the threshold taken from it and that
+    track is dropped. Off, each track's mean is computed once.
     """
 
     cls: str = "Car"
@@ -64,10 +68,10 @@ class EvalConfig:
     max_truncation: float = 0.0
     max_occlusion: int = 2
     min_height: float = 25.0
-    gt_height_rule: bool = True
+    gt_height_rule: bool = False
     dontcare_overlap: float = 0.5
     id_switch_rule: str = "kitti"
-    devkit_score_drift: bool = False
+    devkit_score_drift: bool = True
 
     def __post_init__(self) -> None:
         if self.id_switch_rule not in ("kitti", "clear"):

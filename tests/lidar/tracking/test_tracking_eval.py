@@ -105,25 +105,33 @@ def test_iou_threshold_decides_the_match():
 
 
 @pytest.mark.parametrize(
-    "gt_extra",
-    [dict(type="Van"), dict(trunc=1.0), dict(occ=3), dict(bbox=(100.0, 100.0, 200.0, 120.0))],
-    ids=["van", "truncated", "occluded", "short"],
+    ("gt_extra", "config"),
+    [
+        (dict(type="Van"), {}),
+        (dict(trunc=1.0), {}),
+        (dict(occ=3), {}),
+        (dict(bbox=(100.0, 100.0, 200.0, 120.0)), dict(gt_height_rule=True)),
+    ],
+    ids=["van", "truncated", "occluded", "short-with-gt-height-rule"],
 )
-def test_ignored_ground_truth_is_neither_hit_nor_miss(gt_extra):
+def test_ignored_ground_truth_is_neither_hit_nor_miss(gt_extra, config):
     gt = [dict(frame=0, id=7), dict(frame=0, id=8, box=shifted(dx=8), **gt_extra)]
-    missed = evaluate(gt, one_track([0]))  # the second object is not tracked
+    missed = evaluate(gt, one_track([0]), **config)  # the second object is not tracked
     assert (missed.tp, missed.fn, missed.fp, missed.num_gt, missed.ignored_fn) == (1, 0, 0, 1, 1)
-    hit = evaluate(gt, one_track([0]) + [dict(frame=0, id=2, score=1.0, box=shifted(dx=8))])
+    tracks = one_track([0]) + [dict(frame=0, id=2, score=1.0, box=shifted(dx=8))]
+    hit = evaluate(gt, tracks, **config)
     assert (hit.tp, hit.fn, hit.fp, hit.ignored_tp) == (1, 0, 0, 1)  # matched to ignored GT: no FP
 
 
-def test_short_ground_truth_counts_under_the_devkit_height_rule():
+def test_short_ground_truth_counts_by_default_as_in_the_devkit():
+    """The devkit / AB3DMOT apply the 25 px rule to tracker boxes only, never to GT."""
     gt = [
         dict(frame=0, id=7),
         dict(frame=0, id=8, box=shifted(dx=8), bbox=(100.0, 100.0, 200.0, 120.0)),
     ]
-    m = evaluate(gt, one_track([0]), gt_height_rule=False)
+    m = evaluate(gt, one_track([0]))
     assert (m.tp, m.fn, m.num_gt) == (1, 1, 2)
+    assert EvalConfig().gt_height_rule is False and EvalConfig().devkit_score_drift is True
 
 
 def test_unmatched_tracker_in_dontcare_area_or_too_short_is_not_a_false_positive():
@@ -201,8 +209,8 @@ def test_devkit_score_drift_reproduces_the_scripts_rounding_artefact():
     scores = [0.1, 0.7, 0.6, 0.6, 0.4, 1.0]
     gt = [dict(frame=f, id=7) for f in range(6)]
     tracks = [dict(frame=f, id=1, score=score) for f, score in enumerate(scores)]
-    plain = evaluate(gt, tracks)
-    drift = evaluate(gt, tracks, devkit_score_drift=True)
+    plain = evaluate(gt, tracks, devkit_score_drift=False)
+    drift = evaluate(gt, tracks)  # the default: the devkit's score handling
     assert plain.mota == 1.0 and plain.samota > 0
     assert (
         drift.samota == pytest.approx(0.0, abs=1e-12) and drift.amota == 0.0

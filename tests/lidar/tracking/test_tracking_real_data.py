@@ -6,6 +6,7 @@ import pytest
 
 from robokit.lidar.tracking import read_detections, read_tracking_labels, track_sequence
 from robokit.lidar.tracking.evaluate import EvalConfig, clear_mot, evaluate_tracking
+from robokit.lidar.tracking.tracker import TRACKER_PRESETS
 
 SEQUENCES = ("0000", "0002", "0003", "0004")
 
@@ -19,14 +20,18 @@ def tracked(shared_data):
     results = {}
     for seq in SEQUENCES:
         detections = read_detections(root / "detections" / "pointrcnn_Car" / f"{seq}.txt")
-        results[seq] = track_sequence(detections, num_frames=labels[seq].num_frames).objects
+        results[seq] = track_sequence(
+            detections, TRACKER_PRESETS["ab3dmot"], num_frames=labels[seq].num_frames
+        ).objects
     return labels, results
 
 
 def test_documented_figures_reproduce(tracked):
     """Regression guard for the figures in docs/kitti_tracking.md (counts are exact)."""
     labels, results = tracked
-    issue_rule = evaluate_tracking(labels, results, EvalConfig(iou_threshold=0.25))
+    issue_rule = evaluate_tracking(
+        labels, results, EvalConfig(gt_height_rule=True, devkit_score_drift=False)
+    )
     assert (issue_rule.fp, issue_rule.fn, issue_rule.ids, issue_rule.frag, issue_rule.num_gt) == (
         100,
         99,
@@ -36,16 +41,12 @@ def test_documented_figures_reproduce(tracked):
     )
     assert issue_rule.mota == pytest.approx(0.8700, abs=5e-5)
     assert issue_rule.samota == pytest.approx(0.9320, abs=5e-5)
-    devkit_rule = evaluate_tracking(
-        labels, results, EvalConfig(iou_threshold=0.25, gt_height_rule=False)
-    )
+    devkit_rule = evaluate_tracking(labels, results, EvalConfig(devkit_score_drift=False))
     assert (devkit_rule.fn, devkit_rule.num_gt) == (703, 2317)
     assert devkit_rule.mota == pytest.approx(0.6478, abs=5e-5)
-    # with the script's score re-averaging, the figures a local run of AB3DMOT's evaluation
-    # logic gave on these very results (docs/kitti_tracking.md, "Cross-check against the script")
-    script = evaluate_tracking(
-        labels, results, EvalConfig(gt_height_rule=False, devkit_score_drift=True)
-    )
+    # the defaults: the figures a local run of AB3DMOT's scripts/KITTI/evaluate.py gave on
+    # these very results (docs/kitti_tracking.md, "Cross-check against the script")
+    script = evaluate_tracking(labels, results, EvalConfig())
     assert script.samota == pytest.approx(0.7179119, abs=1e-6)
     assert script.amota == pytest.approx(0.2844411, abs=1e-6)
     assert (script.fp, script.fn, script.frag) == (113, 703, 7)
@@ -58,7 +59,8 @@ def test_clear_mot_matches_motmetrics_on_the_same_association(tracked):
     labels, results = tracked
     subset = {s: labels[s] for s in ("0000", "0003")}
     associations = {}
-    ours = clear_mot(subset, results, EvalConfig(id_switch_rule="clear"), 2.0, associations)
+    config = EvalConfig(id_switch_rule="clear", gt_height_rule=True, devkit_score_drift=False)
+    ours = clear_mot(subset, results, config, 2.0, associations)
     theirs = motmetrics_summary(associations)
     assert (theirs["fp"], theirs["fn"], theirs["ids"], theirs["num_gt"]) == (
         ours["fp"], ours["fn"], ours["ids"], ours["num_gt"],
