@@ -127,6 +127,7 @@ class KittiCalib:
     P2: np.ndarray  # (3, 4) projection of rectified camera coordinates into image 2
     R0_rect: np.ndarray  # (3, 3) rectifying rotation
     Tr_velo_to_cam: np.ndarray  # (3, 4) rigid velodyne -> (unrectified) camera 0
+    Tr_imu_to_velo: np.ndarray | None = None  # (3, 4) rigid IMU -> velodyne, when the file has it
 
     def velo_to_rect(self, points: np.ndarray) -> np.ndarray:
         """Velodyne-frame points (N, 3) -> rectified camera frame (N, 3), float64."""
@@ -154,13 +155,16 @@ _CALIB_KEYS = {
     "R0_rect": ("R_rect", (3, 3)),
     "Tr_velo_to_cam": ("Tr_velo_cam", (3, 4)),
 }
+#: keys read when present (the IMU extrinsic, needed for ego motion from oxts)
+_OPTIONAL_CALIB_KEYS = {"Tr_imu_to_velo": ("Tr_imu_velo", (3, 4))}
 
 
 def read_kitti_calib(path: PathLike) -> KittiCalib:
     """Parse a KITTI calib file (``key: v1 v2 ...`` per line).
 
-    Accepts the object-benchmark keys (``P2``, ``R0_rect``, ``Tr_velo_to_cam``) and the
-    tracking-benchmark aliases (``R_rect``, ``Tr_velo_cam``).
+    Accepts the object-benchmark keys (``P2``, ``R0_rect``, ``Tr_velo_to_cam``, optional
+    ``Tr_imu_to_velo``) and the tracking-benchmark aliases (``R_rect``, ``Tr_velo_cam``,
+    ``Tr_imu_velo``).
 
     Raises:
         ValueError: naming the file (and line) for a missing key, a wrong value count or a
@@ -182,9 +186,11 @@ def read_kitti_calib(path: PathLike) -> KittiCalib:
         except ValueError as err:
             raise ValueError(f"{file}:{line_no}: non-numeric value ({err}) in {line!r}") from None
     matrices = {}
-    for name, (alias, shape) in _CALIB_KEYS.items():
+    for name, (alias, shape) in (_CALIB_KEYS | _OPTIONAL_CALIB_KEYS).items():
         key = name if name in entries else alias
         if key not in entries:
+            if name in _OPTIONAL_CALIB_KEYS:
+                continue
             raise ValueError(f"{file}: missing calibration key {name!r} (or {alias!r})")
         line_no, values = entries[key]
         if values.size != int(np.prod(shape)):
