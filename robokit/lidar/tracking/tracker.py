@@ -1,12 +1,20 @@
-"""AB3DMOT-style 3D multi-object tracker: Kalman prediction + Hungarian matching on 3D (G)IoU.
+"""3D multi-object tracker: Kalman prediction, two-stage Hungarian matching on 3D GIoU.
 
-Per frame: every live track is predicted one frame ahead; detections and predictions are
-matched by the Hungarian method (``scipy.optimize.linear_sum_assignment``) on 3D IoU or
-GIoU, pairs below ``match_threshold`` are refused; matched tracks are corrected with their
-detection, unmatched detections start new tracks, and tracks unmatched for ``max_age``
-frames die. A track is reported once it has ``min_hits`` hits (or during the first
-``min_hits`` frames of the sequence) and while it was matched less than ``max_age`` frames
-ago, so a track missed for one frame is reported at its predicted position.
+Per frame: every live track is predicted one frame ahead (and, given the ego motion, moved
+into the current frame); detections are split by score into high and low (``high_score``);
+high-score detections are matched to all tracks by the Hungarian method
+(``scipy.optimize.linear_sum_assignment``) on 3D GIoU (or IoU), pairs below
+``match_threshold`` or farther apart than ``max_distance`` are refused; the tracks left
+unmatched are then matched to the low-score detections with ``low_match_threshold``
+(ByteTrack's second stage, as in SimpleTrack). Matched tracks are corrected with their
+detection; unmatched detections scoring at least ``birth_score`` start new tracks; tracks
+unmatched for ``max_age`` frames die. A track is reported once it has ``min_hits`` hits
+(or during the first ``min_hits`` frames of the sequence) and while it was matched at most
+``max_report_misses`` frames ago, at its predicted position when missed.
+
+``TrackerConfig()`` is robokit's tracker; ``TRACKER_PRESETS["ab3dmot"]`` is AB3DMOT's
+released KITTI configuration (one stage, any detection starts a track, ``max_age`` 2) and
+writes the same boxes and tracks as AB3DMOT run without ego-motion compensation.
 
 All tracks live in arrays (state ``(K, 10)``, covariance ``(K, 10, 10)``), so a frame
 costs a fixed number of numpy calls however many objects it holds. Boxes are camera-frame
@@ -16,6 +24,7 @@ upright frame of :func:`robokit.lidar.boxes.camera_to_upright_boxes` (no calibra
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -32,40 +41,99 @@ from robokit.lidar.tracking.kalman import (
     predict_inplace,
 )
 
-__all__ = ["TrackerConfig", "Tracker", "track_sequence", "SequenceTrackingResult", "warm_up"]
+__all__ = [
+    "TRACKER_PRESETS",
+    "TrackerConfig",
+    "Tracker",
+    "track_sequence",
+    "SequenceTrackingResult",
+    "warm_up",
+]
 
 #: measurement order [x, y, z, theta, l, w, h] <- camera box order [x, y, z, h, w, l, theta]
 _BOX_TO_MEASUREMENT = [0, 1, 2, 6, 5, 4, 3]
 _MEASUREMENT_TO_BOX = [0, 1, 2, 6, 5, 4, 3]  # the permutation is its own inverse
+_REFUSED = -np.inf
+#: similarities: 3D GIoU, 3D IoU, or minus the 3D centre distance in metres (AB3DMOT's dist_3d)
+METRICS = ("giou3d", "iou3d", "dist3d")
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Tracker settings; defaults are AB3DMOT's for KITTI cars (see docs/kitti_tracking.md).
+    """Tracker settings; the defaults are robokit's tracker (sources in docs/kitti_tracking.md).
+
+    Scores are in the detector's own units (PointRCNN's are logits: 0 is probability 0.5).
 
     Attributes:
-        metric: "giou3d" or "iou3d", the similarity used for matching.
-        match_threshold: smallest similarity accepted as a match.
+        metric: "giou3d", "iou3d" or "dist3d" (minus the centre distance), the similarity.
+        match_threshold: smallest similarity accepted as a match (first stage).
         min_hits: hits before a track is reported (birth).
         max_age: frames without a match before a track is dropped (death).
         score_threshold: detections below this confidence are discarded before tracking.
         noise: Kalman noise levels.
+        high_score: detections scoring at least this are "high" (first stage); the others
+            only extend tracks the first stage left unmatched (second stage). None: one
+            stage with every detection (AB3DMOT).
+        low_match_threshold: smallest similarity for a second-stage match.
+        birth_score: unmatched detections start a track only when scoring at least this
+            (None: any detection, AB3DMOT).
+        max_report_misses: a missed track is still reported (at its prediction) while it
+            was missed at most this many frames in a row (None: ``max_age - 1``, AB3DMOT).
+        max_distance: refuse pairs whose centres are farther apart than this, metres (None:
+            no distance gate).
+        keep_high_score: a track matched by a low-score detection keeps the score of its last
+            high-score detection (the detection confirms where the object is, not that it
+            exists); False: every match sets the track's score (AB3DMOT).
     """
 
     metric: str = "giou3d"
     match_threshold: float = -0.2
     min_hits: int = 3
-    max_age: int = 2
+    max_age: int = 4
     score_threshold: float = -float("inf")
     noise: KalmanNoise = field(default_factory=KalmanNoise)
+    high_score: float | None = 0.0
+    low_match_threshold: float = -0.2
+    birth_score: float | None = 0.0
+    max_report_misses: int | None = 1
+    max_distance: float | None = None
+    keep_high_score: bool = True
 
     def __post_init__(self) -> None:
-        if self.metric not in ("giou3d", "iou3d"):
-            raise ValueError(f"metric must be 'giou3d' or 'iou3d', got {self.metric!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
         if self.min_hits < 1 or self.max_age < 1:
             raise ValueError(
                 f"min_hits and max_age must be >= 1, got {self.min_hits}, {self.max_age}"
             )
+        if self.max_report_misses is not None and self.max_report_misses < 0:
+            raise ValueError(f"max_report_misses must be >= 0, got {self.max_report_misses}")
+        if self.max_distance is not None and self.max_distance <= 0:
+            raise ValueError(f"max_distance must be > 0, got {self.max_distance}")
+
+    @property
+    def report_misses(self) -> int:
+        """Missed frames in a row after which a track is no longer reported."""
+        if self.max_report_misses is None:
+            return self.max_age - 1
+        return min(self.max_report_misses, self.max_age - 1)
+
+    def replace(self, **changes) -> TrackerConfig:
+        return dataclasses.replace(self, **changes)
+
+
+#: AB3DMOT's released KITTI configuration for PointRCNN cars (AB3DMOT_libs/model.py):
+#: Hungarian on 3D GIoU >= -0.2, min_hits 3, max_age 2, every detection matches and births.
+AB3DMOT = TrackerConfig(
+    match_threshold=-0.2,
+    min_hits=3,
+    max_age=2,
+    high_score=None,
+    birth_score=None,
+    max_report_misses=None,
+    keep_high_score=False,
+)
+TRACKER_PRESETS: dict[str, TrackerConfig] = {"robokit": TrackerConfig(), "ab3dmot": AB3DMOT}
 
 
 class Tracker:
@@ -87,7 +155,7 @@ class Tracker:
         return int(self.ids.shape[0])
 
     def update(
-        self, boxes: np.ndarray, info: np.ndarray
+        self, boxes: np.ndarray, info: np.ndarray, ego: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Advance one frame with this frame's detections.
 
@@ -95,6 +163,9 @@ class Tracker:
             boxes: ``(N, 7)`` camera-frame boxes ``[x, y_bottom, z, h, w, l, rotation_y]``.
             info: ``(N, 7)`` per-detection ``[alpha, x1, y1, x2, y2, score, type_index]``,
                 carried along to the output of the track it feeds.
+            ego: optional ``(4, 4)`` rigid transform taking points from the previous frame's
+                box coordinates to this frame's (ego-motion compensation; see
+                :mod:`robokit.lidar.tracking.ego`).
         Returns:
             ``(boxes (R, 7), ids (R,), info (R, 7))`` of the reported tracks.
         """
@@ -106,20 +177,30 @@ class Tracker:
             raise ValueError(f"info: expected shape ({len(boxes)}, 7), got {info.shape}")
         if len(self):
             predict_inplace(self.mean, self.cov, config.noise)
+            if ego is not None:
+                from robokit.lidar.tracking.ego import transform_states
+
+                transform_states(self.mean, self.cov, ego)
             self.misses += 1
-        det_index, track_index = self._associate(boxes)
+        det_index, track_index = self._associate(boxes, info[:, 5])
         if len(det_index):
             measurements = boxes[det_index][:, _BOX_TO_MEASUREMENT]
             self.mean[track_index], self.cov[track_index] = kalman_update(
                 self.mean[track_index], self.cov[track_index], measurements, config.noise
             )
+            previous = self.info[track_index, 5].copy()
             self.hits[track_index] += 1
             self.misses[track_index] = 0
             self.info[track_index] = info[det_index]
-        unmatched = np.ones(len(boxes), dtype=bool)
-        unmatched[det_index] = False
-        self._start_tracks(boxes[unmatched], info[unmatched])
-        reported = (self.misses < config.max_age) & (
+            if config.keep_high_score and config.high_score is not None:
+                weak = info[det_index, 5] < config.high_score
+                self.info[track_index[weak], 5] = previous[weak]
+        born = np.ones(len(boxes), dtype=bool)
+        born[det_index] = False
+        if config.birth_score is not None:
+            born &= info[:, 5] >= config.birth_score
+        self._start_tracks(boxes[born], info[born])
+        reported = (self.misses <= config.report_misses) & (
             (self.hits >= config.min_hits) | (self.frame_count <= config.min_hits)
         )
         output = (
@@ -130,20 +211,44 @@ class Tracker:
         self._drop(self.misses >= config.max_age)
         return output
 
-    def _associate(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Hungarian matching -> (detection indices, track indices) of accepted pairs."""
-        if len(boxes) == 0 or len(self) == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    def _similarity(self, boxes: np.ndarray) -> np.ndarray:
+        """``(N, K)`` similarity of detections to predicted tracks; gated pairs are -inf."""
         predicted = self.mean[:, :7][:, _MEASUREMENT_TO_BOX]
+        if self.config.metric == "dist3d":
+            gap = boxes[:, None, :3] - predicted[None, :, :3]
+            return -np.sqrt(np.einsum("nkd,nkd->nk", gap, gap))
         similarity = overlaps_unchecked(
             camera_to_upright_unchecked(boxes),
             camera_to_upright_unchecked(predicted),
             use_height=True,
             generalized=self._generalized,
         )
-        rows, cols = linear_sum_assignment(similarity, maximize=True)
-        accepted = similarity[rows, cols] >= self.config.match_threshold
-        return rows[accepted], cols[accepted]
+        if self.config.max_distance is not None:
+            gap = boxes[:, None, :3] - predicted[None, :, :3]
+            similarity[np.einsum("nkd,nkd->nk", gap, gap) > self.config.max_distance**2] = _REFUSED
+        return similarity
+
+    def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two-stage Hungarian matching -> (detection indices, track indices) of accepted pairs."""
+        empty = np.zeros(0, dtype=np.int64)
+        if len(boxes) == 0 or len(self) == 0:
+            return empty, empty
+        config = self.config
+        similarity = self._similarity(boxes)
+        if config.high_score is None:
+            return _hungarian(similarity, config.match_threshold)
+        high = np.flatnonzero(scores >= config.high_score)
+        low = np.flatnonzero(scores < config.high_score)
+        rows, cols = _hungarian(similarity[high], config.match_threshold)
+        det_index, track_index = high[rows], cols
+        if len(low):
+            free = np.ones(len(self), dtype=bool)
+            free[track_index] = False
+            free = np.flatnonzero(free)
+            rows, cols = _hungarian(similarity[np.ix_(low, free)], config.low_match_threshold)
+            det_index = np.concatenate([det_index, low[rows]])
+            track_index = np.concatenate([track_index, free[cols]])
+        return det_index, track_index
 
     def _start_tracks(self, boxes: np.ndarray, info: np.ndarray) -> None:
         count = len(boxes)
@@ -165,6 +270,17 @@ class Tracker:
         self.mean, self.cov = self.mean[alive], self.cov[alive]
         self.ids, self.hits, self.misses = self.ids[alive], self.hits[alive], self.misses[alive]
         self.info = self.info[alive]
+
+
+def _hungarian(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-similarity assignment of rows to columns; pairs below ``threshold`` refused."""
+    if similarity.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    finite = np.where(np.isfinite(similarity), similarity, -1e6)
+    rows, cols = linear_sum_assignment(finite, maximize=True)
+    accepted = similarity[rows, cols] >= threshold
+    return rows[accepted], cols[accepted]
 
 
 @dataclass
@@ -208,6 +324,7 @@ def track_sequence(
     config: TrackerConfig | None = None,
     classes: tuple[str, ...] = ("Car",),
     num_frames: int | None = None,
+    poses: np.ndarray | None = None,
 ) -> SequenceTrackingResult:
     """Track the detections of ``classes`` (one tracker per class) through a sequence.
 
@@ -216,13 +333,18 @@ def track_sequence(
         config: tracker settings.
         classes: class names to track, each with its own tracker and id range.
         num_frames: frames to run (default: up to the last detection's frame).
+        poses: optional ``(F, 4, 4)`` pose of the box frame in a fixed world frame per frame
+            (``F >= num_frames``), for ego-motion compensation (:mod:`robokit.lidar.tracking.ego`).
     Returns:
         :class:`SequenceTrackingResult` with KITTI result rows (score = the last matched
         detection's score) and the time spent in the tracking loop.
     """
+    from robokit.lidar.tracking.ego import frame_to_frame
+
     config = config or TrackerConfig()
     warm_up()
     frames = detections.num_frames if num_frames is None else num_frames
+    egos = frame_to_frame(poses, frames) if poses is not None else [None] * frames
     pieces: list[tuple] = []
     seconds = 0.0
     id_offset = 0
@@ -236,7 +358,7 @@ def track_sequence(
         tracker = Tracker(config)
         start = time.perf_counter()
         for frame, rows in enumerate(slices):
-            boxes, ids, out_info = tracker.update(dets.boxes[rows], info[rows])
+            boxes, ids, out_info = tracker.update(dets.boxes[rows], info[rows], egos[frame])
             if len(ids):
                 pieces.append((frame, boxes, ids + id_offset, out_info))
         seconds += time.perf_counter() - start

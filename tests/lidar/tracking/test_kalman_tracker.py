@@ -14,7 +14,7 @@ from robokit.lidar.tracking.kalman import (
     kalman_predict,
     kalman_update,
 )
-from robokit.lidar.tracking.tracker import Tracker, TrackerConfig
+from robokit.lidar.tracking.tracker import TRACKER_PRESETS, Tracker, TrackerConfig
 
 NOISE = KalmanNoise()  # AB3DMOT: P0 = 10 (velocities 10 * 1000), Q = 1 (velocities 0.01), R = 1
 FIRST = np.array([[1.0, 2.0, 3.0, 0.1, 4.0, 2.0, 1.5]])  # [x, y, z, theta, l, w, h]
@@ -180,3 +180,70 @@ def test_track_sequence_keeps_classes_apart_with_distinct_ids():
     assert len(by_class["Car"]) == 1 and len(by_class["Pedestrian"]) == 1
     assert by_class["Car"].isdisjoint(by_class["Pedestrian"])
     assert result.num_frames == 5 and len(result.objects) == 10
+
+
+# ----------------------------------------------------------------------------- robokit's additions
+
+
+def run_scored(tracker, frames):
+    """frames: lists of (box, score) pairs."""
+    outputs = []
+    for frame in frames:
+        boxes = np.asarray([b for b, _ in frame], dtype=np.float64).reshape(-1, 7)
+        info = info_rows(len(frame))
+        info[:, 5] = [score for _, score in frame]
+        outputs.append(tracker.update(boxes, info))
+    return outputs
+
+
+def test_low_score_detections_extend_tracks_but_start_none():
+    config = TrackerConfig(min_hits=1)
+    car, ghost = camera_box(0, 20), camera_box(8, 40)
+    frames = [[(car, 5.0)], [(car, 5.0)], [(car, -0.5), (ghost, -0.5)], [(car, 5.0)]]
+    outputs = run_scored(Tracker(config), frames)
+    assert [ids.tolist() for _, ids, _ in outputs] == [[1], [1], [1], [1]]
+    # the weak detection confirms the position, not the existence: the track keeps its score
+    assert outputs[2][2][0, 5] == 5.0
+    one_stage = run_scored(Tracker(TRACKER_PRESETS["ab3dmot"].replace(min_hits=1)), frames)
+    assert sorted(one_stage[2][1].tolist()) == [1, 2]  # AB3DMOT starts a track on the ghost
+    assert one_stage[2][2][np.argsort(one_stage[2][1])][0, 5] == -0.5
+
+
+def test_second_stage_only_takes_tracks_the_first_left_free():
+    config = TrackerConfig(min_hits=1)
+    first, second = camera_box(0, 20), camera_box(0, 20.5)
+    frames = [[(first, 5.0)], [(first, 5.0), (second, -0.2)]]
+    outputs = run_scored(Tracker(config), frames)
+    # the high-score box wins the track; the overlapping low-score one is dropped, not born
+    assert outputs[1][1].tolist() == [1] and outputs[1][2][0, 5] == 5.0
+
+
+def test_a_track_survives_max_age_misses_unreported_and_keeps_its_id():
+    config = TrackerConfig(min_hits=1, max_age=4, max_report_misses=1)
+    frames = [[camera_box(0, 20)]] * 3 + [[]] * 3 + [[camera_box(0, 20)]] * 2
+    reported = [ids.tolist() for _, ids, _ in run(Tracker(config), frames)]
+    # reported at its prediction for one missed frame, hidden for two more, then back as id 1
+    assert reported == [[1]] * 3 + [[1], [], []] + [[1]] * 2
+    short = TRACKER_PRESETS["ab3dmot"].replace(min_hits=1)  # max_age 2: a new id after the gap
+    assert [ids.tolist() for _, ids, _ in run(Tracker(short), frames)][-1] == [2]
+
+
+def test_distance_metric_matches_within_its_radius():
+    config = TrackerConfig(
+        metric="dist3d", match_threshold=-2.0, low_match_threshold=-2.0, min_hits=1
+    )
+    frames = [[camera_box(0, 20)], [camera_box(1.5, 20)], [camera_box(5.0, 20)]]
+    outputs = run(Tracker(config), frames)
+    assert outputs[1][1].tolist() == [1]  # 1.5 m away: the same object
+    assert sorted(outputs[2][1].tolist()) == [1, 2]  # 3.5 m away: a new one
+
+
+def test_presets_differ_only_where_documented():
+    robokit, ab3dmot = TRACKER_PRESETS["robokit"], TRACKER_PRESETS["ab3dmot"]
+    assert robokit == TrackerConfig()
+    assert (ab3dmot.metric, ab3dmot.match_threshold, ab3dmot.min_hits, ab3dmot.max_age) == (
+        "giou3d", -0.2, 3, 2,
+    )  # fmt: skip
+    assert ab3dmot.high_score is None and ab3dmot.birth_score is None
+    with pytest.raises(ValueError, match="max_report_misses"):
+        TrackerConfig(max_report_misses=-1)
