@@ -12,6 +12,7 @@ Examples::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -29,7 +30,7 @@ DETECTION_COMMANDS = {"train-detector": "train_main", "eval-detection": "eval_ma
 
 @dataclass(frozen=True)
 class TrackArgs:
-    """Run the AB3DMOT-style tracker on per-sequence detection files; write KITTI results."""
+    """Run the 3D tracker on per-sequence detection files; write KITTI tracking results."""
 
     detections: Path
     """folder of <sequence>.txt detection files (frame,type,x1,y1,x2,y2,score,h,w,l,x,y,z,rot_y,alpha)"""
@@ -39,16 +40,26 @@ class TrackArgs:
     """comma-separated classes to track (Car, Pedestrian, Cyclist)"""
     seqs: str | None = None
     """comma-separated sequences (default: every file in --detections)"""
-    metric: Literal["giou3d", "iou3d"] = "giou3d"
-    """association similarity"""
+    preset: Literal["robokit", "ab3dmot"] = "robokit"
+    """tracker settings: robokit's tracker, or AB3DMOT's released KITTI configuration"""
+    metric: Literal["giou3d", "iou3d"] | None = None
+    """association similarity (default: the preset's)"""
     match_threshold: float | None = None
-    """smallest similarity for a match (default -0.2 for giou3d, 0.01 for iou3d, as in AB3DMOT)"""
-    min_hits: int = 3
-    """hits before a track is reported"""
-    max_age: int = 2
-    """missed frames before a track dies"""
+    """smallest similarity for a match (default: the preset's; 0.01 with --metric iou3d, as in AB3DMOT 2019)"""
+    min_hits: int | None = None
+    """hits before a track is reported (default: the preset's)"""
+    max_age: int | None = None
+    """missed frames before a track dies (default: the preset's)"""
     labels: Path | None = None
     """optional label folder: run each sequence up to its last labelled frame"""
+    oxts: Path | None = None
+    """folder of KITTI oxts/<sequence>.txt files: ego-motion compensation (needs --calib)"""
+    calib: Path | None = None
+    """folder of KITTI calib/<sequence>.txt files (R_rect, Tr_velo_cam, Tr_imu_velo), with --oxts"""
+    poses: Path | None = None
+    """folder of <sequence>.txt pose files (one 3x4 or 4x4 box-frame pose per frame): ego-motion compensation"""
+    overwrite: bool = False
+    """write into a non-empty --out, first removing the *.txt and tracking_stats.json there"""
 
 
 @dataclass(frozen=True)
@@ -103,24 +114,64 @@ def _split(text: str | None) -> list[str] | None:
     return [item.strip() for item in text.split(",") if item.strip()] if text else None
 
 
+def _tracker_config(args: TrackArgs):
+    """The preset's settings with the flags given on the command line."""
+    from robokit.lidar.tracking.tracker import TRACKER_PRESETS
+
+    config = TRACKER_PRESETS[args.preset]
+    changes = {
+        name: getattr(args, name)
+        for name in ("metric", "match_threshold", "min_hits", "max_age")
+        if getattr(args, name) is not None
+    }
+    if args.metric == "iou3d" and args.match_threshold is None:
+        changes["match_threshold"] = 0.01
+    return config.replace(**changes)
+
+
+def _sequence_poses(args: TrackArgs, seq: str):
+    """Ego poses of one sequence from --oxts/--calib or --poses, or None."""
+    from robokit.lidar.tracking.ego import camera_poses_from_oxts, read_pose_file
+
+    if args.oxts is not None:
+        return camera_poses_from_oxts(args.oxts / f"{seq}.txt", args.calib / f"{seq}.txt")
+    if args.poses is not None:
+        return read_pose_file(args.poses / f"{seq}.txt")
+    return None
+
+
+def _check_out(args: TrackArgs) -> None:
+    """Refuse a non-empty --out without --overwrite; refuse contradicting ego-motion flags."""
+    if args.oxts is not None and args.poses is not None:
+        raise ValueError("give --oxts (with --calib) or --poses, not both")
+    if (args.oxts is None) != (args.calib is None):
+        raise ValueError("--oxts and --calib go together (oxts poses need the IMU calibration)")
+    if args.out.exists() and not args.out.is_dir():
+        raise FileExistsError(f"{args.out}: exists and is not a folder")
+    if args.out.is_dir() and any(args.out.iterdir()) and not args.overwrite:
+        raise FileExistsError(
+            f"{args.out}: not empty (pass --overwrite to replace its tracking results)"
+        )
+
+
+def _clear_results(out: Path) -> None:
+    """Remove what ``track`` writes (``*.txt`` results and the stats file) from ``out``."""
+    for path in [*out.glob("*.txt"), out / STATS_FILE]:
+        if path.is_file():
+            path.unlink()
+
+
 def _track(args: TrackArgs) -> int:
     from tqdm import tqdm
 
-    from robokit.lidar.tracking import (
-        TrackerConfig,
-        read_detections,
-        track_sequence,
-        write_tracking_results,
-    )
+    from robokit.lidar.tracking import read_detections, track_sequence, write_tracking_results
     from robokit.lidar.tracking.io import list_sequences, read_tracking_labels
 
-    threshold = args.match_threshold
-    if threshold is None:
-        threshold = -0.2 if args.metric == "giou3d" else 0.01
-    config = TrackerConfig(args.metric, threshold, args.min_hits, args.max_age)
+    _check_out(args)
+    config = _tracker_config(args)
     classes = tuple(_split(args.classes) or ["Car"])
     seqs = list_sequences(args.detections, _split(args.seqs))
-    rows, total_frames, total_seconds = [], 0, 0.0
+    rows, results, total_frames, total_seconds = [], {}, 0, 0.0
     for seq in tqdm(seqs, desc="tracking", unit="seq"):
         detections = read_detections(args.detections / f"{seq}.txt")
         frames = None
@@ -128,8 +179,8 @@ def _track(args: TrackArgs) -> int:
             frames = max(
                 read_tracking_labels(args.labels / f"{seq}.txt").num_frames, detections.num_frames
             )
-        result = track_sequence(detections, config, classes, num_frames=frames)
-        write_tracking_results(args.out / f"{seq}.txt", result.objects)
+        result = track_sequence(detections, config, classes, frames, _sequence_poses(args, seq))
+        results[seq] = result.objects
         tracks = len(set(result.objects.track_id.tolist()))
         rows.append((seq, result.num_frames, len(detections), tracks, result.fps))
         total_frames += result.num_frames
@@ -139,16 +190,17 @@ def _track(args: TrackArgs) -> int:
         "fps": fps,
         "frames": total_frames,
         "seconds": total_seconds,
-        "tracker": {
-            "metric": config.metric,
-            "match_threshold": threshold,
-            "min_hits": args.min_hits,
-            "max_age": args.max_age,
-        },
+        "preset": args.preset,
+        "ego_motion": "oxts" if args.oxts else "poses" if args.poses else None,
+        "tracker": _finite(dataclasses.asdict(config)),
         "per_sequence": {
             seq: {"frames": f, "detections": d, "tracks": t, "fps": r} for seq, f, d, t, r in rows
         },
     }
+    args.out.mkdir(parents=True, exist_ok=True)
+    _clear_results(args.out)  # every input was read and tracked: only now replace old results
+    for seq, objects in results.items():
+        write_tracking_results(args.out / f"{seq}.txt", objects)
     atomic_write_text(args.out / STATS_FILE, json.dumps(stats, indent=2))
     print(
         _table(
@@ -174,7 +226,7 @@ def _eval_tracking(args: EvalTrackingArgs) -> int:
     labels = {seq: read_tracking_labels(args.labels / f"{seq}.txt") for seq in seqs}
     results = {seq: read_tracking_results(args.results / f"{seq}.txt") for seq in seqs}
     fps = _read_fps(args.results)
-    per_class = {}
+    per_class, without_gt = {}, []
     for cls in _split(args.classes) or ["Car"]:
         config = EvalConfig(
             cls=cls,
@@ -184,12 +236,26 @@ def _eval_tracking(args: EvalTrackingArgs) -> int:
             devkit_score_drift=args.devkit_score_drift,
         )
         metrics = evaluate_tracking(labels, results, config, progress=True).to_dict()
+        if metrics["num_gt"] == 0:  # MOTA is undefined (the devkit prints -inf)
+            without_gt.append(cls)
+            print(
+                f"{PROG}: warning: no {cls} ground-truth objects that count in {args.labels} "
+                f"(sequences {','.join(seqs)}): {cls} not evaluated",
+                file=sys.stderr,
+            )
+            continue
         metrics["fps"] = fps
         per_class[cls] = metrics
         _print_metrics(metrics, seqs)
+    if not per_class:
+        raise ValueError(
+            f"{args.labels}: no ground-truth objects of {', '.join(without_gt)} in sequences "
+            f"{','.join(seqs)}; nothing to evaluate (MOTA is undefined without ground truth)"
+        )
     report = dict(next(iter(per_class.values())))
-    if len(per_class) > 1:
+    if len(per_class) > 1 or without_gt:
         report["per_class"] = per_class
+        report["without_ground_truth"] = without_gt
     if args.json is not None:
         atomic_write_text(args.json, json.dumps(_finite(report), indent=2))
         print(f"metrics written to {args.json}")
@@ -280,8 +346,10 @@ def _print_metrics(metrics: dict, seqs: list[str]) -> None:
         for seq, v in metrics["per_sequence"].items()
     ]
     print(_table(["seq", "MOTA", "MOTP", "IDS", "FRAG", "FP", "FN", "GT"], per_seq))
+    threshold = metrics["score_threshold"]
+    threshold = f"{threshold:.4g}" if math.isfinite(threshold) else "none (every track kept)"
     print(
-        f"score threshold {metrics['score_threshold']:.4g} (best MOTA over the 40-point recall sweep; MOTA without it: {100 * metrics['mota_all_tracks']:.2f}); sequences {','.join(seqs)}"
+        f"score threshold {threshold} (best MOTA over the 40-point recall sweep; MOTA without it: {100 * metrics['mota_all_tracks']:.2f}); sequences {','.join(seqs)}"
     )
 
 

@@ -99,3 +99,81 @@ def test_degradations_are_seeded_and_do_what_they_say(tracking_root):
     assert np.all(heights >= 0) and np.isin(extra.score, dets.score).all()
     with pytest.raises(ValueError, match="unknown degradation"):
         degrade_detections(dets, "blur", 0.1, np.random.default_rng(0))
+
+
+SCRIPT_SEQUENCES = "0000,0002,0003,0004"
+
+
+def test_default_eval_flags_give_ab3dmot_evaluate_py_figures(tracking_root, tmp_path, capsys):
+    """``eval-tracking`` with no protocol flags = AB3DMOT's scripts/KITTI/evaluate.py.
+
+    The reference figures are those of a local run of that script's evaluation logic on the
+    AB3DMOT-preset results of these four sequences (docs/kitti_tracking.md).
+    """
+    out, path = tmp_path / "ab3dmot", tmp_path / "eval.json"
+    labels = tracking_root / "training" / "label_02"
+    assert kitti("track", "--detections", tracking_root / "detections" / "pointrcnn_Car",
+                 "--out", out, "--seqs", SCRIPT_SEQUENCES, "--labels", labels,
+                 "--preset", "ab3dmot") == 0  # fmt: skip
+    assert kitti("eval-tracking", "--labels", labels, "--results", out,
+                 "--seqs", SCRIPT_SEQUENCES, "--json", path) == 0  # fmt: skip
+    metrics = json.loads(path.read_text())
+    assert metrics["samota"] == pytest.approx(0.7179119, abs=1e-6)
+    assert metrics["amota"] == pytest.approx(0.2844411, abs=1e-6)
+    assert (metrics["fp"], metrics["fn"], metrics["frag"], metrics["num_gt"]) == (113, 703, 7, 2317)
+    capsys.readouterr()
+
+
+def test_track_refuses_a_used_out_folder_and_overwrite_removes_stale_sequences(
+    tracking_root, tmp_path, capsys
+):
+    detections = tracking_root / "detections" / "pointrcnn_Car"
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "0017.txt").write_text("stale results of another run\n")
+    assert kitti("track", "--detections", detections, "--out", out, "--seqs", "0003") == 2
+    err = capsys.readouterr().err
+    assert f"{out}: not empty" in err and "--overwrite" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["0017.txt"]  # nothing written
+    keep = out / "notes.md"
+    keep.write_text("not ours")
+    assert kitti("track", "--detections", detections, "--out", out, "--seqs", "0003",
+                 "--overwrite") == 0  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["0003.txt", "notes.md", "tracking_stats.json"]
+    assert json.loads((out / "tracking_stats.json").read_text())["preset"] == "robokit"
+
+
+def test_bad_input_writes_nothing_into_out(tmp_path, capsys):
+    good_and_bad = tmp_path / "dets"
+    good_and_bad.mkdir()
+    (good_and_bad / "0000.txt").write_text("0,2,1,2,3,40,5,1.5,1.6,4.0,1.0,1.7,20.0,0.1,0.0\n")
+    (good_and_bad / "0001.txt").write_text("0,2,1,2,3,40\n")
+    out = tmp_path / "out"
+    assert kitti("track", "--detections", good_and_bad, "--out", out) == 2
+    assert "0001.txt:1: expected 15" in capsys.readouterr().err
+    assert not out.exists()
+    assert kitti("track", "--detections", good_and_bad, "--out", out, "--oxts", tmp_path) == 2
+    assert "--oxts and --calib go together" in capsys.readouterr().err
+
+
+def test_empty_label_file_says_there_is_no_ground_truth(tmp_path, capsys):
+    labels, results = tmp_path / "labels", tmp_path / "results"
+    labels.mkdir()
+    results.mkdir()
+    (labels / "0000.txt").write_text("")
+    (results / "0000.txt").write_text(
+        "0 1 Car 0 0 0.0 100 100 200 180 1.5 1.6 4.0 0.0 1.7 20.0 0.0 3.0\n"
+    )
+    path = tmp_path / "eval.json"
+    assert kitti("eval-tracking", "--labels", labels, "--results", results, "--json", path) == 2
+    captured = capsys.readouterr()
+    assert "no ground-truth objects of Car" in captured.err and "inf" not in captured.out
+    assert not path.exists()
+    (labels / "0000.txt").write_text(
+        "0 7 Car 0 0 0.0 100 100 200 180 1.5 1.6 4.0 0.0 1.7 20.0 0.0\n"
+    )
+    assert kitti("eval-tracking", "--labels", labels, "--results", results,
+                 "--classes", "Car,Cyclist", "--json", path) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "no Cyclist ground-truth objects" in captured.err and "-inf" not in captured.out
+    assert json.loads(path.read_text())["without_ground_truth"] == ["Cyclist"]
