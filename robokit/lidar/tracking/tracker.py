@@ -32,6 +32,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from robokit.lidar.boxes import camera_to_upright_unchecked, check_boxes, overlaps_unchecked
+from robokit.lidar.tracking.ego import frame_to_frame, transform_states
 from robokit.lidar.tracking.io import TrackObjects
 from robokit.lidar.tracking.kalman import (
     STATE_DIM,
@@ -178,8 +179,6 @@ class Tracker:
         if len(self):
             predict_inplace(self.mean, self.cov, config.noise)
             if ego is not None:
-                from robokit.lidar.tracking.ego import transform_states
-
                 transform_states(self.mean, self.cov, ego)
             self.misses += 1
         det_index, track_index = self._associate(boxes, info[:, 5])
@@ -339,8 +338,6 @@ def track_sequence(
         :class:`SequenceTrackingResult` with KITTI result rows (score = the last matched
         detection's score) and the time spent in the tracking loop.
     """
-    from robokit.lidar.tracking.ego import frame_to_frame
-
     config = config or TrackerConfig()
     warm_up()
     frames = detections.num_frames if num_frames is None else num_frames
