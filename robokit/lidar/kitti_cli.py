@@ -25,6 +25,8 @@ from robokit.core.atomic import atomic_write_text
 
 PROG = "robokit kitti"
 STATS_FILE = "tracking_stats.json"
+#: AB3DMOT's thresholds for the similarities other than GIoU
+METRIC_THRESHOLDS = {"iou3d": 0.01, "dist3d": -2.0}
 DETECTION_COMMANDS = {"train-detector": "train_main", "eval-detection": "eval_main"}
 
 
@@ -42,10 +44,10 @@ class TrackArgs:
     """comma-separated sequences (default: every file in --detections)"""
     preset: Literal["robokit", "ab3dmot"] = "robokit"
     """tracker settings: robokit's tracker, or AB3DMOT's released KITTI configuration"""
-    metric: Literal["giou3d", "iou3d"] | None = None
-    """association similarity (default: the preset's)"""
+    metric: Literal["giou3d", "iou3d", "dist3d"] | None = None
+    """association similarity; dist3d is minus the centre distance in metres (default: the preset's)"""
     match_threshold: float | None = None
-    """smallest similarity for a match (default: the preset's; 0.01 with --metric iou3d, as in AB3DMOT 2019)"""
+    """smallest similarity for a match, both stages (default: the preset's; 0.01 with --metric iou3d as in AB3DMOT 2019, -2 with dist3d as AB3DMOT's cyclists)"""
     min_hits: int | None = None
     """hits before a track is reported (default: the preset's)"""
     max_age: int | None = None
@@ -124,8 +126,10 @@ def _tracker_config(args: TrackArgs):
         for name in ("metric", "match_threshold", "min_hits", "max_age")
         if getattr(args, name) is not None
     }
-    if args.metric == "iou3d" and args.match_threshold is None:
-        changes["match_threshold"] = 0.01
+    if args.match_threshold is None and args.metric in METRIC_THRESHOLDS:
+        changes["match_threshold"] = METRIC_THRESHOLDS[args.metric]
+    if "match_threshold" in changes:
+        changes["low_match_threshold"] = changes["match_threshold"]
     return config.replace(**changes)
 
 

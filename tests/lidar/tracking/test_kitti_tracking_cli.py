@@ -177,3 +177,19 @@ def test_empty_label_file_says_there_is_no_ground_truth(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "no Cyclist ground-truth objects" in captured.err and "-inf" not in captured.out
     assert json.loads(path.read_text())["without_ground_truth"] == ["Cyclist"]
+
+
+def test_flags_override_the_preset(tmp_path):
+    from robokit.lidar.kitti_cli import TrackArgs, _tracker_config
+    from robokit.lidar.tracking.tracker import TRACKER_PRESETS
+
+    args = dict(detections=tmp_path, out=tmp_path)
+    assert _tracker_config(TrackArgs(**args)) == TRACKER_PRESETS["robokit"]
+    ab3dmot = _tracker_config(TrackArgs(**args, preset="ab3dmot", max_age=3))
+    assert ab3dmot == TRACKER_PRESETS["ab3dmot"].replace(max_age=3)
+    distance = _tracker_config(TrackArgs(**args, metric="dist3d"))
+    assert (distance.metric, distance.match_threshold, distance.low_match_threshold) == (
+        "dist3d", -2.0, -2.0,
+    )  # fmt: skip
+    iou = _tracker_config(TrackArgs(**args, metric="iou3d", match_threshold=0.1))
+    assert (iou.match_threshold, iou.low_match_threshold) == (0.1, 0.1)
