@@ -1,8 +1,9 @@
-"""3D multi-object tracking on KITTI: AB3DMOT-style tracker, file I/O, CLEAR MOT / sAMOTA evaluation.
+"""3D multi-object tracking on KITTI: tracker (robokit's, AB3DMOT preset), I/O, CLEAR MOT / sAMOTA.
 
 Submodules: :mod:`.io` (detections, labels, results), :mod:`.kalman` (batched constant-velocity
-Kalman filter), :mod:`.tracker` (association, birth/death), :mod:`.evaluate` (KITTI protocol
-in 3D), :mod:`.degrade` (seeded detection degradations for robustness tables).
+Kalman filter), :mod:`.tracker` (two-stage association, birth/death, presets), :mod:`.ego`
+(ego-motion poses from oxts, pose files, ROS odometry), :mod:`.evaluate` (KITTI protocol in 3D),
+:mod:`.degrade` (seeded detection degradations for robustness tables).
 """
 
 from robokit.lidar.tracking.evaluate import EvalConfig, TrackingMetrics, evaluate_tracking
@@ -13,9 +14,10 @@ from robokit.lidar.tracking.io import (
     read_tracking_results,
     write_tracking_results,
 )
-from robokit.lidar.tracking.tracker import Tracker, TrackerConfig, track_sequence
+from robokit.lidar.tracking.tracker import TRACKER_PRESETS, Tracker, TrackerConfig, track_sequence
 
 __all__ = [
+    "TRACKER_PRESETS",
     "EvalConfig",
     "TrackObjects",
     "Tracker",

@@ -31,7 +31,9 @@ def test_real_labels_and_detections_parse(shared_data):
     assert len(detections) == 1054 and set(detections.obj_type.tolist()) == {"Car"}
     assert detections.score[0] == pytest.approx(8.2981)
     np.testing.assert_allclose(detections.bbox2d[0], [298.3125, 165.1800, 458.2292, 293.4391])
-    assert list_sequences(root / "training" / "label_02") == ["0000", "0002", "0003", "0004"]
+    # the training half of the standard split; the validation half is reserved
+    training = "0000 0002 0003 0004 0005 0007 0009 0011 0017 0020".split()
+    assert list_sequences(root / "training" / "label_02") == training
 
 
 def test_results_round_trip(tmp_path):
