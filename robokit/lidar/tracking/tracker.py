@@ -114,12 +114,13 @@ class TrackerConfig:
 
     @property
     def report_misses(self) -> int:
-        """Missed frames in a row after which a track is no longer reported."""
+        """The most missed frames in a row at which a track is still reported."""
         if self.max_report_misses is None:
             return self.max_age - 1
         return min(self.max_report_misses, self.max_age - 1)
 
     def replace(self, **changes) -> TrackerConfig:
+        """A copy with ``changes`` applied (and checked)."""
         return dataclasses.replace(self, **changes)
 
 

@@ -247,3 +247,11 @@ def test_presets_differ_only_where_documented():
     assert ab3dmot.high_score is None and ab3dmot.birth_score is None
     with pytest.raises(ValueError, match="max_report_misses"):
         TrackerConfig(max_report_misses=-1)
+
+
+def test_distance_gate_refuses_far_pairs_a_loose_giou_would_accept():
+    loose = TrackerConfig(match_threshold=-0.9, min_hits=1)
+    frames = [[camera_box(0, 20)], [camera_box(3.0, 20)]]  # 3 m sideways: GIoU about -0.3
+    assert run(Tracker(loose), frames)[1][1].tolist() == [1]
+    gated = run(Tracker(loose.replace(max_distance=2.0)), frames)
+    assert sorted(gated[1][1].tolist()) == [1, 2]
