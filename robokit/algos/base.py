@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from robokit.core.config import to_dict
+from robokit.core.config import check_ranges, to_dict
 
 #: names of the phases of the offline-to-online trainer
 PHASES = ("offline", "warmup", "online")
@@ -42,6 +42,10 @@ class PhaseConfig:
     warmup_steps: int = 5000
     warmup_actions: str = "random"
     offline_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("batch_size", "utd_ratio"), non_negative=("warmup_steps",),
+                     unit_interval=("offline_fraction",), prefix="agent.")
 
 
 class Agent(nn.Module):

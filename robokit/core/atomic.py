@@ -1,17 +1,22 @@
 """Atomic file writes: write to a temporary file beside the target, fsync, rename.
 
 A process killed mid-write leaves the previous file intact, because
-``os.replace`` on one filesystem is atomic on POSIX.
+``os.replace`` on one filesystem is atomic on POSIX. The temporary file it leaves
+behind (``.<name>.<pid>.<random>.tmp``) is removed by the next save or load of the
+same destination, once its writer process is gone (:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+TMP_SUFFIX = ".tmp"
 
 
 @contextlib.contextmanager
@@ -23,7 +28,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX,
+                                    dir=target.parent)
     os.close(fd)
     _apply_umask_permissions(tmp_name)
     tmp = Path(tmp_name)
@@ -39,11 +46,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file for writing; rename it onto ``path`` when closed cleanly."""
+def atomic_open(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO]:
+    """Open a temporary file for writing (``open_kwargs`` go to ``open``, e.g. ``newline=""``);
+    rename it onto ``path`` when closed cleanly."""
     if not any(flag in mode for flag in "wx"):
         raise ValueError(f"atomic_open is for writing, got mode {mode!r}")
-    with atomic_path(path) as tmp, open(tmp, mode) as handle:
+    with atomic_path(path) as tmp, open(tmp, mode, **open_kwargs) as handle:
         yield handle
 
 
@@ -51,6 +59,38 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_open(path, "w") as handle:
         handle.write(text)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary files that killed writers of ``path`` left beside it; return them.
+
+    A temporary file is stale when the process id in its name (``.<name>.<pid>.<random>.tmp``)
+    is no longer running on this host; one whose name carries no process id (written
+    before robokit tagged them) is stale too. Files of live writers are kept.
+    """
+    target = Path(path)
+    prefix = f".{target.name}."
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    for candidate in target.parent.glob(f"{glob.escape(prefix)}*{TMP_SUFFIX}"):
+        writer = candidate.name[len(prefix):].split(".", 1)[0]
+        if writer.isdigit() and _process_alive(int(writer)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 def _apply_umask_permissions(path: str) -> None:

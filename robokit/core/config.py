@@ -25,6 +25,42 @@ C = TypeVar("C")
 CONFIG_FILE = "config.yaml"
 
 
+class ConfigError(ValueError):
+    """An option with a value out of its range; the message names the flag (``--batch-size``)."""
+
+
+def flag(name: str, prefix: str = "") -> str:
+    """The command-line flag of field ``name`` (``batch_size`` -> ``--batch-size``)."""
+    return "--" + (prefix + name).replace("_", "-")
+
+
+def check_ranges(config: Any, *, positive: Sequence[str] = (), non_negative: Sequence[str] = (),
+                 unit_interval: Sequence[str] = (), prefix: str = "") -> None:
+    """Refuse counts and fractions out of range; call it from a config's ``__post_init__``.
+
+    Fields set to None (an optional count left to its default) are not checked.
+
+    Args:
+        positive: fields that must be > 0 (batch sizes, episodes, epochs, intervals).
+        non_negative: fields that must be >= 0 (step counts, warm-up lengths).
+        unit_interval: fields that must lie in [0, 1] (fractions).
+        prefix: the flag prefix of a nested config (``"agent."``).
+
+    Raises:
+        ConfigError: naming the first flag out of range and its value.
+    """
+    rules = ([(name, "> 0", lambda v: v > 0) for name in positive]
+             + [(name, ">= 0", lambda v: v >= 0) for name in non_negative]
+             + [(name, "in [0, 1]", lambda v: 0 <= v <= 1) for name in unit_interval])
+    for name, text, ok in rules:
+        value = getattr(config, name)
+        if value is None:
+            continue
+        values = value if isinstance(value, tuple | list) else (value,)
+        if not all(isinstance(v, int | float) and ok(v) for v in values):
+            raise ConfigError(f"{flag(name, prefix)} must be {text}, got {value}")
+
+
 def parse(cls: type[C], args: Sequence[str] | None = None, description: str | None = None,
           prog: str | None = None) -> C:
     """Build ``cls`` from command-line ``args`` (tyro), with ``--help`` for free."""

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from robokit.core.atomic import atomic_open
 from robokit.core.config import save_config, to_dict
 
 METRICS_FILE = "metrics.csv"
@@ -61,8 +62,8 @@ class ConsoleLogger(Logger):
 class CSVLogger(Logger):
     """Appends rows to ``metrics.csv``: one row per ``log`` call, columns grow as keys appear.
 
-    When a new key arrives the file is rewritten with the wider header, so the CSV
-    always parses with a plain reader. Rows are flushed at once, so a killed run
+    When a new key arrives the file is rewritten (atomically) with the wider header, so
+    the CSV always parses with a plain reader. Rows are flushed at once, so a killed run
     keeps every metric logged before the kill; resuming appends.
     """
 
@@ -89,7 +90,9 @@ class CSVLogger(Logger):
                 csv.DictWriter(handle, self._columns).writerow(row)
 
     def _rewrite(self) -> None:
-        with open(self.path, "w", newline="") as handle:
+        """Write every row under the wider header to a temporary file, then rename it onto
+        ``metrics.csv``: a kill during the rewrite leaves the previous file whole."""
+        with atomic_open(self.path, "w", newline="") as handle:
             writer = csv.DictWriter(handle, self._columns)
             writer.writeheader()
             writer.writerows(self._rows)

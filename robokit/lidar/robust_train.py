@@ -45,6 +45,8 @@ from robokit.lidar.attacks import (
     targeted_corruption,
 )
 from robokit.lidar.backbones import build_classifier
+from robokit.core.config import check_ranges
+from robokit.core.rundir import check_run_dir, clear_run_dir
 from robokit.lidar.curriculum import Curriculum
 from robokit.lidar.saliency import ReptileMetaTrainer, SaliencyTeacher, make_task, teacher_saliency
 
@@ -105,6 +107,16 @@ class TrainConfig:
     snapshots: int = 3
     """intact: past students kept as extra task models"""
     progress: bool = True
+    """show a progress bar"""
+    overwrite: bool = False
+    """replace the files of a previous run in --out (without it a non-empty --out is refused)"""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("epochs", "batch_size", "lr", "num_points", "width", "train_per_class",
+                                     "test_per_class", "dataset_points", "meta_every", "meta_tasks",
+                                     "task_classes", "task_clouds", "levels"),
+                     non_negative=("weight_decay", "warmup_epochs", "pgd_eps", "pgd_steps", "snapshots"),
+                     unit_interval=("val_fraction", "clean_fraction", "threshold", "adv_max_drop"))
 
 
 @dataclass
@@ -414,8 +426,9 @@ def train(cfg: TrainConfig, data: Dataset | None = None) -> dict:
     from robokit.core.config import save_config
     from robokit.core.logging import make_logger
 
+    out = check_run_dir(cfg.out, overwrite=cfg.overwrite, resumable=False)
     data = data or load_dataset(cfg)
-    out = Path(cfg.out)
+    out = clear_run_dir(out) if cfg.overwrite else out
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out)
     trainer = RobustTrainer(cfg, num_classes=len(data.class_names))

@@ -31,8 +31,9 @@ import torch
 
 from robokit.algos import ALGOS, Agent, agent_from_state, make_agent
 from robokit.core.atomic import atomic_write_text
-from robokit.core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from robokit.core.config import to_dict
+from robokit.core.checkpoint import intact_checkpoints, load_checkpoint, save_checkpoint
+from robokit.core.config import check_ranges, to_dict
+from robokit.core.rundir import check_run_dir, clear_run_dir
 from robokit.core.seeding import make_seeds, restore_rng_state, rng_state
 from robokit.trainers.evaluation import evaluate
 
@@ -85,6 +86,13 @@ class TrainConfig:
     save_datasets: Path | None = None
     dataset_episodes: int = 10
     threads: int = 1
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("eval_episodes", "log_every", "checkpoint_every", "keep_checkpoints",
+                                     "replay_capacity", "dataset_episodes", "threads"),
+                     non_negative=("offline_steps", "online_steps", "eval_every", "warmup_steps"),
+                     unit_interval=("offline_fraction",))
 
 
 def config_class_for(algo: str) -> type:
@@ -123,7 +131,7 @@ class Trainer:
 
         torch.set_num_threads(config.threads)
         self.algo, self.config = algo, config
-        self.run_dir = Path(config.out)
+        self.run_dir = check_run_dir(config.out, resume=config.resume, overwrite=config.overwrite)
         self.seeds = make_seeds(config.seed)
         self.env = make_env(config.env)
         self.eval_env = make_env(config.env)
@@ -225,6 +233,8 @@ class Trainer:
         """Run (or resume) the whole schedule; returns a summary of headline numbers."""
         from robokit.core.logging import make_logger
 
+        if self.config.overwrite:
+            clear_run_dir(self.run_dir)
         resumed_from = self._maybe_resume()
         if resumed_from is None and self.config.init_from is not None:
             self._init_agent_from(Path(self.config.init_from))
@@ -461,14 +471,30 @@ class Trainer:
                 replay.unlink(missing_ok=True)
 
     def _maybe_resume(self) -> str | None:
+        """Continue from the newest intact checkpoint (damaged ones are moved aside); say what happens."""
         if not self.config.resume:
             return None
-        path = latest_checkpoint(self.run_dir / CHECKPOINT_DIR)
-        if path is None:
+        ckpt_dir = self.run_dir / CHECKPOINT_DIR
+        found = next(intact_checkpoints(ckpt_dir, prog="robokit train"), None)
+        if found is None:
+            stale = self.run_dir / "metrics.csv"
+            print(f"robokit train: --resume: no intact checkpoint in {ckpt_dir}; starting from step 0"
+                  + (f" (dropping the rows of {stale})" if stale.exists() else ""), flush=True)
+            truncate_metrics(stale, -1)
             return None
+        path, state = found
+        self._restore(path, state)
+        truncate_metrics(self.run_dir / "metrics.csv", self.counters.step)
+        print(f"resumed from {path} (step {self.counters.step})", flush=True)
+        return str(path)
+
+    def _restore(self, path: Path, state: dict[str, Any]) -> None:
+        """Load agent, counters, RNG streams and replay of checkpoint ``state`` (read from ``path``)."""
         from robokit.data.replay import ReplayBuffer
 
-        state = load_checkpoint(path)
+        missing = [key for key in ("agent", "counters", "rng", "online_replay") if key not in state]
+        if missing:
+            raise KeyError(f"{path}: not a trainer checkpoint (no {', '.join(repr(k) for k in missing)} entry)")
         self.agent = agent_from_state(state["agent"])
         self.counters = Counters(**state["counters"])
         restore_rng_state(self.seeds, state["rng"])
@@ -480,9 +506,6 @@ class Trainer:
             self.mixer.set_rng_state(state["mixer_rng"])
         self.last_eval, self._last_eval_step = state["last_eval"], state["last_eval_step"]
         self.summary = dict(state["summary"])
-        truncate_metrics(self.run_dir / "metrics.csv", self.counters.step)
-        print(f"resumed from {path} (step {self.counters.step})", flush=True)
-        return str(path)
 
     def _init_agent_from(self, path: Path) -> None:
         """Copy weights and optimizer states of a checkpoint's agent (same network shapes)."""
@@ -517,13 +540,32 @@ class Trainer:
 
 
 def truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric rows logged after ``step`` (written after the checkpoint a run resumes from)."""
+    """Drop metric rows logged after ``step`` (written after the checkpoint a run resumes from).
+
+    A last row cut short by a kill is dropped too; a damaged row before it raises.
+
+    Raises:
+        ValueError: naming the file and line of a row whose step is not a number.
+    """
     if not path.exists():
         return
     with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = list(reader.fieldnames or [])
-        rows = [row for row in reader if float(row["step"]) <= step]
+        lines = handle.read().splitlines(keepends=True)
+    reader = csv.DictReader(lines)
+    columns = list(reader.fieldnames or [])
+    rows = []
+    for row in reader:
+        try:
+            row_step = float(row.get("step") or "")
+        except ValueError:
+            row_step = None
+        if row_step is None or None in row.values():
+            if reader.line_num == len(lines) and not lines[-1].endswith("\n"):
+                print(f"robokit train: dropping the half-written last row of {path} (line {reader.line_num})")
+                break
+            raise ValueError(f"{path}: line {reader.line_num}: damaged metrics row (step {row.get('step')!r})")
+        if row_step <= step:
+            rows.append(row)
     import io
 
     buffer = io.StringIO()

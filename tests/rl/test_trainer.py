@@ -91,7 +91,7 @@ def test_same_seed_same_metrics(tmp_path):
         return read_rows(tmp_path / name / "metrics.csv")
 
     assert run("a", 0) == run("b", 0)
-    assert run("a", 0) != run("c", 1)
+    assert run("a2", 0) != run("c", 1)
 
 
 @pytest.mark.slow
