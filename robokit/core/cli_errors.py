@@ -23,13 +23,14 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from robokit.core.checkpoint import CheckpointError
+from robokit.core.config import ConfigError
 
 DEBUG_FLAG = "--debug"
 EXIT_BAD_INPUT = 2
 
 #: exception types that mean "bad input" (their messages name the file/key/line)
 BAD_INPUT: tuple[type[BaseException], ...] = (ValueError, KeyError, IndexError, OSError, ImportError,
-                                              CheckpointError)
+                                              CheckpointError, ConfigError)
 
 _debug_depth = 0
 

@@ -25,8 +25,13 @@ C = TypeVar("C")
 CONFIG_FILE = "config.yaml"
 
 
-class ConfigError(ValueError):
-    """An option with a value out of its range; the message names the flag (``--batch-size``)."""
+class ConfigError(Exception):
+    """An option with a value out of its range; the message names the flag (``--batch-size``).
+
+    Not a ``ValueError`` on purpose: tyro renders a ``ValueError`` raised while building a
+    config as a multi-line box; this one reaches :func:`robokit.core.cli_errors.run_command`,
+    which prints it as the one-line error every robokit command uses.
+    """
 
 
 def flag(name: str, prefix: str = "") -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,8 @@ from typing import Annotated, Literal
 
 import tyro
 
-from robokit.data.errors import DataError
+from robokit.core.cli_errors import run_command
+from robokit.core.config import check_ranges
 
 FormatName = Literal["minari", "d4rl", "robomimic", "replay"]
 
@@ -37,6 +37,9 @@ class CollectConfig:
     """sample checkpoint actions instead of taking the deterministic (mean) action."""
     overwrite: bool = False
     """replace --out if it exists (only after the new dataset is complete)."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("episodes", "max_steps"))
 
 
 @dataclass(frozen=True)
@@ -71,21 +74,23 @@ class ConvertConfig:
 
 def collect_main(argv: Sequence[str]) -> int:
     """Entry point of ``robokit collect``."""
+    return run_command("robokit collect", argv, _collect)
+
+
+def _collect(argv: list[str]) -> int:
     from robokit.core.config import parse, save_config
     from robokit.data.collect import collect_episodes
     from robokit.data.formats.minari_format import save_minari
     from robokit.data.summary import format_table, summarize_episodes
 
-    cfg = parse(CollectConfig, list(argv), prog="robokit collect")
-    try:
-        episodes = collect_episodes(cfg.env, cfg.episodes, cfg.seed, cfg.policy,
-                                    str(cfg.checkpoint) if cfg.checkpoint else None, cfg.max_steps,
-                                    deterministic=not cfg.stochastic)
-        out = save_minari(episodes, cfg.out, env_id=cfg.env, algorithm_name=f"robokit-collect-{cfg.policy}",
-                          overwrite=cfg.overwrite)
-    except (DataError, FileExistsError, ValueError) as err:
-        print(f"robokit collect: {err}", file=sys.stderr)
-        return 1
+    cfg = parse(CollectConfig, argv, prog="robokit collect")
+    if cfg.out.exists() and not cfg.overwrite:
+        raise FileExistsError(f"--out {cfg.out} exists; pass --overwrite to replace it")
+    episodes = collect_episodes(cfg.env, cfg.episodes, cfg.seed, cfg.policy,
+                                str(cfg.checkpoint) if cfg.checkpoint else None, cfg.max_steps,
+                                deterministic=not cfg.stochastic)
+    out = save_minari(episodes, cfg.out, env_id=cfg.env, algorithm_name=f"robokit-collect-{cfg.policy}",
+                      overwrite=cfg.overwrite)
     save_config(cfg, out)  # config.yaml beside the data: the resolved options of this run
     print(format_table(summarize_episodes(episodes), f"wrote Minari dataset {out}"))
     return 0
@@ -93,14 +98,14 @@ def collect_main(argv: Sequence[str]) -> int:
 
 def dataset_main(argv: Sequence[str]) -> int:
     """Entry point of ``robokit dataset {info,convert}``."""
+    return run_command("robokit dataset", argv, _dataset)
+
+
+def _dataset(argv: list[str]) -> int:
     cfg = tyro.extras.subcommand_cli_from_dict({"info": InfoConfig, "convert": ConvertConfig},
-                                               prog="robokit dataset", args=list(argv),
+                                               prog="robokit dataset", args=argv,
                                                description="inspect or convert datasets")
-    try:
-        return _info(cfg) if isinstance(cfg, InfoConfig) else _convert(cfg)
-    except (DataError, FileExistsError, ValueError) as err:
-        print(f"robokit dataset: {err}", file=sys.stderr)
-        return 1
+    return _info(cfg) if isinstance(cfg, InfoConfig) else _convert(cfg)
 
 
 def _info(cfg: InfoConfig) -> int:

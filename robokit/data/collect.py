@@ -19,12 +19,19 @@ Policy = Callable[[Any], np.ndarray]
 
 
 def make_env(env_id: str, max_steps: int | None = None) -> Any:
-    """``gymnasium.make(env_id)``, registering robokit's own ids first when needed."""
+    """``gymnasium.make(env_id)``, registering robokit's own ids first when needed.
+
+    Raises:
+        ValueError: naming the env id when gymnasium does not know it (or cannot build it).
+    """
     import gymnasium as gym
 
     if env_id.startswith("robokit/"):
         import robokit.envs  # noqa: F401  (registers robokit/* ids)
-    return gym.make(env_id, max_episode_steps=max_steps) if max_steps else gym.make(env_id)
+    try:
+        return gym.make(env_id, max_episode_steps=max_steps) if max_steps else gym.make(env_id)
+    except gym.error.Error as err:
+        raise ValueError(f"--env '{env_id}': {err}") from err
 
 
 def random_policy(env: Any) -> Policy:

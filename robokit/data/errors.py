@@ -48,3 +48,9 @@ def check_length(array: Sized, expected: int, key: str, source: str | None = Non
     """Raise :class:`DataError` if ``len(array) != expected``."""
     if len(array) != expected:
         raise DataError(f"{where(source, key)}: length {len(array)}, expected {expected}")
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Raise ``ValueError`` unless ``batch_size`` is a positive integer (``sample(0)`` is a bug)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size <= 0:
+        raise ValueError(f"batch size must be a positive integer, got {batch_size!r}")

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from robokit.data.batch import concat_batches
-from robokit.data.errors import ReplayNotReady
+from robokit.data.errors import ReplayNotReady, check_batch_size
 from robokit.data.replay import ReplayBuffer
 from robokit.data.samplers import IndexStream
 
@@ -121,8 +121,10 @@ class MixedReplay:
         """A batch with the transition keys plus ``is_offline`` (B,) bool (offline rows first).
 
         Raises:
+            ValueError: ``batch_size`` is not a positive integer.
             ReplayNotReady: during warm-up, or when a part the batch needs is empty.
         """
+        check_batch_size(batch_size)
         if self.online_steps < self.warmup_steps:
             raise ReplayNotReady(f"warm-up: {self.online_steps}/{self.warmup_steps} online steps collected")
         n_offline = self._offline_rows(batch_size)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from robokit.data.episode import Episode
-from robokit.data.errors import DataError, ReplayNotReady, check_finite
+from robokit.data.errors import DataError, ReplayNotReady, check_batch_size, check_finite
 from robokit.data.returns import discounted_returns
 from robokit.data.samplers import (
     EpisodeWindowSampler,
@@ -303,8 +303,10 @@ class ReplayBuffer:
         observations come as ``obs`` (sum N, C) with ``obs_offsets`` (B+1,).
 
         Raises:
+            ValueError: ``batch_size`` is not a positive integer.
             ReplayNotReady: when the buffer is empty.
         """
+        check_batch_size(batch_size)
         if self.storage.size == 0:
             raise ReplayNotReady("cannot sample from an empty replay buffer")
         if view is None and self._uniform:  # fast path: the common case in training loops

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from robokit.core.cli_errors import run_command
 from robokit.lidar.robust_train import TrainConfig
 
 PROG = "robokit robustness"
@@ -197,22 +197,18 @@ def draw_saliency(cloud: np.ndarray, scores: np.ndarray, path: Path, title: str)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``robokit robustness``."""
+    return run_command(PROG, argv, _main)
+
+
+def _main(args: list[str]) -> int:
     import torch
     import tyro
 
     # small per-point networks: one thread is fastest on shared CPUs; override with ROBOKIT_TORCH_THREADS
     torch.set_num_threads(int(os.environ.get("ROBOKIT_TORCH_THREADS", "1")))
-    args = list(sys.argv[1:] if argv is None else argv)
     commands = {"train": TrainConfig, "eval": EvalConfig, "saliency": SaliencyConfig}
     cfg = tyro.extras.subcommand_cli_from_dict(
         commands, args=args, prog=PROG, description="Point-cloud robustness: train, eval, saliency."
     )
     handlers = {TrainConfig: _train, EvalConfig: _eval, SaliencyConfig: _saliency}
-    from robokit.core.checkpoint import CheckpointError
-
-    try:
-        return handlers[type(cfg)](cfg)
-    except (CheckpointError, ValueError, KeyError, IndexError, OSError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
+    return handlers[type(cfg)](cfg)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from robokit.core.atomic import atomic_write_text
+from robokit.core.cli_errors import run_command
 
 PROG = "robokit kitti"
 STATS_FILE = "tracking_stats.json"
@@ -387,7 +388,10 @@ def _finite(value):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``robokit kitti``."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    return run_command(PROG, argv, _main)
+
+
+def _main(args: list[str]) -> int:
     if args and args[0] in DETECTION_COMMANDS:
         import importlib
 
@@ -412,9 +416,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         EvalTrackingArgs: _eval_tracking,
         DegradeTrackingArgs: _degrade_tracking,
     }
-    try:
-        return handlers[type(config)](config)
-    except (ValueError, KeyError, OSError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
+    return handlers[type(config)](config)

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robokit.core.config import check_ranges
+from robokit.core.rundir import check_run_dir, clear_run_dir
 from robokit.lidar.attacks import (
     TargetedCorruptionConfig,
     choose,
@@ -45,8 +47,6 @@ from robokit.lidar.attacks import (
     targeted_corruption,
 )
 from robokit.lidar.backbones import build_classifier
-from robokit.core.config import check_ranges
-from robokit.core.rundir import check_run_dir, clear_run_dir
 from robokit.lidar.curriculum import Curriculum
 from robokit.lidar.saliency import ReptileMetaTrainer, SaliencyTeacher, make_task, teacher_saliency
 
@@ -153,6 +153,9 @@ def load_dataset(cfg: TrainConfig) -> Dataset:
     for split, (points, labels) in {"train": train, "test": test}.items():
         _check_split(cfg.dataset, split, points, labels)
     val_mask = _stratified_mask(train[1], cfg.val_fraction, np.random.default_rng(cfg.data_seed))
+    if not val_mask.any():  # validation accuracy is logged every epoch and gates the curriculum
+        raise ValueError(f"{cfg.dataset}: no validation split with --val-fraction {cfg.val_fraction} of "
+                         f"{len(val_mask)} training clouds: raise --val-fraction (a class needs >= 2 clouds)")
     return Dataset(
         train[0][~val_mask],
         train[1][~val_mask],

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
+from robokit.core.cli_errors import run_command
+
 PROG = "robokit ros"
 
 
@@ -200,9 +202,10 @@ def _print_summary(summary: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``robokit ros``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    return run_command(PROG, argv, _main)
+
+
+def _main(args: list[str]) -> int:
     commands = {"bag-to-dataset": BagToDataset, "bag-to-clouds": BagToClouds,
                 "dataset-to-bag": DatasetToBag, "run": Run}
     cfg = tyro.extras.subcommand_cli_from_dict(
@@ -210,10 +213,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="ROS bridge: bags <-> datasets, bags -> point-cloud files, live policy node with a safety layer.")
     handlers = {BagToDataset: _bag_to_dataset, BagToClouds: _bag_to_clouds,
                 DatasetToBag: _dataset_to_bag, Run: _run}
-    try:
-        return handlers[type(cfg)](cfg)
-    except (ValueError, OSError, ImportError, KeyError) as err:
-        if debug:
-            raise
-        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
+    return handlers[type(cfg)](cfg)

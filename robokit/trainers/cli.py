@@ -7,11 +7,35 @@
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from robokit.core.cli_errors import run_command
+from robokit.core.config import ConfigError, check_ranges
+
 ALGO_FLAG = "--algo"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Evaluate a robokit RL checkpoint with the deterministic policy."""
+
+    checkpoint: Path
+    """trainer checkpoint (final.pt or checkpoints/step_*.pt) or a save_agent file"""
+    episodes: int = 10
+    """evaluation episodes (env reset seeds seed, seed+1, ...)"""
+    env: str | None = None
+    """env id; defaults to the one stored in the checkpoint"""
+    seed: int = 0
+    """seed of the first evaluation episode"""
+    render_video: Path | None = None
+    """write the first episode as a video (.mp4 or .gif); needs MUJOCO_GL=egl headless"""
+    stochastic: bool = False
+    """sample actions from the policy instead of taking its mean action"""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("episodes",))
 
 
 def split_algo(argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -23,7 +47,7 @@ def split_algo(argv: Sequence[str]) -> tuple[str | None, list[str]]:
         arg = args[i]
         if arg == ALGO_FLAG:
             if i + 1 >= len(args):
-                raise SystemExit("robokit train: --algo needs a value")
+                raise ConfigError("--algo needs a value")
             algo, i = args[i + 1], i + 2
             continue
         if arg.startswith(ALGO_FLAG + "="):
@@ -36,6 +60,10 @@ def split_algo(argv: Sequence[str]) -> tuple[str | None, list[str]]:
 
 def train_main(argv: Sequence[str]) -> int:
     """Entry point of ``robokit train``."""
+    return run_command("robokit train", argv, _train_main)
+
+
+def _train_main(argv: list[str]) -> int:
     from robokit.algos import ALGOS
     from robokit.core.config import parse
     from robokit.trainers.trainer import config_class_for, train
@@ -48,18 +76,12 @@ def train_main(argv: Sequence[str]) -> int:
                   f"Train an RL agent through offline -> warm-up -> online phases.\n"
                   f"`robokit train --algo NAME --help` lists that algorithm's options.")
             return 0
-        print(f"robokit train: --algo is required (one of {names})", file=sys.stderr)
-        return 2
+        raise ConfigError(f"--algo is required (one of {names})")
     if algo not in ALGOS:
-        print(f"robokit train: unknown --algo '{algo}' (one of {names})", file=sys.stderr)
-        return 2
+        raise ConfigError(f"unknown --algo '{algo}' (one of {names})")
     config = parse(config_class_for(algo), rest, prog=f"robokit train --algo {algo}",
                    description=f"Train {algo}: offline -> warm-up -> online, with eval, checkpoints, resume.")
-    try:
-        summary = train(algo, config)
-    except (ValueError, KeyError, FileNotFoundError) as err:  # bad input: say what, no traceback
-        print(f"robokit train: error: {err}", file=sys.stderr)
-        return 2
+    summary = train(algo, config)
     print_summary(algo, config, summary)
     return 0
 
@@ -79,33 +101,15 @@ def _fmt(value) -> str:
 
 def eval_main(argv: Sequence[str]) -> int:
     """Entry point of ``robokit eval``."""
-    import dataclasses
+    return run_command("robokit eval", argv, _eval_main)
 
+
+def _eval_main(argv: list[str]) -> int:
     from robokit.core.config import parse
 
-    @dataclasses.dataclass(frozen=True)
-    class EvalConfig:
-        """Evaluate a robokit RL checkpoint with the deterministic policy."""
-
-        checkpoint: Path
-        """trainer checkpoint (final.pt or checkpoints/step_*.pt) or a save_agent file"""
-        episodes: int = 10
-        env: str | None = None
-        """env id; defaults to the one stored in the checkpoint"""
-        seed: int = 0
-        render_video: Path | None = None
-        """write the first episode as a video (.mp4 or .gif); needs MUJOCO_GL=egl headless"""
-        stochastic: bool = False
-
-    from robokit.core.checkpoint import CheckpointError
-
     cfg = parse(EvalConfig, list(argv), prog="robokit eval")
-    try:
-        result = evaluate_checkpoint(cfg.checkpoint, cfg.episodes, cfg.env, cfg.seed, cfg.render_video,
-                                     not cfg.stochastic)
-    except (ValueError, KeyError, CheckpointError) as err:
-        print(f"robokit eval: error: {err}", file=sys.stderr)
-        return 2
+    result = evaluate_checkpoint(cfg.checkpoint, cfg.episodes, cfg.env, cfg.seed, cfg.render_video,
+                                 not cfg.stochastic)
     width = max(len(k) for k in result)
     print("\n".join(f"  {k:<{width}}  {_fmt(v)}" for k, v in result.items()))
     return 0
@@ -126,10 +130,10 @@ def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = No
     agent = load_agent(checkpoint)
     env_id = env_id or load_checkpoint(checkpoint).get("env_id")
     if env_id is None:
-        raise SystemExit(f"{checkpoint}: no env id stored; pass --env")
+        raise ValueError(f"{checkpoint}: no env id stored; pass --env")
     env = make_env(env_id, render_mode="rgb_array" if video is not None else None)
     if env.observation_space.shape != agent.observation_shape:
-        raise SystemExit(f"{checkpoint}: agent expects observations {agent.observation_shape}, "
+        raise ValueError(f"{checkpoint}: agent expects observations {agent.observation_shape}, "
                          f"env '{env_id}' gives {env.observation_space.shape}")
     try:
         metrics = evaluate(agent, env, episodes, seed=seed, deterministic=deterministic, video_path=video)

@@ -36,6 +36,8 @@ def evaluate(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: 
     reports ``info["success"]``, ``eval/success_rate``. With ``video_path`` the first episode
     is recorded (env must have ``render_mode="rgb_array"``).
     """
+    if episodes <= 0:
+        raise ValueError(f"evaluation needs at least one episode, got {episodes}")
     results = []
     for k in range(episodes):
         frames: list | None = [] if (video_path is not None and k == 0) else None

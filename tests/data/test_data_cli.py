@@ -35,7 +35,7 @@ def test_collect_info_convert(tmp_path, capsys):
         np.testing.assert_array_equal(a.actions, b.actions)
         np.testing.assert_array_equal(a.observations, b.observations)
 
-    assert main(["collect", "--env", "Hopper-v5", "--episodes", "1", "--out", str(out)]) == 1
+    assert main(["collect", "--env", "Hopper-v5", "--episodes", "1", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
 
     summary = tmp_path / "info.json"
@@ -53,14 +53,14 @@ def test_collect_info_convert(tmp_path, capsys):
     assert "3 episodes" in capsys.readouterr().out
     back = load_episodes(robomimic)
     np.testing.assert_array_equal(back[2].rewards, episodes[2].rewards)
-    assert main(["dataset", "convert", str(out), str(d4rl)]) == 1  # exists: kept
+    assert main(["dataset", "convert", str(out), str(d4rl)]) == 2  # exists: kept
     assert "already exists" in capsys.readouterr().err
     assert main(["dataset", "convert", str(robomimic), str(d4rl), "--overwrite"]) == 0
     np.testing.assert_array_equal(load_episodes(d4rl)[0].actions, episodes[0].actions)
 
     broken = tmp_path / "broken.hdf5"
     broken.write_bytes(d4rl.read_bytes()[:500])
-    assert main(["dataset", "info", str(broken)]) == 1
+    assert main(["dataset", "info", str(broken)]) == 2
     assert "broken.hdf5" in capsys.readouterr().err
 
 

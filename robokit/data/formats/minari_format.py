@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from robokit.data.episode import Episode
-from robokit.data.errors import DataError
+from robokit.data.errors import DataError, where
 from robokit.data.formats.common import as_episodes, atomic_directory, flat_observations
 
 DATASET_ID = re.compile(r"^(?:[\w:.-]+/)*[\w:.-]+-v\d+$")
@@ -48,13 +48,49 @@ def load_minari(path: str | Path) -> list[Episode]:
     data_dir = minari_data_dir(Path(path).absolute())
     if data_dir is None:
         raise DataError(f"{path}: not a Minari dataset (no data/metadata.json)")
+    check_minari_metadata(data_dir / "metadata.json")
     try:
         dataset = MinariDataset(data_dir)
         episodes = list(dataset.iterate_episodes())
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, AssertionError) as err:
         raise DataError(f"{data_dir}: cannot read Minari dataset, truncated or corrupt "
                         f"({type(err).__name__}: {err})") from err
     return [_to_episode(ep, data_dir) for ep in episodes]
+
+
+#: metadata.json keys minari reads, with the JSON types it asserts
+METADATA_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset_id": (str,), "minari_version": (str,), "data_format": (str,), "observation_space": (str,),
+    "action_space": (str,), "total_episodes": (int,), "total_steps": (int,), "env_spec": (str, type(None)),
+}
+METADATA_OPTIONAL = ("env_spec",)
+
+
+def check_minari_metadata(path: Path) -> dict[str, Any]:
+    """The parsed ``metadata.json`` of a Minari dataset, checked before minari reads it.
+
+    Raises:
+        DataError: naming the file and key when it is not JSON, not an object, or a key minari
+            needs is missing or of the wrong type (minari itself would fail with an assertion).
+    """
+    import json
+
+    try:
+        metadata = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(metadata, dict):
+        raise DataError(f"{path}: expected a JSON object, got a {type(metadata).__name__}")
+    for key, types in METADATA_TYPES.items():
+        if key not in metadata:
+            if key in METADATA_OPTIONAL:
+                continue
+            raise DataError(f"{where(str(path), key)}: missing")
+        value = metadata[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise DataError(f"{where(str(path), key)}: expected {expected}, got {type(value).__name__}")
+    return metadata
 
 
 def _to_episode(data: Any, data_dir: Path) -> Episode:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from robokit.core.cli_errors import run_command
+from robokit.core.config import check_ranges
+
 __all__ = ["EvalDetectionConfig", "train_main", "eval_main", "run_eval"]
 
 
@@ -43,6 +46,10 @@ class EvalDetectionConfig:
     sweep: bool = False
     """evaluate clean and under every kitti-c corruption at --sweep-severities; one table row each."""
     sweep_severities: tuple[int, ...] = (1, 3, 5)
+    """severities of the --sweep (1..5)."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("severity", "max_frames", "sweep_severities"))
 
 
 def _nan_to_none(value):
@@ -165,6 +172,10 @@ def format_sweep_table(report: dict, metric: str = "3d") -> str:
 
 def eval_main(argv: list[str]) -> int:
     """Entry point of ``robokit kitti eval-detection``."""
+    return run_command("robokit kitti eval-detection", argv, _eval_main)
+
+
+def _eval_main(argv: list[str]) -> int:
     from robokit.core.atomic import atomic_write_text
     from robokit.core.config import parse
 
@@ -193,6 +204,10 @@ def eval_main(argv: list[str]) -> int:
 
 def train_main(argv: list[str]) -> int:
     """Entry point of ``robokit kitti train-detector``."""
+    return run_command("robokit kitti train-detector", argv, _train_main)
+
+
+def _train_main(argv: list[str]) -> int:
     from robokit.core.atomic import atomic_write_text
     from robokit.core.config import parse
     from robokit.lidar.detection.kitti_eval import DetectionEvalResult, format_ap_table

@@ -49,6 +49,9 @@ def detect_frames(
 
             points = corrupt(corruption, points, severity, np.random.default_rng(seed + index))
         features, coords = model.voxelize([points], device)
+        if len(coords) == 0:  # no point inside the grid (an empty or fully dropped scan): no detections
+            results.append(FrameDetections.empty())
+            continue
         outputs = model(features, coords, 1)
         lidar = decode_predictions(outputs, model.anchors, model.config)[0]
         results.append(to_kitti_detections(lidar, frame.calib, model.config.classes, image_shape))

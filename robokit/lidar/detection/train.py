@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from robokit.core.config import check_ranges
 from robokit.lidar.detection.model import DetectorConfig, SecondDetector, preset_config
 
 __all__ = ["TrainDetectorConfig", "train_detector", "build_targets", "load_detector", "frame_batch"]
@@ -63,6 +64,13 @@ class TrainDetectorConfig:
     'random': the same curriculum untargeted; 'standard': clean training."""
     robust_warmup_epochs: int = 10
     """clean epochs before the corruption curriculum starts (random / intact)."""
+    overwrite: bool = False
+    """replace the files of a previous run in --out (without it, or --resume, a non-empty --out is refused)."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("epochs", "batch_size", "lr", "checkpoint_every", "max_frames",
+                                     "voxel_size"),
+                     non_negative=("weight_decay", "grad_clip", "robust_warmup_epochs"))
 
 
 def build_targets(model: SecondDetector, frames_boxes, frames_classes):
@@ -180,14 +188,16 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
     """
     from tqdm import tqdm
 
-    from robokit.core.checkpoint import latest_checkpoint, load_checkpoint
+    from robokit.core.checkpoint import intact_checkpoints, latest_checkpoint
     from robokit.core.config import save_config
     from robokit.core.logging import make_logger
+    from robokit.core.rundir import check_run_dir, clear_run_dir
     from robokit.core.seeding import seed_everything
     from robokit.lidar.detection.dataset import KittiObjectDataset
     from robokit.lidar.detection.losses import detection_loss
 
-    out = Path(config.out)
+    out = check_run_dir(config.out, resume=config.resume, overwrite=config.overwrite)
+    out = clear_run_dir(out) if config.overwrite else out
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out)
     seeds = seed_everything(config.seed)
@@ -225,8 +235,10 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
         max_momentum=0.95,
     )
     start_epoch, step = 0, 0
-    if config.resume and (last := latest_checkpoint(out, "epoch_*.pt")) is not None:
-        state = load_checkpoint(last, map_location=device)
+    found = next(intact_checkpoints(out, "epoch_*.pt", device, "robokit kitti train-detector"), None) \
+        if config.resume else None
+    if found is not None:
+        state = found[1]
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -246,6 +258,8 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
             if hooks is not None:
                 clouds = hooks.corrupt_batch(clouds, boxes, classes, model, epoch, rng)
             features, coords = model.voxelize(clouds, device)
+            if len(coords) == 0:  # every scan of the batch is empty: nothing to learn from
+                continue
             labels, residuals, directions = (
                 t.to(device) for t in build_targets(model, boxes, classes)
             )
