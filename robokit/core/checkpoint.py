@@ -44,6 +44,8 @@ def checkpoint_data(value: Any, key: str = "state") -> Any:
     Raises:
         TypeError: naming the key of a value of any other type.
     """
+    if isinstance(value, np.generic):  # before the plain types: np.float64 is a float subclass
+        return value.item()
     if isinstance(value, PLAIN_TYPES):
         return value
     if isinstance(value, dict):
@@ -56,8 +58,6 @@ def checkpoint_data(value: Any, key: str = "state") -> Any:
         return items if isinstance(value, list) else tuple(items)
     if isinstance(value, np.ndarray) and value.dtype != object:
         return torch.from_numpy(np.ascontiguousarray(value).copy())
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, enum.Enum):

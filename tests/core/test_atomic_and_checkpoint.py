@@ -99,3 +99,49 @@ def test_checkpoint_errors_name_the_file(tmp_path: Path) -> None:
     torch.save({"weights": 1}, foreign)
     with pytest.raises(CheckpointError, match="not a robokit checkpoint"):
         load_checkpoint(foreign)
+
+
+def test_a_killed_save_leaves_a_temporary_that_the_next_save_and_load_remove(tmp_path: Path) -> None:
+    """SIGKILL a process inside ``atomic_path``: its temporary stays behind until the next
+    save (or load) of the same destination removes it; a live writer's temporary is kept."""
+    target = tmp_path / "step_000000010.pt"
+    save_checkpoint(target, {"x": torch.zeros(1)})
+    writer = textwrap.dedent(f"""
+        import os, signal
+        from robokit.core.atomic import atomic_path
+        with atomic_path({str(target)!r}) as tmp:
+            tmp.write_bytes(b"half a checkpoint")
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    process = subprocess.run([sys.executable, "-c", writer], timeout=120)
+    assert process.returncode == -signal.SIGKILL
+    leftovers = list(tmp_path.glob(".step_000000010.pt.*.tmp"))
+    assert len(leftovers) == 1, "the simulated killed save left no temporary file"
+    live = tmp_path / f".step_000000010.pt.{os.getpid()}.abcd1234.tmp"  # a writer of this (live) process
+    live.write_bytes(b"in progress")
+    load_checkpoint(target)
+    assert not leftovers[0].exists() and live.exists()
+    leftovers[0].write_bytes(b"again")
+    save_checkpoint(target, {"x": torch.ones(1)})
+    assert not leftovers[0].exists() and live.exists()
+
+
+def test_csv_logger_rewrite_is_atomic(tmp_path: Path, monkeypatch) -> None:
+    """A new column rewrites metrics.csv; a crash in that rewrite keeps the previous file whole
+    (it used to truncate the file in place first)."""
+    import csv
+
+    from robokit.core.logging import CSVLogger
+
+    logger = CSVLogger(tmp_path)
+    logger.log({"a": 1.0}, step=1)
+    logger.log({"a": 2.0}, step=2)
+    before = (tmp_path / "metrics.csv").read_text()
+
+    def crash(self, rows):
+        raise OSError("killed mid-rewrite")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", crash)
+    with pytest.raises(OSError):
+        logger.log({"a": 3.0, "b": 1.0}, step=3)  # new column -> full rewrite
+    assert (tmp_path / "metrics.csv").read_text() == before
