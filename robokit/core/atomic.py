@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +30,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX,
-                                    dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=TMP_SUFFIX, dir=target.parent)
     os.close(fd)
     _apply_umask_permissions(tmp_name)
     tmp = Path(tmp_name)
@@ -62,7 +62,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Delete temporary files that killed writers of ``path`` left beside it; return them.
+    """Delete temporary files (or folders) that killed writers of ``path`` left beside it; return them.
 
     A temporary file is stale when the process id in its name (``.<name>.<pid>.<random>.tmp``)
     is no longer running on this host; one whose name carries no process id (written
@@ -77,10 +77,18 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         writer = candidate.name[len(prefix):].split(".", 1)[0]
         if writer.isdigit() and _process_alive(int(writer)):
             continue
-        with contextlib.suppress(FileNotFoundError):
-            candidate.unlink()
-            removed.append(candidate)
+        if candidate.is_dir() and not candidate.is_symlink():  # a directory writer's (atomic_directory)
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
+        removed.append(candidate)
     return removed
+
+
+def temporary_prefix(path: str | os.PathLike) -> str:
+    """The name prefix of this process's temporary files for ``path``: ``.<name>.<pid>.``."""
+    return f".{Path(path).name}.{os.getpid()}."
 
 
 def _process_alive(pid: int) -> bool:

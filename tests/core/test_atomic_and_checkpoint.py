@@ -145,3 +145,22 @@ def test_csv_logger_rewrite_is_atomic(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(OSError):
         logger.log({"a": 3.0, "b": 1.0}, step=3)  # new column -> full rewrite
     assert (tmp_path / "metrics.csv").read_text() == before
+
+
+def test_a_killed_dataset_write_leaves_a_folder_that_the_next_write_removes(tmp_path: Path) -> None:
+    """The same for the folder writer of Minari datasets (``atomic_directory``)."""
+    from robokit.data.formats.common import atomic_directory
+
+    target = tmp_path / "dataset-v0"
+    writer = textwrap.dedent(f"""
+        import os, pathlib, signal
+        from robokit.data.formats.common import atomic_directory
+        with atomic_directory(pathlib.Path({str(target)!r})) as tmp:
+            (tmp / "main_data.hdf5").write_bytes(b"half")
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert subprocess.run([sys.executable, "-c", writer], timeout=120).returncode == -signal.SIGKILL
+    assert len(list(tmp_path.glob(".dataset-v0.*.tmp"))) == 1
+    with atomic_directory(target) as tmp:
+        (tmp / "main_data.hdf5").write_bytes(b"whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["dataset-v0"]

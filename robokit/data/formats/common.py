@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from robokit.core.atomic import TMP_SUFFIX, remove_stale_temporaries, temporary_prefix
 from robokit.data.episode import Episode
 from robokit.data.errors import DataError, check_finite
 
@@ -73,7 +74,8 @@ def atomic_directory(target: Path, overwrite: bool = False) -> Iterator[Path]:
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists (pass overwrite=True / --overwrite to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale_temporaries(target)  # left by a killed earlier writer of this dataset
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), suffix=TMP_SUFFIX, dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the dataset should get normal permissions
     try:
         yield tmp
