@@ -139,7 +139,8 @@ def run_seed(base: TrainConfig, seed: int, out: Path, done: dict, save) -> None:
     models = {}
     for method in METHODS:
         key = f"{method}/seed{seed}"
-        cfg = dataclasses.replace(base, method=method, seed=seed, out=out / method / f"seed{seed}")
+        cfg = dataclasses.replace(base, method=method, seed=seed, out=out / method / f"seed{seed}",
+                                  overwrite=True)  # a rerun retrains a seed it did not finish
         started = time.perf_counter()
         result = train(cfg, data)
         models[method] = result["trainer"]

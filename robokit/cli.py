@@ -28,6 +28,8 @@ def _usage() -> str:
     width = max(len(name) for name in SUBCOMMANDS)
     lines = ["usage: robokit <command> [options]   (robokit <command> --help for details)", "", "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    lines += ["", "Bad input ends a command with exit code 2 and one line naming the file/key/line;",
+              "add --debug (or set ROBOKIT_DEBUG=1) to see the full traceback instead."]
     return "\n".join(lines)
 
 
