@@ -26,7 +26,9 @@ class EvalConfig:
     dataset: str = "procedural"
     """'procedural' (the checkpoint's own generated test split) or a ModelNet40-layout folder"""
     suite: Literal["modelnet-c", "modelnet40-c", "kitti-c"] = "modelnet-c"
+    """corruption suite: modelnet-c (7 corruptions x 5 severities), modelnet40-c (13), kitti-c (7, metres)"""
     json: Path = Path("robustness.json")
+    """write the accuracies, CE/mCE/RmCE and run facts here (atomically)"""
     heatmap: Path | None = None
     """PNG path (default: the JSON path with .png)"""
     reference: Path | None = None
@@ -35,6 +37,7 @@ class EvalConfig:
     seed: int = 0
     """seed of the corruption streams (same seed -> same corrupted clouds for every model)"""
     progress: bool = True
+    """show a progress bar"""
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,13 @@ class SaliencyConfig:
     """Draw test cloud K coloured by the INTACT teacher's saliency (gradient saliency without a teacher)."""
 
     checkpoint: Path
+    """model.pt written by `robokit robustness train`"""
     sample: int = 0
     """index of the cloud in the test split"""
     out: Path = Path("saliency.png")
+    """PNG to write (atomically)"""
     dataset: str = "procedural"
+    """'procedural' (the checkpoint's own generated test split) or a ModelNet40-layout folder"""
 
 
 def _train(cfg: TrainConfig) -> int:

@@ -63,15 +63,21 @@ class TrainConfig:
     dataset: str = "procedural"
     """'procedural' (generated) or a folder in ModelNet40 HDF5 layout"""
     backbone: Literal["sparse", "pointnet"] = "pointnet"
+    """classifier backbone: 'pointnet' (max-pooled MLP) or 'sparse' (spconv voxel backbone)"""
     out: Path = Path("runs/robustness")
     """run folder: config.yaml, metrics.csv, model.pt"""
     seed: int = 0
+    """seed of the run (initialisation, batches, corruptions)"""
     epochs: int = 30
+    """training epochs"""
     batch_size: int = 32
+    """clouds per step"""
     lr: float = 1e-3
+    """Adam learning rate (peak of the cosine schedule)"""
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     """cosine: anneal the learning rate to 0 over ``epochs`` (steadier final models)"""
     weight_decay: float = 1e-4
+    """Adam weight decay"""
     num_points: int = 512
     """points per cloud fed to the model"""
     width: float = 1.0
@@ -91,11 +97,15 @@ class TrainConfig:
     warmup_epochs: int = 3
     """curriculum methods: clean-only epochs before corruption starts"""
     levels: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
+    """curriculum strengths in (0, 1], strictly increasing"""
     threshold: float = 0.7
     """robust validation accuracy needed to advance a curriculum level"""
     pgd_eps: float = 0.05
+    """adversarial: L-inf radius of the PGD perturbation of the coordinates"""
     pgd_steps: int = 3
+    """adversarial: PGD steps"""
     adv_max_drop: float = 0.5
+    """adversarial: random drop rate drawn from U(0, adv_max_drop) before PGD"""
     meta_every: int = 2
     """intact: a teacher meta-step every this many student steps"""
     meta_tasks: int = 2

@@ -33,10 +33,13 @@ class EvalDetectionConfig:
     corruption: str | None = None
     """a LiDAR corruption of robokit.lidar.corruptions (kitti-c suite), applied to every scan."""
     severity: int = 1
+    """corruption severity (1..5) for --corruption"""
     seed: int = 0
     """corruption seed: frame i uses numpy Generator(seed + i)."""
     device: Literal["cpu", "cuda"] = "cpu"
+    """run the detector on this device"""
     max_frames: int | None = None
+    """evaluate only the first N frames of the split (quick runs)"""
     results_dir: Path | None = None
     """also write KITTI result files (one <frame>.txt per frame) here."""
     recall_sampling: Literal["exact", "devkit"] = "exact"

@@ -41,16 +41,23 @@ class TrainDetectorConfig:
     voxel_size: tuple[float, float, float] | None = None
     """override the preset's voxel size (metres)."""
     epochs: int = 80
+    """training epochs"""
     batch_size: int = 1
+    """scans per step"""
     lr: float = 3e-3
+    """peak learning rate of the one-cycle schedule (AdamW)"""
     weight_decay: float = 0.01
+    """AdamW weight decay"""
     grad_clip: float = 10.0
+    """gradient norm clip"""
     augment: bool = True
     """flip, global rotation and scaling."""
     gt_sampling: bool = False
     """paste ground-truth objects from other frames (SECOND's database sampling)."""
     device: Literal["cpu", "cuda"] = "cpu"
+    """train on this device"""
     seed: int = 0
+    """seed of initialisation, frame order and augmentation"""
     max_frames: int | None = None
     """use only the first N frames of the split (quick runs)."""
     checkpoint_every: int = 10
