@@ -58,8 +58,8 @@ def fx(tmp_path_factory, shared_data_or_none) -> dict:
         from robokit.lidar.detection.model import SecondDetector, preset_config
 
         config = preset_config("cpu-tiny")
-        save_checkpoint(root / "detector.pt", {"model": SecondDetector(config).state_dict(),
-                                               "detector_config": asdict(config)})
+        fixtures["detector"] = save_checkpoint(root / "detector.pt", {
+            "model": SecondDetector(config).state_dict(), "detector_config": asdict(config)})
     if HAS_SPCONV and shared_data_or_none is not None:
         kitti = root / "kitti_bad_label"
         shutil.copytree(shared_data_or_none / "kitti" / "object", kitti)
@@ -182,13 +182,13 @@ KITTI: dict[str, Case] = {
     "eval-detection foreign checkpoint": lambda t, f: (["eval-detection", "--checkpoint",
                                                         str(f["root"] / "noagent.pt"), "--data", str(t)],
                                                        "not a robokit detector checkpoint"),
-    "eval-detection missing data": lambda t, f: (["eval-detection", "--checkpoint", str(f["root"] / "detector.pt"),
+    "eval-detection missing data": lambda t, f: (["eval-detection", "--checkpoint", str(_detector(f)),
                                                   "--data", str(t / "nodata")], "nodata"),
     "eval-detection malformed label": lambda t, f: (["eval-detection", "--checkpoint",
-                                                     str(f["root"] / "detector.pt"), "--data",
-                                                     str(f["kitti_bad_label"]), "--json", str(t / "r.json")],
+                                                     str(_detector(f)), "--data",
+                                                     str(_kitti_bad_label(f)), "--json", str(t / "r.json")],
                                                     "000001.txt:8"),
-    "eval-detection zero severity": lambda t, f: (["eval-detection", "--checkpoint", str(f["root"] / "detector.pt"),
+    "eval-detection zero severity": lambda t, f: (["eval-detection", "--checkpoint", str(_detector(f)),
                                                    "--data", str(t), "--severity", "0"], "--severity"),
     "train-detector zero epochs": lambda t, f: (["train-detector", "--data", str(t), "--out", str(t / "r"),
                                                  "--epochs", "0"], "--epochs"),
@@ -199,7 +199,6 @@ KITTI: dict[str, Case] = {
     "eval-tracking missing labels": lambda t, f: (["eval-tracking", "--labels", str(t / "nolabels"),
                                                    "--results", str(t)], "nolabels"),
 }
-KITTI_NEEDS_SPCONV = {k for k in KITTI if "detector.pt" in k or k.startswith("eval-detection")}
 
 ROS: dict[str, Case] = {
     "bag-to-dataset missing bag": lambda t, f: (["bag-to-dataset", str(t / "nobag"), "--out", str(t / "d.npz")],
@@ -214,54 +213,44 @@ ROS: dict[str, Case] = {
 }
 
 
+def _detector(fx: dict) -> Path:
+    return _needs(fx, "detector", "the detector needs spconv (the lidar extra)")["detector"]
+
+
+def _kitti_bad_label(fx: dict) -> Path:
+    return _needs(fx, "kitti_bad_label", "needs spconv and the real KITTI samples in ../shared/data")[
+        "kitti_bad_label"]
+
+
 def _file(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("a file, not a folder")
     return path
 
 
-def _run_case(prefix: list[str], case: Case, tmp_path: Path, fx: dict, capsys) -> None:
-    argv, needle = case(tmp_path, fx)
-    assert_bad_input(prefix + argv, needle, tmp_path, capsys)
+def _needs(fx: dict, key: str, reason: str) -> dict:
+    if key not in fx:
+        pytest.skip(reason)
+    return fx
 
 
-@pytest.mark.parametrize("name", sorted(TRAIN))
-def test_train_bad_input(name, tmp_path, fx, capsys):
-    _run_case(["train", "--no-progress"] if name != "no --algo" else ["train"], TRAIN[name], tmp_path, fx, capsys)
+def command_test(prefix: list[str], table: dict[str, Case]):
+    """One parametrised test over ``table``: each case runs ``robokit *prefix *argv``."""
+    @pytest.mark.parametrize("name", sorted(table))
+    def test(name: str, tmp_path: Path, fx: dict, capsys) -> None:
+        argv, needle = table[name](tmp_path, fx)
+        assert_bad_input(prefix + argv, needle, tmp_path, capsys)
+
+    return test
 
 
-@pytest.mark.parametrize("name", sorted(EVAL))
-def test_eval_bad_input(name, tmp_path, fx, capsys):
-    _run_case(["eval"], EVAL[name], tmp_path, fx, capsys)
-
-
-@pytest.mark.parametrize("name", sorted(COLLECT))
-def test_collect_bad_input(name, tmp_path, fx, capsys):
-    _run_case(["collect"], COLLECT[name], tmp_path, fx, capsys)
-
-
-@pytest.mark.parametrize("name", sorted(DATASET))
-def test_dataset_bad_input(name, tmp_path, fx, capsys):
-    _run_case(["dataset"], DATASET[name], tmp_path, fx, capsys)
-
-
-@pytest.mark.parametrize("name", sorted(ROBUSTNESS))
-def test_robustness_bad_input(name, tmp_path, fx, capsys):
-    _run_case(["robustness"], ROBUSTNESS[name], tmp_path, fx, capsys)
-
-
-@pytest.mark.parametrize("name", sorted(KITTI))
-def test_kitti_bad_input(name, tmp_path, fx, capsys):
-    if name in KITTI_NEEDS_SPCONV and not HAS_SPCONV:
-        pytest.skip("the detector needs spconv (the lidar extra)")
-    if name == "eval-detection malformed label" and "kitti_bad_label" not in fx:
-        pytest.skip("needs the real KITTI samples in ../shared/data")
-    _run_case(["kitti"], KITTI[name], tmp_path, fx, capsys)
-
-
-@pytest.mark.parametrize("name", sorted(ROS))
-def test_ros_bad_input(name, tmp_path, fx, capsys):
-    _run_case(["ros"], ROS[name], tmp_path, fx, capsys)
+test_train_bad_input = command_test(["train"], TRAIN)
+test_eval_bad_input = command_test(["eval"], EVAL)
+test_collect_bad_input = command_test(["collect"], COLLECT)
+test_dataset_bad_input = command_test(["dataset"], DATASET)
+test_robustness_bad_input = command_test(["robustness"], ROBUSTNESS)
+test_kitti_bad_input = command_test(["kitti"], KITTI)
+test_ros_bad_input = command_test(["ros"], ROS)
 
 
 def _subprocess(*args: str) -> subprocess.CompletedProcess:

@@ -85,7 +85,7 @@ def _collect(argv: list[str]) -> int:
 
     cfg = parse(CollectConfig, argv, prog="robokit collect")
     if cfg.out.exists() and not cfg.overwrite:
-        raise FileExistsError(f"--out {cfg.out} exists; pass --overwrite to replace it")
+        raise FileExistsError(f"--out {cfg.out} already exists; pass --overwrite to replace it")
     episodes = collect_episodes(cfg.env, cfg.episodes, cfg.seed, cfg.policy,
                                 str(cfg.checkpoint) if cfg.checkpoint else None, cfg.max_steps,
                                 deterministic=not cfg.stochastic)
