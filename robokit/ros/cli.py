@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,13 +99,10 @@ def _bag_to_dataset(cfg: BagToDataset) -> int:
     for line in report.lines():
         print(line)
     if not episodes:
-        print(f"{PROG}: error: no complete episode in {cfg.bag}", file=sys.stderr)
-        return 1
+        raise ValueError(f"{cfg.bag}: no complete episode")
     if any(e.is_ragged for e in episodes) and cfg.out.suffix != ".npz":
-        print(f"{PROG}: error: point-cloud episodes need the robokit replay format: "
-              f"--out {cfg.out.with_suffix('.npz')} (Minari and D4RL store fixed-shape arrays)",
-              file=sys.stderr)
-        return 2
+        raise ValueError(f"{cfg.bag}: point-cloud episodes need the robokit replay format: --out "
+                         f"{cfg.out.with_suffix('.npz')} (Minari and D4RL store fixed-shape arrays)")
     from robokit.data.formats import save_episodes
 
     path = save_episodes(episodes, cfg.out)
