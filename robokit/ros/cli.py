@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import tyro
 
 from robokit.core.cli_errors import run_command
+from robokit.core.config import check_ranges
 
 PROG = "robokit ros"
 
@@ -62,8 +63,12 @@ class DatasetToBag:
     out: Path
     """New bag folder (must not exist)."""
     storage: Literal["mcap", "sqlite3"] = "mcap"
+    """ROS 2 bag storage plugin."""
     rate_hz: float = 10.0
     """Step rate used for the message stamps."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("rate_hz",))
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class Run:
     policy: str | None = None
     """Alternative to --checkpoint: 'module:callable' returning an object with act(obs)."""
     transport: Literal["ros1", "rosbridge", "ros2"] = "ros1"
+    """How to reach ROS: rospy (ros1), rclpy (ros2), or a rosbridge websocket (--host, --port)."""
     duration_s: float | None = None
     """Stop after this many seconds (default: until shutdown / Ctrl-C)."""
     host: str = "127.0.0.1"
@@ -85,10 +91,14 @@ class Run:
     """rosbridge port."""
     ros_version: Annotated[int, tyro.conf.arg(help="ROS version behind rosbridge (1 or 2).")] = 1
     node_name: str = "robokit_policy"
+    """ROS node name (ros1 and ros2 transports)."""
     log_dir: Path | None = None
     """Where to write interventions.jsonl and summary.json."""
     torch_threads: int = 1
     """torch intra-op threads; 1 keeps a small policy's latency steady beside the ROS threads."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("duration_s", "port", "torch_threads"))
 
 
 def _bag_to_dataset(cfg: BagToDataset) -> int:
