@@ -97,8 +97,9 @@ def test_every_flag_has_help(command: str):
 
 
 CHOICES = {
-    "robokit train --algo rlpd": ["--mix-mode", "--agent.warmup-actions"],
-    "robokit train --algo wsrl": ["--mix-mode", "--agent.warmup-actions"],
+    "robokit train --algo sac": ["--mix-mode", "--logger", "--agent.warmup-actions", "--agent.actor-q-reduction"],
+    "robokit train --algo rlpd": ["--mix-mode", "--agent.warmup-actions", "--agent.actor-q-reduction"],
+    "robokit train --algo wsrl": ["--mix-mode", "--agent.warmup-actions", "--agent.actor-q-reduction"],
 }
 
 

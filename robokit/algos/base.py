@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -24,6 +24,8 @@ from robokit.core.config import check_ranges, to_dict
 
 #: names of the phases of the offline-to-online trainer
 PHASES = ("offline", "warmup", "online")
+#: who acts during the warm-up
+WarmupActions = Literal["random", "policy"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,10 +40,15 @@ class PhaseConfig:
     """
 
     batch_size: int = 256
+    """transitions per gradient step (per critic minibatch)"""
     utd_ratio: int = 1
+    """critic minibatches per online env step (update-to-data ratio)"""
     warmup_steps: int = 5000
-    warmup_actions: str = "random"
+    """env steps at the start of online training without gradient updates"""
+    warmup_actions: WarmupActions = "random"
+    """who acts during the warm-up: 'random' (uniform actions) or 'policy' (the pretrained policy)"""
     offline_fraction: float = 0.0
+    """share of each online batch drawn from the offline dataset (0: none retained)"""
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("batch_size", "utd_ratio"), non_negative=("warmup_steps",),

@@ -13,7 +13,9 @@ from robokit.nets import TanhGaussianPolicy
 @dataclasses.dataclass(frozen=True)
 class BCConfig(PhaseConfig):
     hidden_dims: tuple[int, ...] = (256, 256)
+    """widths of the policy MLP"""
     actor_lr: float = 1e-3
+    """Adam learning rate of the policy"""
     warmup_steps: int = 0
     offline_fraction: float = 1.0
 

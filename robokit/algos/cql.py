@@ -14,8 +14,8 @@ import dataclasses
 
 import torch
 
-from robokit.algos.base import check_batch
-from robokit.algos.sac import SAC, SACConfig
+from robokit.algos.base import WarmupActions, check_batch
+from robokit.algos.sac import SAC, QReduction, SACConfig
 from robokit.losses import (
     calql_lower_bound,
     cql_penalty,
@@ -43,13 +43,21 @@ class CQLConfig(SACConfig):
     actor_lr: float = 1e-4
     backup_entropy: bool = False
     cql_alpha: float = 5.0
+    """weight of the conservative penalty (fixed unless --agent.cql-lagrange)"""
     cql_n_actions: int = 10
+    """N actions per proposal (uniform, pi(.|s), pi(.|s'))"""
     cql_temperature: float = 1.0
+    """temperature of the logsumexp over the proposed actions"""
     cql_lagrange: bool = False
+    """tune the penalty weight by dual ascent to keep the gap near --agent.cql-target-action-gap"""
     cql_target_action_gap: float = 0.8
+    """Lagrange target of the CQL gap"""
     cql_max_target_backup: bool = False
+    """TD target from the best of N next actions (CQL's AntMaze option)"""
     calql: bool = False
+    """clamp policy Q values from below by mc_return (Cal-QL); batches carry mc_return"""
     online_cql: bool = True
+    """keep the penalty during online fine-tuning (CQL/Cal-QL do; WSRL fine-tunes with plain SAC)"""
     warmup_steps: int = 0
     offline_fraction: float = 0.5
 
@@ -154,13 +162,13 @@ class WSRLConfig(CQLConfig):
     ensemble_size: int = 10
     target_subset: int = 2
     layer_norm: bool = True
-    actor_q_reduction: str = "mean"
+    actor_q_reduction: QReduction = "mean"
     calql: bool = True
     online_cql: bool = False
     utd_ratio: int = 4
     batch_size: int = 256
     warmup_steps: int = 5000
-    warmup_actions: str = "policy"
+    warmup_actions: WarmupActions = "policy"
     offline_fraction: float = 0.0
 
 

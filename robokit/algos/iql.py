@@ -24,16 +24,27 @@ BATCH_KEYS = ("obs", "action", "reward", "next_obs", "terminated")
 @dataclasses.dataclass(frozen=True)
 class IQLConfig(PhaseConfig):
     hidden_dims: tuple[int, ...] = (256, 256)
+    """widths of the actor, critic and value MLPs"""
     ensemble_size: int = 2
+    """Q networks; V regresses to the min of their targets"""
     layer_norm: bool = False
+    """LayerNorm in critic and value networks"""
     expectile: float = 0.7
+    """expectile tau of the value regression"""
     awr_temperature: float = 3.0
+    """inverse temperature beta of the advantage-weighted actor loss"""
     awr_max_weight: float = 100.0
+    """clip of the actor weights exp(beta * advantage)"""
     actor_lr: float = 3e-4
+    """Adam learning rate of the actor"""
     critic_lr: float = 3e-4
+    """Adam learning rate of the Q networks"""
     value_lr: float = 3e-4
+    """Adam learning rate of V"""
     discount: float = 0.99
+    """discount factor gamma"""
     tau: float = 0.005
+    """Polyak rate of the target Q networks"""
     warmup_steps: int = 0
     offline_fraction: float = 0.5
 

@@ -24,17 +24,28 @@ BATCH_KEYS = ("obs", "action", "log_prob", "advantage", "return")
 @dataclasses.dataclass(frozen=True)
 class PPOConfig(PhaseConfig):
     hidden_dims: tuple[int, ...] = (64, 64)
+    """widths of the policy and value MLPs"""
     lr: float = 3e-4
+    """Adam learning rate (policy and value together)"""
     n_steps: int = 2048
+    """env steps per rollout"""
     epochs: int = 10
+    """passes over each rollout"""
     batch_size: int = 64
     clip_range: float = 0.2
+    """PPO ratio clip epsilon"""
     ent_coef: float = 0.0
+    """weight of the entropy bonus"""
     vf_coef: float = 0.5
+    """weight of the value loss"""
     max_grad_norm: float = 0.5
+    """gradient norm clip"""
     gae_lambda: float = 0.95
+    """GAE lambda"""
     discount: float = 0.99
+    """discount factor gamma"""
     normalize_advantage: bool = True
+    """normalise advantages per minibatch"""
     warmup_steps: int = 0
     offline_fraction: float = 0.0
 

@@ -11,10 +11,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from typing import Literal
 
 import torch
 
-from robokit.algos.base import Agent, PhaseConfig, check_batch, freeze_, seeded_init, soft_update_
+from robokit.algos.base import (
+    Agent,
+    PhaseConfig,
+    WarmupActions,
+    check_batch,
+    freeze_,
+    seeded_init,
+    soft_update_,
+)
 from robokit.losses import (
     ensemble_critic_loss,
     random_subset,
@@ -26,6 +35,8 @@ from robokit.losses import (
 from robokit.nets import QEnsemble, TanhGaussianPolicy
 
 BATCH_KEYS = ("obs", "action", "reward", "next_obs", "terminated")
+#: how the actor reads the critic ensemble
+QReduction = Literal["mean", "min"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,20 +52,35 @@ class SACConfig(PhaseConfig):
     """
 
     hidden_dims: tuple[int, ...] = (256, 256)
+    """widths of the actor and critic MLPs"""
     ensemble_size: int = 2
+    """E critics, evaluated in one batched pass"""
     target_subset: int = 2
+    """M members whose min forms the TD target (M = E = 2 is clipped double-Q)"""
     layer_norm: bool = False
+    """LayerNorm in the critic (RLPD, WSRL)"""
     orthogonal_init: bool = False
-    actor_q_reduction: str = "min"
+    """orthogonal weight initialisation of actor and critic"""
+    actor_q_reduction: QReduction = "min"
+    """how the actor reads the ensemble: 'mean' (REDQ/RLPD) or 'min' (SAC)"""
     actor_lr: float = 3e-4
+    """Adam learning rate of the actor"""
     critic_lr: float = 3e-4
+    """Adam learning rate of the critics"""
     temperature_lr: float = 3e-4
+    """Adam learning rate of log alpha (the entropy temperature)"""
     init_temperature: float = 1.0
+    """initial entropy temperature alpha"""
     auto_temperature: bool = True
+    """tune alpha towards --agent.target-entropy (else keep it fixed)"""
     target_entropy: float | None = None
+    """entropy target of the temperature tuning (default: -action_dim)"""
     discount: float = 0.99
+    """discount factor gamma"""
     tau: float = 0.005
+    """Polyak rate of the target critics"""
     backup_entropy: bool = True
+    """subtract alpha * log pi(a'|s') in the TD target"""
 
 
 class SAC(Agent):
@@ -154,11 +180,11 @@ class RLPDConfig(SACConfig):
     ensemble_size: int = 10
     target_subset: int = 2
     layer_norm: bool = True
-    actor_q_reduction: str = "mean"
+    actor_q_reduction: QReduction = "mean"
     utd_ratio: int = 20
     offline_fraction: float = 0.5
     warmup_steps: int = 5000
-    warmup_actions: str = "random"
+    warmup_actions: WarmupActions = "random"
 
 
 class RLPD(SAC):

@@ -24,7 +24,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -43,50 +43,66 @@ CHECKPOINT_DIR = "checkpoints"
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Run settings shared by every algorithm (the algorithm's own are under ``agent``).
-
-    env: gymnasium id (robokit ids are registered automatically).
-    dataset: offline data (Minari dir, D4RL or robomimic HDF5) for offline phases and mixing.
-    offline_steps / online_steps: gradient steps on the dataset / env steps online (warm-up included).
-    warmup_steps / offline_fraction: override the algorithm's defaults when set.
-    eval_every: steps between evaluations (offline and online); eval_episodes per evaluation.
-    checkpoint_every: steps between checkpoints (taken at the next episode end when online).
-    reward_scale / reward_bias: rewards are stored as ``scale * r + bias`` (offline and online data),
-        as in the Cal-QL/WSRL code (e.g. 10 and -5 for sparse 0/1 tasks); logged returns stay raw.
-    sparse_reward_failure_value: Cal-QL's failure reward for mc_return, after scale and bias
-        (0.0 for raw 0/1 sparse tasks; -5.0 with scale 10 and bias -5).
-    init_from: start from the agent (weights and optimizers) of this checkpoint, e.g. an offline
-        pretraining run's ``final.pt``, so several fine-tuning recipes share one pretraining.
-    save_datasets: when set, write the run's replay as ``medium-replay`` and ``dataset_episodes``
-        rollouts of the final policy as ``medium`` (Minari) into this folder.
-    """
+    """Run settings shared by every algorithm (the algorithm's own are under ``agent``)."""
 
     env: str = "robokit/ArmReach-v0"
+    """gymnasium env id (robokit ids are registered automatically)"""
     dataset: Path | None = None
+    """offline data (Minari dir, D4RL or robomimic HDF5) for offline phases and mixing"""
     offline_steps: int = 0
+    """gradient steps on the dataset before going online"""
     online_steps: int = 10_000
+    """env steps online (the warm-up included)"""
     seed: int = 0
+    """seed of networks, env resets, sampling and exploration"""
     out: Path = Path("runs/train")
-    logger: tuple[str, ...] = ("console", "csv")
+    """run folder: config.yaml, metrics.csv, checkpoints/, final.pt (refused when it holds files,
+    unless --resume or --overwrite)"""
+    logger: tuple[Literal["console", "csv", "wandb", "none"], ...] = ("console", "csv")
+    """where metrics go (wandb runs offline unless WANDB_MODE says otherwise)"""
     eval_every: int = 5000
+    """steps between evaluations, offline and online (0: only at the start and end of online)"""
     eval_episodes: int = 10
+    """episodes per evaluation"""
     log_every: int = 1000
+    """steps between training-metric rows"""
     checkpoint_every: int = 10_000
+    """steps between checkpoints (taken at the next episode end when online)"""
     keep_checkpoints: int = 2
+    """newest checkpoints kept in checkpoints/ (older ones are deleted)"""
     replay_capacity: int = 1_000_000
+    """online replay size (capped at --online-steps)"""
     warmup_steps: int | None = None
+    """override the algorithm's warm-up length (env steps without updates)"""
     offline_fraction: float | None = None
-    mix_mode: str = "mixed"
+    """override the algorithm's share of offline rows in each online batch"""
+    mix_mode: Literal["mixed", "append"] = "mixed"
+    """'mixed': every batch holds exactly round(f * B) offline rows; 'append': one pool, rows
+    drawn uniformly (Cal-QL's and WSRL's 'append online data to the dataset')"""
     reward_scale: float = 1.0
+    """rewards are stored as scale * r + bias (offline and online data), as in the Cal-QL/WSRL code
+    (e.g. 10 and -5 for sparse 0/1 tasks); logged returns stay raw"""
     reward_bias: float = 0.0
+    """see --reward-scale"""
     sparse_reward_failure_value: float | None = None
+    """Cal-QL's failure reward for mc_return, after scale and bias (0.0 for raw 0/1 sparse tasks;
+    -5.0 with scale 10 and bias -5)"""
     resume: bool = False
+    """continue the run in --out from its newest intact checkpoint"""
     init_from: Path | None = None
+    """start from the agent (weights and optimizers) of this checkpoint, e.g. an offline
+    pretraining run's final.pt, so several fine-tuning recipes share one pretraining"""
     progress: bool = True
+    """show progress bars"""
     save_datasets: Path | None = None
+    """when set, write the run's replay as 'medium-replay' and --dataset-episodes rollouts of the
+    final policy as 'medium' (Minari) into this folder"""
     dataset_episodes: int = 10
+    """rollouts of the final policy for --save-datasets"""
     threads: int = 1
+    """torch intra-op threads"""
     overwrite: bool = False
+    """delete everything in --out first (a folder holding files is refused without it or --resume)"""
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("eval_episodes", "log_every", "checkpoint_every", "keep_checkpoints",
