@@ -13,8 +13,11 @@ import json
 import time
 import traceback
 from pathlib import Path
+from typing import Literal
 
 from robokit.core.atomic import atomic_write_text
+from robokit.core.cli_errors import run_command
+from robokit.core.config import ConfigError
 
 #: stage name -> (entry point, what it shows)
 STAGES: dict[str, tuple[str, str]] = {
@@ -33,18 +36,19 @@ class DemoConfig:
 
     out: Path = Path("runs")
     """Folder under which a ``demo-<timestamp>`` run folder is created."""
-    stages: tuple[str, ...] = tuple(STAGES)
+    stages: tuple[Literal["data", "rl", "intact"], ...] = tuple(STAGES)
     """Which stages to run, in order."""
 
 
 def run(config: DemoConfig) -> dict[str, dict]:
     """Run the selected stages; a failing stage is reported and the others still run."""
+    unknown = [name for name in config.stages if name not in STAGES]
+    if unknown:
+        raise ConfigError(f"--stages: unknown demo stage '{unknown[0]}'; choose from {', '.join(STAGES)}")
     run_dir = config.out / time.strftime("demo-%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for name in config.stages:
-        if name not in STAGES:
-            raise SystemExit(f"unknown demo stage '{name}'; choose from {', '.join(STAGES)}")
         entry, what = STAGES[name]
         print(f"\n=== demo stage '{name}': {what}", flush=True)
         start = time.perf_counter()
@@ -78,7 +82,11 @@ def _short(value: object) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of ``robokit demo``; non-zero exit when any stage failed."""
+    """Entry point of ``robokit demo``; exit 1 when any stage failed, 2 on bad input."""
+    return run_command("robokit demo", argv, _main)
+
+
+def _main(argv: list[str]) -> int:
     from robokit.core.config import parse
 
     results = run(parse(DemoConfig, argv, prog="robokit demo"))

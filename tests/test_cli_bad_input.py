@@ -218,6 +218,10 @@ ROS: dict[str, Case] = {
                                               "'agent'"),
 }
 
+DEMO: dict[str, Case] = {
+    "out under a file": lambda t, f: (["--out", str(_file(t / "plain")), "--stages", "data"], "plain"),
+}
+
 
 def _detector(fx: dict) -> Path:
     return _needs(fx, "detector", "the detector needs spconv (the lidar extra)")["detector"]
@@ -257,6 +261,7 @@ test_dataset_bad_input = command_test(["dataset"], DATASET)
 test_robustness_bad_input = command_test(["robustness"], ROBUSTNESS)
 test_kitti_bad_input = command_test(["kitti"], KITTI)
 test_ros_bad_input = command_test(["ros"], ROS)
+test_demo_bad_input = command_test(["demo"], DEMO)
 
 
 def _subprocess(*args: str) -> subprocess.CompletedProcess:

@@ -55,8 +55,6 @@ def all_config_classes() -> dict[str, type]:
 
     classes: dict[str, type] = {}
     for command in SUBCOMMANDS:
-        if command == "demo":
-            continue
         if command == "train":
             for algo in ALGOS.names():
                 classes.update(_capture(command, ["--algo", algo]))
