@@ -279,3 +279,11 @@ def test_debug_flag_shows_the_traceback(tmp_path):
     result = _subprocess("eval", "--checkpoint", str(tmp_path / "nope.pt"), "--debug")
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "CheckpointError" in result.stderr
+
+
+def test_the_error_convention_imports_no_torch():
+    """Commands that never need torch (dataset, kitti tracking, ros bags) stay quick to start."""
+    code = ("import sys, robokit.core.cli_errors, robokit.data.cli, robokit.lidar.kitti_cli, robokit.ros.cli; "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.stdout.strip() == "False", result.stderr[-2000:]

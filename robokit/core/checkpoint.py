@@ -22,17 +22,13 @@ import numpy as np
 import torch
 
 from robokit.core.atomic import atomic_path, remove_stale_temporaries
+from robokit.core.errors import CheckpointError, UnsafeCheckpointError
+
+__all__ = ["CheckpointError", "UnsafeCheckpointError", "checkpoint_data", "save_checkpoint", "load_checkpoint",
+           "checkpoint_steps", "latest_checkpoint", "intact_checkpoints"]
 
 FORMAT_VERSION = 1
 PLAIN_TYPES = (bool, int, float, str, type(None), torch.Tensor)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, truncated, of the wrong format, or holds Python objects."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """A checkpoint file names Python objects (classes, functions): refused, never executed."""
 
 
 def checkpoint_data(value: Any, key: str = "state") -> Any:

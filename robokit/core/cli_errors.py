@@ -22,8 +22,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from robokit.core.checkpoint import CheckpointError
 from robokit.core.config import ConfigError
+from robokit.core.errors import CheckpointError
 
 DEBUG_FLAG = "--debug"
 EXIT_BAD_INPUT = 2
