@@ -19,7 +19,7 @@ export PYOPENGL_PLATFORM ?= egl
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: demo test lint bench gpu-check system-deps install install-dev robosuite clean
+.PHONY: demo test lint bench gpu-check system-deps install install-dev robosuite d3rlpy clean
 
 demo: install
 	$(PY) -m robokit demo
@@ -35,7 +35,7 @@ bench: install-dev
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script --quick || exit 1; done
 
 install: system-deps $(VENV)/.installed-run
-install-dev: system-deps $(VENV)/.installed-dev $(VENV)/.installed-robosuite
+install-dev: system-deps $(VENV)/.installed-dev $(VENV)/.installed-robosuite $(VENV)/.installed-d3rlpy
 
 # A venv whose creation was interrupted (no stamp) is removed and made again.
 $(VENV)/.created:
@@ -81,6 +81,16 @@ gpu-check:
 	$(GPU_PY) -m pytest -m gpu -ra -p no:cacheprovider
 	$(GPU_PY) benchmarks/sac_update.py --quick --device cuda
 	$(GPU_PY) benchmarks/voxelize.py --quick --device cuda
+
+# d3rlpy 2.8.1 (the peer of benchmarks/iql_vs_d3rlpy.py and cql_update.py) pins gymnasium==1.0.0;
+# robokit runs gymnasium 1.4.0. Install d3rlpy without its pins: its other needs (gym 0.26.2,
+# structlog, colorama, dataclasses-json, scikit-learn) come with the dev extra, and torch, numpy
+# and gymnasium stay at robokit's versions (checked: d3rlpy's IQL and CQL train and evaluate).
+d3rlpy: $(VENV)/.installed-d3rlpy
+
+$(VENV)/.installed-d3rlpy: constraints.txt $(VENV)/.installed-dev
+	$(PIP) install -c constraints.txt --no-deps d3rlpy==2.8.1
+	touch $@
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
