@@ -103,22 +103,26 @@ class CQL(SAC):
         return td_target(batch["reward"], next_value, batch["terminated"], self.config.discount)
 
     def policy_q_samples(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Q of N uniform / current-policy / next-policy actions at s: each (E, B, N), plus log-probs (B, N)."""
+        """Q of N uniform / current-policy / next-policy actions at s: each (E, B, N), plus log-probs
+        (B, N) and the actions themselves, ``actions`` (B, 3N, A) in that order.
+
+        The policy actions (constants for the critic, as in the CQL code) are N draws per state
+        from one actor pass over the B states s and B states s'; all 3N actions of every state then
+        go through the critic in one pass per layer (``QEnsemble.many_actions``), not one pass per
+        proposal.
+        """
         obs, n_actions = batch["obs"], self.config.cql_n_actions
         batch_size = obs.shape[0]
-        obs_rep = obs.repeat_interleave(n_actions, dim=0)
-        next_obs_rep = batch["next_obs"].repeat_interleave(n_actions, dim=0)
         with torch.no_grad():
             random_action = torch.rand((batch_size * n_actions, self.action_dim), generator=self.generator) * 2 - 1
-        current_action, current_log_prob = self.actor.sample(obs_rep, self.generator)
-        next_action, next_log_prob = self.actor.sample(next_obs_rep, self.generator)
-        actions = torch.cat([random_action, current_action.detach(), next_action.detach()], dim=0)
-        q_all = self.critic(obs_rep.repeat(3, 1), actions).view(self.config.ensemble_size, 3, batch_size, n_actions)
-        return {
-            "random": q_all[:, 0], "current": q_all[:, 1], "next": q_all[:, 2],
-            "current_log_prob": current_log_prob.detach().view(batch_size, n_actions),
-            "next_log_prob": next_log_prob.detach().view(batch_size, n_actions),
-        }
+            policy_action, policy_log_prob = self.actor.sample_n(torch.cat([obs, batch["next_obs"]]), n_actions,
+                                                                 self.generator)
+        current_action, next_action = policy_action.split(batch_size)
+        actions = torch.cat([random_action.view(batch_size, n_actions, -1), current_action, next_action], dim=1)
+        q_random, q_current, q_next = self.critic.many_actions(obs, actions).split(n_actions, dim=-1)
+        current_log_prob, next_log_prob = policy_log_prob.split(batch_size)
+        return {"random": q_random, "current": q_current, "next": q_next, "actions": actions,
+                "current_log_prob": current_log_prob, "next_log_prob": next_log_prob}
 
     def critic_regularizer(self, batch: dict[str, torch.Tensor], q_data: torch.Tensor
                            ) -> tuple[torch.Tensor, dict[str, float]]:

@@ -54,9 +54,22 @@ class TanhGaussianPolicy(nn.Module):
     def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterised sample and its log-probability (change of variables through tanh)."""
         mean, log_std = self.distribution_params(obs)
-        std = log_std.exp()
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        pre_tanh = mean + std * noise
+        return self._squashed(mean, log_std, noise)
+
+    def sample_n(self, obs: torch.Tensor, count: int, generator: torch.Generator | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``count`` samples per state from one network pass: obs (B, O) -> actions (B, count, A),
+        log-probs (B, count) (CQL's N actions per state)."""
+        mean, log_std = self.distribution_params(obs)
+        noise = torch.randn((mean.shape[0], count, mean.shape[1]), generator=generator, dtype=mean.dtype,
+                            device=mean.device)
+        return self._squashed(mean.unsqueeze(1), log_std.unsqueeze(1), noise)
+
+    @staticmethod
+    def _squashed(mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tanh(mean + std * noise) and its log-probability; shapes broadcast to noise's (..., A)."""
+        pre_tanh = mean + log_std.exp() * noise
         gaussian_log_prob = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         return torch.tanh(pre_tanh), gaussian_log_prob - tanh_log_det_jacobian(pre_tanh)
 

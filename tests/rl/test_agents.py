@@ -276,3 +276,20 @@ def test_building_an_agent_leaves_the_global_torch_rng_alone():
     for algo in sorted(small_configs()):
         make_agent(algo, OBS, ACT, small_configs()[algo], seed=11)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_cql_penalty_samples_equal_the_per_proposal_computation():
+    """The batched penalty pass gives, for the very actions it drew, the Q values of the old
+    computation: one critic call per proposal (uniform, pi(.|s), pi(.|s')), all evaluated at s."""
+    agent = make_agent("calql", OBS, ACT, small_configs()["calql"])
+    b, n = batch(8), agent.config.cql_n_actions
+    samples = agent.policy_q_samples(b)
+    groups = samples["actions"].split(n, dim=1)
+    for name, group in zip(("random", "current", "next"), groups, strict=True):
+        per_group = torch.stack([agent.critic(b["obs"], group[:, k]) for k in range(n)], dim=-1)
+        torch.testing.assert_close(samples[name], per_group, rtol=1e-5, atol=1e-6)
+    assert samples["actions"][:, :n].abs().max() <= 1.0
+    current_again = agent.actor.log_prob(b["obs"].repeat_interleave(n, dim=0), groups[1].reshape(-1, ACT))
+    torch.testing.assert_close(samples["current_log_prob"], current_again.view(8, n), rtol=1e-4, atol=1e-4)
+    next_again = agent.actor.log_prob(b["next_obs"].repeat_interleave(n, dim=0), groups[2].reshape(-1, ACT))
+    torch.testing.assert_close(samples["next_log_prob"], next_again.view(8, n), rtol=1e-4, atol=1e-4)

@@ -101,3 +101,33 @@ def test_log_std_bounds_and_deterministic_policy():
     obs = torch.randn(3, 4)
     mean, _ = policy.distribution_params(obs)
     torch.testing.assert_close(policy.mode(obs), torch.tanh(mean))
+
+
+def test_many_actions_equals_one_call_per_action_group_values_and_gradients():
+    """CQL's batched pass (all K actions of every state through each layer at once, member by
+    member) computes what K separate ``forward`` calls compute, and back-propagates the same."""
+    torch.manual_seed(3)
+    batch, count, obs_dim, act_dim = 7, 9, 5, 3
+    for layer_norm in (False, True):
+        q = QEnsemble(obs_dim, act_dim, ensemble_size=3, hidden_dims=(16, 16), layer_norm=layer_norm)
+        obs, actions = torch.randn(batch, obs_dim), torch.rand(batch, count, act_dim) * 2 - 1
+        batched = q.many_actions(obs, actions)
+        (batched.exp().sum() + batched.pow(2).sum()).backward()
+        batched_grads = [p.grad.clone() for p in q.parameters()]
+        q.zero_grad()
+        grouped = torch.stack([q(obs, actions[:, k]) for k in range(count)], dim=-1)
+        (grouped.exp().sum() + grouped.pow(2).sum()).backward()
+        assert batched.shape == (3, batch, count)
+        torch.testing.assert_close(batched, grouped, rtol=1e-5, atol=1e-6)
+        for got, want in zip(batched_grads, [p.grad for p in q.parameters()], strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_sample_n_draws_from_the_policy_density():
+    torch.manual_seed(4)
+    policy = TanhGaussianPolicy(4, 2, (16,))
+    obs = torch.randn(5, 4)
+    actions, log_prob = policy.sample_n(obs, 6, torch.Generator().manual_seed(0))
+    assert actions.shape == (5, 6, 2) and log_prob.shape == (5, 6)
+    again = policy.log_prob(obs.repeat_interleave(6, dim=0), actions.reshape(30, 2)).view(5, 6)
+    torch.testing.assert_close(log_prob, again, rtol=1e-4, atol=1e-4)
