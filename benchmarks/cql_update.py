@@ -26,8 +26,7 @@ import json
 import sys
 
 import torch
-
-from sac_update import ACT, BATCH, HIDDEN, OBS, random_batch, time_updates  # noqa: I001 (benchmarks/ is the script dir)
+from sac_update import ACT, BATCH, HIDDEN, OBS, random_batch, time_updates  # benchmarks/ is the script dir
 
 
 def make_d3rlpy():
