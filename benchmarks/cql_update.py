@@ -26,7 +26,14 @@ import json
 import sys
 
 import torch
-from sac_update import ACT, BATCH, HIDDEN, OBS, random_batch, time_updates  # benchmarks/ is the script dir
+from sac_update import (  # benchmarks/ is the script dir
+    ACT,
+    BATCH,
+    HIDDEN,
+    OBS,
+    random_batch,
+    time_updates,
+)
 
 
 def make_d3rlpy():
