@@ -7,7 +7,7 @@ The Q ensemble evaluates all E members in one batched matmul per layer
 
 from robokit.nets.ensemble import EnsembleLinear, EnsembleMLP, QEnsemble
 from robokit.nets.mlp import MLP, ValueNet, orthogonal_init_
-from robokit.nets.policies import DeterministicPolicy, TanhGaussianPolicy
+from robokit.nets.policies import DeterministicPolicy, GaussianPolicy, TanhGaussianPolicy
 
 __all__ = [
     "MLP",
@@ -17,5 +17,6 @@ __all__ = [
     "EnsembleMLP",
     "QEnsemble",
     "TanhGaussianPolicy",
+    "GaussianPolicy",
     "DeterministicPolicy",
 ]

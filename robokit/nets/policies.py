@@ -101,3 +101,55 @@ class DeterministicPolicy(nn.Module):
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         return self(obs)
+
+
+class GaussianPolicy(nn.Module):
+    """a ~ N(tanh(mu(s)), exp(log_std)^2), a state-independent log std clipped to a range; the
+    official IQL actor (``NormalTanhPolicy(state_dependent_std=False, tanh_squash_distribution=False,
+    log_std_min=-5)``): the mean is squashed, the distribution is not, so dataset actions at +-1
+    have an ordinary density (no atanh).
+
+    log_prob(obs (B, O), action (B, A), dropout=False) -> (B,); sample(obs) -> ((B, A) clipped to
+    [-1, 1], (B,)); mode(obs) -> tanh(mu) (B, A), IQL's evaluation action (temperature 0).
+    ``dropout_rate`` > 0 applies dropout after every hidden activation in ``log_prob(...,
+    dropout=True)`` only (IQL's training pass), never when acting.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden_dims: Sequence[int] = (256, 256),
+                 log_std_min: float = -5.0, log_std_max: float = 2.0, dropout_rate: float = 0.0) -> None:
+        super().__init__()
+        self.action_dim = action_dim
+        self.log_std_min, self.log_std_max, self.dropout_rate = log_std_min, log_std_max, dropout_rate
+        self.hidden = nn.ModuleList()
+        width = obs_dim
+        for size in hidden_dims:
+            self.hidden.append(nn.Linear(width, size))
+            width = size
+        self.mean_head = nn.Linear(width, action_dim)
+        self.log_std = nn.Parameter(torch.zeros(action_dim))
+
+    def distribution_params(self, obs: torch.Tensor, dropout: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """mean tanh(mu) (B, A) and clipped log_std (A,) broadcast to (B, A)."""
+        h = obs
+        for layer in self.hidden:
+            h = F.relu(layer(h))
+            if dropout and self.dropout_rate > 0:
+                h = F.dropout(h, self.dropout_rate, training=True)
+        mean = torch.tanh(self.mean_head(h))
+        return mean, self.log_std.clamp(self.log_std_min, self.log_std_max).expand_as(mean)
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor, dropout: bool = False) -> torch.Tensor:
+        mean, log_std = self.distribution_params(obs, dropout)
+        z = (action - mean) / log_std.exp()
+        return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A Gaussian draw clipped to [-1, 1] (as IQL's ``sample_actions``) and the log-density of
+        the unclipped draw."""
+        mean, log_std = self.distribution_params(obs)
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        log_prob = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return (mean + log_std.exp() * noise).clamp(-1.0, 1.0), log_prob
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.distribution_params(obs)[0]

@@ -293,3 +293,50 @@ def test_cql_penalty_samples_equal_the_per_proposal_computation():
     torch.testing.assert_close(samples["current_log_prob"], current_again.view(8, n), rtol=1e-4, atol=1e-4)
     next_again = agent.actor.log_prob(b["next_obs"].repeat_interleave(n, dim=0), groups[2].reshape(-1, ACT))
     torch.testing.assert_close(samples["next_log_prob"], next_again.view(8, n), rtol=1e-4, atol=1e-4)
+
+
+def test_iql_runs_the_official_update_order_and_cosine_actor_lr():
+    """IQL's learner.py: V step, then the actor's advantage Q_target - V reads the *updated* V,
+    then Q; the actor lr follows optax.cosine_decay_schedule(lr, T)."""
+    from robokit.algos.iql import cosine_lr
+    from robokit.losses import awr_actor_loss
+
+    config = dataclasses.replace(small_configs()["iql"], cosine_decay_steps=4)
+    agent = make_agent("iql", OBS, ACT, config)
+    b = batch()
+    before = make_agent("iql", OBS, ACT, config)
+    metrics = agent.update(b)
+    # replay the V step by hand on a copy, then check the actor's advantage used the new V
+    with torch.no_grad():
+        q_target = before.target_critic(b["obs"], b["action"]).min(0).values
+    from robokit.losses import iql_value_loss
+
+    before._step(before.value_optimizer, iql_value_loss(q_target, before.value(b["obs"]), config.expectile))
+    with torch.no_grad():
+        advantage = q_target - before.value(b["obs"])
+    assert metrics["train/advantage_mean"] == pytest.approx(advantage.mean().item(), rel=1e-5, abs=1e-6)
+    loss = awr_actor_loss(before.actor.log_prob(b["obs"], b["action"]), advantage, config.awr_temperature)
+    assert metrics["losses/actor"] == pytest.approx(loss.item(), rel=1e-5)
+    assert metrics["train/actor_lr"] == config.actor_lr
+    lrs = [agent.update(b)["train/actor_lr"] for _ in range(5)]
+    assert lrs == pytest.approx([cosine_lr(config.actor_lr, k, 4) for k in range(1, 6)])
+    assert lrs[1] == pytest.approx(config.actor_lr / 2) and lrs[3] == 0.0 and lrs[4] == 0.0
+
+
+def test_iql_locomotion_reward_scale():
+    from robokit.algos.iql import locomotion_reward_scale
+
+    assert locomotion_reward_scale([10.0, 510.0, 60.0]) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="different returns"):
+        locomotion_reward_scale([3.0, 3.0])
+
+
+def test_iql_keeps_the_tanh_gaussian_actor_as_an_option():
+    from robokit.nets import TanhGaussianPolicy
+
+    agent = make_agent("iql", OBS, ACT, dataclasses.replace(small_configs()["iql"], policy="tanh_gaussian",
+                                                            actor_lr_schedule="constant"))
+    assert isinstance(agent.actor, TanhGaussianPolicy)
+    assert agent.update(batch())["train/actor_lr"] == agent.config.actor_lr
+    with pytest.raises(ValueError, match="policy must be"):
+        make_agent("iql", OBS, ACT, dataclasses.replace(small_configs()["iql"], policy="beta"))

@@ -131,3 +131,36 @@ def test_sample_n_draws_from_the_policy_density():
     assert actions.shape == (5, 6, 2) and log_prob.shape == (5, 6)
     again = policy.log_prob(obs.repeat_interleave(6, dim=0), actions.reshape(30, 2)).view(5, 6)
     torch.testing.assert_close(log_prob, again, rtol=1e-4, atol=1e-4)
+
+
+def test_gaussian_policy_is_iqls_actor():
+    """N(tanh mu, std) with a state-independent log std clipped to [-5, 2] starting at 0: the
+    density of a dataset action at the bound is ordinary (no atanh), and it equals the hand formula."""
+    from robokit.nets import GaussianPolicy
+
+    torch.manual_seed(5)
+    policy = GaussianPolicy(4, 2, (16,))
+    obs = torch.randn(3, 4)
+    mean, log_std = policy.distribution_params(obs)
+    torch.testing.assert_close(log_std, torch.zeros(3, 2))
+    action = torch.tensor([[1.0, -1.0], [0.3, 0.0], [-1.0, 1.0]])
+    want = torch.distributions.Normal(mean, 1.0).log_prob(action).sum(-1)
+    torch.testing.assert_close(policy.log_prob(obs, action), want)
+    assert torch.isfinite(policy.log_prob(obs, action)).all() and policy.log_prob(obs, action).max() < 0
+    with torch.no_grad():
+        policy.log_std.fill_(-9.0)
+    assert policy.distribution_params(obs)[1].min() == -5.0
+    torch.testing.assert_close(policy.mode(obs), mean)
+    sample, _ = policy.sample(obs, torch.Generator().manual_seed(0))
+    assert sample.abs().max() <= 1.0
+
+
+def test_gaussian_policy_dropout_only_in_the_training_pass():
+    from robokit.nets import GaussianPolicy
+
+    torch.manual_seed(6)
+    policy = GaussianPolicy(4, 2, (32, 32), dropout_rate=0.5)
+    obs, action = torch.randn(8, 4), torch.zeros(8, 2)
+    torch.testing.assert_close(policy.mode(obs), policy.mode(obs))
+    torch.testing.assert_close(policy.log_prob(obs, action), policy.log_prob(obs, action))
+    assert not torch.allclose(policy.log_prob(obs, action, dropout=True), policy.log_prob(obs, action))
