@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-official-recipe", dest="official", action="store_false",
                         help="no reward normalisation and a constant actor lr for both")
     parser.add_argument("--robokit-policy", default="gaussian", choices=("gaussian", "tanh_gaussian"))
+    parser.add_argument("--learners", nargs="+", default=["robokit", "d3rlpy"], choices=("robokit", "d3rlpy"),
+                        help="train only these (e.g. robokit alone for an ablation)")
     parser.add_argument("--out", type=Path, default=None, help="also write the per-seed results here (JSON)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -205,8 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     env = make_env("Hopper-v5")
     runs = []
     for seed in seeds:
-        learners = [Robokit(obs_dim, act_dim, seed, updates, args.official, args.robokit_policy),
-                    D3rlpy(obs_dim, act_dim, seed, updates, args.official)]
+        learners = [Robokit(obs_dim, act_dim, seed, updates, args.official, args.robokit_policy)
+                    if name == "robokit" else D3rlpy(obs_dim, act_dim, seed, updates, args.official)
+                    for name in args.learners]
         seconds = train_pair(learners, arrays, updates, seed, args.block)
         for learner in learners:
             result = evaluate(learner, env, episodes, seed=seed)
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                          "return": result["eval/return_mean"], "return_std_episodes": result["eval/return_std"]})
             print(json.dumps(runs[-1]), flush=True)
     summary = {}
-    for name in ("robokit", "d3rlpy"):
+    for name in args.learners:
         mine = [r for r in runs if r["learner"] == name]
         returns = np.array([r["return"] for r in mine])
         summary[name] = {"updates_per_s": float(np.mean([r["updates_per_s"] for r in mine])),
@@ -226,19 +229,31 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"runs": runs, "summary": summary, "data": facts, "args": vars(args)},
                                        default=str, indent=1))
-    rk, d3 = summary["robokit"], summary["d3rlpy"]
+    print(json.dumps(benchmark_line(summary, facts, args, path, updates, seeds, episodes)))
+    return 0
+
+
+def benchmark_line(summary: dict, facts: dict, args: argparse.Namespace, path: Path, updates: int,
+                   seeds: list[int], episodes: int) -> dict:
+    """The closing JSON object: updates/s and returns of robokit and d3rlpy (where trained)."""
+    described = "; ".join(f"return {name} {s['return_mean']:.1f} +- {s['return_std_seeds']:.1f} {s['returns']}"
+                          for name, s in summary.items())
     notes = (f"{'quick smoke run: random-policy data; ' if args.quick else ''}{facts['transitions']} transitions "
              f"({path.name}), {updates} updates, seeds {seeds}, {episodes} eval episodes, batch {BATCH}, hidden "
              f"{HIDDEN}, {args.threads} thread(s); official recipe (reward x{facts['reward_scale']:.3f}, cosine "
-             f"actor lr) {'on' if args.official else 'off'}; robokit policy {args.robokit_policy}; return robokit "
-             f"{rk['return_mean']:.1f} +- {rk['return_std_seeds']:.1f} {rk['returns']}, d3rlpy "
-             f"{d3['return_mean']:.1f} +- {d3['return_std_seeds']:.1f} {d3['returns']}")
-    print(json.dumps({"benchmark": "iql_vs_d3rlpy", "unit": "updates/s", "higher_is_better": True,
-                      "robokit": round(rk["updates_per_s"], 2), "peers": {"d3rlpy": round(d3["updates_per_s"], 2)},
-                      "ratio": round(rk["updates_per_s"] / d3["updates_per_s"], 3), "bound": None,
-                      "robokit_return": round(rk["return_mean"], 1), "d3rlpy_return": round(d3["return_mean"], 1),
-                      "return_ratio": round(rk["return_mean"] / d3["return_mean"], 3) if d3["return_mean"] else None,
-                      "notes": notes}))
+             f"actor lr) {'on' if args.official else 'off'}; robokit policy {args.robokit_policy}; {described}")
+    rk, d3 = summary.get("robokit"), summary.get("d3rlpy")
+    line = {"benchmark": "iql_vs_d3rlpy", "unit": "updates/s", "higher_is_better": True,
+            "robokit": round(rk["updates_per_s"], 2) if rk else None,
+            "peers": {"d3rlpy": round(d3["updates_per_s"], 2)} if d3 else {},
+            "ratio": round(rk["updates_per_s"] / d3["updates_per_s"], 3) if rk and d3 else None, "bound": None,
+            "robokit_return": round(rk["return_mean"], 1) if rk else None,
+            "d3rlpy_return": round(d3["return_mean"], 1) if d3 else None, "notes": notes}
+    if rk and d3 and d3["return_mean"]:
+        line["return_ratio"] = round(rk["return_mean"] / d3["return_mean"], 3)
+    return line
+
+
     return 0
 
 
