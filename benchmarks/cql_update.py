@@ -4,7 +4,9 @@ One update = one critic step (TD + CQL penalty over N=10 uniform, N current-poli
 next-policy actions per state, importance weighted), one actor step, one temperature step and a
 Polyak target update. Same sizes for everyone: 2 critics and an actor of hidden (256, 256),
 batch 256, obs 17 / action 6 (Hopper-like), fixed conservative weight 5 (no Lagrange dual),
-Adam. Threads: 1 (``--threads``).
+Adam. Threads: 1 (``--threads``). Rates are updates per CPU-second (process time, which with one
+thread is time on a core), so other jobs on a shared CPU do not count against anyone; ``bound``
+is the measured GEMM rate divided by the update's multiply-accumulates (``update_macs``).
 
 - robokit_cql: ``robokit.algos.CQL`` (the penalty's 3N actions per state go through the
   vectorised ensemble in one batched pass per layer, the state part of the first layer once per
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 import torch
 from sac_update import (  # benchmarks/ is the script dir
@@ -34,6 +37,41 @@ from sac_update import (  # benchmarks/ is the script dir
     random_batch,
     time_updates,
 )
+
+
+def update_macs(n_actions: int = 10, members: int = 2) -> float:
+    """Multiply-accumulates of one CQL update, counted layer by layer (the bound's numerator).
+
+    The critic penalty dominates: 3N actions x B states through E members, forward, weight
+    gradients and input gradients of every layer but the first. Add the data-action critic
+    (fwd + bwd), the target (actor + critic forward), the penalty's actor pass (2B states) and
+    the actor step (actor fwd + bwd, critic fwd + input bwd).
+    """
+    widths_q = [OBS + ACT, *HIDDEN, 1]
+    widths_pi = [OBS, *HIDDEN, 2 * ACT]
+    per_row_q = sum(a * b for a, b in zip(widths_q[:-1], widths_q[1:], strict=True))
+    per_row_q_input_grad = per_row_q - widths_q[0] * widths_q[1]
+    per_row_pi = sum(a * b for a, b in zip(widths_pi[:-1], widths_pi[1:], strict=True))
+    penalty_rows = 3 * n_actions * BATCH * members
+    penalty = penalty_rows * (2 * per_row_q + per_row_q_input_grad)
+    data = BATCH * members * (3 * per_row_q)
+    target = BATCH * (per_row_pi + members * per_row_q)
+    sampling = 2 * BATCH * per_row_pi
+    actor = BATCH * (3 * per_row_pi + members * 2 * per_row_q)
+    return float(penalty + data + target + sampling + actor)
+
+
+def gemm_rate(seconds: float) -> float:
+    """Measured single-process fp32 GEMM rate (MAC/s) at the penalty's largest layer shape."""
+    a, b = torch.randn(3 * 10 * BATCH, HIDDEN[0]), torch.randn(HIDDEN[0], HIDDEN[1])
+    best = 0.0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        tick = time.process_time()
+        for _ in range(5):
+            torch.mm(a, b)
+        best = max(best, 5 * a.shape[0] * a.shape[1] * b.shape[1] / max(time.process_time() - tick, 1e-9))
+    return best
 
 
 def make_d3rlpy():
@@ -90,21 +128,25 @@ def main(argv: list[str] | None = None) -> int:
     speeds: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):  # interleave so load changes on the shared CPU hit everyone alike
         for name, update in contenders.items():
-            speeds[name].append(time_updates(update, batches, seconds))
+            speeds[name].append(time_updates(update, batches, seconds, clock=time.process_time))
     median = {name: sorted(v)[len(v) // 2] for name, v in speeds.items()}
+    macs, rate = update_macs(), gemm_rate(seconds)
+    bound = rate / macs
     print(f"{'contender':<16} {'updates/s':>10}   (median of {rounds} rounds, {args.threads} thread(s))")
     for name, value in median.items():
         print(f"{name:<16} {value:>10.2f}")
+    print(f"{'bound':<16} {bound:>10.2f}   ({macs / 1e9:.2f} GMAC per update at {rate / 1e9:.1f} GMAC/s)")
     peers = {k: round(v, 2) for k, v in median.items() if k.startswith("d3rlpy")}
     robokit = median["robokit_cql"]
     notes = (f"E=2, N=10 actions per proposal, batch {BATCH}, hidden {HIDDEN}, obs {OBS}, act {ACT}, "
              f"{args.threads} thread(s), CPU shared with other jobs; robokit Cal-QL: {median['robokit_calql']:.2f} "
-             "upd/s; target: ratio >= 2")
+             f"upd/s; target: ratio >= 2; bound = GEMM rate {rate / 1e9:.1f} GMAC/s (best CPU-time of "
+             f"a 7680x256x256 mm here) / {macs / 1e9:.2f} GMAC per update, the same arithmetic for d3rlpy")
     if why:
         notes += f"; d3rlpy left out: {why}"
     ratio = round(robokit / max(peers.values()), 3) if peers else None
     print(json.dumps({"benchmark": "cql_update", "unit": "updates/s", "higher_is_better": True,
-                      "robokit": round(robokit, 2), "peers": peers, "ratio": ratio, "bound": None,
+                      "robokit": round(robokit, 2), "peers": peers, "ratio": ratio, "bound": round(bound, 2),
                       "notes": notes}))
     return 0
 

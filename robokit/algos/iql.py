@@ -40,7 +40,7 @@ class IQLConfig(PhaseConfig):
     cosine_decay_steps: T; the official code sets it to the run's --max_steps (1e6 for D4RL), so
         pass the number of updates you will run.
     dropout_rate: dropout after each hidden layer of the actor in its training pass (official:
-        None for locomotion and AntMaze, 0.1 for Kitchen and Adroit).
+        None for locomotion and AntMaze, 0.1 for Kitchen, ``configs/*_config.py``).
     """
 
     hidden_dims: tuple[int, ...] = (256, 256)
