@@ -7,8 +7,9 @@ IQL recipe where both libraries offer it: rewards scaled by 1000 / (max - min ep
 (``train_offline.py``) and a cosine actor-lr decay over the run (``learner.py``; d3rlpy's
 ``CosineAnnealingLRFactory(T_max=updates)``, ``--no-official-recipe`` turns both off). Training
 alternates blocks of updates between the two so load changes on a shared CPU hit both alike;
-updates/s counts sampling + update for each. At the end each policy's deterministic action
-(tanh of the mean for both) is evaluated on Hopper-v5 (``--eval-episodes`` episodes).
+updates/s counts sampling + update for each, per CPU-second (process time, one thread). At the
+end each policy's deterministic action (tanh of the mean for both) is evaluated on Hopper-v5
+(``--eval-episodes`` episodes).
 
 What differs is what the libraries do inside an update:
 - robokit (``robokit.algos.IQL``, its defaults = the official IQL code): V step, actor step
@@ -153,7 +154,8 @@ def batch_at(arrays: dict[str, np.ndarray], index: np.ndarray) -> dict[str, torc
 
 
 def train_pair(learners: list, arrays: dict[str, np.ndarray], updates: int, seed: int, block: int) -> dict[str, float]:
-    """Train every learner on the same index stream, alternating blocks; seconds per learner."""
+    """Train every learner on the same index stream, alternating blocks; CPU seconds per learner
+    (process time: with one thread, time on a core, so other jobs on a shared CPU do not count)."""
     rng = np.random.default_rng(seed)
     size = len(arrays["reward"])
     seconds = {learner.name: 0.0 for learner in learners}
@@ -162,10 +164,10 @@ def train_pair(learners: list, arrays: dict[str, np.ndarray], updates: int, seed
         count = min(block, updates - done)
         indices = rng.integers(0, size, size=(count, BATCH))
         for learner in learners:
-            start = time.perf_counter()
+            start = time.process_time()
             for index in indices:
                 learner.update(batch_at(arrays, index))
-            seconds[learner.name] += time.perf_counter() - start
+            seconds[learner.name] += time.process_time() - start
         done += count
     return seconds
 
