@@ -23,7 +23,6 @@ interleaved rounds (the CPU is shared) and the median is reported.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -34,8 +33,9 @@ from sac_update import (  # benchmarks/ is the script dir
     BATCH,
     HIDDEN,
     OBS,
+    interleaved_medians,
     random_batch,
-    time_updates,
+    timing_args,
 )
 
 
@@ -104,12 +104,7 @@ def make_d3rlpy():
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="about 3 s per contender and round")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds (median reported)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = timing_args(__doc__, "about 3 s per contender and round", argv)
     seconds, rounds = (3.0, 3) if args.quick else (8.0, 5)
     rounds = args.rounds or rounds
     from robokit.algos import CQL, CalQL, CalQLConfig, CQLConfig
@@ -125,17 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     d3rlpy_update, why = make_d3rlpy()
     if d3rlpy_update is not None:
         contenders["d3rlpy_cql"] = d3rlpy_update
-    speeds: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):  # interleave so load changes on the shared CPU hit everyone alike
-        for name, update in contenders.items():
-            speeds[name].append(time_updates(update, batches, seconds, clock=time.process_time))
-    median = {name: sorted(v)[len(v) // 2] for name, v in speeds.items()}
+    median = interleaved_medians(contenders, batches, seconds, rounds, args.threads, clock=time.process_time)
     macs, rate = update_macs(), gemm_rate(seconds)
     bound = rate / macs
-    print(f"{'contender':<16} {'updates/s':>10}   (median of {rounds} rounds, {args.threads} thread(s))")
-    for name, value in median.items():
-        print(f"{name:<16} {value:>10.2f}")
-    print(f"{'bound':<16} {bound:>10.2f}   ({macs / 1e9:.2f} GMAC per update at {rate / 1e9:.1f} GMAC/s)")
+    print(f"{'bound':<18} {bound:>10.2f}   ({macs / 1e9:.2f} GMAC per update at {rate / 1e9:.1f} GMAC/s)")
     peers = {k: round(v, 2) for k, v in median.items() if k.startswith("d3rlpy")}
     robokit = median["robokit_cql"]
     notes = (f"E=2, N=10 actions per proposal, batch {BATCH}, hidden {HIDDEN}, obs {OBS}, act {ACT}, "

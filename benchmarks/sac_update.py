@@ -149,9 +149,10 @@ def time_updates(update, batches, seconds: float, clock=time.perf_counter) -> fl
             return count / elapsed
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="about 5 s per contender")
+def timing_args(description: str, quick_help: str, argv: list[str] | None) -> argparse.Namespace:
+    """--quick, --threads (torch threads, set here) and --rounds, shared by the update benchmarks."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds (median reported)")
     parser.add_argument("--device", default="cpu", help="torch device every contender runs on (cpu, cuda)")
@@ -162,6 +163,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
+    return args
+
+
+def interleaved_medians(contenders: dict, batches: list, seconds: float, rounds: int, threads: int,
+                        clock=time.perf_counter) -> dict[str, float]:
+    """Median updates/s per contender over ``rounds`` interleaved rounds (so load changes on a
+    shared CPU hit everyone alike); prints the table."""
+    speeds: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, update in contenders.items():
+            speeds[name].append(time_updates(update, batches, seconds, clock))
+    median = {name: sorted(v)[len(v) // 2] for name, v in speeds.items()}
+    print(f"{'contender':<18} {'updates/s':>10}   (median of {rounds} rounds, {threads} thread(s))")
+    for name, value in median.items():
+        print(f"{name:<18} {value:>10.2f}")
+    return median
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = timing_args(__doc__, "about 5 s per contender", argv)
     seconds, rounds = (1.5, 3) if args.quick else (5.0, 5)
     rounds = args.rounds or rounds
     from robokit.algos import SAC, SACConfig
@@ -178,14 +199,7 @@ def run(args: argparse.Namespace) -> int:
     torchrl_update, why = make_torchrl()
     if torchrl_update is not None:
         contenders["torchrl_sacloss"] = torchrl_update
-    speeds: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):  # interleave so load changes on the shared CPU hit everyone alike
-        for name, update in contenders.items():
-            speeds[name].append(time_updates(update, batches, seconds))
-    median = {name: sorted(v)[len(v) // 2] for name, v in speeds.items()}
-    print(f"{'contender':<18} {'updates/s':>10}   (median of {rounds} rounds, {args.threads} thread(s))")
-    for name, value in median.items():
-        print(f"{name:<18} {value:>10.1f}")
+    median = interleaved_medians(contenders, batches, seconds, rounds, args.threads)
     peers = {k: round(v, 2) for k, v in median.items() if k in ("plain_two_critic", "torchrl_sacloss")}
     robokit = median["robokit_e10"]
     cost_ratio = median["plain_two_critic"] / robokit
