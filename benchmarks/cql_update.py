@@ -35,7 +35,7 @@ from sac_update import (  # benchmarks/ is the script dir
     OBS,
     interleaved_medians,
     random_batch,
-    timing_args,
+    timing_parser,
 )
 
 
@@ -104,7 +104,8 @@ def make_d3rlpy():
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = timing_args(__doc__, "about 3 s per contender and round", argv)
+    args = timing_parser(__doc__, "about 3 s per contender and round").parse_args(argv)
+    torch.set_num_threads(args.threads)
     seconds, rounds = (3.0, 3) if args.quick else (8.0, 5)
     rounds = args.rounds or rounds
     from robokit.algos import CQL, CalQL, CalQLConfig, CQLConfig

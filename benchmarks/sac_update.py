@@ -149,21 +149,13 @@ def time_updates(update, batches, seconds: float, clock=time.perf_counter) -> fl
             return count / elapsed
 
 
-def timing_args(description: str, quick_help: str, argv: list[str] | None) -> argparse.Namespace:
-    """--quick, --threads (torch threads, set here) and --rounds, shared by the update benchmarks."""
+def timing_parser(description: str, quick_help: str) -> argparse.ArgumentParser:
+    """--quick, --threads and --rounds, shared by the update benchmarks."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds (median reported)")
-    parser.add_argument("--device", default="cpu", help="torch device every contender runs on (cpu, cuda)")
-    args = parser.parse_args(argv)
-    with torch.device(args.device):  # networks, optimizers, generators and batches all on one device
-        return run(args)
-
-
-def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
-    return args
+    return parser
 
 
 def interleaved_medians(contenders: dict, batches: list, seconds: float, rounds: int, threads: int,
@@ -182,7 +174,15 @@ def interleaved_medians(contenders: dict, batches: list, seconds: float, rounds:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = timing_args(__doc__, "about 5 s per contender", argv)
+    parser = timing_parser(__doc__, "about 5 s per contender")
+    parser.add_argument("--device", default="cpu", help="torch device every contender runs on (cpu, cuda)")
+    args = parser.parse_args(argv)
+    with torch.device(args.device):  # networks, optimizers, generators and batches all on one device
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
     seconds, rounds = (1.5, 3) if args.quick else (5.0, 5)
     rounds = args.rounds or rounds
     from robokit.algos import SAC, SACConfig
