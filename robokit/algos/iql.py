@@ -56,13 +56,13 @@ class IQLConfig(PhaseConfig):
     awr_max_weight: float = 100.0
     """clip of the actor weights exp(beta * advantage)"""
     policy: Literal["gaussian", "tanh_gaussian"] = "gaussian"
-    """Actor: IQL's N(tanh mu, std) with a clipped state-independent log std, or a tanh-Gaussian."""
+    """actor: IQL's N(tanh mu, std) with a clipped state-independent log std, or a tanh-Gaussian"""
     actor_lr_schedule: Literal["cosine", "constant"] = "cosine"
-    """Actor lr: IQL's cosine decay to 0 over cosine_decay_steps updates, or constant."""
+    """actor lr: IQL's cosine decay to 0 over cosine_decay_steps updates, or constant"""
     cosine_decay_steps: int = 1_000_000
-    """Updates over which the cosine actor lr decays (IQL: the run's --max_steps; set it to yours)."""
+    """updates over which the cosine actor lr decays (IQL: the run's --max_steps; set it to yours)"""
     dropout_rate: float = 0.0
-    """Dropout after each hidden layer of the actor while training (IQL: 0 locomotion, 0.1 Kitchen)."""
+    """dropout after each hidden layer of the actor while training (IQL: 0 locomotion, 0.1 Kitchen)"""
     actor_lr: float = 3e-4
     """Adam learning rate of the actor"""
     critic_lr: float = 3e-4
