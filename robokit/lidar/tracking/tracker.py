@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,9 @@ from robokit.lidar.tracking.kalman import (
 __all__ = [
     "TRACKER_PRESETS",
     "TrackerConfig",
+    "ClassConfigs",
+    "AB3DMOT_POINTRCNN_CLASSES",
+    "SIMPLETRACK_WAYMO_CLASSES",
     "Tracker",
     "track_sequence",
     "SequenceTrackingResult",
@@ -57,6 +61,8 @@ _MEASUREMENT_TO_BOX = [0, 1, 2, 6, 5, 4, 3]  # the permutation is its own invers
 _REFUSED = -np.inf
 #: similarities: 3D GIoU, 3D IoU, or minus the 3D centre distance in metres (AB3DMOT's dist_3d)
 METRICS = ("giou3d", "iou3d", "dist3d")
+#: assignment: optimal (Hungarian) or greedy (best pair first, AB3DMOT's ``greedy``)
+MATCHINGS = ("hungarian", "greedy")
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class TrackerConfig:
         keep_high_score: a track matched by a low-score detection keeps the score of its last
             high-score detection (the detection confirms where the object is, not that it
             exists); False: every match sets the track's score (AB3DMOT).
+        matching: "hungarian" (optimal assignment) or "greedy" (pairs taken best first).
     """
 
     metric: str = "giou3d"
@@ -99,10 +106,13 @@ class TrackerConfig:
     max_report_misses: int | None = 1
     max_distance: float | None = None
     keep_high_score: bool = True
+    matching: str = "hungarian"
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        if self.matching not in MATCHINGS:
+            raise ValueError(f"matching must be one of {MATCHINGS}, got {self.matching!r}")
         if self.min_hits < 1 or self.max_age < 1:
             raise ValueError(
                 f"min_hits and max_age must be >= 1, got {self.min_hits}, {self.max_age}"
@@ -136,6 +146,48 @@ AB3DMOT = TrackerConfig(
     keep_high_score=False,
 )
 TRACKER_PRESETS: dict[str, TrackerConfig] = {"robokit": TrackerConfig(), "ab3dmot": AB3DMOT}
+
+
+@dataclass(frozen=True)
+class ClassConfigs:
+    """Tracker settings per class: ``by_class[name]`` where given, else ``default``."""
+
+    default: TrackerConfig = field(default_factory=TrackerConfig)
+    by_class: Mapping[str, TrackerConfig] = field(default_factory=dict)
+
+    def for_class(self, name: str) -> TrackerConfig:
+        """The settings that track class ``name``."""
+        return self.by_class.get(name, self.default)
+
+
+def _logit(probability: float) -> float:
+    return float(np.log(probability / (1.0 - probability)))
+
+
+#: AB3DMOT's per-class rows for PointRCNN on KITTI (``get_param`` in ``AB3DMOT_libs/model.py``,
+#: lines 54-56 at commit 61f3bd7; ``algm, metric, thres, min_hits, max_age``): Car hungar,
+#: giou_3d -0.2, 3, 2; Pedestrian greedy, giou_3d -0.4, 1, 4; Cyclist hungar, dist_3d 2 m, 3, 4.
+#: Here on top of robokit's two-stage matching, the low stage using the same threshold.
+AB3DMOT_POINTRCNN_CLASSES: dict[str, dict] = {
+    "Car": dict(metric="giou3d", match_threshold=-0.2, low_match_threshold=-0.2,
+                min_hits=3, max_age=2),
+    "Pedestrian": dict(metric="giou3d", match_threshold=-0.4, low_match_threshold=-0.4,
+                       min_hits=1, max_age=4, matching="greedy"),
+    "Cyclist": dict(metric="dist3d", match_threshold=-2.0, low_match_threshold=-2.0,
+                    min_hits=3, max_age=4),
+}  # fmt: skip
+
+#: SimpleTrack's Waymo GIoU configurations (``configs/waymo_configs/vc_kf_giou.yaml`` for
+#: vehicles, ``pd_kf_giou.yaml`` for pedestrians; no cyclist file, so cyclists take the
+#: pedestrian one): two-stage split at probability 0.7 / 0.5 (``score_threshold``), second-stage
+#: floor 0.1 (``det_score_threshold``), GIoU >= -0.5 in both stages (``asso_thres`` 1.5 = 1 -
+#: GIoU; ``det_dist_threshold`` -0.5), ``max_age_since_update`` 2, ``min_hits_to_birth`` 3,
+#: bipartite matching. Probabilities become logits for PointRCNN's scores.
+SIMPLETRACK_WAYMO_CLASSES: dict[str, dict] = {
+    name: dict(high_score=_logit(split), birth_score=_logit(split), score_threshold=_logit(0.1),
+               match_threshold=-0.5, low_match_threshold=-0.5, min_hits=3, max_age=2)
+    for name, split in (("Car", 0.7), ("Pedestrian", 0.5), ("Cyclist", 0.5))
+}  # fmt: skip
 
 
 class Tracker:
@@ -229,23 +281,24 @@ class Tracker:
         return similarity
 
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Two-stage Hungarian matching -> (detection indices, track indices) of accepted pairs."""
+        """Two-stage matching -> (detection indices, track indices) of accepted pairs."""
         empty = np.zeros(0, dtype=np.int64)
         if len(boxes) == 0 or len(self) == 0:
             return empty, empty
         config = self.config
         similarity = self._similarity(boxes)
+        assign = _greedy if config.matching == "greedy" else _hungarian
         if config.high_score is None:
-            return _hungarian(similarity, config.match_threshold)
+            return assign(similarity, config.match_threshold)
         high = np.flatnonzero(scores >= config.high_score)
         low = np.flatnonzero(scores < config.high_score)
-        rows, cols = _hungarian(similarity[high], config.match_threshold)
+        rows, cols = assign(similarity[high], config.match_threshold)
         det_index, track_index = high[rows], cols
         if len(low):
             free = np.ones(len(self), dtype=bool)
             free[track_index] = False
             free = np.flatnonzero(free)
-            rows, cols = _hungarian(similarity[np.ix_(low, free)], config.low_match_threshold)
+            rows, cols = assign(similarity[np.ix_(low, free)], config.low_match_threshold)
             det_index = np.concatenate([det_index, low[rows]])
             track_index = np.concatenate([track_index, free[cols]])
         return det_index, track_index
@@ -281,6 +334,25 @@ def _hungarian(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np
     rows, cols = linear_sum_assignment(finite, maximize=True)
     accepted = similarity[rows, cols] >= threshold
     return rows[accepted], cols[accepted]
+
+
+def _greedy(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy assignment: the most similar free pair first, down to ``threshold``.
+
+    AB3DMOT's ``greedy_matching`` (``AB3DMOT_libs/matching.py``) on ``similarity`` ``(N, K)``.
+    """
+    rows_taken = np.zeros(similarity.shape[0], dtype=bool)
+    cols_taken = np.zeros(similarity.shape[1], dtype=bool)
+    rows, cols = [], []
+    for flat in np.argsort(-similarity, axis=None, kind="stable"):
+        row, col = divmod(int(flat), similarity.shape[1])
+        if similarity[row, col] < threshold:
+            break
+        if not (rows_taken[row] or cols_taken[col]):
+            rows_taken[row] = cols_taken[col] = True
+            rows.append(row)
+            cols.append(col)
+    return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
 
 
 @dataclass
@@ -321,7 +393,7 @@ def warm_up() -> None:
 
 def track_sequence(
     detections: TrackObjects,
-    config: TrackerConfig | None = None,
+    config: TrackerConfig | ClassConfigs | None = None,
     classes: tuple[str, ...] = ("Car",),
     num_frames: int | None = None,
     poses: np.ndarray | None = None,
@@ -330,7 +402,7 @@ def track_sequence(
 
     Args:
         detections: one sequence's detections (see :func:`robokit.lidar.tracking.io.read_detections`).
-        config: tracker settings.
+        config: tracker settings, for every class or per class (:class:`ClassConfigs`).
         classes: class names to track, each with its own tracker and id range.
         num_frames: frames to run (default: up to the last detection's frame).
         poses: optional ``(F, 4, 4)`` pose of the box frame in a fixed world frame per frame
@@ -339,7 +411,9 @@ def track_sequence(
         :class:`SequenceTrackingResult` with KITTI result rows (score = the last matched
         detection's score) and the time spent in the tracking loop.
     """
-    config = config or TrackerConfig()
+    configs = (
+        config if isinstance(config, ClassConfigs) else ClassConfigs(config or TrackerConfig())
+    )
     warm_up()
     frames = detections.num_frames if num_frames is None else num_frames
     egos = frame_to_frame(poses, frames) if poses is not None else [None] * frames
@@ -347,6 +421,7 @@ def track_sequence(
     seconds = 0.0
     id_offset = 0
     for class_index, name in enumerate(classes):
+        config = configs.for_class(name)
         keep = (detections.obj_type == name) & (detections.score >= config.score_threshold)
         dets = detections.select(keep)
         info = np.column_stack(

@@ -255,3 +255,57 @@ def test_distance_gate_refuses_far_pairs_a_loose_giou_would_accept():
     assert run(Tracker(loose), frames)[1][1].tolist() == [1]
     gated = run(Tracker(loose.replace(max_distance=2.0)), frames)
     assert sorted(gated[1][1].tolist()) == [1, 2]
+
+
+# ----------------------------------------------------------------------------- per-class settings
+
+
+def test_greedy_takes_the_best_pair_first_where_hungarian_maximises_the_sum():
+    from robokit.lidar.tracking.tracker import _greedy, _hungarian
+
+    similarity = np.array([[0.9, 0.8], [0.7, -1.0]])
+    # greedy: (0, 0) first, then row 1 has only a refused pair; Hungarian: 0.8 + 0.7 > 0.9
+    rows, cols = _greedy(similarity, threshold=0.0)
+    assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [(0, 0)]
+    rows, cols = _hungarian(similarity, threshold=0.0)
+    assert sorted(zip(rows.tolist(), cols.tolist(), strict=True)) == [(0, 1), (1, 0)]
+    rows, _ = _greedy(np.array([[-np.inf, 0.1]]), threshold=0.2)
+    assert len(rows) == 0
+    with pytest.raises(ValueError, match="matching"):
+        TrackerConfig(matching="auction")
+
+
+def test_class_configs_give_each_class_its_own_settings():
+    from robokit.lidar.tracking.io import TrackObjects
+    from robokit.lidar.tracking.tracker import ClassConfigs, track_sequence
+
+    # a car and a pedestrian, each seen in frames 0-3, missed in 4-5, seen again in 6-7
+    seen = [f for f in range(8) if f not in (4, 5)]
+    frames = np.repeat(seen, 2)
+    kinds = np.array(["Car", "Pedestrian"] * len(seen))
+    boxes = np.array([camera_box(0 if k == "Car" else 6, 20) for k in kinds])
+    count = len(frames)
+    detections = TrackObjects(
+        frame=frames, track_id=np.full(count, -1), obj_type=kinds, truncated=np.zeros(count),
+        occluded=np.zeros(count, dtype=np.int64), alpha=np.zeros(count),
+        bbox2d=np.tile(list(TALL), (count, 1)), boxes=boxes, score=np.full(count, 3.0),
+    )  # fmt: skip
+    configs = ClassConfigs(
+        TrackerConfig(min_hits=1, max_age=4), {"Pedestrian": TrackerConfig(min_hits=1, max_age=2)}
+    )
+    assert configs.for_class("Cyclist") == configs.default
+    objects = track_sequence(detections, configs, ("Car", "Pedestrian"), 8).objects
+    ids = {k: set(objects.track_id[objects.obj_type == k].tolist()) for k in ("Car", "Pedestrian")}
+    # the car (max_age 4) survives the two-frame gap; the pedestrian (max_age 2) is re-born
+    assert len(ids["Car"]) == 1 and len(ids["Pedestrian"]) == 2
+
+
+def test_published_class_tables_build_valid_configs():
+    from robokit.lidar.tracking.tracker import AB3DMOT_POINTRCNN_CLASSES, SIMPLETRACK_WAYMO_CLASSES
+
+    for table in (AB3DMOT_POINTRCNN_CLASSES, SIMPLETRACK_WAYMO_CLASSES):
+        assert set(table) == {"Car", "Pedestrian", "Cyclist"}
+        for changes in table.values():
+            TrackerConfig().replace(**changes)  # every field exists and passes the checks
+    # probability 0.7 -> logit 0.847 (SimpleTrack's vehicle split, in PointRCNN's units)
+    assert SIMPLETRACK_WAYMO_CLASSES["Car"]["high_score"] == pytest.approx(0.8473, abs=1e-4)
