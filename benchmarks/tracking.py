@@ -43,8 +43,8 @@ IOUS = (0.25, 0.5)
 
 
 def ablation_rows(quick: bool):
-    """(name, TrackerConfig) pairs: AB3DMOT, then robokit's changes added one at a time."""
-    from robokit.lidar.tracking.tracker import TRACKER_PRESETS
+    """(name, settings) pairs: AB3DMOT, then robokit's changes added one at a time."""
+    from robokit.lidar.tracking.tracker import TRACKER_PRESETS, preset_configs
 
     ab3dmot = TRACKER_PRESETS["ab3dmot"]
     two_stage = ab3dmot.replace(high_score=0.0, low_match_threshold=-0.2)
@@ -55,7 +55,8 @@ def ablation_rows(quick: bool):
         ("+ two-stage matching", two_stage),
         ("+ high-score birth", birth),
         ("+ weak matches keep the score", keep),
-        ("+ max_age 4 (robokit)", TRACKER_PRESETS["robokit"]),
+        ("+ max_age 4", TRACKER_PRESETS["robokit"]),
+        ("+ SimpleTrack's cyclist row (robokit)", preset_configs("robokit")),
     ]
     assert keep.replace(max_age=4, max_report_misses=1) == TRACKER_PRESETS["robokit"]
     return [rows[0], rows[-1]] if quick else rows

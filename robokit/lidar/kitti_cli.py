@@ -44,7 +44,7 @@ class TrackArgs:
     seqs: str | None = None
     """comma-separated sequences (default: every file in --detections)"""
     preset: Literal["robokit", "ab3dmot"] = "robokit"
-    """tracker settings: robokit's tracker, or AB3DMOT's released KITTI configuration"""
+    """tracker settings: robokit's tracker (SimpleTrack's Waymo settings for cyclists), or AB3DMOT's released KITTI configuration"""
     metric: Literal["giou3d", "iou3d", "dist3d"] | None = None
     """association similarity; dist3d is minus the centre distance in metres (default: the preset's)"""
     match_threshold: float | None = None
@@ -119,9 +119,8 @@ def _split(text: str | None) -> list[str] | None:
 
 def _tracker_config(args: TrackArgs):
     """The preset's settings with the flags given on the command line."""
-    from robokit.lidar.tracking.tracker import TRACKER_PRESETS
+    from robokit.lidar.tracking.tracker import preset_configs
 
-    config = TRACKER_PRESETS[args.preset]
     changes = {
         name: getattr(args, name)
         for name in ("metric", "match_threshold", "min_hits", "max_age")
@@ -131,7 +130,7 @@ def _tracker_config(args: TrackArgs):
         changes["match_threshold"] = METRIC_THRESHOLDS[args.metric]
     if "match_threshold" in changes:
         changes["low_match_threshold"] = changes["match_threshold"]
-    return config.replace(**changes)
+    return preset_configs(args.preset, **changes)
 
 
 def _sequence_poses(args: TrackArgs, seq: str):
@@ -197,7 +196,10 @@ def _track(args: TrackArgs) -> int:
         "seconds": total_seconds,
         "preset": args.preset,
         "ego_motion": "oxts" if args.oxts else "poses" if args.poses else None,
-        "tracker": _finite(dataclasses.asdict(config)),
+        "tracker": _finite(dataclasses.asdict(config.default)),
+        "tracker_by_class": {
+            name: _finite(dataclasses.asdict(config.for_class(name))) for name in config.by_class
+        },
         "per_sequence": {
             seq: {"frames": f, "detections": d, "tracks": t, "fps": r} for seq, f, d, t, r in rows
         },

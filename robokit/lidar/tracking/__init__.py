@@ -14,16 +14,25 @@ from robokit.lidar.tracking.io import (
     read_tracking_results,
     write_tracking_results,
 )
-from robokit.lidar.tracking.tracker import TRACKER_PRESETS, Tracker, TrackerConfig, track_sequence
+from robokit.lidar.tracking.tracker import (
+    TRACKER_PRESETS,
+    ClassConfigs,
+    Tracker,
+    TrackerConfig,
+    preset_configs,
+    track_sequence,
+)
 
 __all__ = [
     "TRACKER_PRESETS",
+    "ClassConfigs",
     "EvalConfig",
     "TrackObjects",
     "Tracker",
     "TrackerConfig",
     "TrackingMetrics",
     "evaluate_tracking",
+    "preset_configs",
     "read_detections",
     "read_tracking_labels",
     "read_tracking_results",

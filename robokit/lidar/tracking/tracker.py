@@ -12,7 +12,8 @@ unmatched for ``max_age`` frames die. A track is reported once it has ``min_hits
 (or during the first ``min_hits`` frames of the sequence) and while it was matched at most
 ``max_report_misses`` frames ago, at its predicted position when missed.
 
-``TrackerConfig()`` is robokit's tracker; ``TRACKER_PRESETS["ab3dmot"]`` is AB3DMOT's
+``TrackerConfig()`` is robokit's tracker (``preset_configs("robokit")`` adds its per-class rows:
+SimpleTrack's settings for cyclists); ``TRACKER_PRESETS["ab3dmot"]`` is AB3DMOT's
 released KITTI configuration (one stage, any detection starts a track, ``max_age`` 2) and
 writes the same boxes and tracks as AB3DMOT run without ego-motion compensation.
 
@@ -49,6 +50,8 @@ __all__ = [
     "ClassConfigs",
     "AB3DMOT_POINTRCNN_CLASSES",
     "SIMPLETRACK_WAYMO_CLASSES",
+    "PRESET_CLASS_ROWS",
+    "preset_configs",
     "Tracker",
     "track_sequence",
     "SequenceTrackingResult",
@@ -188,6 +191,25 @@ SIMPLETRACK_WAYMO_CLASSES: dict[str, dict] = {
                match_threshold=-0.5, low_match_threshold=-0.5, min_hits=3, max_age=2)
     for name, split in (("Car", 0.7), ("Pedestrian", 0.5), ("Cyclist", 0.5))
 }  # fmt: skip
+
+#: Per-class rows each preset applies on top of its :data:`TRACKER_PRESETS` entry. robokit's
+#: cyclists take SimpleTrack's row (looser GIoU, score floor, ``max_age`` 2): of the published
+#: per-class settings tried, the only change that helps Cyclist without touching Car or
+#: Pedestrian (docs/kitti_tracking.md, "Per-class settings").
+PRESET_CLASS_ROWS: dict[str, dict[str, dict]] = {
+    "robokit": {"Cyclist": SIMPLETRACK_WAYMO_CLASSES["Cyclist"]},
+    "ab3dmot": {},
+}
+
+
+def preset_configs(preset: str = "robokit", **changes) -> ClassConfigs:
+    """A preset's per-class settings, with ``changes`` (TrackerConfig fields) applied to every class."""
+    base = TRACKER_PRESETS[preset]
+    rows = PRESET_CLASS_ROWS[preset]
+    return ClassConfigs(
+        base.replace(**changes),
+        {name: base.replace(**row).replace(**changes) for name, row in rows.items()},
+    )
 
 
 class Tracker:
@@ -402,7 +424,8 @@ def track_sequence(
 
     Args:
         detections: one sequence's detections (see :func:`robokit.lidar.tracking.io.read_detections`).
-        config: tracker settings, for every class or per class (:class:`ClassConfigs`).
+        config: tracker settings, for every class or per class (:class:`ClassConfigs`);
+            default: robokit's, ``preset_configs("robokit")``.
         classes: class names to track, each with its own tracker and id range.
         num_frames: frames to run (default: up to the last detection's frame).
         poses: optional ``(F, 4, 4)`` pose of the box frame in a fixed world frame per frame
@@ -411,9 +434,10 @@ def track_sequence(
         :class:`SequenceTrackingResult` with KITTI result rows (score = the last matched
         detection's score) and the time spent in the tracking loop.
     """
-    configs = (
-        config if isinstance(config, ClassConfigs) else ClassConfigs(config or TrackerConfig())
-    )
+    if config is None:
+        configs = preset_configs("robokit")
+    else:
+        configs = config if isinstance(config, ClassConfigs) else ClassConfigs(config)
     warm_up()
     frames = detections.num_frames if num_frames is None else num_frames
     egos = frame_to_frame(poses, frames) if poses is not None else [None] * frames

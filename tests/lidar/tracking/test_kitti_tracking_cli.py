@@ -181,15 +181,20 @@ def test_empty_label_file_says_there_is_no_ground_truth(tmp_path, capsys):
 
 def test_flags_override_the_preset(tmp_path):
     from robokit.lidar.kitti_cli import TrackArgs, _tracker_config
-    from robokit.lidar.tracking.tracker import TRACKER_PRESETS
+    from robokit.lidar.tracking.tracker import SIMPLETRACK_WAYMO_CLASSES, TRACKER_PRESETS
 
     args = dict(detections=tmp_path, out=tmp_path)
-    assert _tracker_config(TrackArgs(**args)) == TRACKER_PRESETS["robokit"]
+    robokit = _tracker_config(TrackArgs(**args))
+    assert robokit.default == TRACKER_PRESETS["robokit"]
+    cyclist = TRACKER_PRESETS["robokit"].replace(**SIMPLETRACK_WAYMO_CLASSES["Cyclist"])
+    assert robokit.for_class("Cyclist") == cyclist  # robokit's per-class row
     ab3dmot = _tracker_config(TrackArgs(**args, preset="ab3dmot", max_age=3))
-    assert ab3dmot == TRACKER_PRESETS["ab3dmot"].replace(max_age=3)
-    distance = _tracker_config(TrackArgs(**args, metric="dist3d"))
+    assert ab3dmot.default == TRACKER_PRESETS["ab3dmot"].replace(max_age=3)
+    assert ab3dmot.for_class("Cyclist") == ab3dmot.default  # AB3DMOT: one setting for all
+    assert _tracker_config(TrackArgs(**args, max_age=3)).for_class("Cyclist").max_age == 3
+    distance = _tracker_config(TrackArgs(**args, metric="dist3d")).default
     assert (distance.metric, distance.match_threshold, distance.low_match_threshold) == (
         "dist3d", -2.0, -2.0,
     )  # fmt: skip
-    iou = _tracker_config(TrackArgs(**args, metric="iou3d", match_threshold=0.1))
+    iou = _tracker_config(TrackArgs(**args, metric="iou3d", match_threshold=0.1)).default
     assert (iou.match_threshold, iou.low_match_threshold) == (0.1, 0.1)
