@@ -14,6 +14,10 @@ For each env (gymnasium Hopper-v5, dense; robokit/ArmReach-v0, sparse) and seed:
    - rlpd:            no pretraining, E=10 LayerNorm SAC, 50/50 offline/online mix;
    - sac:             SAC from scratch (2 critics), random warm-up.
 
+Every method runs at the budget's UTD ratio (``utd_ratio`` critic minibatches of ``batch_size``
+per env step), so the comparison is at equal update-to-data ratio; mixed batches hold the exact
+offline share in every minibatch.
+
 Budgets are reduced from the paper (see ``BUDGETS`` and docs/rl.md). Each run lives in its own
 folder and is skipped when already finished (and resumed when killed), so the script can be
 re-run to extend or finish a sweep. Outputs: ``results.json``, ``results.md`` (returns at fixed
@@ -118,13 +122,16 @@ def run_seed(out: Path, env: str, seed: int, dataset: Path, budget: Budget) -> N
     wsrl_cfg = WSRLConfig(**shared, utd_ratio=budget.utd_ratio, warmup_steps=budget.warmup_steps)
     run("wsrl", env_dir / "wsrl", env, seed, budget, wsrl_cfg, **init)
     run("wsrl", env_dir / "wsrl_no_warmup", env, seed, budget, dataclasses.replace(wsrl_cfg, warmup_steps=0), **init)
-    retain_cfg = CalQLConfig(**shared, ensemble_size=10, layer_norm=True, actor_q_reduction="mean",
-                             online_cql=True, offline_fraction=0.5, utd_ratio=1, warmup_steps=0)
+    # the same networks as the WSRL pretraining (10 LayerNorm critics, LayerNorm policy), CQL's min actor
+    retain_cfg = CalQLConfig(**shared, ensemble_size=10, layer_norm=True, policy_layer_norm=True,
+                             actor_q_reduction="min", online_cql=True, offline_fraction=0.5,
+                             utd_ratio=budget.utd_ratio, warmup_steps=0)
     run("calql", env_dir / "cql_retain", env, seed, budget, retain_cfg, **init)
     rlpd_cfg = RLPDConfig(hidden_dims=budget.hidden_dims, batch_size=budget.batch_size, utd_ratio=budget.utd_ratio,
                           warmup_steps=budget.warmup_steps)
     run("rlpd", env_dir / "rlpd", env, seed, budget, rlpd_cfg, **common, online_steps=budget.online_steps)
-    sac_cfg = SACConfig(hidden_dims=budget.hidden_dims, batch_size=budget.batch_size, warmup_steps=budget.warmup_steps)
+    sac_cfg = SACConfig(hidden_dims=budget.hidden_dims, batch_size=budget.batch_size, warmup_steps=budget.warmup_steps,
+                        utd_ratio=budget.utd_ratio)
     run("sac", env_dir / "sac", env, seed, budget, sac_cfg, online_steps=budget.online_steps)
 
 

@@ -1,21 +1,24 @@
 """CQL (Kumar et al. 2020) and Cal-QL (Nakamoto et al. 2023) on the ensemble SAC.
 
-The critic loss adds ``cql_alpha * penalty`` (or a Lagrange-tuned weight) to the
-TD loss, with the penalty's log-sum-exp estimated from uniform, current-policy
-and next-policy actions (importance weighted). Cal-QL clamps the policy-action
-Q values from below by the Monte-Carlo return-to-go ``mc_return`` of the batch.
-Defaults follow the Cal-QL/JaxCQL code: cql_alpha 5, 10 sampled actions,
-temperature 1, no entropy backup, policy lr 1e-4, critic lr 3e-4.
+The critic loss adds ``cql_alpha * penalty`` (or, with ``cql_lagrange``,
+``alpha' * cql_alpha * (penalty - gap)`` with a dual-tuned alpha') to the TD loss, with
+the penalty's log-sum-exp estimated from uniform, current-policy and next-policy actions
+(importance weighted) and each state's difference clipped to
+[``cql_clip_diff_min``, ``cql_clip_diff_max``]. Cal-QL clamps the policy-action Q values
+from below by the Monte-Carlo return-to-go ``mc_return`` of the batch. Defaults follow the
+Cal-QL/JaxCQL code: cql_alpha 5, 10 sampled actions, temperature 1, no entropy backup,
+policy lr 1e-4, critic lr 3e-4; Cal-QL (and WSRL's pretraining) also the max-target backup.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 
 from robokit.algos.base import WarmupActions, check_batch
-from robokit.algos.sac import SAC, QReduction, SACConfig
+from robokit.algos.sac import SAC, ActorBatch, QReduction, SACConfig
 from robokit.losses import (
     calql_lower_bound,
     cql_penalty,
@@ -33,9 +36,13 @@ class CQLConfig(SACConfig):
 
     cql_alpha: weight of the conservative penalty (fixed unless cql_lagrange).
     cql_n_actions: N actions per proposal (uniform, pi(.|s), pi(.|s')).
-    cql_lagrange / cql_target_action_gap: tune the weight by dual ascent to keep penalty ~ gap.
-    cql_max_target_backup: target from the best of N next actions (CQL's AntMaze option).
+    cql_lagrange / cql_target_action_gap: tune a multiplier alpha' of cql_alpha by dual ascent
+        to keep penalty ~ gap (log alpha' starts at 1.0, as in the Cal-QL and CORL code).
+    cql_clip_diff_min / cql_clip_diff_max: clamp each state's penalty term (default: no clip).
+    cql_max_target_backup: target from the best of N next actions (Cal-QL's default; off in CQL).
     calql: clamp policy Q values by ``mc_return`` (Cal-QL); batches must carry ``mc_return``.
+    calql_online: keep that clamp during online fine-tuning (True: the official Cal-QL code;
+        False: CORL's cal_ql.py, which switches calibration off when online tuning starts).
     online_cql: keep the penalty during online fine-tuning (True for CQL/Cal-QL fine-tuning;
         WSRL turns it off and fine-tunes with plain SAC).
     """
@@ -52,10 +59,16 @@ class CQLConfig(SACConfig):
     """tune the penalty weight by dual ascent to keep the gap near --agent.cql-target-action-gap"""
     cql_target_action_gap: float = 0.8
     """Lagrange target of the CQL gap"""
+    cql_clip_diff_min: float = -math.inf
+    """clamp each state's penalty term from below (-inf: no clip)"""
+    cql_clip_diff_max: float = math.inf
+    """clamp each state's penalty term from above (inf: no clip)"""
     cql_max_target_backup: bool = False
     """TD target from the best of N next actions (CQL's AntMaze option)"""
     calql: bool = False
     """clamp policy Q values from below by mc_return (Cal-QL); batches carry mc_return"""
+    calql_online: bool = True
+    """keep the Cal-QL clamp online (official Cal-QL); False: CORL's cal_ql.py, off online"""
     online_cql: bool = True
     """keep the penalty during online fine-tuning (CQL/Cal-QL do; WSRL fine-tunes with plain SAC)"""
     warmup_steps: int = 0
@@ -64,9 +77,16 @@ class CQLConfig(SACConfig):
 
 @dataclasses.dataclass(frozen=True)
 class CalQLConfig(CQLConfig):
-    """Cal-QL: CQL with the Monte-Carlo lower bound."""
+    """Cal-QL: CQL with the Monte-Carlo lower bound and the max-target backup (both on in the
+    official code's ``ConservativeSAC.get_default_config``)."""
 
     calql: bool = True
+    cql_max_target_backup: bool = True
+
+
+#: initial log alpha' of the Lagrange version (``Scalar(1.0)`` in Cal-QL's conservative_sac.py
+#: and CORL's cql.py / cal_ql.py)
+LOG_ALPHA_PRIME_INIT = 1.0
 
 
 class CQL(SAC):
@@ -77,20 +97,29 @@ class CQL(SAC):
     def __init__(self, config: CQLConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
         if config.cql_lagrange:
-            self.log_alpha_prime = torch.nn.Parameter(torch.zeros(()))
+            self.log_alpha_prime = torch.nn.Parameter(torch.tensor(LOG_ALPHA_PRIME_INIT))
             self.alpha_prime_optimizer = torch.optim.Adam([self.log_alpha_prime], lr=config.critic_lr)
 
     @property
     def needs_mc_return(self) -> bool:  # type: ignore[override]
-        return self.config.calql and self.penalty_active
+        return self.calibrating
 
     @property
     def penalty_active(self) -> bool:
         return self.phase == "offline" or self.config.online_cql
 
+    @property
+    def calibrating(self) -> bool:
+        """Whether the Cal-QL bound applies now (offline; online unless ``calql_online`` is off)."""
+        return self.config.calql and self.penalty_active and (self.phase == "offline" or self.config.calql_online)
+
+    @property
+    def max_target_active(self) -> bool:
+        return self.config.cql_max_target_backup
+
     @torch.no_grad()
     def td_targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if not self.config.cql_max_target_backup:
+        if not self.max_target_active:
             return super().td_targets(batch)
         n_actions = self.config.cql_n_actions
         next_obs = batch["next_obs"].repeat_interleave(n_actions, dim=0)
@@ -131,22 +160,23 @@ class CQL(SAC):
         samples = self.policy_q_samples(batch)
         q_current, q_next = samples["current"], samples["next"]
         metrics: dict[str, float] = {}
-        if self.config.calql:
+        if self.calibrating:
             check_batch(batch, ("mc_return",), "calql")
             q_current = calql_lower_bound(q_current, batch["mc_return"])
             q_next = calql_lower_bound(q_next, batch["mc_return"])
             metrics["train/calql_bound_rate"] = (samples["current"] < batch["mc_return"].view(1, -1, 1)
                                                  ).float().mean().item()
         penalty = cql_penalty(q_data, samples["random"], q_current, q_next, samples["current_log_prob"],
-                              samples["next_log_prob"], self.action_dim, self.config.cql_temperature)
+                              samples["next_log_prob"], self.action_dim, self.config.cql_temperature,
+                              self.config.cql_clip_diff_min, self.config.cql_clip_diff_max)
         metrics["losses/cql_penalty"] = penalty.mean().item()
         if self.config.cql_lagrange:
             term, alpha_prime_loss = lagrange_cql_terms(self.log_alpha_prime, penalty,
-                                                        self.config.cql_target_action_gap)
+                                                        self.config.cql_target_action_gap, self.config.cql_alpha)
             self.alpha_prime_optimizer.zero_grad(set_to_none=True)
             alpha_prime_loss.backward()
             self.alpha_prime_optimizer.step()
-            metrics["train/cql_alpha"] = self.log_alpha_prime.exp().item()
+            metrics["train/cql_alpha_prime"] = self.log_alpha_prime.exp().item()
             return term, metrics
         return self.config.cql_alpha * penalty.sum(), metrics
 
@@ -157,16 +187,24 @@ class CalQL(CQL):
 
 @dataclasses.dataclass(frozen=True)
 class WSRLConfig(CQLConfig):
-    """WSRL (Zhou et al. 2024): Cal-QL pretraining on a 10-member LayerNorm ensemble, then a
-    5000-step warm-up by the pretrained policy with no updates, then SAC fine-tuning (no CQL
-    penalty) with no offline data retained, UTD 4 with batch 1024 split into 4 critic minibatches
-    and one actor step. Defaults from the WSRL launch scripts (--utd 4 --batch_size 1024
-    --warmup_steps 5000) and paper. For dense-reward locomotion pass ``--agent.calql False`` (CQL)."""
+    """WSRL (Zhou et al. 2024): Cal-QL pretraining on a 10-member LayerNorm ensemble (LayerNorm in
+    the policy too), then a 5000-step warm-up by the pretrained policy with no updates, then SAC
+    fine-tuning (no CQL penalty, no max-target backup) with no offline data retained, UTD 4: a
+    batch of 1024 split into 4 critic minibatches of 256, then one actor and temperature step on
+    all 1024 rows; the actor reads the min over all 10 critics. Defaults from the WSRL code
+    (zhouzypaul/wsrl: experiments/configs/sac_config.py, wsrl_config.py, cql_config.py,
+    wsrl/agents/sac.py) and its locomotion launch script (--utd 4 --batch_size 1024
+    --warmup_steps 5000); see docs/algos/wsrl.md. For dense-reward locomotion pass
+    ``--agent.calql False`` (CQL)."""
 
     ensemble_size: int = 10
     target_subset: int = 2
     layer_norm: bool = True
-    actor_q_reduction: QReduction = "mean"
+    policy_layer_norm: bool = True
+    actor_q_reduction: QReduction = "min"
+    actor_batch: ActorBatch = "full"
+    temperature_lr: float = 1e-4
+    cql_max_target_backup: bool = True
     calql: bool = True
     online_cql: bool = False
     utd_ratio: int = 4
@@ -177,4 +215,11 @@ class WSRLConfig(CQLConfig):
 
 
 class WSRL(CQL):
+    """WSRL's pretraining is its CQL/Cal-QL agent; its fine-tuning is its SAC agent, which has no
+    max-target backup (so the backup applies offline only)."""
+
     name = "wsrl"
+
+    @property
+    def max_target_active(self) -> bool:
+        return self.config.cql_max_target_backup and self.phase == "offline"

@@ -3,8 +3,9 @@
 Defaults follow Stable-Baselines3 / CleanRL continuous-control PPO: 2048 steps per rollout,
 10 epochs of minibatches of 64, lr 3e-4, clip 0.2, GAE lambda 0.95, discount 0.99, value
 coefficient 0.5, gradient-norm clip 0.5, normalised advantages, (64, 64) tanh-free ReLU MLPs with
-orthogonal init. The policy is robokit's tanh-Gaussian with a state-independent std (actions stay
-in [-1, 1] without clipping). The trainer collects rollouts into ``robokit.data.RolloutBuffer``.
+orthogonal init. The policy is robokit's tanh-Gaussian with a state-independent log std that
+starts at 0 (std 1, as SB3's ``log_std_init=0.0`` and CleanRL's zero-initialised ``actor_logstd``),
+clamped to [-5, 2] rather than squashed; actions stay in [-1, 1] without clipping. The trainer collects rollouts into ``robokit.data.RolloutBuffer``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class PPO(Agent):
         super().__init__(config, obs_dim, action_dim, seed)
         with seeded_init(seed):
             self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, orthogonal_init=True,
-                                            state_independent_std=True)
+                                            state_independent_std=True, squash_log_std=False)
             self.value = ValueNet(obs_dim, config.hidden_dims, orthogonal_init=True)
         self.optimizer = torch.optim.Adam(list(self.actor.parameters()) + list(self.value.parameters()),
                                           lr=config.lr, eps=1e-5)

@@ -37,6 +37,7 @@ from robokit.nets import QEnsemble, TanhGaussianPolicy
 BATCH_KEYS = ("obs", "action", "reward", "next_obs", "terminated")
 #: how the actor reads the critic ensemble
 QReduction = Literal["mean", "min"]
+ActorBatch = Literal["last", "full"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,12 @@ class SACConfig(PhaseConfig):
     ensemble_size: E critics, evaluated in one batched pass.
     target_subset: M members whose min forms the TD target (M = E = 2 is clipped double-Q).
     layer_norm: LayerNorm in the critic (RLPD, WSRL).
-    actor_q_reduction: how the actor reads the ensemble: "mean" (REDQ/RLPD) or "min" (SAC).
+    policy_layer_norm: LayerNorm in the policy MLP too (WSRL).
+    actor_q_reduction: how the actor reads the ensemble: "mean" (REDQ/RLPD) or "min" over all
+        members (SAC; WSRL's ``predicted_qs.min(axis=0)``).
+    actor_batch: which rows the actor and temperature step on after the UTD critic steps:
+        "last" (the last critic minibatch, RLPD's code) or "full" (all utd_ratio x batch_size
+        rows, WSRL's ``update_high_utd``).
     backup_entropy: subtract alpha * log pi in the TD target.
     """
 
@@ -59,10 +65,14 @@ class SACConfig(PhaseConfig):
     """M members whose min forms the TD target (M = E = 2 is clipped double-Q)"""
     layer_norm: bool = False
     """LayerNorm in the critic (RLPD, WSRL)"""
+    policy_layer_norm: bool = False
+    """LayerNorm in the policy MLP too (WSRL)"""
     orthogonal_init: bool = False
     """orthogonal weight initialisation of actor and critic"""
     actor_q_reduction: QReduction = "min"
-    """how the actor reads the ensemble: 'mean' (REDQ/RLPD) or 'min' (SAC)"""
+    """how the actor reads the ensemble: 'mean' (REDQ/RLPD) or 'min' over all members (SAC, WSRL)"""
+    actor_batch: ActorBatch = "last"
+    """rows of the actor/temperature step: 'last' critic minibatch (RLPD) or the 'full' UTD batch (WSRL)"""
     actor_lr: float = 3e-4
     """Adam learning rate of the actor"""
     critic_lr: float = 3e-4
@@ -84,7 +94,8 @@ class SACConfig(PhaseConfig):
 
 
 class SAC(Agent):
-    """SAC agent; ``update`` takes k * batch_size rows: k critic steps, then one actor/temperature step."""
+    """SAC agent; ``update`` takes k * batch_size rows: k critic steps, then one actor/temperature step
+    (on the last minibatch or on all k * batch_size rows, ``actor_batch``)."""
 
     name = "sac"
 
@@ -92,8 +103,10 @@ class SAC(Agent):
         super().__init__(config, obs_dim, action_dim, seed)
         if config.actor_q_reduction not in ("mean", "min"):
             raise ValueError(f"actor_q_reduction must be 'mean' or 'min', got {config.actor_q_reduction!r}")
+        if config.actor_batch not in ("last", "full"):
+            raise ValueError(f"actor_batch must be 'last' or 'full', got {config.actor_batch!r}")
         with seeded_init(seed):
-            self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims,
+            self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, config.policy_layer_norm,
                                             orthogonal_init=config.orthogonal_init)
             self.critic = QEnsemble(obs_dim, action_dim, config.ensemble_size, config.hidden_dims,
                                     config.layer_norm, config.orthogonal_init)
@@ -161,13 +174,13 @@ class SAC(Agent):
         return metrics
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Critic on each of k minibatches, then actor and temperature once on the last one."""
+        """Critic on each of k minibatches, then actor and temperature once (``actor_batch``)."""
         check_batch(batch, BATCH_KEYS, self.name)
         metrics: dict[str, float] = {}
         parts = self.minibatches(batch)
         for part in parts:
             metrics = self.update_critic(part)
-        metrics.update(self.update_actor(parts[-1]))
+        metrics.update(self.update_actor(batch if self.config.actor_batch == "full" else parts[-1]))
         self.num_updates += 1
         return metrics
 

@@ -9,7 +9,10 @@ Modes:
   (round half up) followed by ``B - n_off`` online rows, where ``f`` is the
   offline fraction (a constant, or a schedule of the number of online
   transitions added so far, e.g. :class:`LinearSchedule` for annealing). RLPD
-  uses f = 0.5.
+  uses f = 0.5. For an update-to-data ratio k > 1, ``sample(k * b, minibatch_size=b)``
+  returns k such batches of ``b`` rows one after the other, so each contiguous
+  minibatch (one critic step) holds exactly ``n_off(b)`` offline rows (RLPD's code
+  interleaves its offline and online halves for the same reason).
 - ``"append"``: offline and online data are one pool and rows are drawn
   uniformly from it (Cal-QL's and WSRL's "append online data to the dataset"
   style); the number of offline rows then follows the pool sizes and
@@ -117,14 +120,28 @@ class MixedReplay:
         """Add a whole episode to the online buffer."""
         self.online.add_episode(episode)
 
-    def sample(self, batch_size: int) -> dict[str, Any]:
-        """A batch with the transition keys plus ``is_offline`` (B,) bool (offline rows first).
+    def sample(self, batch_size: int, minibatch_size: int | None = None) -> dict[str, Any]:
+        """A batch with the transition keys plus ``is_offline`` (B,) bool.
+
+        With ``minibatch_size`` b (B a multiple of b), the batch is B / b independently
+        mixed minibatches of b rows one after the other (offline rows first within each), so
+        splitting it into contiguous chunks of b gives every chunk the exact offline share;
+        without it, one mixed batch of B rows (offline rows first).
 
         Raises:
             ValueError: ``batch_size`` is not a positive integer.
             ReplayNotReady: during warm-up, or when a part the batch needs is empty.
+            ValueError: B is not a multiple of b.
         """
         check_batch_size(batch_size)
+        if minibatch_size is None or minibatch_size >= batch_size:
+            return self._sample_mixed(batch_size)
+        if minibatch_size <= 0 or batch_size % minibatch_size:
+            raise ValueError(f"batch size {batch_size} is not a multiple of the minibatch size {minibatch_size}")
+        return concat_batches([self._sample_mixed(minibatch_size) for _ in range(batch_size // minibatch_size)])
+
+    def _sample_mixed(self, batch_size: int) -> dict[str, Any]:
+        """One mixed batch of ``batch_size`` rows, offline rows first."""
         if self.online_steps < self.warmup_steps:
             raise ReplayNotReady(f"warm-up: {self.online_steps}/{self.warmup_steps} online steps collected")
         n_offline = self._offline_rows(batch_size)

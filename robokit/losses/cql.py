@@ -9,7 +9,8 @@ import torch
 
 def cql_penalty(q_data: torch.Tensor, q_random: torch.Tensor, q_current: torch.Tensor, q_next: torch.Tensor,
                 log_prob_current: torch.Tensor, log_prob_next: torch.Tensor, action_dim: int,
-                temperature: float = 1.0) -> torch.Tensor:
+                temperature: float = 1.0, clip_min: float = -math.inf,
+                clip_max: float = math.inf) -> torch.Tensor:
     """CQL(H) penalty per member: T * logsumexp(Q(s, a~mu) / T) - Q(s, a_data), with importance weights.
 
     The log-sum-exp is estimated from N uniform actions on [-1, 1]^A (density 0.5^A),
@@ -26,6 +27,8 @@ def cql_penalty(q_data: torch.Tensor, q_random: torch.Tensor, q_current: torch.T
         log_prob_next: (B, N) log pi of the next-state actions (constants).
         action_dim: A, for the uniform density.
         temperature: T of the log-sum-exp.
+        clip_min, clip_max: each state's difference is clamped to [clip_min, clip_max] before the
+            batch mean (``cql_clip_diff_min/max`` of the CQL, Cal-QL and CORL code; +-inf = off).
     Returns:
         (E,) penalty per member, averaged over the batch.
     """
@@ -36,7 +39,7 @@ def cql_penalty(q_data: torch.Tensor, q_random: torch.Tensor, q_current: torch.T
         q_current - log_prob_current.detach().unsqueeze(0),
     ], dim=-1)
     soft_max = temperature * torch.logsumexp(stacked / temperature, dim=-1)
-    return (soft_max - q_data).mean(dim=-1)
+    return (soft_max - q_data).clamp(clip_min, clip_max).mean(dim=-1)
 
 
 def calql_lower_bound(q_policy: torch.Tensor, mc_return: torch.Tensor) -> torch.Tensor:
@@ -54,25 +57,28 @@ def calql_lower_bound(q_policy: torch.Tensor, mc_return: torch.Tensor) -> torch.
     return torch.maximum(q_policy, mc_return.view(1, -1, 1).to(q_policy.dtype))
 
 
-def lagrange_cql_terms(log_alpha_prime: torch.Tensor, penalty: torch.Tensor,
-                       target_action_gap: float, max_alpha: float = 1e6) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lagrange-tuned CQL weight (CQL paper, Eq. 5 dual).
+def lagrange_cql_terms(log_alpha_prime: torch.Tensor, penalty: torch.Tensor, target_action_gap: float,
+                       cql_alpha: float = 1.0, max_alpha: float = 1e6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lagrange-tuned CQL weight (CQL paper, Eq. 5 dual), as the Cal-QL and CORL code write it.
 
-    alpha' = clamp(exp(log_alpha'), 0, max_alpha). The critic minimises
-    alpha' * (penalty - gap); alpha' maximises it, i.e. minimises -alpha' * (penalty - gap).
+    alpha' = clamp(exp(log_alpha'), 0, max_alpha). Each member's conservative term is
+    alpha' * cql_alpha * (penalty_e - gap), which the critic minimises (summed over members, as
+    its TD losses are); alpha' maximises the members' mean of it (Cal-QL's and CORL's
+    ``(-cql_min_qf1_loss - cql_min_qf2_loss) * 0.5``).
 
     Args:
         log_alpha_prime: scalar parameter.
         penalty: (E,) CQL penalty per member.
         target_action_gap: tau, the allowed gap.
+        cql_alpha: the fixed CQL weight, a multiplier of alpha'.
     Returns:
         (critic_term scalar with gradient to the critic only,
          alpha_prime_loss scalar with gradient to log_alpha_prime only)
     """
     alpha_prime = log_alpha_prime.exp().clamp(0.0, max_alpha)
-    gap = penalty - target_action_gap
+    gap = cql_alpha * (penalty - target_action_gap)
     critic_term = (alpha_prime.detach() * gap).sum()
-    alpha_prime_loss = -(alpha_prime * gap.detach()).sum()
+    alpha_prime_loss = -(alpha_prime * gap.detach()).mean()
     return critic_term, alpha_prime_loss
 
 

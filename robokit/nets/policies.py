@@ -28,14 +28,20 @@ class TanhGaussianPolicy(nn.Module):
     sample(obs (B, O)) -> (action (B, A) in (-1, 1), log_prob (B,))
     log_prob(obs (B, O), action (B, A)) -> (B,)  (for IQL's AWR on dataset actions)
     mode(obs) -> tanh(mu) (B, A), the deterministic action.
+
+    The raw log std (a head output, or a parameter with ``state_independent_std``) is squashed
+    into [LOG_STD_MIN, LOG_STD_MAX] by a scaled tanh, or with ``squash_log_std=False`` used as
+    it is, clamped to those bounds (so a state-independent log std starts at 0: std 1, as in
+    SB3/CleanRL PPO).
     """
 
     def __init__(self, obs_dim: int, action_dim: int, hidden_dims: Sequence[int] = (256, 256),
                  layer_norm: bool = False, orthogonal_init: bool = False,
-                 state_independent_std: bool = False) -> None:
+                 state_independent_std: bool = False, squash_log_std: bool = True) -> None:
         super().__init__()
         self.action_dim = action_dim
         self.state_independent_std = state_independent_std
+        self.squash_log_std = squash_log_std
         out = action_dim if state_independent_std else 2 * action_dim
         self.trunk = MLP(obs_dim, out, hidden_dims, layer_norm, orthogonal_init)
         if state_independent_std:
@@ -48,7 +54,10 @@ class TanhGaussianPolicy(nn.Module):
             mean, log_std = out, self.log_std.expand_as(out)
         else:
             mean, log_std = out.chunk(2, dim=-1)
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1.0)
+        if self.squash_log_std:
+            log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1.0)
+        else:
+            log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
         return mean, log_std
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,8 +5,10 @@ Phases (the algorithm's config decides their settings, see :class:`PhaseConfig`)
 1. ``offline``: ``offline_steps`` gradient steps on batches of the offline dataset.
 2. ``warmup``: the first ``warmup_steps`` online env steps, acting with uniform random
    actions or the (pretrained) policy, with no gradient updates.
-3. ``online``: one env step, then one ``agent.update`` on ``batch_size * utd_ratio`` rows
-   sampled with ``offline_fraction`` of them from the offline data.
+3. ``online``: one env step, then one ``agent.update`` on ``batch_size * utd_ratio`` rows:
+   ``utd_ratio`` minibatches of ``batch_size`` rows one after the other, each holding exactly
+   ``round(offline_fraction * batch_size)`` offline rows (so every critic step, and the
+   actor's batch, sees the configured share of offline data).
 
 Every ``eval_every`` steps the deterministic policy is evaluated. Checkpoints (agent,
 optimizers, replay buffers, RNG states, counters) are written atomically every
@@ -187,10 +189,11 @@ class Trainer:
 
     def _online_stores_mc_return(self) -> bool:
         """Online data needs mc_return when it is mixed with (mc_return-carrying) offline data,
-        or when the Cal-QL bound stays on online."""
+        or when the Cal-QL bound stays on online (penalty and calibration both kept)."""
         if self._needs_mixer():
             return self.calql
-        return self.calql and bool(getattr(self.config.agent, "online_cql", False))
+        agent = self.config.agent
+        return self.calql and bool(getattr(agent, "online_cql", False)) and bool(getattr(agent, "calql_online", True))
 
     def _load_offline_buffer(self) -> Any:
         if self.config.dataset is None:
@@ -378,13 +381,18 @@ class Trainer:
     def _sample_online_batch(self) -> dict[str, Any] | None:
         """A batch for one online update, or None while there is nothing to sample.
 
-        The online buffer can be empty after the warm-up when it stores ``mc_return`` (Cal-QL):
-        transitions then wait for their episode's end. Mixed runs then use offline rows only.
+        ``utd_ratio`` minibatches of ``batch_size`` rows one after the other; with a mixer each
+        minibatch is mixed on its own (see :meth:`MixedReplay.sample`). The online buffer can be
+        empty after the warm-up when it stores ``mc_return`` (Cal-QL): transitions then wait for
+        their episode's end. Mixed runs then use offline rows only.
         """
-        rows = self.phase_cfg["batch_size"] * self.phase_cfg["utd_ratio"]
+        minibatch = self.phase_cfg["batch_size"]
+        rows = minibatch * self.phase_cfg["utd_ratio"]
         if len(self.online_buffer) == 0:
             return self.offline_buffer.sample(rows) if self.mixer is not None else None
-        return (self.mixer or self.online_buffer).sample(rows)
+        if self.mixer is not None:
+            return self.mixer.sample(rows, minibatch_size=minibatch)
+        return self.online_buffer.sample(rows)
 
     def _stored_reward(self, reward: float) -> float:
         return float(reward) * self.config.reward_scale + self.config.reward_bias

@@ -159,9 +159,10 @@ def test_reads_robomimic_files_written_by_robomimic(tmp_path):
 
 # ---------------------------------------------------------------- bad input
 def write_d4rl(path, **overrides):
-    columns = {"observations": np.zeros((6, 3), np.float32), "actions": np.zeros((6, 2), np.float32),
+    steps = np.repeat(np.arange(7, dtype=np.float32)[:, None], 3, axis=1)  # continuous: obs[t+1] == next[t]
+    columns = {"observations": steps[:-1], "actions": np.zeros((6, 2), np.float32),
                "rewards": np.arange(6, dtype=np.float32), "terminals": np.array([0, 0, 1, 0, 0, 0]),
-               "timeouts": np.array([0, 0, 0, 0, 0, 1]), "next_observations": np.ones((6, 3), np.float32)}
+               "timeouts": np.array([0, 0, 0, 0, 0, 1]), "next_observations": steps[1:]}
     columns.update(overrides)
     with h5py.File(path, "w") as handle:
         for key, value in columns.items():
@@ -177,6 +178,30 @@ def test_d4rl_splits_on_terminals_and_timeouts(tmp_path):
     np.testing.assert_array_equal(episodes[1].rewards, [3, 4, 5])
     without_next = load_episodes(write_d4rl(tmp_path / "nonext.hdf5", next_observations=None))
     assert [len(e) for e in without_next] == [3, 2]  # the time-limited episode loses its unknown last step
+
+
+def test_d4rl_splits_where_the_next_observation_does_not_continue(tmp_path):
+    # CORL's rule (cal_ql.py get_return_to_go): an episode also ends where
+    # observations[t + 1] != next_observations[t], e.g. D4RL files whose time-outs are not flagged
+    obs = np.arange(18, dtype=np.float32).reshape(6, 3)
+    next_obs = obs + 3
+    next_obs[1] = 100.0  # rows 0-1 are one episode, cut off after row 1; rows 2-5 the next
+    path = write_d4rl(tmp_path / "jump.hdf5", observations=obs, next_observations=next_obs,
+                      rewards=np.ones(6, np.float32), terminals=np.zeros(6), timeouts=np.zeros(6))
+    episodes = load_episodes(path)
+    assert [len(e) for e in episodes] == [2, 4]
+    assert episodes[0].is_truncated and not episodes[0].is_terminated
+    np.testing.assert_array_equal(episodes[0].observations[-1], next_obs[1])
+    np.testing.assert_array_equal(episodes[1].observations[0], obs[2])
+    buffer = episodes_to_buffer(episodes, store_mc_return=True, discount=0.5)
+    mc = buffer.gather_transitions(np.arange(6))["mc_return"]
+    np.testing.assert_allclose(mc[:2], [1.5, 1.0])  # the first episode's returns stop at its cut
+    np.testing.assert_allclose(mc[2:], [1.875, 1.75, 1.5, 1.0])
+    close = obs + 3
+    close[1] += 1e-7  # differences within CORL's 1e-6 tolerance do not split
+    same = load_episodes(write_d4rl(tmp_path / "close.hdf5", observations=obs, next_observations=close,
+                                    terminals=np.zeros(6), timeouts=np.zeros(6)))
+    assert [len(e) for e in same] == [6]
 
 
 def test_truncated_hdf5_names_the_file(tmp_path):

@@ -23,6 +23,7 @@ from robokit.algos import (
     save_agent,
 )
 from robokit.core.checkpoint import CheckpointError
+from robokit.losses import calql_lower_bound, cql_penalty, sac_actor_loss
 
 OBS, ACT = 5, 2
 SMALL = {"hidden_dims": (16, 16), "batch_size": 8}
@@ -340,3 +341,95 @@ def test_iql_keeps_the_tanh_gaussian_actor_as_an_option():
     assert agent.update(batch())["train/actor_lr"] == agent.config.actor_lr
     with pytest.raises(ValueError, match="policy must be"):
         make_agent("iql", OBS, ACT, dataclasses.replace(small_configs()["iql"], policy="beta"))
+
+
+def test_wsrl_actor_steps_on_the_full_utd_batch_and_critic_on_minibatches():
+    """WSRL's update_high_utd (wsrl/agents/sac.py): utd critic steps on minibatches, then one actor
+    and temperature step on the whole batch; RLPD's code steps the actor on the last minibatch."""
+    for algo, actor_rows in (("wsrl", 16), ("rlpd", 8)):
+        agent = make_agent(algo, OBS, ACT, small_configs()[algo])
+        agent.set_phase("online")
+        critic_rows, actor_calls = [], []
+        critic, actor = agent.update_critic, agent.update_actor
+        agent.update_critic = lambda part, f=critic: critic_rows.append(len(part["obs"])) or f(part)
+        agent.update_actor = lambda part, f=actor: actor_calls.append(len(part["obs"])) or f(part)
+        agent.update(batch(16))
+        assert critic_rows == [8, 8] and actor_calls == [actor_rows], algo
+
+
+def test_wsrl_actor_reads_the_min_over_all_critics():
+    """WSRL's policy_loss_fn uses predicted_qs.min(axis=0) over all E members; RLPD the mean."""
+    for algo, reduce in (("wsrl", lambda q: q.min(0).values), ("rlpd", lambda q: q.mean(0))):
+        agent = make_agent(algo, OBS, ACT, small_configs()[algo])
+        data = batch(16)
+        state = agent.generator.get_state()
+        with torch.no_grad():
+            action, log_prob = agent.actor.sample(data["obs"], agent.generator)
+            expected = sac_actor_loss(log_prob, reduce(agent.critic(data["obs"], action)), agent.alpha)
+        agent.generator.set_state(state)
+        assert agent.update_actor(data)["losses/actor"] == pytest.approx(expected.item(), rel=1e-5), algo
+
+
+def test_wsrl_defaults_follow_the_wsrl_code():
+    """experiments/configs/sac_config.py (lrs), wsrl_config.py (LayerNorm in policy and critic)."""
+    cfg = WSRLConfig()
+    assert (cfg.actor_lr, cfg.critic_lr, cfg.temperature_lr) == (1e-4, 3e-4, 1e-4)
+    agent = make_agent("wsrl", OBS, ACT, dataclasses.replace(cfg, **SMALL))
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in agent.actor.modules())
+    sac = make_agent("sac", OBS, ACT, small_configs()["sac"])
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in sac.actor.modules())
+
+
+def test_ppo_starts_with_unit_action_std():
+    """SB3 (log_std_init=0.0) and CleanRL (zero actor_logstd): std 1 before any update."""
+    agent = make_agent("ppo", OBS, ACT, small_configs()["ppo"])
+    _, log_std = agent.actor.distribution_params(torch.randn(3, OBS))
+    torch.testing.assert_close(log_std, torch.zeros(3, ACT))
+
+
+def test_cql_lagrange_starts_at_corl_log_alpha_prime_and_scales_cql_alpha():
+    """log alpha' = 1.0 at start (Cal-QL conservative_sac.py, CORL cql.py); the critic's conservative
+    term is alpha' * cql_alpha * (penalty - gap)."""
+    cfg = dataclasses.replace(small_configs()["calql"], cql_alpha=2.0, cql_target_action_gap=0.3)
+    agent = make_agent("calql", OBS, ACT, cfg)
+    assert agent.log_alpha_prime.item() == pytest.approx(1.0)
+    data = batch(8)
+    q_data = agent.critic(data["obs"], data["action"])
+    state = agent.generator.get_state()
+    term, metrics = agent.critic_regularizer(data, q_data)
+    agent.generator.set_state(state)
+    with torch.no_grad():
+        samples = agent.policy_q_samples(data)
+        bound = calql_lower_bound
+        penalty = cql_penalty(q_data, samples["random"], bound(samples["current"], data["mc_return"]),
+                              bound(samples["next"], data["mc_return"]), samples["current_log_prob"],
+                              samples["next_log_prob"], ACT)
+    expected = (np.e * 2.0 * (penalty - 0.3)).sum()
+    assert term.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert metrics["train/cql_alpha_prime"] != pytest.approx(np.e)  # one dual step was taken
+
+
+def test_calql_calibration_online_official_on_corl_off():
+    """Official Cal-QL keeps the bound online (enable_calql unchanged); CORL's cal_ql.py calls
+    switch_calibration() when online tuning starts. Max-target backup: Cal-QL's default."""
+    assert CalQLConfig().cql_max_target_backup and not CQLConfig().cql_max_target_backup
+    official = make_agent("calql", OBS, ACT, small_configs()["calql"])
+    corl = make_agent("calql", OBS, ACT, dataclasses.replace(small_configs()["calql"], calql_online=False))
+    for agent in (official, corl):
+        assert "train/calql_bound_rate" in agent.update(batch(8))
+        agent.set_phase("online")
+    assert official.needs_mc_return and "train/calql_bound_rate" in official.update(batch(8))
+    assert not corl.needs_mc_return
+    online = batch(8)
+    del online["mc_return"]  # not needed any more
+    metrics = corl.update(online)
+    assert "losses/cql_penalty" in metrics and "train/calql_bound_rate" not in metrics
+
+
+def test_wsrl_max_target_backup_only_while_pretraining():
+    """WSRL pretrains with its CQL agent (cql_config.py: cql_max_target_backup=True) and fine-tunes
+    with its SAC agent, which has none."""
+    agent = make_agent("wsrl", OBS, ACT, small_configs()["wsrl"])
+    assert agent.max_target_active
+    agent.set_phase("online")
+    assert not agent.max_target_active

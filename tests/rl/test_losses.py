@@ -116,17 +116,30 @@ def test_calql_lower_bound_clamps_and_routes_gradient():
 
 
 def test_lagrange_cql_terms():
+    # Cal-QL/CORL: each member's term is alpha' * cql_alpha * (penalty - gap); alpha' ascends the
+    # members' mean ((-loss1 - loss2) * 0.5 for two critics)
     log_alpha_prime = torch.tensor(math.log(3.0), requires_grad=True)
     penalty = torch.tensor([2.0, 1.0], requires_grad=True)
-    critic_term, alpha_loss = lagrange_cql_terms(log_alpha_prime, penalty, target_action_gap=0.5)
-    close(critic_term, 3.0 * (1.5 + 0.5))  # alpha' * sum(penalty - gap)
-    close(alpha_loss, -6.0)
+    critic_term, alpha_loss = lagrange_cql_terms(log_alpha_prime, penalty, target_action_gap=0.5, cql_alpha=5.0)
+    close(critic_term, 3.0 * 5.0 * (1.5 + 0.5))  # alpha' * cql_alpha * sum(penalty - gap)
+    close(alpha_loss, -3.0 * 5.0 * (1.5 + 0.5) / 2)
     alpha_loss.backward()
-    close(log_alpha_prime.grad, -6.0)  # penalty above the gap -> alpha' grows
+    close(log_alpha_prime.grad, -15.0)  # penalty above the gap -> alpha' grows
     assert penalty.grad is None
     critic_term.backward()
-    close(penalty.grad, [3.0, 3.0])
-    close(log_alpha_prime.grad, -6.0)  # unchanged: the critic term does not reach alpha'
+    close(penalty.grad, [15.0, 15.0])
+    close(log_alpha_prime.grad, -15.0)  # unchanged: the critic term does not reach alpha'
+
+
+def test_cql_penalty_clips_each_state_before_the_batch_mean():
+    # two states: differences ln(3 e^0) - 0 = ln 3 and ln(3 e^4) - 0 = 4 + ln 3 (uniform, A=1 -> +ln 2 each)
+    q_random = T([[[0.0], [4.0]]])
+    zeros = torch.zeros(2, 1)
+    args = (T([[0.0, 0.0]]), q_random, q_random.clone(), q_random.clone(), zeros, zeros)
+    diffs = [math.log(math.exp(math.log(2.0)) + 2.0), 4.0 + math.log(2.0 + 2.0)]
+    close(cql_penalty(*args, action_dim=1), [sum(diffs) / 2])
+    close(cql_penalty(*args, action_dim=1, clip_min=-1.0, clip_max=2.0), [(diffs[0] + 2.0) / 2])
+    close(cql_penalty(*args, action_dim=1, clip_min=3.0), [(3.0 + diffs[1]) / 2])
 
 
 def test_max_target_backup():

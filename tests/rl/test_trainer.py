@@ -215,3 +215,29 @@ def test_evaluation_schedule_across_phases(arm_dataset, tmp_path):
     schedule = [(int(float(r["eval/offline_steps"])), int(float(r["eval/env_steps"]))) for r in rows]
     assert schedule == [(25, 0), (50, 0), (60, 0), (60, 25), (60, 50), (60, 60)]
     assert [int(r["step"]) for r in rows] == [25, 50, 60, 85, 110, 120]
+
+
+def test_every_utd_minibatch_holds_the_offline_share(arm_dataset, tmp_path, monkeypatch):
+    """RLPD's config (UTD 20, 50/50): each of the 20 critic minibatches and the actor's batch holds
+    exactly round(0.5 x b) offline rows (RLPD's code interleaves offline and online rows)."""
+    from robokit.algos import RLPDConfig
+    from robokit.trainers.trainer import Trainer
+
+    agent_cfg = RLPDConfig(hidden_dims=(16, 16), batch_size=10, ensemble_size=3, warmup_steps=20)
+    assert (agent_cfg.utd_ratio, agent_cfg.offline_fraction) == (20, 0.5)
+    cfg = config_class_for("rlpd")(env=ENV_ID, dataset=arm_dataset, online_steps=23, out=tmp_path / "r",
+                                   logger=("csv",), eval_every=0, eval_episodes=1, progress=False,
+                                   agent=agent_cfg)
+    trainer = Trainer("rlpd", cfg)
+    seen = {"critic": [], "actor": []}
+    for name in seen:
+        original = getattr(trainer.agent, f"update_{name}")
+
+        def record(part, original=original, name=name):
+            seen[name].append((int(part["is_offline"].sum()), len(part["obs"])))
+            return original(part)
+
+        monkeypatch.setattr(trainer.agent, f"update_{name}", record)
+    trainer.run()
+    assert seen["critic"] == [(5, 10)] * 20 * 3  # 3 online updates after the 20-step warm-up
+    assert seen["actor"] == [(5, 10)] * 3

@@ -4,8 +4,12 @@ Datasets at the file's root (N = total transitions):
 ``observations`` (N, O), ``actions`` (N, A), ``rewards`` (N,), ``terminals`` (N,)
 (true ends), ``timeouts`` (N,) (time limits), ``next_observations`` (N, O), and
 optionally ``infos/<key>`` (N, ...). An episode ends after a row with
-``terminals`` or ``timeouts`` set. Files written by robokit also carry the root
-attributes ``env_id`` and ``robokit_format``.
+``terminals`` or ``timeouts`` set, and, when the file has ``next_observations``,
+after a row t where ``observations[t + 1]`` differs from ``next_observations[t]``
+(L2 distance above 1e-6: CORL's rule in ``get_return_to_go``, cal_ql.py; D4RL
+files do not always flag time-outs, and without it Monte-Carlo returns would run
+across episodes); such an episode is marked truncated. Files written by robokit
+also carry the root attributes ``env_id`` and ``robokit_format``.
 
 Without ``next_observations`` (as in some original D4RL files) the final
 observation of an episode is unknown: a time-limited episode loses its last step
@@ -35,6 +39,8 @@ from robokit.data.formats.common import (
 )
 
 REQUIRED = ("observations", "actions", "rewards", "terminals")
+#: observations[t + 1] and next_observations[t] further apart than this (L2) start a new episode (CORL)
+CONTINUITY_TOLERANCE = 1e-6
 
 
 def looks_like_d4rl(handle: Any) -> bool:
@@ -64,14 +70,20 @@ def load_d4rl(path: str | Path) -> list[Episode]:
     for key, value in columns.items():
         if len(value) != total:
             raise DataError(f"{path}: key '{key}': length {len(value)}, but 'rewards' has {total} rows")
+    if next_obs is not None and next_obs.shape != arrays["observations"].shape:
+        raise DataError(f"{path}: key 'next_observations': shape {next_obs.shape}, but 'observations' "
+                        f"has {arrays['observations'].shape}")
     return _split(path, columns, next_obs is not None)
 
 
 def _split(path: Path, columns: dict[str, np.ndarray], have_next: bool) -> list[Episode]:
     terminals = _flags(columns["terminals"], "terminals", path)
     timeouts = _flags(columns["timeouts"], "timeouts", path)
+    ends = terminals | timeouts
+    if have_next:
+        ends = ends | discontinuities(columns["observations"], columns["next_observations"])
     episodes, dropped = [], 0
-    for start, stop in split_by_ends(terminals | timeouts):
+    for start, stop in split_by_ends(ends):
         term, trunc = terminals[start:stop].copy(), timeouts[start:stop].copy()
         if not term[-1]:
             trunc[-1] = True  # includes rows after the last end flag: cut off by the end of the file
@@ -94,6 +106,17 @@ def _split(path: Path, columns: dict[str, np.ndarray], have_next: bool) -> list[
     if dropped:
         warnings.warn(f"{path}: {dropped} one-step episodes dropped (no next_observations)", stacklevel=3)
     return episodes
+
+
+def discontinuities(observations: np.ndarray, next_observations: np.ndarray) -> np.ndarray:
+    """(N,) bool: True at rows t where ``observations[t + 1]`` is not ``next_observations[t]``
+    (L2 distance over the flattened observation above :data:`CONTINUITY_TOLERANCE`); the last row
+    is False (the end of the file ends its episode anyway). Inputs (N, ...) of equal shape."""
+    flags = np.zeros(len(observations), bool)
+    if len(observations) > 1:
+        gap = (observations[1:].astype(np.float64) - next_observations[:-1]).reshape(len(observations) - 1, -1)
+        flags[:-1] = np.linalg.norm(gap, axis=1) > CONTINUITY_TOLERANCE
+    return flags
 
 
 def _flags(values: np.ndarray, key: str, path: Path) -> np.ndarray:
