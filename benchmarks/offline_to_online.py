@@ -174,7 +174,8 @@ def budget_table(results: dict, budget: Budget) -> tuple[str, dict]:
     def on_eval_grid(steps: int) -> int:  # budgets where an evaluation happened
         return steps // budget.eval_every * budget.eval_every
 
-    marks = [0, on_eval_grid(budget.online_steps // 4), on_eval_grid(budget.online_steps // 2), budget.online_steps]
+    marks = sorted({0, on_eval_grid(budget.online_steps // 4), on_eval_grid(budget.online_steps // 2),
+                    budget.online_steps})
     horizon = budget.online_steps // 2
     lines = ["| env | method | seeds | " + " | ".join(f"{m} steps" for m in marks)
              + f" | dip: min(0, {horizon}] - start |",

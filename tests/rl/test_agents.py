@@ -351,8 +351,8 @@ def test_wsrl_actor_steps_on_the_full_utd_batch_and_critic_on_minibatches():
         agent.set_phase("online")
         critic_rows, actor_calls = [], []
         critic, actor = agent.update_critic, agent.update_actor
-        agent.update_critic = lambda part, f=critic: critic_rows.append(len(part["obs"])) or f(part)
-        agent.update_actor = lambda part, f=actor: actor_calls.append(len(part["obs"])) or f(part)
+        agent.update_critic = lambda part, f=critic, seen=critic_rows: seen.append(len(part["obs"])) or f(part)
+        agent.update_actor = lambda part, f=actor, seen=actor_calls: seen.append(len(part["obs"])) or f(part)
         agent.update(batch(16))
         assert critic_rows == [8, 8] and actor_calls == [actor_rows], algo
 
