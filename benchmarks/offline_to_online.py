@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of (or for) the SAC datasets; default OUT/datasets")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/offline_to_online[_quick])")
     parser.add_argument("--seeds", type=int, nargs="*", default=None, help="override the budget's seeds")
+    parser.add_argument("--envs", nargs="*", choices=sorted(ENVS), default=None,
+                        help="only these envs (e.g. one process per env; --report-only with all envs afterwards)")
     parser.add_argument("--report-only", action="store_true", help="only aggregate finished runs")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -235,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     budget = BUDGETS[budget_name]
     if args.seeds is not None:
         budget = dataclasses.replace(budget, seeds=tuple(args.seeds))
+    if args.envs:
+        budget = dataclasses.replace(budget, envs=tuple(args.envs))
     default_out = "offline_to_online" + ("" if budget_name == "full" else f"_{budget_name}")
     out = (args.out or Path("runs") / default_out).resolve()
     datasets_dir = (args.datasets or out / "datasets").resolve()
