@@ -109,30 +109,42 @@ def shared_agent_fields(budget: Budget, env: str) -> dict:
             "cql_n_actions": budget.cql_n_actions, "calql": ENVS[env]["calql"]}
 
 
-def run_seed(out: Path, env: str, seed: int, dataset: Path, budget: Budget) -> None:
+PRETRAINED = ("wsrl", "wsrl_no_warmup", "cql_retain")
+
+
+def run_seed(out: Path, env: str, seed: int, dataset: Path, budget: Budget,
+             methods: tuple[str, ...] = METHODS) -> None:
+    """Pretrain (when a chosen method needs it), then fine-tune each of ``methods`` for one seed."""
     from robokit.algos import CalQLConfig, RLPDConfig, SACConfig, WSRLConfig
 
     env_dir = out / env.replace("/", "_") / f"seed{seed}"
     failure = ENVS[env]["failure"]
     common = {"dataset": dataset, "sparse_reward_failure_value": failure}
     shared = shared_agent_fields(budget, env)
-    pretrain = run("wsrl", env_dir / "pretrain", env, seed, budget, WSRLConfig(**shared),
-                   offline_steps=budget.offline_steps, online_steps=0, **common)
-    init = {"init_from": pretrain / "final.pt", "online_steps": budget.online_steps, **common}
+    if any(m in PRETRAINED for m in methods):
+        pretrain = run("wsrl", env_dir / "pretrain", env, seed, budget, WSRLConfig(**shared),
+                       offline_steps=budget.offline_steps, online_steps=0, **common)
+        init = {"init_from": pretrain / "final.pt", "online_steps": budget.online_steps, **common}
     wsrl_cfg = WSRLConfig(**shared, utd_ratio=budget.utd_ratio, warmup_steps=budget.warmup_steps)
-    run("wsrl", env_dir / "wsrl", env, seed, budget, wsrl_cfg, **init)
-    run("wsrl", env_dir / "wsrl_no_warmup", env, seed, budget, dataclasses.replace(wsrl_cfg, warmup_steps=0), **init)
     # the same networks as the WSRL pretraining (10 LayerNorm critics, LayerNorm policy), CQL's min actor
     retain_cfg = CalQLConfig(**shared, ensemble_size=10, layer_norm=True, policy_layer_norm=True,
                              actor_q_reduction="min", online_cql=True, offline_fraction=0.5,
                              utd_ratio=budget.utd_ratio, warmup_steps=0)
-    run("calql", env_dir / "cql_retain", env, seed, budget, retain_cfg, **init)
     rlpd_cfg = RLPDConfig(hidden_dims=budget.hidden_dims, batch_size=budget.batch_size, utd_ratio=budget.utd_ratio,
                           warmup_steps=budget.warmup_steps)
-    run("rlpd", env_dir / "rlpd", env, seed, budget, rlpd_cfg, **common, online_steps=budget.online_steps)
     sac_cfg = SACConfig(hidden_dims=budget.hidden_dims, batch_size=budget.batch_size, warmup_steps=budget.warmup_steps,
                         utd_ratio=budget.utd_ratio)
-    run("sac", env_dir / "sac", env, seed, budget, sac_cfg, online_steps=budget.online_steps)
+    recipes = {
+        "wsrl": lambda: run("wsrl", env_dir / "wsrl", env, seed, budget, wsrl_cfg, **init),
+        "wsrl_no_warmup": lambda: run("wsrl", env_dir / "wsrl_no_warmup", env, seed, budget,
+                                      dataclasses.replace(wsrl_cfg, warmup_steps=0), **init),
+        "cql_retain": lambda: run("calql", env_dir / "cql_retain", env, seed, budget, retain_cfg, **init),
+        "rlpd": lambda: run("rlpd", env_dir / "rlpd", env, seed, budget, rlpd_cfg, **common,
+                            online_steps=budget.online_steps),
+        "sac": lambda: run("sac", env_dir / "sac", env, seed, budget, sac_cfg, online_steps=budget.online_steps),
+    }
+    for method in methods:
+        recipes[method]()
 
 
 # ------------------------------------------------------------------------ report
@@ -228,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of (or for) the SAC datasets; default OUT/datasets")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/offline_to_online[_quick])")
     parser.add_argument("--seeds", type=int, nargs="*", default=None, help="override the budget's seeds")
+    parser.add_argument("--methods", nargs="*", choices=METHODS, default=None,
+                        help="only these methods (e.g. to spread one seed over processes)")
     parser.add_argument("--envs", nargs="*", choices=sorted(ENVS), default=None,
                         help="only these envs (e.g. one process per env; --report-only with all envs afterwards)")
     parser.add_argument("--report-only", action="store_true", help="only aggregate finished runs")
@@ -248,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         datasets = {env: make_dataset(datasets_dir, env, budget) for env in budget.envs}
         for seed in budget.seeds:
             for env in budget.envs:
-                run_seed(out, env, seed, datasets[env], budget)
+                run_seed(out, env, seed, datasets[env], budget, tuple(args.methods or METHODS))
     results = collect(out, budget)
     table, headline = budget_table(results, budget)
     if results:
