@@ -1,6 +1,6 @@
 """RL algorithms: one config dataclass + one agent class per algorithm, and ``load_agent``.
 
-Registered names (``ALGOS``): sac, cql, calql, iql, rlpd, wsrl, bc, ppo. Each entry is
+Registered names (``ALGOS``): sac, cql, calql, iql, rlpd, wsrl, bc, ppo, dt, rcsl, doc. Each entry is
 ``(ConfigClass, AgentClass)``; the trainer and the CLI look algorithms up here.
 """
 
@@ -12,8 +12,11 @@ from typing import Any
 from robokit.algos.base import Agent, PhaseConfig
 from robokit.algos.bc import BC, BCConfig
 from robokit.algos.cql import CQL, WSRL, CalQL, CalQLConfig, CQLConfig, WSRLConfig
+from robokit.algos.doc import DoC, DoCConfig
+from robokit.algos.dt import DT, DTConfig
 from robokit.algos.iql import IQL, IQLConfig
 from robokit.algos.ppo import PPO, PPOConfig
+from robokit.algos.rcsl import RCSL, RCSLConfig
 from robokit.algos.sac import RLPD, SAC, RLPDConfig, SACConfig
 from robokit.core.registry import Registry
 
@@ -27,6 +30,9 @@ ALGOS.register("rlpd", (RLPDConfig, RLPD))
 ALGOS.register("wsrl", (WSRLConfig, WSRL))
 ALGOS.register("bc", (BCConfig, BC))
 ALGOS.register("ppo", (PPOConfig, PPO))
+ALGOS.register("dt", (DTConfig, DT))
+ALGOS.register("rcsl", (RCSLConfig, RCSL))
+ALGOS.register("doc", (DoCConfig, DoC))
 
 
 def make_agent(name: str, obs_dim: int, action_dim: int, config: Any = None, seed: int = 0) -> Agent:
@@ -80,4 +86,5 @@ __all__ = [
     "ALGOS", "Agent", "PhaseConfig", "make_agent", "agent_from_state", "load_agent", "save_agent",
     "SAC", "SACConfig", "RLPD", "RLPDConfig", "CQL", "CQLConfig", "CalQL", "CalQLConfig",
     "WSRL", "WSRLConfig", "IQL", "IQLConfig", "BC", "BCConfig", "PPO", "PPOConfig",
+    "DT", "DTConfig", "RCSL", "RCSLConfig", "DoC", "DoCConfig",
 ]

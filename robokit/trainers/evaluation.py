@@ -12,12 +12,16 @@ import numpy as np
 EVAL_SEED_OFFSET = 10_000_000
 
 
-def run_episode(env: Any, policy: Any, seed: int, frames: list | None = None) -> dict[str, float]:
-    """One episode with ``policy(obs (O,)) -> action (A,)``; returns return, length, success."""
+def run_episode(env: Any, policy: Any, seed: int, frames: list | None = None,
+                on_reward: Any = None) -> dict[str, float]:
+    """One episode with ``policy(obs (O,)) -> action (A,)``; returns return, length, success.
+    ``on_reward(reward)`` (optional) hears each reward, for policies that keep a history."""
     obs, info = env.reset(seed=seed)
     total, length, success = 0.0, 0, bool(info.get("success", False))
     while True:
         obs, reward, terminated, truncated, info = env.step(policy(obs))
+        if on_reward is not None:
+            on_reward(reward)
         total += float(reward)
         length += 1
         success = success or bool(info.get("success", False))
@@ -34,15 +38,20 @@ def evaluate(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: 
 
     Returns ``eval/return_mean``, ``eval/return_std``, ``eval/length_mean`` and, when the env
     reports ``info["success"]``, ``eval/success_rate``. With ``video_path`` the first episode
-    is recorded (env must have ``render_mode="rgb_array"``).
+    is recorded (env must have ``render_mode="rgb_array"``). Agents that act on a history
+    (``reset_context``/``observe_reward``, see :mod:`robokit.algos.sequence`) start a fresh
+    context each episode and hear every reward.
     """
     if episodes <= 0:
         raise ValueError(f"evaluation needs at least one episode, got {episodes}")
     results = []
+    reset_context = getattr(agent, "reset_context", None)
     for k in range(episodes):
         frames: list | None = [] if (video_path is not None and k == 0) else None
+        if reset_context is not None:
+            reset_context()
         results.append(run_episode(env, lambda o: agent.act(o, deterministic), EVAL_SEED_OFFSET + seed * 1000 + k,
-                                   frames))
+                                   frames, getattr(agent, "observe_reward", None)))
         if frames:
             write_video(video_path, frames, fps=int(env.metadata.get("render_fps", 30)))
     returns = np.array([r["return"] for r in results])

@@ -173,6 +173,8 @@ class Trainer:
         agent_cfg, cfg = self.config.agent, self.config
         fraction = agent_cfg.offline_fraction if cfg.offline_fraction is None else cfg.offline_fraction
         warmup = agent_cfg.warmup_steps if cfg.warmup_steps is None else cfg.warmup_steps
+        if getattr(self.agent, "offline_only", False) and cfg.online_steps > 0:
+            raise ValueError(f"--algo {self.algo} is trained offline only; pass --online-steps 0")
         if agent_cfg.warmup_actions not in ("random", "policy"):
             raise ValueError(f"warmup_actions must be 'random' or 'policy', got {agent_cfg.warmup_actions!r}")
         return {"offline_fraction": float(fraction), "warmup_steps": int(warmup),
@@ -211,8 +213,12 @@ class Trainer:
         if episodes[0].action_dim != self.action_dim:
             raise ValueError(f"{self.config.dataset}: actions have {episodes[0].action_dim} dims, "
                              f"env '{self.config.env}' has {self.action_dim}")
+        check_episodes = getattr(self.agent, "check_episodes", None)
+        if check_episodes is not None:
+            check_episodes([len(ep) for ep in episodes], source=self.config.dataset)
+        store_returns = self.calql or getattr(self.agent, "needs_returns_to_go", False)
         buffer = ReplayBuffer(size, (self.obs_dim,), self.action_dim, seed=self.config.seed + 1,
-                              discount=self.discount, store_mc_return=self.calql,
+                              discount=self.discount, store_mc_return=store_returns,
                               sparse_reward_failure_value=self.config.sparse_reward_failure_value)
         for episode in episodes:
             buffer.add_episode(self._scaled(episode))
@@ -293,8 +299,9 @@ class Trainer:
         from robokit.data.batch import to_torch
 
         bar = self._progress(total, self.counters.offline_step, f"{self.algo} offline")
+        view = self.agent.replay_view() if hasattr(self.agent, "replay_view") else None  # windows for DT/DoC
         while self.counters.offline_step < total:
-            batch = to_torch(self.offline_buffer.sample(self.phase_cfg["batch_size"]))
+            batch = to_torch(self.offline_buffer.sample(self.phase_cfg["batch_size"], view=view))
             metrics = self.agent.update(batch)
             self.counters.offline_step += 1
             bar.update(1)

@@ -1,0 +1,186 @@
+"""What the return- and latent-conditioned agents (DT, RCSL, DoC) share.
+
+They learn offline from trajectory windows (``WindowView``) or transitions with their
+return-to-go (``ReturnToGoView``), and they act on the *current episode's history*, so acting
+is stateful:
+
+- ``reset_context(target_return=None)`` starts an episode (the evaluation loop calls it);
+- ``act(obs)`` appends ``obs`` to the history, returns the action and appends it too;
+- ``observe_reward(reward)`` appends the reward that followed (the evaluation loop calls it),
+  which also lowers the remaining target return (DT, RCSL).
+
+An ``act`` without a prior ``reset_context`` starts a context itself, so agents written for
+stateless ``act`` callers still work episode by episode. The trainer asks an agent for its
+``replay_view()``, checks the dataset with ``check_episodes`` and refuses online steps
+(``offline_only``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from robokit.algos.base import Agent, PhaseConfig, check_batch
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceConfig(PhaseConfig):
+    """Settings shared by DT, RCSL and DoC.
+
+    context_length: K, steps of history the model sees (1 for RCSL).
+    target_return: the return to condition on at evaluation (raw, before ``return_scale``).
+    return_scale: returns-to-go are divided by it before entering a network.
+    discount: gamma of the returns-to-go (1.0: undiscounted, as DT and the DoC code).
+    max_timestep: size of the timestep embedding (longer episodes reuse the last entry).
+    """
+
+    context_length: int = 5
+    hidden: int = 64
+    layers: int = 1
+    heads: int = 1
+    dropout: float = 0.1
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-4
+    target_return: float | None = 1.0
+    return_scale: float = 1.0
+    discount: float = 1.0
+    max_timestep: int = 1000
+    batch_size: int = 64
+    warmup_steps: int = 0
+
+
+class EpisodeContext:
+    """The running episode's last ``length`` steps: observations, actions, timesteps, the
+    reward of the step before each step, and the remaining target return before each step."""
+
+    KEYS = ("obs", "action", "prev_reward", "mc_return", "timestep")
+
+    def __init__(self, length: int, obs_dim: int, action_dim: int, target_return: float):
+        self.length, self.obs_dim, self.action_dim = int(length), int(obs_dim), int(action_dim)
+        self.reset(target_return)
+
+    def reset(self, target_return: float) -> None:
+        self.target = float(target_return)
+        self.steps: dict[str, list] = {key: [] for key in self.KEYS}
+        self.step, self.total_reward, self.last_reward = 0, 0.0, 0.0
+
+    def add_obs(self, obs: np.ndarray) -> None:
+        if len(self.steps["obs"]) > len(self.steps["action"]):
+            raise RuntimeError("act() was called twice without an action in between")
+        row = {"obs": np.asarray(obs, np.float32), "prev_reward": self.last_reward,
+               "mc_return": self.target - self.total_reward, "timestep": self.step}
+        for key, value in row.items():
+            self.steps[key].append(value)
+        if len(self.steps["obs"]) > self.length:
+            for values in self.steps.values():
+                values.pop(0)
+
+    def add_action(self, action: np.ndarray) -> None:
+        self.steps["action"].append(np.asarray(action, np.float32))
+
+    def add_reward(self, reward: float) -> None:
+        self.total_reward += float(reward)
+        self.last_reward = float(reward)
+        self.step += 1
+
+    def window(self) -> dict[str, torch.Tensor]:
+        """The history as a batch of one window (1, k, ...), k <= length. The current step's
+        action (not chosen yet) is zeros; ``prev_reward`` of the window's first step is 0, as
+        in training windows; ``mc_return`` is the remaining target before each step."""
+        k = len(self.steps["obs"])
+        actions = self.steps["action"][-(k - 1):] if k > 1 else []
+        prev = [0.0] + self.steps["prev_reward"][1:]
+        return {"obs": torch.from_numpy(np.stack(self.steps["obs"]))[None],
+                "action": torch.from_numpy(np.stack(actions + [np.zeros(self.action_dim, np.float32)]))[None],
+                "prev_reward": torch.tensor([prev], dtype=torch.float32),
+                "mc_return": torch.tensor([self.steps["mc_return"]], dtype=torch.float32),
+                "timestep": torch.tensor([self.steps["timestep"]], dtype=torch.int64),
+                "mask": torch.ones(1, k)}
+
+
+class SequenceAgent(Agent):
+    """Base for agents that act on the episode's history; subclasses implement ``update`` and
+    ``predict_action(window) -> (A,)`` tensor."""
+
+    offline_only: ClassVar[bool] = True
+    #: the offline replay must store returns-to-go (``mc_return``) with the config's discount
+    needs_returns_to_go: ClassVar[bool] = True
+
+    def __init__(self, config: SequenceConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+        super().__init__(config, obs_dim, action_dim, seed)
+        if config.context_length < 1:
+            raise ValueError(f"{self.name}: context_length must be >= 1, got {config.context_length}")
+        #: the return episodes are conditioned on (None: the agent's own choice, DoC's highest value)
+        self.target_return: float | None = config.target_return
+        self.aim: float | None = self.target_return
+        self.context = EpisodeContext(config.context_length, obs_dim, action_dim, self.aim or 0.0)
+        self._context_started = False
+
+    # -- the trainer's hooks ---------------------------------------------------
+    @property
+    def window_length(self) -> int:
+        """Steps per training window."""
+        return self.config.context_length
+
+    def replay_view(self) -> Any:
+        from robokit.data.views import WindowView
+
+        return WindowView(self.window_length)
+
+    def check_episodes(self, lengths: Sequence[int], source: Any = "dataset") -> None:
+        """Refuse data whose every episode is shorter than the context (no window would be full)."""
+        longest = max(lengths, default=0)
+        if self.config.context_length > longest:
+            raise ValueError(f"{source}: --agent.context-length {self.config.context_length} is longer than the "
+                             f"longest episode ({longest} steps)")
+
+    def check_window_batch(self, batch: dict[str, torch.Tensor]) -> None:
+        check_batch(batch, ("obs", "action", "timestep", "mask"), self.name)
+        if "mc_return" not in batch:
+            raise KeyError(f"{self.name}.update: batch has no 'mc_return' (returns-to-go); build the replay with "
+                           f"store_mc_return=True")
+        if batch["obs"].dim() != 3:
+            raise ValueError(f"{self.name}.update: expected windows obs (B, L, O), got {tuple(batch['obs'].shape)}")
+
+    def set_phase(self, phase: str) -> None:
+        super().set_phase(phase)
+        if phase != "offline":
+            raise ValueError(f"--algo {self.name} is trained offline only; pass --online-steps 0")
+
+    # -- acting ---------------------------------------------------------------
+    def reset_context(self, target_return: float | None = None) -> None:
+        """Start a new episode's history, conditioned on ``target_return`` (``self.target_return`` if None)."""
+        self.aim = self.target_return if target_return is None else float(target_return)
+        self.context.reset(self.aim or 0.0)
+        self._context_started = True
+
+    def observe_reward(self, reward: float) -> None:
+        self.context.add_reward(reward)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """obs (O,) -> action (A,) in [-1, 1], using and extending the episode's history."""
+        array = np.asarray(obs, dtype=np.float32)
+        if array.shape != (self.obs_dim,):
+            raise ValueError(f"{self.name}.act: expected one obs of shape ({self.obs_dim},), got {array.shape} "
+                             f"(sequence agents act on one episode's history at a time)")
+        if not self._context_started:
+            self.reset_context()
+        self.context.add_obs(array)
+        action = self.predict_action(self.context.window()).clamp(-1.0, 1.0).numpy().astype(np.float32)
+        self.context.add_action(action)
+        return action
+
+    def predict_action(self, window: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def scaled_returns(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return batch["mc_return"] / self.config.return_scale
+
+
+def adamw(agent: Agent, config: SequenceConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(agent.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
