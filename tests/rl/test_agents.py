@@ -54,7 +54,7 @@ def small_configs(lr: float | None = None) -> dict[str, object]:
 
 
 def test_registry_lists_every_algorithm():
-    assert set(ALGOS.names()) == {"sac", "cql", "calql", "iql", "rlpd", "wsrl", "bc", "ppo"}
+    assert set(ALGOS.names()) == {"sac", "cql", "calql", "iql", "rlpd", "wsrl", "bc", "ppo", "dt", "rcsl", "doc"}
 
 
 def params_of(agent, attr):

@@ -1,0 +1,267 @@
+"""Reduced reproduction of DoC's consistency experiment: achieved return against the return a
+policy is conditioned on, for DoC, DT, RCSL and BC, on stochastic problems and a deterministic
+twin (Yang et al., ICLR 2023, the bandit and FrozenLake experiments).
+
+For every env and seed: an offline dataset from a mixture of good and bad policies is written
+(Minari), each method is trained with robokit's trainer (``robokit train --algo A --env E
+--dataset D --offline-steps N --online-steps 0``), then evaluated conditioned on each target
+return of a grid (DT, RCSL: the target return; DoC: the prior latent whose predicted value is
+closest to the target; BC: unconditioned). The bandit also runs tabular DoC / DT / BC.
+
+Writes ``--out``/doc_consistency.json and the plot ``--plot`` (x: conditioned return, y:
+achieved). The last stdout line is one JSON object (benchmark convention; "peers" are the
+baseline methods here, not other libraries).
+
+    python benchmarks/doc_consistency.py --quick          # one env, one seed, few steps (< 2 min)
+    nice -n 10 python benchmarks/doc_consistency.py       # the reduced recipe of docs/algos/doc.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ENVS = {
+    # name: (env id, discrete actions, target grid, dataset episodes)
+    "bandit": ("robokit/BernoulliBandit-v0", 2, (0.0, 0.25, 0.5, 0.75, 1.0), 1000),
+    "frozenlake": ("robokit/FrozenLake-v0", 4, (0.0, 0.25, 0.5, 0.75, 1.0), 300),
+    "frozenlake8x8": ("robokit/FrozenLake8x8-v0", 4, (0.0, 0.25, 0.5, 0.75, 1.0), 300),
+    "frozenlake-deterministic": ("robokit/FrozenLakeDeterministic-v0", 4, (0.0, 0.25, 0.5, 0.75, 1.0), 300),
+}
+NEURAL = ("doc", "dt", "rcsl", "bc")
+
+
+def behaviour_policy(env_name: str, env, rng: np.random.Generator):
+    """The dataset's mixture of good and bad policies, as ``start_episode() -> policy(obs)``.
+
+    bandit: the DoC code's behaviour (arm 0, which pays 10%, with probability 0.9; arm 1 pays 90%).
+    FrozenLake: per episode eps ~ U(0, 1); eps-greedy on the value-iteration optimal policy.
+    """
+    from robokit.envs.stochastic import frozen_lake_optimal_policy, one_hot_action
+
+    if env_name == "bandit":
+        return lambda: (lambda obs: one_hot_action(int(rng.random() < 0.1), 2))
+    best = frozen_lake_optimal_policy(env)
+
+    def start_episode():
+        eps = rng.random()
+        return lambda obs: one_hot_action(best[int(np.argmax(obs))] if rng.random() >= eps else rng.integers(4), 4)
+    return start_episode
+
+
+def make_dataset(env_name: str, episodes: int, seed: int, out_dir: Path) -> list:
+    from robokit.data import save_minari
+    from robokit.envs import make_env
+    from robokit.trainers.datasets import collect_episodes
+
+    env_id = ENVS[env_name][0]
+    env = make_env(env_id)
+    rng = np.random.default_rng(seed)
+    start = behaviour_policy(env_name, env, rng)
+    data = []
+    for k in range(episodes):
+        data += collect_episodes(env, start(), 1, seed=seed * 100_000 + k)
+    save_minari(data, out_dir, env_id=env_id)
+    return data
+
+
+def agent_overrides(algo: str, args: argparse.Namespace, horizon: int) -> dict:
+    """The reduced recipe's settings (docs/algos/doc.md lists them)."""
+    context = 1 if horizon == 1 else args.context
+    common = {"batch_size": args.batch_size}
+    if algo == "bc":
+        return {**common, "hidden_dims": (args.hidden, args.hidden)}
+    if algo == "rcsl":
+        return {**common, "hidden_dims": (args.hidden, args.hidden), "learning_rate": args.lr}
+    seq = {**common, "context_length": context, "hidden": args.hidden, "learning_rate": args.lr,
+           "max_timestep": max(horizon, 1)}
+    if algo == "doc":
+        seq.update(future_length=context, latent_dim=args.latent)
+    return seq
+
+
+def train_neural(algo: str, env_name: str, dataset: Path, seed: int, args: argparse.Namespace, run_root: Path):
+    from robokit.trainers.trainer import Trainer, config_class_for
+
+    env_id = ENVS[env_name][0]
+    horizon = 1 if env_name == "bandit" else (200 if "8x8" in env_name else 100)
+    cls = config_class_for(algo)
+    agent_cfg = dataclasses.replace(cls().agent, **agent_overrides(algo, args, horizon))
+    config = cls(env=env_id, dataset=dataset, offline_steps=args.steps, online_steps=0, seed=seed,
+                 out=run_root / f"{env_name}-{algo}-{seed}", logger=("csv",), eval_every=0, eval_episodes=1,
+                 log_every=max(args.steps // 4, 1), progress=False, agent=agent_cfg)
+    trainer = Trainer(algo, config)
+    trainer.run()
+    return trainer.agent, trainer.eval_env
+
+
+def consistency(agent, env, targets, episodes: int, seed: int) -> dict:
+    """Achieved mean return per target (and DoC's own highest-value choice under "auto")."""
+    from robokit.trainers.evaluation import evaluate
+
+    out = {}
+    conditioned = hasattr(agent, "reset_context")
+    for target in (targets if conditioned else (None,)):
+        agent.target_return = target
+        out["none" if target is None else f"{target:g}"] = evaluate(agent, env, episodes, seed=seed)["eval/return_mean"]
+    if getattr(agent, "name", "") == "doc":
+        agent.target_return = None
+        out["auto"] = evaluate(agent, env, episodes, seed=seed)["eval/return_mean"]
+    return out
+
+
+def tabular_bandit(seed: int, steps: int, episodes: int) -> dict:
+    """Tabular DoC / DT / BC on the bandit; expected return of each learned policy."""
+    from robokit.algos.tabular import TabularBC, TabularConfig, TabularDoC, TabularDT
+
+    probs = np.array([0.1, 0.9])
+    rng = np.random.default_rng(seed)
+    actions = (rng.random(episodes) < 0.1).astype(np.int64)
+    rewards = (rng.random(episodes) < probs[actions]).astype(np.float64)
+    states = np.zeros(episodes, np.int64)
+    out = {}
+    for name, cls in (("tabular-doc", TabularDoC), ("tabular-dt", TabularDT), ("tabular-bc", TabularBC)):
+        agent = cls(TabularConfig(steps=steps), 1, 2, seed)
+        agent.fit(states, actions, rewards)
+        if name == "tabular-dt":
+            out[name] = {f"{t:g}": float(agent.action_probs(0, int(t >= 0.5)) @ probs) for t in (0.0, 1.0)}
+        else:
+            out[name] = {"auto" if name == "tabular-doc" else "none": float(agent.action_probs(0) @ probs)}
+    return out
+
+
+def optimal_return(env_name: str, episodes: int = 200) -> float:
+    """Mean return of the best policy (bandit: 0.9; FrozenLake: value iteration, by rollouts)."""
+    if env_name == "bandit":
+        return 0.9
+    from robokit.envs import make_env
+    from robokit.envs.stochastic import frozen_lake_optimal_policy, one_hot_action
+    from robokit.trainers.evaluation import run_episode
+
+    env = make_env(ENVS[env_name][0])
+    best = frozen_lake_optimal_policy(env)
+    policy = lambda obs: one_hot_action(best[int(np.argmax(obs))], 4)  # noqa: E731
+    return float(np.mean([run_episode(env, policy, 10**6 + k)["return"] for k in range(episodes)]))
+
+
+def best_return(curves: dict) -> float:
+    return max(curves.values())
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = list(results["envs"])
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.8), squeeze=False)
+    for ax, env_name in zip(axes[0], envs, strict=True):
+        per_method = results["envs"][env_name]["methods"]
+        targets = ENVS[env_name][2]
+        ax.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="achieved = conditioned")
+        for method, runs in per_method.items():
+            if method.startswith("tabular") or not runs:
+                continue
+            keys = [f"{t:g}" for t in targets]
+            if all(k in runs[0] for k in keys):
+                values = np.array([[run[k] for k in keys] for run in runs])
+                ax.errorbar(targets, values.mean(0), yerr=values.std(0), marker="o", ms=3, capsize=2, label=method)
+            elif "none" in runs[0]:
+                mean = np.mean([run["none"] for run in runs])
+                ax.axhline(mean, lw=1, ls=":", color="k", label=f"{method} (unconditioned)")
+        ax.axhline(results["envs"][env_name]["optimal_return"], color="g", lw=0.8, alpha=0.5, label="optimal policy")
+        ax.set_title(env_name)
+        ax.set_xlabel("conditioned return")
+        ax.set_ylabel("achieved return")
+        ax.set_xlim(-0.05, 1.05)
+        ax.set_ylim(-0.05, 1.05)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"DoC consistency, {results['seeds']} seeds, {results['steps']} offline steps "
+                 f"({results['eval_episodes']} eval episodes per point)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="bandit only, 1 seed, 150 steps (< 2 min)")
+    parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
+    parser.add_argument("--methods", nargs="+", default=list(NEURAL), choices=list(NEURAL))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=1000, help="offline gradient steps per neural run")
+    parser.add_argument("--tabular-steps", type=int, default=3000)
+    parser.add_argument("--eval-episodes", type=int, default=50)
+    parser.add_argument("--context", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--latent", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--out", type=Path, default=None, help="folder for doc_consistency.json")
+    parser.add_argument("--plot", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.envs, args.seeds, args.steps, args.tabular_steps, args.eval_episodes = ["bandit"], 1, 150, 1000, 50
+
+    import torch
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    results: dict = {"seeds": args.seeds, "steps": args.steps, "eval_episodes": args.eval_episodes,
+                     "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                     "envs": {}}
+    work = Path(tempfile.mkdtemp(prefix="doc_consistency_"))
+    try:
+        for env_name in args.envs:
+            env_result = {"env_id": ENVS[env_name][0], "optimal_return": optimal_return(env_name),
+                          "dataset_return": [], "methods": {m: [] for m in args.methods}}
+            for seed in range(args.seeds):
+                data = make_dataset(env_name, ENVS[env_name][3], seed, work / f"{env_name}-{seed}")
+                env_result["dataset_return"].append(float(np.mean([ep.total_return for ep in data])))
+                for algo in args.methods:
+                    t0 = time.perf_counter()
+                    agent, env = train_neural(algo, env_name, work / f"{env_name}-{seed}", seed, args, work / "runs")
+                    curve = consistency(agent, env, ENVS[env_name][2], args.eval_episodes, seed)
+                    env_result["methods"][algo].append(curve)
+                    print(f"{env_name} seed {seed} {algo}: {json.dumps(curve)} ({time.perf_counter() - t0:.0f}s)",
+                          file=sys.stderr, flush=True)
+                if env_name == "bandit":
+                    for name, curve in tabular_bandit(seed, args.tabular_steps, ENVS[env_name][3]).items():
+                        env_result["methods"].setdefault(name, []).append(curve)
+            env_result["best_return"] = {m: float(np.mean([best_return(c) for c in runs]))
+                                         for m, runs in env_result["methods"].items() if runs}
+            results["envs"][env_name] = env_result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "doc_consistency.json").write_text(json.dumps(results, indent=1))
+    if args.plot is not None:
+        plot(results, args.plot)
+    headline_env = "frozenlake" if "frozenlake" in results["envs"] else args.envs[0]
+    best = results["envs"][headline_env]["best_return"]
+    peers = {m: round(v, 3) for m, v in best.items() if m != "doc"}
+    doc = round(best.get("doc", float("nan")), 3)
+    print(json.dumps({"benchmark": "doc_consistency", "unit": "return", "higher_is_better": True, "robokit": doc,
+                      "peers": peers, "ratio": round(doc / max(max(peers.values()), 1e-9), 3),
+                      "bound": round(results["envs"][headline_env]["optimal_return"], 3),
+                      "notes": f"best achieved return of DoC vs baseline methods (not libraries) on {headline_env}, "
+                               f"mean of {args.seeds} seeds, {args.steps} offline steps, {results['seconds']}s"}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
