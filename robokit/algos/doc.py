@@ -54,7 +54,7 @@ class DoCConfig(SequenceConfig):
 
     future_length: int = 5
     latent_dim: int = 16
-    prior_weight: float = 1.0
+    prior_weight: float = 0.1
     energy_weight: float = 1.0
     num_samples: int = 100
     mi_gradient: str = "reverse"

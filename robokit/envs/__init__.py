@@ -14,6 +14,8 @@ ENV_SPECS = {
     "robokit/FrozenLake-v0": ("robokit.envs.stochastic:frozen_lake", None),
     "robokit/FrozenLake8x8-v0": ("robokit.envs.stochastic:frozen_lake_8x8", None),
     "robokit/FrozenLakeDeterministic-v0": ("robokit.envs.stochastic:frozen_lake_deterministic", None),
+    "robokit/InvertedPendulum-v0": ("robokit.envs.stochastic:inverted_pendulum", None),
+    "robokit/NoisyInvertedPendulum-v0": ("robokit.envs.stochastic:noisy_inverted_pendulum", None),
 }
 
 

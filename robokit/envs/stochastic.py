@@ -101,3 +101,48 @@ def frozen_lake_8x8(**kwargs: Any) -> gym.Env:
 def frozen_lake_deterministic(**kwargs: Any) -> gym.Env:
     """The 4x4 map without slipping: every move happens as chosen (the deterministic control)."""
     return frozen_lake("4x4", False, **kwargs)
+
+
+class NoisyInvertedPendulum(gym.Wrapper):
+    """MuJoCo ``InvertedPendulum-v5`` made stochastic, seeded by the env's reset seed.
+
+    After each step: with probability ``push_prob`` the pole gets an angular-velocity kick
+    ~ N(0, push_scale^2) rad/s (transition noise the agent cannot prevent), and with probability
+    ``burst_prob`` the reward gets ``burst_reward`` added (a reward burst it cannot earn).
+    ``info["push"]`` and ``info["burst"]`` say when they happened.
+    """
+
+    def __init__(self, env: gym.Env, push_prob: float = 0.1, push_scale: float = 1.0, burst_prob: float = 0.05,
+                 burst_reward: float = 10.0):
+        super().__init__(env)
+        self.push_prob, self.push_scale = float(push_prob), float(push_scale)
+        self.burst_prob, self.burst_reward = float(burst_prob), float(burst_reward)
+        self.observation_space = gym.spaces.Box(np.float32(-np.inf), np.float32(np.inf), env.observation_space.shape, np.float32)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        sim, rng = self.env.unwrapped, self.env.unwrapped.np_random
+        info = {**info, "push": False, "burst": False}
+        if not terminated and rng.random() < self.push_prob:
+            qvel = sim.data.qvel.copy()
+            qvel[1] += rng.normal(0.0, self.push_scale)
+            sim.set_state(sim.data.qpos.copy(), qvel)
+            obs, info["push"] = sim._get_obs(), True
+        if rng.random() < self.burst_prob:
+            reward, info["burst"] = float(reward) + self.burst_reward, True
+        return obs.astype(np.float32), float(reward), terminated, truncated, info
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
+        obs, info = self.env.reset(**kwargs)
+        return obs.astype(np.float32), info
+
+
+def inverted_pendulum(**kwargs: Any) -> gym.Env:
+    """Deterministic control twin: ``InvertedPendulum-v5`` with a 100-step limit, float32 obs."""
+    return NoisyInvertedPendulum(gym.make("InvertedPendulum-v5", max_episode_steps=100, **kwargs),
+                                 push_prob=0.0, burst_prob=0.0)
+
+
+def noisy_inverted_pendulum(**kwargs: Any) -> gym.Env:
+    """``InvertedPendulum-v5``, 100 steps, with seeded pole kicks and reward bursts (defaults above)."""
+    return NoisyInvertedPendulum(gym.make("InvertedPendulum-v5", max_episode_steps=100, **kwargs))
