@@ -176,11 +176,14 @@ class SequenceAgent(Agent):
         return action
 
     def predict_action(self, window: dict[str, torch.Tensor]) -> torch.Tensor:
+        """History window (1, k, ...) of :meth:`EpisodeContext.window` -> the current action (A,)."""
         raise NotImplementedError
 
     def scaled_returns(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``mc_return`` (B,) or (B, L) divided by ``return_scale``, the networks' return unit."""
         return batch["mc_return"] / self.config.return_scale
 
 
 def adamw(agent: Agent, config: SequenceConfig) -> torch.optim.Optimizer:
+    """AdamW over all of ``agent``'s parameters (the DoC code's optimizer)."""
     return torch.optim.AdamW(agent.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
