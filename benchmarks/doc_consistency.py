@@ -149,7 +149,8 @@ def consistency(agent, env, targets, episodes: int, seed: int) -> dict:
 
 
 def tabular_bandit(seed: int, steps: int, episodes: int) -> dict:
-    """Tabular DoC / DT / BC on the bandit; expected return of each learned policy."""
+    """Tabular DoC (the paper's min-max sign, and the official code's joint sign), DT and BC on the
+    bandit; expected return of each learned policy."""
     from robokit.algos.tabular import TabularBC, TabularConfig, TabularDoC, TabularDT
 
     probs = np.array([0.1, 0.9])
@@ -158,13 +159,15 @@ def tabular_bandit(seed: int, steps: int, episodes: int) -> dict:
     rewards = (rng.random(episodes) < probs[actions]).astype(np.float64)
     states = np.zeros(episodes, np.int64)
     out = {}
-    for name, cls in (("tabular-doc", TabularDoC), ("tabular-dt", TabularDT), ("tabular-bc", TabularBC)):
-        agent = cls(TabularConfig(steps=steps), 1, 2, seed)
+    cases = (("tabular-doc", TabularDoC, "reverse"), ("tabular-doc-joint", TabularDoC, "joint"),
+             ("tabular-dt", TabularDT, "reverse"), ("tabular-bc", TabularBC, "reverse"))
+    for name, cls, mi_gradient in cases:
+        agent = cls(TabularConfig(steps=steps, mi_gradient=mi_gradient), 1, 2, seed)
         agent.fit(states, actions, rewards)
         if name == "tabular-dt":
             out[name] = {f"{t:g}": float(agent.action_probs(0, int(t >= 0.5)) @ probs) for t in (0.0, 1.0)}
         else:
-            out[name] = {"auto" if name == "tabular-doc" else "none": float(agent.action_probs(0) @ probs)}
+            out[name] = {"auto" if name.startswith("tabular-doc") else "none": float(agent.action_probs(0) @ probs)}
     return out
 
 
@@ -270,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="bandit only, 1 seed, 150 steps (< 2 min)")
     parser.add_argument("--envs", nargs="+", default=[e for e in ENVS if e != "frozenlake-deterministic"],
                         choices=list(ENVS))
-    parser.add_argument("--methods", nargs="+", default=list(NEURAL), choices=list(NEURAL))
+    parser.add_argument("--methods", nargs="*", default=list(NEURAL), choices=list(NEURAL),
+                        help="neural methods (none: the bandit's tabular methods only)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=400, help="offline gradient steps per neural run")
     parser.add_argument("--tabular-steps", type=int, default=3000)
