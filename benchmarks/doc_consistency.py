@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -250,9 +251,41 @@ def run_env(env_name: str, args: argparse.Namespace, work: Path) -> dict:
         if env_name == "bandit":
             for name, curve in tabular_bandit(seed, args.tabular_steps, case.episodes).items():
                 result["methods"].setdefault(name, []).append(curve)
-    result["best_return"] = {m: float(np.mean([best_return(c) for c in runs]))
-                             for m, runs in result["methods"].items() if runs}
+                print(f"{env_name} seed {seed} {name}: {json.dumps(curve)} (0s)", file=sys.stderr, flush=True)
+    result["best_return"] = best_returns(result["methods"])
     return result
+
+
+def best_returns(methods: dict) -> dict:
+    """Per method: the mean over seeds of the best achieved return over the conditioned targets."""
+    return {m: float(np.mean([best_return(c) for c in runs])) for m, runs in methods.items() if runs}
+
+
+LOG_LINE = re.compile(r"^(\S+) seed (\d+) (\S+): (\{.*\}) \((\d+)s\)$")
+
+
+def from_logs(paths: list[Path], steps: int) -> dict:
+    """Rebuild results from the per-run lines a run prints to stderr (for runs stopped early:
+    only seeds whose every method finished are kept, and ``seeds`` says how many)."""
+    runs: dict = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            match = LOG_LINE.match(line.strip())
+            if match:
+                env_name, seed, method, curve, _ = match.groups()
+                runs.setdefault(env_name, {}).setdefault(int(seed), {})[method] = json.loads(curve)
+    results: dict = {"steps": steps, "settings": {"from_logs": [str(p) for p in paths]}, "envs": {}}
+    seeds_done = []
+    for env_name, per_seed in runs.items():
+        wanted = set().union(*per_seed.values())  # every method any seed has (logs of several runs merge)
+        complete = [seed for seed, methods in sorted(per_seed.items()) if wanted <= set(methods)]
+        seeds_done.append(len(complete))
+        methods = {m: [per_seed[seed][m] for seed in complete] for m in sorted(wanted)}
+        results["envs"][env_name] = {"env_id": ENVS[env_name].env_id, "optimal_return": optimal_return(env_name),
+                                     "seeds_done": len(complete), "methods": methods,
+                                     "best_return": best_returns(methods)}
+    results["seeds"] = min(seeds_done, default=0)
+    return results
 
 
 def headline(results: dict) -> dict:
@@ -288,11 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--merge", nargs="+", type=Path, default=None,
                         help="combine result JSONs of earlier runs (one per env) into --out/--plot; no training")
+    parser.add_argument("--from-logs", nargs="+", type=Path, default=None,
+                        help="rebuild results from the stderr logs of runs (complete seeds only); no training")
     args = parser.parse_args(argv)
     if args.quick:
         args.envs, args.seeds, args.steps, args.tabular_steps, args.eval_episodes = ["bandit"], 1, 100, 1000, 200
 
-    if args.merge:
+    if args.from_logs:
+        results = from_logs(args.from_logs, args.steps)
+    elif args.merge:
         results = merge([json.loads(path.read_text()) for path in args.merge])
     else:
         results = run(args)
