@@ -53,11 +53,17 @@ class DoCConfig(SequenceConfig):
     """
 
     future_length: int = 5
+    """F, future steps the posterior sees"""
     latent_dim: int = 16
+    """size of the latent z"""
     prior_weight: float = 0.1
+    """weight of KL(posterior || prior)"""
     energy_weight: float = 1.0
+    """weight of the InfoNCE (mutual-information) term"""
     num_samples: int = 100
+    """prior samples scored at each acting step"""
     mi_gradient: str = "reverse"
+    """'reverse': the posterior minimises the MI estimate (the paper); 'joint': one minimised loss (the code)"""
     target_return: float | None = None
 
 

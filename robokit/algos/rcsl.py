@@ -19,6 +19,7 @@ class RCSLConfig(SequenceConfig):
 
     context_length: int = 1
     hidden_dims: tuple[int, ...] = (256, 256)
+    """widths of the MLP"""
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     dropout: float = 0.0

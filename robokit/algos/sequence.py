@@ -39,16 +39,27 @@ class SequenceConfig(PhaseConfig):
     """
 
     context_length: int = 5
+    """K, steps of history the model sees (1 for RCSL)"""
     hidden: int = 64
+    """transformer width H"""
     layers: int = 1
+    """transformer layers"""
     heads: int = 1
+    """attention heads"""
     dropout: float = 0.1
+    """dropout in the transformer"""
     learning_rate: float = 1e-4
+    """AdamW learning rate"""
     weight_decay: float = 1e-4
+    """AdamW weight decay"""
     target_return: float | None = 1.0
+    """return to condition on at evaluation (raw, before return_scale; DoC: None = highest value)"""
     return_scale: float = 1.0
+    """returns-to-go are divided by it before entering a network"""
     discount: float = 1.0
+    """gamma of the returns-to-go (1.0: undiscounted, as DT and the DoC code)"""
     max_timestep: int = 1000
+    """size of the timestep embedding (later steps reuse the last entry)"""
     batch_size: int = 64
     warmup_steps: int = 0
 
