@@ -1,6 +1,6 @@
 """RL algorithms: one config dataclass + one agent class per algorithm, and ``load_agent``.
 
-Registered names (``ALGOS``): sac, cql, calql, iql, rlpd, wsrl, bc, ppo, dt, rcsl, doc. Each entry is
+Registered names (``ALGOS``): sac, cql, calql, iql, rlpd, wsrl, bc, ppo, dt, rcsl, doc, unio4. Each entry is
 ``(ConfigClass, AgentClass)``; the trainer and the CLI look algorithms up here.
 """
 
@@ -18,6 +18,7 @@ from robokit.algos.iql import IQL, IQLConfig
 from robokit.algos.ppo import PPO, PPOConfig
 from robokit.algos.rcsl import RCSL, RCSLConfig
 from robokit.algos.sac import RLPD, SAC, RLPDConfig, SACConfig
+from robokit.algos.unio4 import UniO4, UniO4Config
 from robokit.core.registry import Registry
 
 #: name -> (config class, agent class)
@@ -33,6 +34,7 @@ ALGOS.register("ppo", (PPOConfig, PPO))
 ALGOS.register("dt", (DTConfig, DT))
 ALGOS.register("rcsl", (RCSLConfig, RCSL))
 ALGOS.register("doc", (DoCConfig, DoC))
+ALGOS.register("unio4", (UniO4Config, UniO4))
 
 
 def make_agent(name: str, obs_dim: int, action_dim: int, config: Any = None, seed: int = 0) -> Agent:
@@ -86,5 +88,5 @@ __all__ = [
     "ALGOS", "Agent", "PhaseConfig", "make_agent", "agent_from_state", "load_agent", "save_agent",
     "SAC", "SACConfig", "RLPD", "RLPDConfig", "CQL", "CQLConfig", "CalQL", "CalQLConfig",
     "WSRL", "WSRLConfig", "IQL", "IQLConfig", "BC", "BCConfig", "PPO", "PPOConfig",
-    "DT", "DTConfig", "RCSL", "RCSLConfig", "DoC", "DoCConfig",
+    "DT", "DTConfig", "RCSL", "RCSLConfig", "DoC", "DoCConfig", "UniO4", "UniO4Config",
 ]

@@ -263,10 +263,12 @@ class Trainer:
         resumed_from = self._maybe_resume()
         if resumed_from is None and self.config.init_from is not None:
             self._init_agent_from(Path(self.config.init_from))
+        self._attach_offline_data()
         self.logger = make_logger(self.config.logger, self.run_dir, self.config, console_every=self.config.log_every)
         started = time.perf_counter()
         try:
             self._run_offline()
+            self._begin_online()
             if self.counters.env_step == 0:
                 self._evaluate(force=True)  # the pretrained (or initial) policy, at env step 0
                 self.summary["pretrained_return"] = self.last_eval.get("eval/return_mean")
@@ -284,6 +286,23 @@ class Trainer:
         if self.config.save_datasets is not None:
             self.summary["datasets"] = self.save_datasets(Path(self.config.save_datasets))
         return self.summary
+
+    def _attach_offline_data(self) -> None:
+        """Hand the whole offline dataset to agents that train several learners on it (Uni-O4)."""
+        attach = getattr(self.agent, "attach_offline_data", None)
+        if attach is not None and self.offline_buffer is not None:
+            attach(self.offline_buffer, self.config.env, self.config.offline_steps)
+
+    def _begin_online(self) -> None:
+        """Let an agent prepare its online policy (Uni-O4 picks its start member by evaluation returns)."""
+        begin = getattr(self.agent, "begin_online", None)
+        if begin is None:
+            return
+        def score(policy: Any, episodes: int) -> float:
+            return evaluate(policy, self.eval_env, episodes, seed=self.config.seed + 1)["eval/return_mean"]
+        metrics = begin(score)
+        if metrics:
+            self.logger.log(metrics, self.counters.step)
 
     def _progress(self, total: int, initial: int, desc: str) -> Any:
         from tqdm import tqdm
