@@ -238,6 +238,9 @@ class UniO4(Agent):
         self.register_buffer("obs_std", torch.ones(obs_dim))
         self.register_buffer("best_ope", torch.full((cfg.num_policies,), -torch.inf))
         self.register_buffer("last_ope", torch.full((cfg.num_policies,), torch.nan))
+        #: OPE scores (evaluations, K): row 0 the BC members, then every ope_every improvement steps (NaN: not yet)
+        self.register_buffer("ope_history", torch.full((cfg.improve_steps // max(cfg.ope_every, 1) + 1,
+                                                         cfg.num_policies), torch.nan))
         self.register_buffer("replacements", torch.zeros(cfg.num_policies, dtype=torch.long))
         self.register_buffer("improve_started", torch.zeros((), dtype=torch.bool))
         self.register_buffer("start_member", torch.full((), -1, dtype=torch.long))
@@ -370,6 +373,7 @@ class UniO4(Agent):
         with torch.no_grad():
             self.best_ope.copy_(scores)
             self.last_ope.copy_(scores)
+            self.ope_history[0] = scores
             self.improve_started.fill_(True)
         return metrics
 
@@ -397,6 +401,8 @@ class UniO4(Agent):
                         "train/improve_lr": lr, "train/stage": 2.0})
         if (step + 1) % cfg.ope_every == 0:
             metrics.update(self.evaluate_and_replace())
+            with torch.no_grad():
+                self.ope_history[(step + 1) // cfg.ope_every] = self.last_ope
         return metrics
 
     def evaluate_and_replace(self) -> dict[str, float]:
@@ -467,9 +473,9 @@ class UniO4(Agent):
         score, the one with the best ``score(policy, episodes)`` (mean evaluation return); copy it into the
         online actor. Does nothing when the choice is already made (e.g. after ``--resume``)."""
         cfg = self.config
+        self.check_finite()
         if int(self.start_member) >= 0:
             return {}
-        self.check_finite()
         source = self.policy if bool(self.improve_started) else self.bc
         ope = self.last_ope if bool(self.improve_started) else torch.zeros(cfg.num_policies)
         ope = torch.nan_to_num(ope, nan=-torch.inf)

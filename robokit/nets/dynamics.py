@@ -60,6 +60,7 @@ TERMINATION_FNS: dict[str, TerminationFn] = {
     "hopper": _hopper_done,
     "walker2d": _walker_done,
     "halfcheetah": _never_done,
+    "armreach": _never_done,  # robokit/ArmReach-v0 ends only by its time limit
 }
 
 
@@ -184,7 +185,7 @@ class EnsembleDynamics(nn.Module):
         train_x, train_y = (inputs[train_idx] - self.input_mean) / self.input_std, targets[train_idx]
         hold_x, hold_y = (inputs[hold_idx] - self.input_mean) / self.input_std, targets[hold_idx]
         optimizer = torch.optim.Adam(self.parameters(), lr=lr)
-        best = [math.inf] * self.ensemble_size
+        best = [1e10] * self.ensemble_size  # MOBILE's initial hold-out loss (inf would make the ratio NaN)
         saved = copy.deepcopy(self.state_dict())
         # each member trains on its own bootstrap of the training split
         boot = torch.randint(len(train_x), (self.ensemble_size, len(train_x)), generator=generator)
