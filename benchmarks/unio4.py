@@ -66,10 +66,10 @@ BUDGETS = {
                     ope_horizon=10, ope_states=32, dynamics_max_epochs=2, online_steps=256, n_steps=128, epochs=2,
                     hidden_dims=(32, 32), eval_every=128, eval_episodes={e: 1 for e in ENVS}, seeds=(0,),
                     envs=("Hopper-v5",)),
-    "full": Budget(dataset_steps=5000, dataset_episodes=15, critic_steps=1500, bc_steps=1500, improve_steps=1000,
-                   ope_every=100, ope_horizon=100, ope_states=256, dynamics_max_epochs=15, online_steps=3072,
-                   n_steps=1024, epochs=10, hidden_dims=(64, 64), eval_every=512,
-                   eval_episodes={e: 3 for e in ENVS}, seeds=(0, 1, 2)),
+    "full": Budget(dataset_steps=5000, dataset_episodes=15, critic_steps=600, bc_steps=600, improve_steps=600,
+                   ope_every=100, ope_horizon=100, ope_states=256, dynamics_max_epochs=15, online_steps=2048,
+                   n_steps=512, epochs=10, hidden_dims=(64, 64), eval_every=512,
+                   eval_episodes={e: 2 for e in ENVS}, seeds=(0, 1, 2)),
 }
 
 
@@ -104,13 +104,15 @@ def run_cell(out: Path, env: str, dataset: str, data_dir: Path, seed: int, budge
     steps = {"offline_steps": budget.offline_steps, "dataset": data_dir / dataset}
     online_steps = budget.online_steps if online else 0
     h = budget.hidden_dims
-    run("unio4", cell / "unio4", env, seed, budget, unio4_config(budget), online_steps=online_steps, **steps)
-    run("bc", cell / "bc", env, seed, budget, BCConfig(hidden_dims=h), online_steps=0, **steps)
-    run("iql", cell / "iql", env, seed, budget, IQLConfig(hidden_dims=h), online_steps=online_steps, **steps)
+    runs = budget if online else dataclasses.replace(budget, eval_every=0)  # offline-only: one final evaluation
+    run("unio4", cell / "unio4", env, seed, runs, unio4_config(budget), online_steps=online_steps, **steps)
+    run("bc", cell / "bc", env, seed, runs, BCConfig(hidden_dims=h), online_steps=0, **steps)
+    run("iql", cell / "iql", env, seed, runs, IQLConfig(hidden_dims=h), online_steps=online_steps, **steps)
     if online:
         pretrain = run("wsrl", cell / "wsrl_pretrain", env, seed, budget, WSRLConfig(hidden_dims=h, cql_n_actions=4),
                        online_steps=0, **steps)
-        run("wsrl", cell / "wsrl", env, seed, budget, WSRLConfig(hidden_dims=h, cql_n_actions=4, warmup_steps=min(500, budget.online_steps // 4)),
+        run("wsrl", cell / "wsrl", env, seed, budget,
+            WSRLConfig(hidden_dims=h, cql_n_actions=4, warmup_steps=min(500, budget.online_steps // 8)),
             dataset=data_dir / dataset, init_from=pretrain / "final.pt", online_steps=budget.online_steps)
 
 
@@ -248,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/unio4[_quick])")
     parser.add_argument("--seeds", type=int, nargs="*", default=None, help="override the budget's seeds")
     parser.add_argument("--envs", nargs="*", default=None, help="override the budget's envs (e.g. one per process)")
+    parser.add_argument("--datasets", nargs="*", default=list(DATASETS), help="which datasets to run (both by default)")
     parser.add_argument("--report-only", action="store_true", help="only aggregate finished runs")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -264,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         for env in budget.envs:
             data_dir = make_datasets(out / "datasets", env, budget)
             for seed in budget.seeds:
-                for dataset in DATASETS:
+                for dataset in args.datasets:
                     run_cell(out, env, dataset, data_dir, seed, budget)
     results = collect(out, budget)
     table = tables(results, budget)

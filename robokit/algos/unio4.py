@@ -47,7 +47,11 @@ from robokit.losses.unio4 import (
 )
 from robokit.nets import QEnsemble, ValueNet
 from robokit.nets.dynamics import EnsembleDynamics, termination_fn
-from robokit.nets.policy_ensemble import GaussianPolicyEnsemble, clip_grad_norm_per_member_, copy_members_
+from robokit.nets.policy_ensemble import (
+    GaussianPolicyEnsemble,
+    clip_grad_norm_per_member_,
+    copy_members_,
+)
 
 ONLINE_KEYS = ("obs", "action", "log_prob", "advantage", "return", "value")
 #: the official code's CONST_EPS, added to the state std

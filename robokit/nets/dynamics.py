@@ -137,11 +137,12 @@ class EnsembleDynamics(nn.Module):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
     # ---------------------------------------------------------------- forward
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Standardised inputs (B, O+A) or (E, B, O+A) -> mean, logvar (E, B, O+1) of (delta obs, reward)."""
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardised inputs (B, O+A) or (E, B, O+A) -> mean, logvar (E, B, O+1) of (delta obs, reward);
+        with ``members`` (M,) only those members run (input (B, .) or (M, B, .)) and the output is (M, B, O+1)."""
         for layer in self.layers:
-            x = F.silu(layer(x))
-        mean, logvar = self.output(x).chunk(2, dim=-1)
+            x = F.silu(layer(x, members))
+        mean, logvar = self.output(x, members).chunk(2, dim=-1)
         return mean, soft_clamp(logvar, self.min_logvar, self.max_logvar)
 
     def normalise_inputs(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -235,6 +236,23 @@ class EnsembleDynamics(nn.Module):
                 saved[name][member] = value[member].detach().clone()
 
     # ---------------------------------------------------------------- rollout
+    def elite_predictions(self, x: torch.Tensor, pick: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and logvar (B, O+1) of row b under elite ``elites[pick[b]]``, x (B, O+A) standardised.
+
+        Rows are grouped by their elite and padded to the largest group, so each row runs through one
+        member only (about B * max_group / mean_group rows of work instead of E * B).
+        """
+        counts = torch.bincount(pick, minlength=self.num_elites)
+        order = torch.argsort(pick, stable=True)
+        group = pick[order]
+        position = torch.arange(len(pick)) - (torch.cumsum(counts, 0) - counts)[group]
+        padded = x.new_zeros(self.num_elites, int(counts.max()), x.shape[-1])
+        padded[group, position] = x[order]
+        mean, logvar = self(padded, self.elites)
+        out_mean, out_logvar = mean.new_empty(len(pick), mean.shape[-1]), mean.new_empty(len(pick), mean.shape[-1])
+        out_mean[order], out_logvar[order] = mean[group, position], logvar[group, position]
+        return out_mean, out_logvar
+
     @torch.no_grad()
     def step(self, obs: torch.Tensor, action: torch.Tensor, done_fn: TerminationFn | None = None,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -244,12 +262,10 @@ class EnsembleDynamics(nn.Module):
         """
         if not bool(self.fitted):
             raise RuntimeError("EnsembleDynamics.step: the model is not fitted (call fit first)")
-        mean, logvar = self(self.normalise_inputs(obs, action))
-        rows = torch.arange(len(obs))
-        pick = self.elites[torch.randint(self.num_elites, (len(obs),), generator=generator)]
-        mean, std = mean[pick, rows], (0.5 * logvar[pick, rows]).exp()
+        pick = torch.randint(self.num_elites, (len(obs),), generator=generator)
+        mean, logvar = self.elite_predictions(self.normalise_inputs(obs, action), pick)
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
-        sample = mean + std * noise
+        sample = mean + (0.5 * logvar).exp() * noise
         next_obs, reward = obs + sample[:, :-1], sample[:, -1]
         done = done_fn(obs, action, next_obs) if done_fn is not None else torch.zeros(len(obs), dtype=torch.bool)
         return next_obs, reward, done

@@ -54,7 +54,8 @@ def small_configs(lr: float | None = None) -> dict[str, object]:
 
 
 def test_registry_lists_every_algorithm():
-    assert set(ALGOS.names()) == {"sac", "cql", "calql", "iql", "rlpd", "wsrl", "bc", "ppo", "dt", "rcsl", "doc"}
+    assert set(ALGOS.names()) == {"sac", "cql", "calql", "iql", "rlpd", "wsrl", "bc", "ppo", "dt", "rcsl", "doc",
+                                  "unio4"}
 
 
 def params_of(agent, attr):

@@ -124,6 +124,41 @@ def test_ope_replaces_a_behaviour_policy_only_when_its_score_improves(monkeypatc
     assert all(torch.equal(a, b) for a, b in zip(untouched, no_replace.behaviour.parameters(), strict=True))
 
 
+def synthetic_data(rows: int = 120):
+    from robokit.algos.unio4 import OfflineData
+    from robokit.data import Episode
+
+    rng = np.random.default_rng(0)
+    episodes = []
+    for _ in range(rows // 20):
+        episodes.append(Episode(rng.normal(size=(21, 4)).astype(np.float32),
+                                rng.uniform(-1, 1, size=(20, 2)).astype(np.float32),
+                                rng.normal(size=20).astype(np.float32), [False] * 19 + [True], [False] * 20))
+    return OfflineData(episodes, 0.99)
+
+
+@pytest.mark.parametrize("critic", ["iql", "sarsa"])
+def test_each_stage_reaches_only_its_own_parameters(critic):
+    agent = tiny_agent(critic=critic, dynamics_max_epochs=1, ope_horizon=3, ope_states=8, offline_batch_size=16)
+    agent.data, agent.env_id = synthetic_data(), "HalfCheetah-v5"
+    groups = {name: list(getattr(agent, name).parameters())
+              for name in ("value", "critic", "target_critic", "bc", "policy", "behaviour", "actor")}
+    expected = {0: {"value", "critic"}, 1: {"bc"}, 2: {"policy"}}  # critic, BC, improvement stages
+    for stage, owners in expected.items():
+        agent.zero_grad(set_to_none=True)
+        before = {name: [p.detach().clone() for p in params] for name, params in groups.items()}
+        metrics = agent.update({})
+        assert metrics["train/stage"] == stage
+        for name, params in groups.items():
+            touched = any(p.grad is not None for p in params)
+            moved = any(not torch.equal(a, b) for a, b in zip(before[name], params, strict=True))
+            assert touched == (name in owners), (stage, name)
+            if stage == 2 and name in ("value", "critic", "target_critic", "bc", "actor"):
+                assert not moved, name  # improvement changes the members (and copies into behaviour) only
+    assert all(not p.requires_grad for p in agent.target_critic.parameters())
+    assert all(not p.requires_grad for p in agent.behaviour.parameters())
+
+
 # ------------------------------------------------------------------------ dynamics
 def test_dynamics_ensemble_fits_a_known_linear_system():
     rng = np.random.default_rng(0)
@@ -270,3 +305,15 @@ def test_bad_input_gives_one_line_errors(tmp_path, hopper_dataset, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("robokit train: error: unio4: bc.mlp.net.0.weight has non-finite parameters (member(s) [2])")
     assert "\n" not in err
+
+
+def test_dynamics_step_uses_the_picked_elite_of_each_row():
+    model = EnsembleDynamics(3, 1, hidden_dims=(8,), ensemble_size=4, num_elites=3)
+    model.elites.copy_(torch.tensor([3, 0, 2]))
+    x = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+    pick = torch.randint(3, (50,), generator=torch.Generator().manual_seed(1))
+    mean, logvar = model.elite_predictions(x, pick)
+    full_mean, full_logvar = model(x)  # (E, B, O+1): every member on every row
+    rows = torch.arange(50)
+    torch.testing.assert_close(mean, full_mean[model.elites[pick], rows])
+    torch.testing.assert_close(logvar, full_logvar[model.elites[pick], rows])
