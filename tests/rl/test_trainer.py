@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +13,6 @@ from robokit.trainers.cli import eval_main, split_algo, train_main
 from robokit.trainers.trainer import config_class_for, train, truncate_metrics
 
 ENV_ID = "robokit/ArmReach-v0"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_agent(algo: str, **extra):
@@ -95,32 +89,15 @@ def test_same_seed_same_metrics(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, run_killed_and_resumed):
     """Kill a CLI run with SIGKILL after its first online checkpoint; --resume reproduces the
     uninterrupted run exactly (metrics and final weights)."""
     args = ["--algo", "sac", "--env", ENV_ID, "--online-steps", "1500", "--seed", "4", "--logger", "csv",
             "--eval-every", "500", "--eval-episodes", "2", "--checkpoint-every", "300", "--log-every", "100",
             "--no-progress", "--agent.hidden-dims", "16", "16", "--agent.batch-size", "16",
             "--agent.warmup-steps", "100"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    full = tmp_path / "full"
-    subprocess.run([sys.executable, "-m", "robokit", "train", *args, "--out", str(full)], check=True, env=env,
-                   capture_output=True, timeout=600)
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "robokit", "train", *args, "--out", str(killed)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not list((killed / "checkpoints").glob("step_0000006*.pt")) and \
-            not list((killed / "checkpoints").glob("step_0000007*.pt")):
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "final.pt").exists(), "the run finished before it could be killed"
-    resumed = subprocess.run([sys.executable, "-m", "robokit", "train", *args, "--out", str(killed), "--resume"],
-                             check=True, env=env, capture_output=True, text=True, timeout=600)
-    assert "resumed from" in resumed.stdout
+    full, killed, stdout = run_killed_and_resumed(args, tmp_path, ("step_0000006*.pt", "step_0000007*.pt"))
+    assert "resumed from" in stdout
     assert read_rows(full / "metrics.csv") == read_rows(killed / "metrics.csv")
     obs = np.random.default_rng(0).normal(size=(8, 12)).astype(np.float32)
     np.testing.assert_array_equal(load_agent(full / "final.pt").act(obs), load_agent(killed / "final.pt").act(obs))

@@ -3,12 +3,7 @@ ensemble on a known linear system, CLI runs offline -> online, resume after a ki
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
+import csv
 
 import numpy as np
 import pytest
@@ -26,7 +21,6 @@ from robokit.losses.unio4 import (
 from robokit.nets.dynamics import EnsembleDynamics, termination_fn
 from robokit.trainers.cli import train_main
 
-REPO = Path(__file__).resolve().parents[2]
 HOPPER = "Hopper-v5"
 TINY = ["--agent.hidden-dims", "16", "16", "--agent.value-hidden-dims", "16", "16", "--agent.q-hidden-dims", "16",
         "16", "--agent.dynamics-hidden-dims", "16", "16", "--agent.dynamics-max-epochs", "2",
@@ -241,36 +235,20 @@ def test_simulator_dynamics_reproduces_the_env_step():
 
 
 @pytest.mark.slow
-def test_resume_after_kill_matches_uninterrupted_run(tmp_path, hopper_dataset):
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, hopper_dataset, run_killed_and_resumed):
     """SIGKILL a CLI run in the improvement stage (after its dynamics fit); --resume gives the same
     metrics and final weights as an uninterrupted run."""
-    from tests.rl.test_trainer import read_rows
-
     args = ["--algo", "unio4", "--env", HOPPER, "--dataset", str(hopper_dataset), *stages(30, 30, 300, 10),
             "--online-steps", "0", "--eval-every", "0", "--eval-episodes", "1", "--checkpoint-every", "20",
             "--log-every", "10", "--logger", "csv", "--no-progress", "--seed", "3", *TINY,
             "--agent.ope-horizon", "30"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    full = tmp_path / "full"
-    subprocess.run([sys.executable, "-m", "robokit", "train", *args, "--out", str(full)], check=True, env=env,
-                   capture_output=True, timeout=600)
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "robokit", "train", *args, "--out", str(killed)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and \
-            not list((killed / "checkpoints").glob("step_00000010*.pt")):
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "final.pt").exists(), "the run finished before it could be killed"
-    resumed = subprocess.run([sys.executable, "-m", "robokit", "train", *args, "--out", str(killed), "--resume"],
-                             check=True, env=env, capture_output=True, text=True, timeout=600)
-    assert "resumed from" in resumed.stdout
-    assert read_rows(full / "metrics.csv") == read_rows(killed / "metrics.csv")
+    full, killed, stdout = run_killed_and_resumed(args, tmp_path, ("step_00000010*.pt",))
+    assert "resumed from" in stdout
+    rows = [list(csv.DictReader(open(run / "metrics.csv", newline=""))) for run in (full, killed)]
+    assert rows[0] == rows[1]
     a, b = load_agent(full / "final.pt"), load_agent(killed / "final.pt")
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
-        assert torch.equal(x, y) or (x.is_floating_point() and torch.equal(x.isnan(), y.isnan())), name
+        torch.testing.assert_close(x, y, rtol=0, atol=0, equal_nan=True, msg=name)
 
 
 # ------------------------------------------------------------------------ bad input
