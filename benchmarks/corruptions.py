@@ -142,8 +142,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a quarter of the clouds")
     args = parser.parse_args(argv)
-    from robokit.lidar.corruptions import SUITES, corrupt
-    from robokit.lidar.procedural import PROCEDURAL_CLASSES, make_procedural_dataset
+    from robokit.pointcloud.corruptions import SUITES, corrupt
+    from robokit.pointcloud.procedural import PROCEDURAL_CLASSES, make_procedural_dataset
 
     per_class = math.ceil(NUM_CLOUDS / len(PROCEDURAL_CLASSES))
     clouds = make_procedural_dataset(per_class, num_points=1024, seed=1)[0][:NUM_CLOUDS]

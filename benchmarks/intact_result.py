@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robokit.lidar.robust_eval import (
+from robokit.intact.evaluate import (
     build_suite,
     error_metrics,
     evaluate_sets,
     headline_corruptions,
 )
-from robokit.lidar.robust_train import (
+from robokit.intact.train import (
     METHODS,
     TrainConfig,
     accuracy,
@@ -94,8 +94,8 @@ def drop_top(clouds: torch.Tensor, scores: torch.Tensor, fraction: float) -> np.
 def salient_drop_attacks(base: TrainConfig, seed: int, out: Path, done: dict, data) -> None:
     """Accuracy of each method's saved model after removing the 30% most salient points, by
     (a) the INTACT teacher of the same seed and (b) the model's own gradient saliency (white box)."""
-    from robokit.lidar.robust_eval import load_classifier, load_teacher
-    from robokit.lidar.saliency import gradient_saliency, teacher_saliency
+    from robokit.intact.evaluate import load_classifier, load_teacher
+    from robokit.intact.saliency import gradient_saliency, teacher_saliency
 
     rng = np.random.default_rng([seed, 7])
     clouds = torch.from_numpy(subsample_batch(data.test_points, base.num_points, rng))
@@ -113,8 +113,8 @@ def salient_drop_attacks(base: TrainConfig, seed: int, out: Path, done: dict, da
 @torch.no_grad()
 def teacher_transfer(trainer, reference_model, data, num_points: int, seed: int) -> dict[str, float]:
     """Does the INTACT teacher point at what an unseen (standard) model depends on, on unseen corruptions?"""
-    from robokit.lidar.robust_eval import corrupt_set
-    from robokit.lidar.saliency import gradient_saliency, saliency_agreement, teacher_saliency
+    from robokit.intact.evaluate import corrupt_set
+    from robokit.intact.saliency import gradient_saliency, saliency_agreement, teacher_saliency
 
     rng = np.random.default_rng([seed, 99])
     labels = torch.from_numpy(data.test_labels)
@@ -217,7 +217,7 @@ def main() -> None:
         raise SystemExit(f"{runs_file} holds runs of another configuration; pick another --out")
     done["_config"] = config_key
 
-    from robokit.lidar.robust_eval import write_json
+    from robokit.intact.evaluate import write_json
 
     def save() -> None:
         write_json(done, runs_file)

@@ -44,7 +44,7 @@ IOUS = (0.25, 0.5)
 
 def ablation_rows(quick: bool):
     """(name, settings) pairs: AB3DMOT, then robokit's changes added one at a time."""
-    from robokit.lidar.tracking.tracker import TRACKER_PRESETS, preset_configs
+    from robokit.tracking.tracker import TRACKER_PRESETS, preset_configs
 
     ab3dmot = TRACKER_PRESETS["ab3dmot"]
     two_stage = ab3dmot.replace(high_score=0.0, low_match_threshold=-0.2)
@@ -64,7 +64,7 @@ def ablation_rows(quick: bool):
 
 def per_class_rows():
     """(name, ClassConfigs) pairs: robokit, then each published per-class table, whole and by row."""
-    from robokit.lidar.tracking.tracker import (
+    from robokit.tracking.tracker import (
         AB3DMOT_POINTRCNN_CLASSES,
         SIMPLETRACK_WAYMO_CLASSES,
         ClassConfigs,
@@ -84,7 +84,7 @@ def per_class_rows():
 
 
 def load():
-    from robokit.lidar.tracking import read_detections, read_tracking_labels
+    from robokit.tracking import read_detections, read_tracking_labels
 
     labels = {
         s: read_tracking_labels(DATA / "training" / "label_02" / f"{s}.txt") for s in SEQUENCES
@@ -99,7 +99,7 @@ def load():
 
 def track_all(labels, detections, config):
     """Results per class and sequence, and the loop seconds summed over classes."""
-    from robokit.lidar.tracking import track_sequence
+    from robokit.tracking import track_sequence
 
     results, seconds = {}, 0.0
     for cls in CLASSES:
@@ -112,7 +112,7 @@ def track_all(labels, detections, config):
 
 def evaluate_row(labels, results) -> dict:
     """(class, IoU) -> headline metrics under the default (devkit) protocol."""
-    from robokit.lidar.tracking.evaluate import EvalConfig, evaluate_tracking
+    from robokit.tracking.evaluate import EvalConfig, evaluate_tracking
 
     table = {}
     for cls in CLASSES:
@@ -149,8 +149,8 @@ def print_ablation(tables: dict, fps: dict) -> None:
 
 def clear_mot_versus_motmetrics(labels, results, passes: int):
     """Seconds of one CLEAR MOT pass in robokit and in motmetrics on the same association."""
-    from robokit.lidar.tracking.crosscheck import motmetrics_summary
-    from robokit.lidar.tracking.evaluate import EvalConfig, clear_mot, evaluate_tracking
+    from robokit.tracking.crosscheck import motmetrics_summary
+    from robokit.tracking.evaluate import EvalConfig, clear_mot, evaluate_tracking
 
     cars = {seq: results["Car", seq] for seq in SEQUENCES}
     threshold = evaluate_tracking(labels, cars, EvalConfig()).score_threshold
@@ -220,7 +220,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from robokit.lidar.tracking.tracker import warm_up
+    from robokit.tracking.tracker import warm_up
 
     warm_up()
     labels, detections = load()

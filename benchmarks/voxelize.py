@@ -38,7 +38,7 @@ DATA = (
 
 
 def load_scans() -> list[np.ndarray]:
-    from robokit.lidar.io import read_kitti_velodyne
+    from robokit.pointcloud.io import read_kitti_velodyne
 
     files = sorted((DATA / "velodyne").glob("*.bin"))
     if not files:
@@ -64,7 +64,7 @@ def time_per_scan(run, scans, repeats: int, clock=time.process_time) -> float:
 
 
 def robokit_runner():
-    from robokit.lidar.voxelizer import voxelize
+    from robokit.pointcloud.voxelizer import voxelize
 
     return lambda scan: voxelize(scan, VOXEL_SIZE, POINT_RANGE)
 

@@ -18,8 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "dataset": ("robokit.data.cli:dataset_main", "inspect or convert datasets (info, convert)"),
     "train": ("robokit.trainers.cli:train_main", "train an RL agent (sac, cql, calql, iql, rlpd, wsrl, bc, ppo)"),
     "eval": ("robokit.trainers.cli:eval_main", "evaluate an RL checkpoint, optionally recording video"),
-    "robustness": ("robokit.lidar.cli:main", "point-cloud robustness: train, eval, saliency"),
-    "kitti": ("robokit.lidar.kitti_cli:main", "KITTI detection and tracking: train, track, evaluate"),
+    "robustness": ("robokit.intact.cli:main", "point-cloud robustness: train, eval, saliency"),
+    "kitti": ("robokit.tracking.cli:main", "KITTI detection and tracking: train, track, evaluate"),
     "ros": ("robokit.ros.cli:main", "ROS bridge: bags <-> datasets, live policy node"),
 }
 

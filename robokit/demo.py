@@ -25,7 +25,7 @@ STAGES: dict[str, tuple[str, str]] = {
              "collect a MuJoCo dataset and load it into the replay layer"),
     "rl": ("robokit.trainers.demo:run_demo",
            "WSRL: offline pretraining -> warm-up -> online fine-tuning, with its curve"),
-    "intact": ("robokit.lidar.demo:run_demo",
+    "intact": ("robokit.intact.demo:run_demo",
                "INTACT robust training and a corruption sweep on procedural point clouds"),
 }
 

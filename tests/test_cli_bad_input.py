@@ -55,7 +55,7 @@ def fx(tmp_path_factory, shared_data_or_none) -> dict:
     if HAS_SPCONV:
         from dataclasses import asdict
 
-        from robokit.lidar.detection.model import SecondDetector, preset_config
+        from robokit.detection.model import SecondDetector, preset_config
 
         config = preset_config("cpu-tiny")
         fixtures["detector"] = save_checkpoint(root / "detector.pt", {
@@ -283,7 +283,7 @@ def test_debug_flag_shows_the_traceback(tmp_path):
 
 def test_the_error_convention_imports_no_torch():
     """Commands that never need torch (dataset, kitti tracking, ros bags) stay quick to start."""
-    code = ("import sys, robokit.core.cli_errors, robokit.data.cli, robokit.lidar.kitti_cli, robokit.ros.cli; "
+    code = ("import sys, robokit.core.cli_errors, robokit.data.cli, robokit.tracking.cli, robokit.ros.cli; "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.stdout.strip() == "False", result.stderr[-2000:]

@@ -28,18 +28,32 @@ def concat_batches(batches: list[dict[str, Any]]) -> dict[str, Any]:
         if isinstance(values[0], dict):
             out[key] = concat_batches(values)
         elif key.endswith(OFFSETS_SUFFIX):
-            out[key] = _concat_offsets(values)
+            out[key] = concat_offsets(values)
         else:
             out[key] = np.concatenate(values, axis=0)
     return out
 
 
-def _concat_offsets(offsets: list[np.ndarray]) -> np.ndarray:
+def concat_offsets(offsets: list[np.ndarray]) -> np.ndarray:
     parts, shift = [np.zeros(1, np.int64)], 0
     for off in offsets:
         parts.append(off[1:] + shift)
         shift += int(off[-1])
     return np.concatenate(parts)
+
+
+def nest_obs(batch: dict[str, Any]) -> dict[str, Any]:
+    """Group ``obs/<key>`` entries into ``batch['obs'][key]`` (dict observations)."""
+    if not any("/" in key for key in batch):
+        return batch
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        prefix, _, sub = key.partition("/")
+        if sub:
+            out.setdefault(prefix, {})[sub] = value
+        else:
+            out[key] = value
+    return out
 
 
 def split_ragged(points: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:

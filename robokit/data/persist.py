@@ -22,6 +22,7 @@ import numpy as np
 
 from robokit.core.atomic import atomic_path
 from robokit.data.errors import DataError
+from robokit.data.replay_types import Stream, config_from_json
 from robokit.data.storage import RaggedField
 
 FORMAT = "robokit-replay-v2"  # v2: per-slot next-step links and per-stream state
@@ -60,8 +61,6 @@ def load_replay(cls: type, path: Path) -> Any:
         DataError: naming the file (and key) when it is missing, truncated, or not a
             robokit replay file, or when an array has the wrong shape.
     """
-    from robokit.data.replay import config_from_json
-
     arrays = _read_npz(path)
     meta = _read_meta(arrays, path)
     try:
@@ -158,13 +157,11 @@ def _restore_ragged(field: RaggedField, points: np.ndarray, offsets: np.ndarray,
 
 def _restore_streams(buffer: Any, arrays: dict[str, np.ndarray], streams: dict[str, dict]) -> None:
     """Unfinished add() episodes, with their held-back rows (saved in stream order)."""
-    from robokit.data.replay import _Stream
-
     counts = [int(state["pending"]) for state in streams.values()]
     rows = _unpack_pending(arrays, sum(counts), buffer.ragged)
     begin = 0
     for (key, state), count in zip(streams.items(), counts, strict=True):
-        buffer._streams[int(key)] = _Stream(episode=int(state["episode"]), step=int(state["step"]),
+        buffer._streams[int(key)] = Stream(episode=int(state["episode"]), step=int(state["step"]),
                                             last_slot=int(state["last_slot"]), pending=rows[begin:begin + count])
         begin += count
 

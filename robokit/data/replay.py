@@ -28,15 +28,24 @@ would have given next.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from robokit.data.batch import nest_obs
 from robokit.data.episode import Episode
 from robokit.data.errors import DataError, ReplayNotReady, check_batch_size, check_finite
+from robokit.data.persist import load_replay, save_replay
+from robokit.data.replay_types import (
+    BOOKKEEPING,
+    OBS_FIELDS,
+    Stream,
+    dtype_to_json,
+    make_sampler,
+    shape_to_json,
+    stack_rows,
+)
 from robokit.data.returns import discounted_returns
 from robokit.data.samplers import (
     EpisodeWindowSampler,
@@ -45,31 +54,7 @@ from robokit.data.samplers import (
     UniformSampler,
 )
 from robokit.data.storage import FieldSpec, RaggedField, RingStorage
-
-OBS_FIELDS = ("obs", "next_obs")
-#: per-slot fields that link steps into episodes (never part of a batch)
-BOOKKEEPING = ("episode", "step", "next")
-
-
-@dataclass
-class _Stream:
-    """One source of add() transitions (an environment) and its unfinished episode."""
-
-    episode: int
-    step: int = 0  # step index of its next transition
-    last_slot: int = -1  # slot of its previous transition (-1: none, or held back for mc_return)
-    pending: list[dict] = dataclass_field(default_factory=list)  # held back until the episode ends
-
-
-def make_sampler(name: str, capacity: int, **kwargs: Any):
-    """A sampler by name: ``uniform``, ``prioritized`` (alpha, beta) or ``episode-window`` (length)."""
-    if name == "uniform":
-        return UniformSampler()
-    if name == "prioritized":
-        return PrioritizedSampler(capacity, **kwargs)
-    if name == "episode-window":
-        return EpisodeWindowSampler(**kwargs)
-    raise ValueError(f"unknown sampler '{name}' (uniform, prioritized, episode-window)")
+from robokit.data.views import TransitionView
 
 
 class ReplayBuffer:
@@ -110,7 +95,7 @@ class ReplayBuffer:
             raise ValueError(f"PrioritizedSampler capacity {self.sampler.tree.capacity} != buffer capacity {capacity}")
         self.next_episode_id = 0
         self.total_added = 0  # transitions ever added (not capped by capacity)
-        self._streams: dict[int, _Stream] = {}  # add() sources with an unfinished episode
+        self._streams: dict[int, Stream] = {}  # add() sources with an unfinished episode
         self._uniform = isinstance(self.sampler, UniformSampler)
         self._nested = isinstance(self.obs_shape, dict)
         self._episode_of = self.storage.dense("episode")
@@ -178,7 +163,7 @@ class ReplayBuffer:
         obs_fields = self._obs_row(obs, next_obs)
         source = self._streams.get(stream)
         if source is None:
-            source = self._streams[stream] = _Stream(episode=self.next_episode_id)
+            source = self._streams[stream] = Stream(episode=self.next_episode_id)
             self.next_episode_id += 1
         row = {"action": action, "reward": np.float32(reward), "terminated": bool(terminated),
                "truncated": bool(truncated), "episode": source.episode, "step": source.step, "next": -1,
@@ -188,7 +173,7 @@ class ReplayBuffer:
         if self.store_mc_return:
             source.pending.append(row)
             if episode_over:
-                block = _stack_rows(source.pending, self.ragged)
+                block = stack_rows(source.pending, self.ragged)
                 block["mc_return"] = self._returns(block["reward"], block["terminated"])
                 source.pending = []
                 self._write(block)
@@ -204,7 +189,7 @@ class ReplayBuffer:
         if self.storage.frozen:
             raise PermissionError("this buffer is read-only (offline data); add to the online buffer instead")
 
-    def _link(self, source: _Stream, slot: int) -> None:
+    def _link(self, source: Stream, slot: int) -> None:
         """Point the stream's previous step at ``slot``, unless that step was overwritten since."""
         previous = source.last_slot
         if previous >= 0 and self._episode_of[previous] == source.episode and \
@@ -311,8 +296,6 @@ class ReplayBuffer:
             raise ReplayNotReady("cannot sample from an empty replay buffer")
         if view is None and self._uniform:  # fast path: the common case in training loops
             return self.gather_transitions(self.indices.draw(batch_size, self.storage.size))
-        from robokit.data.views import TransitionView
-
         picked = self.sampler.sample(self.storage, batch_size, self.rng)
         return (view or TransitionView())(self, picked)
 
@@ -340,15 +323,11 @@ class ReplayBuffer:
     # ----------------------------------------------------------------- saving
     def save(self, path: str | os.PathLike) -> Path:
         """Write the buffer (data, counters, sampler state, RNG state) to ``path`` atomically."""
-        from robokit.data.persist import save_replay
-
         return save_replay(self, Path(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReplayBuffer:
         """Load a buffer written by :meth:`save`; its next batch equals the original's."""
-        from robokit.data.persist import load_replay
-
         return load_replay(cls, Path(path))
 
     def config(self) -> dict[str, Any]:
@@ -358,8 +337,8 @@ class ReplayBuffer:
             sampler.update(alpha=self.sampler.alpha, beta=self.sampler.beta, eps=self.sampler.eps)
         if isinstance(self.sampler, EpisodeWindowSampler):
             sampler.update(length=self.sampler.length)
-        return {"capacity": self.capacity, "obs_shape": _shape_to_json(self.obs_shape),
-                "obs_dtype": _dtype_to_json(self.obs_dtype), "action_dim": self.action_dim, "seed": self.seed,
+        return {"capacity": self.capacity, "obs_shape": shape_to_json(self.obs_shape),
+                "obs_dtype": dtype_to_json(self.obs_dtype), "action_dim": self.action_dim, "seed": self.seed,
                 "discount": self.discount, "store_mc_return": self.store_mc_return,
                 "sparse_reward_failure_value": self.sparse_reward_failure_value, "sampler": sampler}
 
@@ -370,28 +349,6 @@ def _checked_obs(value: Any, shape: tuple, dtype: np.dtype, key: str) -> np.ndar
         raise DataError(f"add: {key} shape {array.shape}, expected {tuple(shape)}")
     check_finite(array, key, "add")
     return array.astype(dtype, copy=False)
-
-
-def nest_obs(batch: dict[str, Any]) -> dict[str, Any]:
-    """Group ``obs/<key>`` entries into ``batch['obs'][key]`` (dict observations)."""
-    if not any("/" in key for key in batch):
-        return batch
-    out: dict[str, Any] = {}
-    for key, value in batch.items():
-        prefix, _, sub = key.partition("/")
-        if sub:
-            out.setdefault(prefix, {})[sub] = value
-        else:
-            out[key] = value
-    return out
-
-
-def _stack_rows(rows: list[dict], ragged: bool) -> dict:
-    block = {}
-    for name in rows[0]:
-        values = [row[name] for row in rows]
-        block[name] = values if ragged and name in OBS_FIELDS else np.stack([np.asarray(v) for v in values])
-    return block
 
 
 def _normalise_obs_shape(obs_shape: Any) -> Any:
@@ -411,26 +368,3 @@ def _normalise_obs_dtype(obs_dtype: Any, obs_shape: Any) -> Any:
             return {k: np.dtype(obs_dtype.get(k, np.float32)) for k in obs_shape}
         return {k: np.dtype(obs_dtype) for k in obs_shape}
     return np.dtype(obs_dtype)
-
-
-def _shape_to_json(shape: Any) -> Any:
-    if isinstance(shape, dict):
-        return {k: list(v) for k, v in shape.items()}
-    return list(shape)
-
-
-def _dtype_to_json(dtype: Any) -> Any:
-    if isinstance(dtype, dict):
-        return {k: np.dtype(v).str for k, v in dtype.items()}
-    return np.dtype(dtype).str
-
-
-def config_from_json(config: dict[str, Any]) -> dict[str, Any]:
-    """Constructor kwargs from :meth:`ReplayBuffer.config` output (as stored in a file)."""
-    kwargs = dict(config)
-    shape = kwargs["obs_shape"]
-    kwargs["obs_shape"] = {k: tuple(v) for k, v in shape.items()} if isinstance(shape, dict) else tuple(shape)
-    sampler = dict(kwargs.pop("sampler"))
-    name = sampler.pop("name")
-    kwargs["sampler"] = make_sampler(name, kwargs["capacity"], **sampler)
-    return kwargs

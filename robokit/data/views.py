@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from robokit.data.replay import nest_obs
+from robokit.data.batch import nest_obs
 from robokit.data.samplers import follow_episode
 from robokit.data.storage import RaggedField
 

@@ -12,7 +12,7 @@ pcd       ``.pcd``: PCD v0.7, ``DATA binary``, fields x y z intensity (F, 4 byte
 npz       ``.npz``: ``points`` (N, 4) float32 and ``stamp_ns`` (int64)
 ========  =================================================================================
 
-All three read back through :func:`robokit.lidar.io.read_point_cloud`. ``stamps.csv`` lists
+All three read back through :func:`robokit.pointcloud.io.read_point_cloud`. ``stamps.csv`` lists
 per file the header stamp and the bag's log time (ns). Points with a non-finite coordinate
 are dropped (ROS marks missing returns with NaN); a cloud without an intensity field gets 0.
 Scans left with no point are skipped and counted. The folder is built under a temporary name

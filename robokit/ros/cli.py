@@ -36,7 +36,7 @@ class BagToDataset:
 @dataclass(frozen=True)
 class BagToClouds:
     """Write each scan of a LiDAR topic (PointCloud2 or LaserScan) to its own point-cloud file
-    (x, y, z, intensity float32), readable by robokit.lidar.io.read_point_cloud."""
+    (x, y, z, intensity float32), readable by robokit.pointcloud.io.read_point_cloud."""
 
     bag: tyro.conf.Positional[Path]
     """ROS 1 .bag file or ROS 2 bag folder (sqlite3 or mcap)."""

@@ -107,7 +107,8 @@ HEAVY = ["mujoco", "spconv", "open3d", "rospy", "roslibpy", "rosbags", "wandb", 
 
 
 @pytest.mark.parametrize("module", ["robokit", "robokit.cli", "robokit.data", "robokit.algos",
-                                    "robokit.lidar", "robokit.ros"])
+                                    "robokit.pointcloud", "robokit.intact", "robokit.detection",
+                                    "robokit.tracking", "robokit.lidar", "robokit.ros"])
 def test_import_pulls_in_no_heavy_optional_stack(module: str) -> None:
     code = f"import sys, json, {module}; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))"
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,

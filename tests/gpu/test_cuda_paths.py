@@ -65,8 +65,8 @@ def test_sac_updates_on_cuda_stay_finite():
 
 def test_detector_forward_on_cuda_matches_cpu(shared_data):
     pytest.importorskip("spconv")
-    from robokit.lidar.detection.dataset import KittiObjectDataset
-    from robokit.lidar.detection.model import SecondDetector, preset_config
+    from robokit.detection.dataset import KittiObjectDataset
+    from robokit.detection.model import SecondDetector, preset_config
 
     torch.manual_seed(0)
     model = SecondDetector(preset_config("cpu-tiny")).eval()

@@ -465,7 +465,7 @@ def test_custom_message_type_from_the_bags_own_definitions(tmp_path, name):
 @pytest.mark.parametrize("fmt,suffix", [("kitti", ".bin"), ("pcd", ".pcd"), ("npz", ".npz")])
 @pytest.mark.parametrize("bag_name", ["lidar.bag", "lidar_mcap"])
 def test_bag_to_clouds_files_read_back_through_robokit_readers(tmp_path, capsys, fmt, suffix, bag_name):
-    from robokit.lidar.io import read_point_cloud
+    from robokit.pointcloud.io import read_point_cloud
 
     scans = lidar_scans(4, np.random.default_rng(7))
     scans[1][5, 0] = np.nan                                   # a missing return: dropped
@@ -484,7 +484,7 @@ def test_bag_to_clouds_files_read_back_through_robokit_readers(tmp_path, capsys,
 
 
 def test_bag_to_clouds_without_intensity_and_with_a_scale(tmp_path):
-    from robokit.lidar.io import read_kitti_velodyne
+    from robokit.pointcloud.io import read_kitti_velodyne
     from robokit.ros.bag_clouds import bag_to_clouds
 
     xyz_scans = lidar_scans(2, np.random.default_rng(8))
@@ -500,7 +500,7 @@ def test_bag_to_clouds_without_intensity_and_with_a_scale(tmp_path):
 
 
 def test_bag_to_clouds_reads_laser_scans_as_planar_points(tmp_path):
-    from robokit.lidar.io import read_point_cloud
+    from robokit.pointcloud.io import read_point_cloud
     from robokit.ros.bag_clouds import bag_to_clouds
 
     write_robot_bag(tmp_path / "robot", ticks=2)

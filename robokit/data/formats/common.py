@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from robokit.core.atomic import TMP_SUFFIX, remove_stale_temporaries, temporary_prefix
+from robokit.data.batch import concat_offsets, nest_obs
 from robokit.data.episode import Episode
 from robokit.data.errors import DataError, check_finite
+from robokit.data.replay_types import BOOKKEEPING, stack_rows
 
 
 @contextlib.contextmanager
@@ -143,19 +145,15 @@ def buffer_to_episodes(buffer: Any) -> list[Episode]:
 def _pending_batch(buffer: Any, rows: list[dict]) -> dict[str, Any]:
     """An unfinished episode held back by a store_mc_return buffer, as a transition batch; its
     mc_return treats the newest step as the end (the rest of the episode is unknown)."""
-    from robokit.data.replay import BOOKKEEPING, _stack_rows, nest_obs
-
-    block = _stack_rows(rows, buffer.ragged)
+    block = stack_rows(rows, buffer.ragged)
     batch = {k: v for k, v in block.items() if k not in BOOKKEEPING}
     for key in ("terminated", "truncated", "reward"):
         batch[key] = np.asarray(batch[key], np.float32)
     batch["mc_return"] = buffer._returns(batch["reward"], batch["terminated"])
     if buffer.ragged:
-        from robokit.data.batch import _concat_offsets
-
         for key in ("obs", "next_obs"):
             clouds = batch[key]
-            batch[f"{key}_offsets"] = _concat_offsets([np.array([0, len(c)]) for c in clouds])
+            batch[f"{key}_offsets"] = concat_offsets([np.array([0, len(c)]) for c in clouds])
             batch[key] = np.concatenate(clouds) if clouds else np.zeros((0, buffer.obs_shape[1]), np.float32)
     return nest_obs(batch)
 

@@ -1,0 +1,295 @@
+"""Robustness evaluation: accuracy per corruption x severity, CE / RCE / mCE / RmCE, heatmap.
+
+Protocol (robokit's, stated in ``docs/intact.md``): each test cloud (P points, 1,024 in
+ModelNet40 and the procedural set) is corrupted with
+:func:`robokit.pointcloud.corruptions.corrupt`, then randomly subsampled (or refilled by
+repeating points) to the ``num_points`` the model was trained with, so added / removed
+points keep their proportions and the model always sees its training density. A cloud
+with no points left (possible on clouds smaller than ModelNet-C's 1,024) becomes one point
+at the origin. The
+random stream of a (corruption, severity) pair depends only on the seed, the suite
+position and the severity, so every model is scored on the very same corrupted clouds.
+
+Metrics follow ModelNet-C (Ren et al., 2022), with error ``E = 1 - accuracy``::
+
+    CE_c  = sum_s E_{c,s} / sum_s E^ref_{c,s}                         mCE  = mean_c CE_c
+    RCE_c = sum_s (E_{c,s} - E_clean) / sum_s (E^ref_{c,s} - E^ref_clean)   RmCE = mean_c RCE_c
+
+The reference is ModelNet-C's DGCNN on ModelNet40 (published per-corruption mean
+accuracies, :data:`DGCNN_MODELNET_C`) or, on any other data, a robokit result JSON
+(typically the standard-trained model's). When the reference loses nothing under a
+corruption (its RCE denominator is 0) that corruption's RCE is infinite and is left out
+of RmCE (listed under ``RmCE_excluded``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from robokit.intact.attacks import resample_to
+from robokit.intact.train import CHECKPOINT_KIND, accuracy
+from robokit.pointcloud.corruptions.metrics import DGCNN_MODELNET_C_OA
+
+#: the mCE reference on real ModelNet40: one table, kept with the other ModelNet-C metrics
+DGCNN_MODELNET_C = DGCNN_MODELNET_C_OA
+
+
+def headline_corruptions() -> dict[str, tuple[str, int]]:
+    """The issue's headline conditions as (ModelNet-C corruption, level), read from its tables."""
+    from robokit.pointcloud.corruptions import modelnet_c
+
+    return {
+        "drop50": ("dropout_global", modelnet_c.DROPOUT_GLOBAL_RATE.index(0.5)),
+        "noise0.02": ("jitter", modelnet_c.JITTER_SIGMA.index(0.02)),
+        "noise0.05": ("jitter", modelnet_c.JITTER_SIGMA.index(0.05)),
+    }
+
+
+def corrupt_set(
+    points: np.ndarray, name: str | None, severity: int, num_points: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Corrupt every cloud of (N,P,3) (None = clean) and resample each to (N,num_points,3)."""
+    from robokit.pointcloud.corruptions import corrupt
+
+    out = np.empty((len(points), num_points, 3), dtype=np.float32)
+    for i, cloud in enumerate(points):
+        corrupted = cloud if name is None else corrupt(name, cloud, severity, rng)[:, :3]
+        if len(corrupted) == 0:  # e.g. dropout_local on a small cloud: nothing left to classify
+            corrupted = np.zeros((1, 3), dtype=np.float32)
+        out[i] = resample_to(corrupted, num_points, rng)
+    return out
+
+
+def build_suite(
+    points: np.ndarray, suite: str, num_points: int, seed: int = 0, progress: bool = False
+) -> dict[tuple[str, int], np.ndarray]:
+    """All corrupted copies of a test set: {(name, severity): (N,num_points,3)}; ("clean", -1) included."""
+    from tqdm import tqdm
+
+    from robokit.pointcloud.corruptions import SUITES, severities
+
+    if suite not in SUITES:
+        raise KeyError(f"unknown suite {suite!r}; known: {sorted(SUITES)}")
+    pairs = [(None, -1)] + [(name, s) for name in SUITES[suite] for s in severities(suite)]
+    sets = {}
+    for position, (name, severity) in enumerate(
+        tqdm(pairs, desc=f"corrupting ({suite})", disable=not progress, leave=False)
+    ):
+        rng = np.random.default_rng([seed, position, severity + 1])
+        sets[(name or "clean", severity)] = corrupt_set(points, name, severity, num_points, rng)
+    return sets
+
+
+def evaluate_sets(
+    model: nn.Module, sets: Mapping[tuple[str, int], np.ndarray], labels: np.ndarray
+) -> dict:
+    """Accuracy on prepared sets -> {"clean": acc, "accuracy": {name: {severity: acc}}}."""
+    result: dict = {"clean": None, "accuracy": {}}
+    for (name, severity), clouds in sets.items():
+        acc = accuracy(model, clouds, labels)
+        if name == "clean":
+            result["clean"] = acc
+        else:
+            result["accuracy"].setdefault(name, {})[int(severity)] = acc
+    return result
+
+
+def error_metrics(result: Mapping, reference: Mapping) -> dict:
+    """CE/RCE per corruption and mCE/RmCE of ``result`` against ``reference``.
+
+    ``reference`` is either a result of :func:`evaluate_sets` (per-severity accuracies) or a
+    flat {"clean": acc, name: mean accuracy over levels} such as :data:`DGCNN_MODELNET_C`.
+    Corruptions missing from the reference are skipped; a zero reference error gives inf.
+    """
+    ce, rce = {}, {}
+    ref_clean_err = 1.0 - float(reference["clean"])
+    clean_err = 1.0 - float(result["clean"])
+    for name, by_level in result["accuracy"].items():
+        errors = np.array([1.0 - a for a in by_level.values()])
+        ref_errors = _reference_errors(reference, name, len(errors))
+        if ref_errors is None:
+            continue
+        ce[name] = _ratio(errors.sum(), ref_errors.sum())
+        rce[name] = _ratio((errors - clean_err).sum(), (ref_errors - ref_clean_err).sum())
+    finite_rce = [v for v in rce.values() if np.isfinite(v)]
+    return {
+        "CE": ce,
+        "RCE": rce,
+        "mCE": float(np.mean(list(ce.values()))) if ce else None,
+        "RmCE": float(np.mean(finite_rce)) if finite_rce else None,
+        "RmCE_excluded": sorted(name for name, v in rce.items() if not np.isfinite(v)),
+    }
+
+
+def _reference_errors(reference: Mapping, name: str, levels: int) -> np.ndarray | None:
+    if "accuracy" in reference:
+        by_level = reference["accuracy"].get(name)
+        return None if by_level is None else np.array([1.0 - float(a) for a in by_level.values()])
+    if name not in reference:
+        return None
+    return np.full(levels, 1.0 - float(reference[name]))
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    if abs(denominator) < 1e-12:
+        return float("inf") if abs(numerator) > 1e-12 else 1.0
+    return float(numerator / denominator)
+
+
+def format_table(result: Mapping, metrics: Mapping | None = None) -> str:
+    """Readable table: one row per corruption, accuracy (%) per severity, CE and RCE."""
+    levels = sorted({int(s) for by_level in result["accuracy"].values() for s in by_level})
+    width = max([10] + [len(n) for n in result["accuracy"]])
+    header = f"{'corruption':<{width}} " + " ".join(f"{'s' + str(s):>6}" for s in levels)
+    header += f" {'mean':>6} {'CE':>6} {'RCE':>6}"
+    lines = [header, "-" * len(header), f"{'clean':<{width}} {100 * result['clean']:>6.1f}"]
+    for name, by_level in result["accuracy"].items():
+        cells = " ".join(
+            f"{100 * by_level[s]:>6.1f}" if s in by_level else f"{'':>6}" for s in levels
+        )
+        ce = _fmt((metrics or {}).get("CE", {}).get(name))
+        rce = _fmt((metrics or {}).get("RCE", {}).get(name))
+        lines.append(
+            f"{name:<{width}} {cells} {100 * np.mean(list(by_level.values())):>6.1f} {ce:>6} {rce:>6}"
+        )
+    if metrics and metrics.get("mCE") is not None:
+        lines.append(f"mCE = {metrics['mCE']:.3f}   RmCE = {metrics['RmCE']:.3f}")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def new_figure(**kwargs):
+    """A matplotlib figure on the non-interactive Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.figure(**kwargs)
+
+
+def save_png(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``path`` as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    from robokit.core.atomic import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def plot_heatmap(result: Mapping, path: str | os.PathLike, title: str = "") -> Path:
+    """Accuracy heatmap (corruption x severity) written atomically as PNG."""
+    names = list(result["accuracy"])
+    levels = sorted({int(s) for by_level in result["accuracy"].values() for s in by_level})
+    grid = np.array([[result["accuracy"][n].get(s, np.nan) for s in levels] for n in names]) * 100
+    fig = new_figure(figsize=(1.2 * len(levels) + 3, 0.4 * len(names) + 1.5))
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(levels)), [str(s) for s in levels])
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("severity")
+    for (row, col), value in np.ndenumerate(grid):
+        ax.text(
+            col,
+            row,
+            f"{value:.0f}",
+            ha="center",
+            va="center",
+            color="w" if value < 60 else "k",
+            fontsize=8,
+        )
+    fig.colorbar(image, ax=ax, label="accuracy (%)")
+    ax.set_title(title or f"clean accuracy {100 * result['clean']:.1f}%")
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
+def load_classifier(path: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """Model (eval mode) and checkpoint dict of a ``robokit robustness train`` checkpoint.
+
+    Raises:
+        robokit.core.checkpoint.CheckpointError: naming the file when it is not such a checkpoint.
+    """
+    from robokit.core.checkpoint import CheckpointError, load_checkpoint
+    from robokit.pointcloud.backbones import build_classifier
+
+    state = load_checkpoint(path)
+    if state.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(
+            f"{path}: not a robustness classifier checkpoint (kind {state.get('kind')!r})"
+        )
+    missing = [k for k in ("backbone", "num_classes", "width", "model") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks keys {missing}")
+    model = build_classifier(state["backbone"], int(state["num_classes"]), float(state["width"]))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{path}: model weights do not fit a {state['backbone']} classifier: {err}"
+        ) from err
+    return model.eval(), state
+
+
+def load_teacher(state: Mapping):
+    """The INTACT teacher stored in a checkpoint dict, or None."""
+    from robokit.intact.saliency import SaliencyTeacher
+
+    if state.get("teacher") is None:
+        return None
+    teacher = SaliencyTeacher()
+    teacher.load_state_dict(state["teacher"])
+    return teacher.eval()
+
+
+def write_json(payload: Mapping, path: str | os.PathLike) -> Path:
+    """JSON (int severity keys become strings) written atomically."""
+    from robokit.core.atomic import atomic_write_text
+
+    atomic_write_text(
+        path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
+    return Path(path)
+
+
+def read_result_json(path: str | os.PathLike) -> dict:
+    """A result JSON written by ``robokit robustness eval`` (severity keys back to int)."""
+    try:
+        payload = json.loads(Path(path).read_text())
+        payload["accuracy"] = {
+            name: {int(s): float(a) for s, a in by_level.items()}
+            for name, by_level in payload["accuracy"].items()
+        }
+        payload["clean"] = float(payload["clean"])
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{path}: no such reference result file") from err
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(
+            f"{path}: not a robokit robustness result JSON ({type(err).__name__}: {err})"
+        ) from err
+    return payload
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

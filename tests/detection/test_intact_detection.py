@@ -1,0 +1,105 @@
+"""INTACT plumbing for the detector: point -> voxel lookup, detector saliency, corruption hooks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from robokit.detection.intact import (
+    IntactDetectionConfig,
+    IntactHooks,
+    carry_channels,
+    detector_point_saliency,
+    point_voxel_index,
+)
+
+pytest.importorskip("spconv")
+
+SIZE = (0.5, 0.5, 0.5)
+RANGE = (0.0, 0.0, 0.0, 4.0, 4.0, 2.0)
+
+
+def test_point_voxel_index_agrees_with_the_voxelizer():
+    from robokit.pointcloud.voxelizer import voxelize
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform([-1, -1, -0.5, 0], [5, 5, 2.5, 1], size=(500, 4)).astype(np.float32)
+    features, coords, counts = voxelize(points, SIZE, RANGE)
+    index = point_voxel_index(points, coords, SIZE, RANGE)
+    inside = (points[:, :3] >= np.array(RANGE[:3])).all(1) & (
+        points[:, :3] < np.array(RANGE[3:])
+    ).all(1)
+    assert ((index >= 0) == inside).all()
+    np.testing.assert_array_equal(np.bincount(index[index >= 0], minlength=len(coords)), counts)
+    for v in range(len(coords)):  # each voxel's feature is the mean of the points mapped to it
+        np.testing.assert_allclose(
+            points[index == v].mean(axis=0), features[v], rtol=1e-5, atol=1e-5
+        )
+
+
+def test_carry_channels_follows_dropped_and_moved_points():
+    original = np.array([[0, 0, 0, 0.1], [1, 1, 1, 0.2], [2, 2, 2, 0.3]], dtype=np.float32)
+    refilled = np.array(
+        [[1, 1, 1], [2, 2, 2], [1, 1, 1]], dtype=np.float32
+    )  # drop row 0, repeat row 1
+    np.testing.assert_allclose(carry_channels(original, refilled)[:, 3], [0.2, 0.3, 0.2])
+    moved = original[:, :3] + 0.01
+    np.testing.assert_allclose(carry_channels(original, moved)[:, 3], [0.1, 0.2, 0.3])
+
+
+@pytest.fixture(scope="module")
+def scan(shared_data):
+    from robokit.detection.dataset import KittiObjectDataset
+
+    return KittiObjectDataset(shared_data / "kitti" / "object")[2]
+
+
+def _tiny_model():
+    from robokit.detection.model import SecondDetector, preset_config
+
+    torch.manual_seed(0)
+    return SecondDetector(preset_config("cpu-tiny"))
+
+
+def test_detector_saliency_ranks_points_on_a_real_scan(scan):
+    model = _tiny_model()
+    saliency = detector_point_saliency(model, scan.points, scan.gt_boxes, scan.gt_classes)
+    assert saliency.shape == (len(scan.points),) and saliency.dtype == np.float32
+    assert saliency.min() == 0.0 and saliency.max() == 1.0
+    assert model.training  # the mode is restored
+    config = model.config
+    low, high = np.array(config.point_range[:3]), np.array(config.point_range[3:])
+    outside = ((scan.points[:, :3] < low) | (scan.points[:, :3] >= high)).any(
+        axis=1
+    )  # e.g. beyond 40 m
+    assert outside.any()
+    assert saliency[outside].max() < np.median(
+        saliency[~outside]
+    )  # no gradient reaches dropped points
+
+
+def test_hooks_corrupt_only_after_warmup_and_keep_channels(scan):
+    rng = np.random.default_rng(0)
+    clouds = [scan.points]
+    standard = IntactHooks(
+        IntactDetectionConfig(method="standard", warmup_epochs=0, clean_fraction=0.0)
+    )
+    assert standard.corrupt_batch(clouds, None, None, None, 5, rng)[0] is scan.points
+    hooks = IntactHooks(IntactDetectionConfig(method="random", warmup_epochs=2, clean_fraction=0.0))
+    assert hooks.corrupt_batch(clouds, None, None, None, 1, rng)[0] is scan.points
+    corrupted = hooks.corrupt_batch(clouds, None, None, None, 2, rng)[0]
+    assert corrupted.shape == scan.points.shape and corrupted.dtype == np.float32
+    assert not np.array_equal(corrupted, scan.points)
+    assert set(np.unique(corrupted[:, 3])) <= set(
+        np.unique(scan.points[:, 3])
+    )  # reflectance carried over
+
+
+def test_teacher_fit_on_detector_saliency(scan):
+    model = _tiny_model()
+    hooks = IntactHooks(IntactDetectionConfig(method="intact", teacher_steps=3))
+    loss = hooks.fit_teacher(model, [scan])
+    assert hooks.teacher_fitted and 0.0 < loss < 1.0
+    out = hooks.corrupt_cloud(scan.points, 0.6, np.random.default_rng(1))
+    assert out.shape == scan.points.shape

@@ -1,0 +1,60 @@
+"""The gated curriculum: advances only past the threshold, never beyond its last level."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from robokit.intact.curriculum import Curriculum
+
+
+def test_advances_only_when_threshold_is_reached():
+    curriculum = Curriculum(levels=(0.25, 0.5, 1.0), threshold=0.7)
+    assert curriculum.strength == 0.25
+    assert not curriculum.report(0.69)
+    assert curriculum.level == 0
+    assert curriculum.report(0.70)
+    assert (curriculum.level, curriculum.strength) == (1, 0.5)
+    assert curriculum.report(0.9)
+    assert curriculum.at_max and curriculum.strength == 1.0
+    assert not curriculum.report(1.0)  # already at the top
+    assert curriculum.level == 2
+    assert [h[2] for h in curriculum.history] == [False, True, True, False]
+
+
+def test_min_epochs_per_level_delays_advancing():
+    curriculum = Curriculum(levels=(0.5, 1.0), threshold=0.5, min_epochs_per_level=3)
+    assert [curriculum.report(0.9) for _ in range(3)] == [False, False, True]
+    assert curriculum.level == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), max_size=40), st.floats(0.0, 1.0), st.integers(1, 6))
+def test_never_exceeds_its_maximum_and_never_goes_back(accuracies, threshold, num_levels):
+    levels = tuple((i + 1) / num_levels for i in range(num_levels))
+    curriculum = Curriculum(levels=levels, threshold=threshold)
+    previous = 0
+    for accuracy in accuracies:
+        advanced = curriculum.report(accuracy)
+        assert previous <= curriculum.level <= num_levels - 1
+        assert advanced == (curriculum.level == previous + 1)
+        assert not advanced or accuracy >= threshold
+        assert curriculum.strength <= 1.0
+        previous = curriculum.level
+
+
+def test_state_round_trip():
+    curriculum = Curriculum(threshold=0.6)
+    for accuracy in (0.5, 0.7, 0.8):
+        curriculum.report(accuracy)
+    restored = Curriculum.from_state_dict(curriculum.state_dict())
+    assert restored.level == curriculum.level == 2
+    assert restored.history == curriculum.history
+    assert restored.report(0.9) == curriculum.report(0.9)
+
+
+@pytest.mark.parametrize("levels", [(), (0.5, 0.5), (0.0, 1.0), (0.5, 1.5), (0.8, 0.4)])
+def test_rejects_bad_levels(levels):
+    with pytest.raises(ValueError, match="Curriculum"):
+        Curriculum(levels=levels)
