@@ -20,6 +20,7 @@ from robokit.algos.rcsl import RCSL, RCSLConfig
 from robokit.algos.sac import RLPD, SAC, RLPDConfig, SACConfig
 from robokit.algos.unio4 import UniO4, UniO4Config
 from robokit.core.registry import Registry
+from robokit.nets.obs_spec import ObsSpec, VectorSpec, spec_from_dict
 
 #: name -> (config class, agent class)
 ALGOS: Registry[tuple[type, type[Agent]]] = Registry("algorithm")
@@ -37,9 +38,13 @@ ALGOS.register("doc", (DoCConfig, DoC))
 ALGOS.register("unio4", (UniO4Config, UniO4))
 
 
-def make_agent(name: str, obs_dim: int, action_dim: int, config: Any = None, seed: int = 0) -> Agent:
-    """Build the agent registered as ``name`` (default config when ``config`` is None)."""
+def make_agent(name: str, obs_dim: int | ObsSpec, action_dim: int, config: Any = None, seed: int = 0) -> Agent:
+    """Build the agent registered as ``name`` (default config when ``config`` is None) for
+    observations ``obs_dim``: an observation spec (:mod:`robokit.nets.obs_spec`) or an int, the
+    size of vector observations."""
     config_cls, agent_cls = ALGOS.get(name)
+    if isinstance(obs_dim, VectorSpec):  # vector-only agents (DT, DoC, Uni-O4) size their networks by an int
+        obs_dim = obs_dim.dim
     return agent_cls(config if config is not None else config_cls(), obs_dim, action_dim, seed)
 
 
@@ -51,7 +56,8 @@ def agent_from_state(state: dict[str, Any]) -> Agent:
         if key not in state:
             raise KeyError(f"agent state is missing '{key}'")
     config_cls, _ = ALGOS.get(state["algo"])
-    agent = make_agent(state["algo"], state["obs_dim"], state["action_dim"], from_dict(config_cls, state["config"]))
+    obs = spec_from_dict(state["obs_spec"]) if "obs_spec" in state else state["obs_dim"]  # older files: vectors
+    agent = make_agent(state["algo"], obs, state["action_dim"], from_dict(config_cls, state["config"]))
     agent.load_training_state(state)
     return agent
 

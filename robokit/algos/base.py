@@ -4,9 +4,19 @@ An agent owns its networks and optimizers. The trainer owns the loop and calls:
 
 - ``agent.update(batch) -> dict[str, float]`` with a dict of torch tensors
   (keys from :mod:`robokit.data`: ``obs`` (B, O), ``action`` (B, A), ``reward`` (B,),
-  ``next_obs`` (B, O), ``terminated`` (B,), optionally ``mc_return`` (B,));
+  ``next_obs`` (B, O), ``terminated`` (B,), optionally ``mc_return`` (B,)), made from a
+  replay batch by ``agent.torch_batch(batch)``;
 - ``agent.act(obs, deterministic)`` with numpy observations;
 - ``agent.set_phase("offline" | "warmup" | "online")`` at phase changes.
+
+Observations of every kind (vectors, uint8 images, point clouds, dicts of parts; see
+:mod:`robokit.nets.obs_spec`) go through one seam: an agent is built from an observation spec
+(an int means a vector of that size), and each network is wrapped by :meth:`Agent.on_features`,
+which puts the encoder under it (:mod:`robokit.nets.encoders`). The network that trains the
+shared encoder (the critic) owns it; the others (the actor) read its output detached. Algorithm
+code keeps calling ``actor.sample(obs)`` and ``critic(obs, action)`` on raw observation batches.
+With vector observations and the identity encoder nothing is wrapped: the networks, their
+initialisation and their checkpoints are the vector-only ones.
 """
 
 from __future__ import annotations
@@ -21,6 +31,16 @@ import torch
 from torch import nn
 
 from robokit.core.config import check_ranges, to_dict
+from robokit.nets.encoders import (
+    EncodedHead,
+    EncoderConfig,
+    augment_images,
+    build_body,
+    image_keys,
+    raw_vectors,
+)
+from robokit.nets.obs_batch import OBS_KEYS, agent_batch
+from robokit.nets.obs_spec import ObsSpec, VectorSpec, as_spec
 
 #: names of the phases of the offline-to-online trainer
 PHASES = ("offline", "warmup", "online")
@@ -49,6 +69,8 @@ class PhaseConfig:
     """who acts during the warm-up: 'random' (uniform actions) or 'policy' (the pretrained policy)"""
     offline_fraction: float = 0.0
     """share of each online batch drawn from the offline dataset (0: none retained)"""
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    """how observations become features (images, point clouds, dicts); vectors: identity"""
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("batch_size", "utd_ratio"), non_negative=("warmup_steps",),
@@ -63,17 +85,82 @@ class Agent(nn.Module):
     needs_mc_return: ClassVar[bool] = False
     #: on-policy agents (PPO) are trained from rollouts, not from replay
     on_policy: ClassVar[bool] = False
+    #: observation kinds the agent accepts (None: all, through encoders)
+    obs_kinds: ClassVar[tuple[str, ...] | None] = None
 
-    def __init__(self, config: Any, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: Any, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
+        """``obs_dim``: the observation spec, or an int for vectors of that size."""
         super().__init__()
         self.config = config
-        self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
-        self.observation_shape = (self.obs_dim,)
+        self.obs_spec = as_spec(obs_dim)
+        if self.obs_kinds is not None and self.obs_spec.kind not in self.obs_kinds:
+            raise ValueError(f"--algo {self.name} takes {' or '.join(self.obs_kinds)} observations only, "
+                             f"got {self.obs_spec.kind} observations ({self.obs_spec})")
+        self.encoder_config: EncoderConfig = getattr(config, "encoder", None) or EncoderConfig()
+        self.raw_obs = raw_vectors(self.obs_spec, self.encoder_config)
+        #: input size of every head network: O for raw vectors, else the trunk width
+        self.feature_dim = self.obs_spec.dim if self.raw_obs else int(self.encoder_config.feature_dim)
+        self.obs_dim = self.obs_spec.dim if isinstance(self.obs_spec, VectorSpec) else self.feature_dim
+        self.action_dim = int(action_dim)
+        self.observation_shape = getattr(self.obs_spec, "shape", None)
+        with seeded_init(seed):
+            shared = None if self.raw_obs or not self.encoder_config.shared else build_body(
+                self.obs_spec, self.encoder_config)
+        self.__dict__["_shared_body"] = shared  # registered by the network that trains it (on_features)
+        self.__dict__["_body_owned"] = False
+        self._image_keys = image_keys(self.obs_spec)
         # on the device the agent is built on (``with torch.device("cuda"): Agent(...)``), so
         # sampling with it works on CUDA tensors; CPU otherwise
         self.generator = torch.Generator(device=torch.get_default_device()).manual_seed(int(seed))
         self.phase = "offline"
         self.num_updates = 0
+
+    # -- observations -----------------------------------------------------------
+    def on_features(self, head: nn.Module, trains_encoder: bool) -> nn.Module:
+        """``head`` (built for ``self.feature_dim`` inputs) reading raw observations.
+
+        ``trains_encoder``: this network's loss trains the shared encoder body (the critic; the
+        policy of BC; policy and value of PPO); otherwise it reads the body's output detached
+        (the actor of SAC/CQL/IQL, IQL's V). With ``encoder.shared False`` every network gets
+        its own body, trained by its own loss. Raw vectors: ``head`` itself.
+        """
+        if self.raw_obs:
+            return head
+        cfg = self.encoder_config
+        if not cfg.shared:
+            return EncodedHead(head, build_body(self.obs_spec, cfg), cfg.feature_dim, owns_body=True, detach=False)
+        owns = trains_encoder and not self._body_owned
+        self.__dict__["_body_owned"] = self._body_owned or owns
+        return EncodedHead(head, self._shared_body, cfg.feature_dim, owns_body=owns, detach=not trains_encoder)
+
+    def obs_batch(self, obs: Any) -> tuple[Any, bool]:
+        """Validate numpy observations against the spec and batch them on the agent's device:
+        returns (obs batch with B rows, whether the input had a batch dimension)."""
+        batch, batched = self.obs_spec.as_batch(obs, "obs")
+        return batch.to(self.generator.device), batched
+
+    def torch_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """A replay batch (numpy) -> the tensors ``update`` takes: images stay uint8 (random-shifted
+        when ``encoder.augment`` is "shift"), point clouds one flat tensor plus offsets."""
+        out = agent_batch(batch, self.generator.device)
+        if self._image_keys and self.encoder_config.augment == "shift":
+            for key in OBS_KEYS:
+                if key in out:
+                    out[key] = augment_images(out[key], self._image_keys, self.encoder_config.shift_pad,
+                                              self.generator)
+        return out
+
+    @contextlib.contextmanager
+    def acting(self) -> Iterator[None]:
+        """Encoders in eval mode (BatchNorm running statistics) while acting; restored after."""
+        if self.raw_obs or not self.training:
+            yield
+            return
+        self.train(False)
+        try:
+            yield
+        finally:
+            self.train(True)
 
     # -- acting ---------------------------------------------------------------
     def policy_action(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
@@ -84,15 +171,15 @@ class Agent(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """obs (O,) -> (A,) or (B, O) -> (B, A), float32 actions in [-1, 1]."""
-        array = np.asarray(obs, dtype=np.float32)
-        if array.shape[-1] != self.obs_dim or array.ndim not in (1, 2):
-            raise ValueError(f"{self.name}.act: expected obs of shape ({self.obs_dim},) or (B, {self.obs_dim}), "
-                             f"got {array.shape}")
-        single = array.ndim == 1
-        tensor = torch.from_numpy(array[None] if single else array).to(self.generator.device)
-        action = self.policy_action(tensor, deterministic).cpu().numpy().astype(np.float32)
-        return action[0] if single else action
+        """One observation -> (A,), or a batch of B -> (B, A), float32 actions in [-1, 1].
+
+        Observations follow ``obs_spec``: (O,) vectors, (H, W, C) uint8 images, (N, C) clouds
+        (a list of clouds for a batch), dicts of those. A bad one raises ``ObservationError``
+        naming the key."""
+        tensor, batched = self.obs_batch(obs)
+        with self.acting():
+            action = self.policy_action(tensor, deterministic).cpu().numpy().astype(np.float32)
+        return action if batched else action[0]
 
     def set_phase(self, phase: str) -> None:
         if phase not in PHASES:
@@ -105,7 +192,7 @@ class Agent(nn.Module):
 
     def minibatches(self, batch: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """Split a batch of k * batch_size rows into k minibatches (k >= 1)."""
-        size = len(batch["obs"])
+        size = len(batch["obs"])  # rows, for tensors and for ObsDict / PointBatch alike
         count = max(1, size // self.config.batch_size)
         if count == 1:
             return [batch]
@@ -123,6 +210,7 @@ class Agent(nn.Module):
             "algo": self.name,
             "config": to_dict(self.config),
             "obs_dim": self.obs_dim,
+            "obs_spec": self.obs_spec.to_dict(),
             "action_dim": self.action_dim,
             "modules": self.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},

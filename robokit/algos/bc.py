@@ -8,6 +8,7 @@ import torch
 
 from robokit.algos.base import Agent, PhaseConfig, check_batch, seeded_init
 from robokit.nets import TanhGaussianPolicy
+from robokit.nets.obs_spec import ObsSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,10 +26,11 @@ class BC(Agent):
 
     name = "bc"
 
-    def __init__(self, config: BCConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: BCConfig, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
         with seeded_init(seed):
-            self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims)
+            self.actor = self.on_features(TanhGaussianPolicy(self.feature_dim, action_dim, config.hidden_dims),
+                                          trains_encoder=True)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

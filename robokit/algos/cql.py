@@ -28,6 +28,7 @@ from robokit.losses import (
     soft_target_value,
     td_target,
 )
+from robokit.nets.obs_spec import ObsSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +95,7 @@ class CQL(SAC):
 
     name = "cql"
 
-    def __init__(self, config: CQLConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: CQLConfig, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
         if config.cql_lagrange:
             self.log_alpha_prime = torch.nn.Parameter(torch.tensor(LOG_ALPHA_PRIME_INIT))
@@ -141,7 +142,7 @@ class CQL(SAC):
         proposal.
         """
         obs, n_actions = batch["obs"], self.config.cql_n_actions
-        batch_size = obs.shape[0]
+        batch_size = len(obs)
         with torch.no_grad():
             random_action = torch.rand((batch_size * n_actions, self.action_dim), generator=self.generator) * 2 - 1
             policy_action, policy_log_prob = self.actor.sample_n(torch.cat([obs, batch["next_obs"]]), n_actions,

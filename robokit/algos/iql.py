@@ -22,6 +22,8 @@ import torch
 from robokit.algos.base import Agent, PhaseConfig, check_batch, freeze_, seeded_init, soft_update_
 from robokit.losses import awr_actor_loss, iql_q_loss, iql_value_loss
 from robokit.nets import GaussianPolicy, QEnsemble, TanhGaussianPolicy, ValueNet
+from robokit.nets.encoders import unwrap
+from robokit.nets.obs_spec import ObsSpec
 
 BATCH_KEYS = ("obs", "action", "reward", "next_obs", "terminated")
 
@@ -97,20 +99,24 @@ def locomotion_reward_scale(episode_returns: Sequence[float]) -> float:
 class IQL(Agent):
     name = "iql"
 
-    def __init__(self, config: IQLConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: IQLConfig, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
         if config.policy not in ("gaussian", "tanh_gaussian"):
             raise ValueError(f"policy must be 'gaussian' or 'tanh_gaussian', got {config.policy!r}")
         if config.actor_lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"actor_lr_schedule must be 'cosine' or 'constant', got {config.actor_lr_schedule!r}")
         with seeded_init(seed):
+            features = self.feature_dim
             if config.policy == "gaussian":
-                self.actor = GaussianPolicy(obs_dim, action_dim, config.hidden_dims, dropout_rate=config.dropout_rate)
+                actor = GaussianPolicy(features, action_dim, config.hidden_dims, dropout_rate=config.dropout_rate)
             else:
-                self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, state_independent_std=True)
-            self.critic = QEnsemble(obs_dim, action_dim, config.ensemble_size, config.hidden_dims, config.layer_norm)
+                actor = TanhGaussianPolicy(features, action_dim, config.hidden_dims, state_independent_std=True)
+            self.actor = self.on_features(actor, trains_encoder=False)
+            self.critic = self.on_features(QEnsemble(features, action_dim, config.ensemble_size, config.hidden_dims,
+                                                     config.layer_norm), trains_encoder=True)
             self.target_critic = freeze_(copy.deepcopy(self.critic))
-            self.value = ValueNet(obs_dim, config.hidden_dims, config.layer_norm)
+            self.value = self.on_features(ValueNet(features, config.hidden_dims, config.layer_norm),
+                                          trains_encoder=False)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.value_optimizer = torch.optim.Adam(self.value.parameters(), lr=config.value_lr)
@@ -160,7 +166,7 @@ class IQL(Agent):
 
     def actor_log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """log pi(a_data | s) (B,) in the actor's training pass (with dropout when configured)."""
-        if isinstance(self.actor, GaussianPolicy):
+        if isinstance(unwrap(self.actor), GaussianPolicy):
             return self.actor.log_prob(obs, action, dropout=True)
         return self.actor.log_prob(obs, action)
 

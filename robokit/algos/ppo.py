@@ -18,6 +18,7 @@ import torch
 from robokit.algos.base import Agent, PhaseConfig, check_batch, seeded_init
 from robokit.losses import ppo_clip_loss, ppo_value_loss
 from robokit.nets import TanhGaussianPolicy, ValueNet
+from robokit.nets.obs_spec import ObsSpec
 
 BATCH_KEYS = ("obs", "action", "log_prob", "advantage", "return")
 
@@ -57,26 +58,34 @@ class PPO(Agent):
     name = "ppo"
     on_policy = True
 
-    def __init__(self, config: PPOConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: PPOConfig, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
         with seeded_init(seed):
-            self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, orthogonal_init=True,
-                                            state_independent_std=True, squash_log_std=False)
-            self.value = ValueNet(obs_dim, config.hidden_dims, orthogonal_init=True)
+            # one loss trains policy and value, so both train the shared encoder (SB3's
+            # share_features_extractor=True for on-policy algorithms)
+            self.actor = self.on_features(
+                TanhGaussianPolicy(self.feature_dim, action_dim, config.hidden_dims, orthogonal_init=True,
+                                   state_independent_std=True, squash_log_std=False), trains_encoder=True)
+            self.value = self.on_features(ValueNet(self.feature_dim, config.hidden_dims, orthogonal_init=True),
+                                          trains_encoder=True)
         self.optimizer = torch.optim.Adam(list(self.actor.parameters()) + list(self.value.parameters()),
                                           lr=config.lr, eps=1e-5)
 
     @torch.no_grad()
     def explore(self, obs: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """obs (O,) -> (action (A,) float32, log pi(a|s), V(s))."""
-        tensor = torch.as_tensor(np.asarray(obs, np.float32))[None]
-        action, log_prob = self.actor.sample(tensor, self.generator)
-        return action[0].numpy(), float(log_prob[0]), float(self.value(tensor)[0])
+        """One observation -> (action (A,) float32, log pi(a|s), V(s))."""
+        tensor, _ = self.obs_batch(obs)
+        with self.acting():
+            action, log_prob = self.actor.sample(tensor, self.generator)
+            value = self.value(tensor)
+        return action[0].cpu().numpy(), float(log_prob[0]), float(value[0])
 
     @torch.no_grad()
     def state_value(self, obs: np.ndarray) -> float:
-        """V(s) of one observation (O,)."""
-        return float(self.value(torch.as_tensor(np.asarray(obs, np.float32))[None])[0])
+        """V(s) of one observation."""
+        tensor, _ = self.obs_batch(obs)
+        with self.acting():
+            return float(self.value(tensor)[0])
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One gradient step on a rollout minibatch (keys: obs, action, log_prob, advantage, return)."""

@@ -33,6 +33,7 @@ from robokit.losses import (
     temperature_loss,
 )
 from robokit.nets import QEnsemble, TanhGaussianPolicy
+from robokit.nets.obs_spec import ObsSpec
 
 BATCH_KEYS = ("obs", "action", "reward", "next_obs", "terminated")
 #: how the actor reads the critic ensemble
@@ -99,17 +100,19 @@ class SAC(Agent):
 
     name = "sac"
 
-    def __init__(self, config: SACConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: SACConfig, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
         if config.actor_q_reduction not in ("mean", "min"):
             raise ValueError(f"actor_q_reduction must be 'mean' or 'min', got {config.actor_q_reduction!r}")
         if config.actor_batch not in ("last", "full"):
             raise ValueError(f"actor_batch must be 'last' or 'full', got {config.actor_batch!r}")
         with seeded_init(seed):
-            self.actor = TanhGaussianPolicy(obs_dim, action_dim, config.hidden_dims, config.policy_layer_norm,
-                                            orthogonal_init=config.orthogonal_init)
-            self.critic = QEnsemble(obs_dim, action_dim, config.ensemble_size, config.hidden_dims,
-                                    config.layer_norm, config.orthogonal_init)
+            self.actor = self.on_features(
+                TanhGaussianPolicy(self.feature_dim, action_dim, config.hidden_dims, config.policy_layer_norm,
+                                   orthogonal_init=config.orthogonal_init), trains_encoder=False)
+            self.critic = self.on_features(
+                QEnsemble(self.feature_dim, action_dim, config.ensemble_size, config.hidden_dims,
+                          config.layer_norm, config.orthogonal_init), trains_encoder=True)
             self.target_critic = freeze_(copy.deepcopy(self.critic))
             self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(config.init_temperature)))
             self.target_entropy = (-float(action_dim) if config.target_entropy is None

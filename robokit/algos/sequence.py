@@ -118,6 +118,7 @@ class SequenceAgent(Agent):
     ``predict_action(window) -> (A,)`` tensor."""
 
     offline_only: ClassVar[bool] = True
+    obs_kinds: ClassVar[tuple[str, ...] | None] = ("vector",)
     #: the offline replay must store returns-to-go (``mc_return``) with the config's discount
     needs_returns_to_go: ClassVar[bool] = True
 

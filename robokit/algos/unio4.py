@@ -221,6 +221,8 @@ class UniO4(Agent):
 
     name = "unio4"
     on_policy = True
+    #: its dynamics model predicts next observations as vectors
+    obs_kinds = ("vector",)
 
     def __init__(self, config: UniO4Config, obs_dim: int, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)

@@ -2,7 +2,8 @@
 
 ``robokit train --algo {sac,cql,calql,iql,rlpd,wsrl,bc} --env ENV [--dataset PATH] [--offline-steps N]
 [--online-steps M] [--seed S] [--out DIR] [--logger csv wandb ...] [--agent.<option> ...]``;
-``robokit train --algo wsrl --help`` lists the algorithm's options.
+``robokit train --algo wsrl --help`` lists the algorithm's options; ``--encoder NAME`` is short for the
+observation encoder options (``--encoder sparse`` = ``--agent.encoder.pointcloud sparse``, see docs/multimodal.md).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from robokit.core.cli_errors import run_command
 from robokit.core.config import ConfigError, check_ranges
 
 ALGO_FLAG = "--algo"
+ENCODER_FLAG = "--encoder"
+#: ``--encoder NAME`` shorthands -> the agent option they set
+ENCODER_CHOICES = {"identity": "vector", "mlp": "vector", "cnn": "image", "pointnet": "pointcloud",
+                   "sparse": "pointcloud"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +63,27 @@ def split_algo(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     return algo, rest
 
 
+def expand_encoder_flags(argv: Sequence[str]) -> list[str]:
+    """``--encoder sparse`` -> ``--agent.encoder.pointcloud sparse`` (likewise identity/mlp for vectors,
+    cnn for images, pointnet/sparse for point clouds); ``--encoder a,b`` sets several."""
+    out, args, i = [], list(argv), 0
+    while i < len(args):
+        arg = args[i]
+        if arg == ENCODER_FLAG or arg.startswith(ENCODER_FLAG + "="):
+            if arg == ENCODER_FLAG and i + 1 >= len(args):
+                raise ConfigError(f"--encoder needs a value (one of {', '.join(ENCODER_CHOICES)})")
+            value = arg.split("=", 1)[1] if "=" in arg else args[i + 1]
+            for name in value.split(","):
+                if name not in ENCODER_CHOICES:
+                    raise ConfigError(f"unknown --encoder '{name}' (one of {', '.join(ENCODER_CHOICES)})")
+                out += [f"--agent.encoder.{ENCODER_CHOICES[name]}", name]
+            i += 1 if "=" in arg else 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def train_main(argv: Sequence[str]) -> int:
     """Entry point of ``robokit train``."""
     return run_command("robokit train", argv, _train_main)
@@ -68,7 +94,7 @@ def _train_main(argv: list[str]) -> int:
     from robokit.core.config import parse
     from robokit.trainers.trainer import config_class_for, train
 
-    algo, rest = split_algo(argv)
+    algo, rest = split_algo(expand_encoder_flags(argv))
     names = ", ".join(ALGOS.names())
     if algo is None:
         if any(a in ("-h", "--help") for a in rest):
@@ -123,6 +149,7 @@ def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = No
     from robokit.algos import load_agent
     from robokit.core.checkpoint import load_checkpoint
     from robokit.envs import make_env
+    from robokit.nets.obs_spec import spec_from_space
     from robokit.trainers.evaluation import evaluate
 
     if video is not None:
@@ -132,9 +159,9 @@ def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = No
     if env_id is None:
         raise ValueError(f"{checkpoint}: no env id stored; pass --env")
     env = make_env(env_id, render_mode="rgb_array" if video is not None else None)
-    if env.observation_space.shape != agent.observation_shape:
-        raise ValueError(f"{checkpoint}: agent expects observations {agent.observation_shape}, "
-                         f"env '{env_id}' gives {env.observation_space.shape}")
+    env_spec = spec_from_space(env.observation_space, key=f"env '{env_id}' observations")
+    if env_spec != agent.obs_spec:
+        raise ValueError(f"{checkpoint}: agent expects observations {agent.obs_spec}, env '{env_id}' gives {env_spec}")
     try:
         metrics = evaluate(agent, env, episodes, seed=seed, deterministic=deterministic, video_path=video)
     finally:

@@ -37,6 +37,7 @@ from robokit.core.checkpoint import intact_checkpoints, load_checkpoint, save_ch
 from robokit.core.config import check_ranges, to_dict
 from robokit.core.rundir import check_run_dir, clear_run_dir
 from robokit.core.seeding import make_seeds, restore_rng_state, rng_state
+from robokit.nets.obs_spec import spec_from_episodes, spec_from_space, stored_spec
 from robokit.trainers.evaluation import evaluate
 
 PHASE_CODES = {"offline": 0, "warmup": 1, "online": 2}
@@ -153,11 +154,10 @@ class Trainer:
         self.seeds = make_seeds(config.seed)
         self.env = make_env(config.env)
         self.eval_env = make_env(config.env)
-        obs_space = self.env.observation_space
-        if len(obs_space.shape) != 1:
-            raise ValueError(f"env '{config.env}': vector observations needed, got shape {obs_space.shape}")
-        self.obs_dim, self.action_dim = int(obs_space.shape[0]), int(self.env.action_space.shape[0])
-        self.agent: Agent = make_agent(algo, self.obs_dim, self.action_dim, config.agent, seed=config.seed)
+        self.obs_spec = spec_from_space(self.env.observation_space, key=f"env '{config.env}' observations")
+        self.action_dim = int(self.env.action_space.shape[0])
+        self.agent: Agent = make_agent(algo, self.obs_spec, self.action_dim, config.agent, seed=config.seed)
+        self.obs_dim = self.agent.obs_dim
         self.phase_cfg = self._phase_settings()
         first_eval = config.eval_every if config.eval_every > 0 else math.inf  # eval_every 0: start and end only
         self.counters = Counters(next_eval=first_eval, next_checkpoint=config.checkpoint_every)
@@ -213,13 +213,19 @@ class Trainer:
         if episodes[0].action_dim != self.action_dim:
             raise ValueError(f"{self.config.dataset}: actions have {episodes[0].action_dim} dims, "
                              f"env '{self.config.env}' has {self.action_dim}")
+        dataset_spec = spec_from_episodes(episodes)
+        if dataset_spec != stored_spec(self.obs_spec):
+            raise ValueError(f"{self.config.dataset}: observations are {dataset_spec}, env '{self.config.env}' "
+                             f"gives {self.obs_spec}")
         check_episodes = getattr(self.agent, "check_episodes", None)
         if check_episodes is not None:
             check_episodes([len(ep) for ep in episodes], source=self.config.dataset)
         store_returns = self.calql or getattr(self.agent, "needs_returns_to_go", False)
-        buffer = ReplayBuffer(size, (self.obs_dim,), self.action_dim, seed=self.config.seed + 1,
+        obs_shape, obs_dtype = self.obs_spec.layout()
+        buffer = ReplayBuffer(size, obs_shape, self.action_dim, seed=self.config.seed + 1,
                               discount=self.discount, store_mc_return=store_returns,
-                              sparse_reward_failure_value=self.config.sparse_reward_failure_value)
+                              sparse_reward_failure_value=self.config.sparse_reward_failure_value,
+                              obs_dtype=obs_dtype)
         for episode in episodes:
             buffer.add_episode(self._scaled(episode))
         return buffer
@@ -237,10 +243,17 @@ class Trainer:
     def _new_online_buffer(self) -> Any:
         from robokit.data.replay import ReplayBuffer
 
-        return ReplayBuffer(min(self.config.replay_capacity, max(self.config.online_steps, 1)), (self.obs_dim,),
+        obs_shape, obs_dtype = self.obs_spec.layout()
+        return ReplayBuffer(min(self.config.replay_capacity, max(self.config.online_steps, 1)), obs_shape,
                             self.action_dim, seed=self.config.seed + 2, discount=self.discount,
                             store_mc_return=self._online_stores_mc_return(),
-                            sparse_reward_failure_value=self.config.sparse_reward_failure_value)
+                            sparse_reward_failure_value=self.config.sparse_reward_failure_value,
+                            obs_dtype=obs_dtype)
+
+    def _storable(self, obs: Any) -> Any:
+        """One step's observation as the replay stores it (text parts embedded)."""
+        storable = getattr(self.obs_spec, "storable", None)
+        return obs if storable is None else storable(obs)
 
     def _needs_mixer(self) -> bool:
         return self.offline_buffer is not None and self.phase_cfg["offline_fraction"] > 0
@@ -315,12 +328,10 @@ class Trainer:
         if self.counters.offline_step >= total:
             return
         self.agent.set_phase("offline")
-        from robokit.data.batch import to_torch
-
         bar = self._progress(total, self.counters.offline_step, f"{self.algo} offline")
         view = self.agent.replay_view() if hasattr(self.agent, "replay_view") else None  # windows for DT/DoC
         while self.counters.offline_step < total:
-            batch = to_torch(self.offline_buffer.sample(self.phase_cfg["batch_size"], view=view))
+            batch = self.agent.torch_batch(self.offline_buffer.sample(self.phase_cfg["batch_size"], view=view))
             metrics = self.agent.update(batch)
             self.counters.offline_step += 1
             bar.update(1)
@@ -339,8 +350,6 @@ class Trainer:
             self._run_online_on_policy()
             return
         total = self.config.online_steps
-        from robokit.data.batch import to_torch
-
         bar = self._progress(total, self.counters.env_step, f"{self.algo} online")
         metrics: dict[str, float] = {}
         while self.counters.env_step < total:
@@ -351,7 +360,7 @@ class Trainer:
             if not in_warmup:
                 batch = self._sample_online_batch()
                 if batch is not None:
-                    metrics = self.agent.update(to_torch(batch))
+                    metrics = self.agent.update(self.agent.torch_batch(batch))
             if self.counters.env_step % self.config.log_every == 0:
                 self.logger.log({**metrics, "train/phase": PHASE_CODES[self.agent.phase],
                                  "train/env_steps": self.counters.env_step}, self.counters.step)
@@ -370,15 +379,18 @@ class Trainer:
         Checkpoints are taken between rollouts; a resumed run starts a fresh episode there (the
         rollout data of an on-policy agent is discarded after its update anyway).
         """
-        from robokit.data.batch import to_torch
         from robokit.data.rollout import RolloutBuffer
 
         cfg, total = self.config.agent, self.config.online_steps
+        if self.obs_spec.kind not in ("vector", "image"):
+            raise ValueError(f"--algo {self.algo}: on-policy rollouts hold vector or image observations, "
+                             f"env '{self.config.env}' gives {self.obs_spec.kind} observations")
+        obs_shape, obs_dtype = self.obs_spec.layout()
         self.agent.set_phase("online")
         bar = self._progress(total, self.counters.env_step, f"{self.algo} online")
         while self.counters.env_step < total:
-            rollout = RolloutBuffer(min(cfg.n_steps, total - self.counters.env_step), 1, (self.obs_dim,),
-                                    self.action_dim, cfg.discount, cfg.gae_lambda)
+            rollout = RolloutBuffer(min(cfg.n_steps, total - self.counters.env_step), 1, obs_shape,
+                                    self.action_dim, cfg.discount, cfg.gae_lambda, obs_dtype)
             while not rollout.full:
                 self._collect_on_policy_step(rollout)
                 bar.update(1)
@@ -388,7 +400,7 @@ class Trainer:
             metrics: dict[str, float] = {}
             for _ in range(cfg.epochs):
                 for minibatch in rollout.minibatches(cfg.batch_size, self.seeds.np_rng):
-                    metrics = self.agent.update(to_torch(minibatch))
+                    metrics = self.agent.update(self.agent.torch_batch(minibatch))
             self.logger.log({**metrics, "train/phase": PHASE_CODES["online"],
                              "train/env_steps": self.counters.env_step}, self.counters.step)
             if self.counters.step >= self.counters.next_checkpoint:
@@ -437,7 +449,8 @@ class Trainer:
         else:
             action = self.agent.act(obs, deterministic=False)
         next_obs, reward, terminated, truncated = self._advance(action)
-        self.online_buffer.add(obs, action, self._stored_reward(reward), next_obs, terminated, truncated)
+        self.online_buffer.add(self._storable(obs), action, self._stored_reward(reward), self._storable(next_obs),
+                               terminated, truncated)
         return terminated or truncated
 
     def _advance(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool]:

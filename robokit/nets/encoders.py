@@ -1,0 +1,330 @@
+"""Observation encoders, chosen from the observation spec, and the wrapper that puts one under
+any head network (policy, Q ensemble, value).
+
+An encoder has two parts, as in DrQ (Kostrikov et al. 2020, ``denisyarats/drq`` ``drq.py``
+``Encoder``) and DrQ-v2 (Yarats et al. 2021, ``facebookresearch/drqv2`` ``drqv2.py``):
+
+- a **body** shared by actor and critic and trained by the critic's loss only: convolutions
+  for images, a per-point MLP + max pool (PointNet) or robokit's spconv encoder over voxels for
+  point clouds, nothing (identity) or an MLP for vectors; a dict body concatenates its parts;
+- a **trunk** per network, ``Linear(body_dim, feature_dim) -> LayerNorm -> tanh`` (50
+  features, DrQ's ``Encoder.head`` + ``output_logits=False``), trained by that network's loss.
+
+:class:`EncodedHead` runs ``head(trunk(body(obs)))``; for a network that does not train the
+body (the actor) the body's output is detached, so the actor loss never reaches the shared
+weights (DrQ's ``detach_encoder=True`` in ``update_actor_and_alpha``). Every method of the head
+that takes the observation first (``sample``, ``log_prob``, ``many_actions``, ...) is wrapped the
+same way, so algorithm code calls ``actor.sample(obs)`` or ``critic.many_actions(obs, a)`` with
+raw observations whatever their kind.
+
+Images enter as uint8 ``(B, [K,] H, W, C)`` and become float only here: ``x / 255 - 0.5``
+(DrQ-v2's ``Encoder.forward``), stacked frames folded into channels. :func:`random_shift` is
+DrQ's augmentation (pad 4 with edge replication, random crop back), applied to uint8 batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from robokit.core.config import check_ranges
+from robokit.nets.obs_batch import ObsDict, PointBatch
+from robokit.nets.obs_spec import DictSpec, ImageSpec, ObsSpec, PointCloudSpec, TextSpec, VectorSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """How observations become features (``--agent.encoder.<option>``); defaults: docs/multimodal.md."""
+
+    vector: Literal["identity", "mlp"] = "identity"
+    """vector observations (and vector/text parts of dicts): used as they are, or through an MLP"""
+    image: Literal["cnn"] = "cnn"
+    """images: DrQ's 4-layer CNN (32 filters 3x3, stride 2 then 1)"""
+    pointcloud: Literal["pointnet", "sparse"] = "pointnet"
+    """point clouds: PointNet (per-point MLP + max pool) or robokit's spconv encoder over voxels"""
+    shared: bool = True
+    """one body for actor and critic, trained by the critic loss only (DrQ); False: one body per network"""
+    feature_dim: int = 50
+    """width of each network's trunk Linear -> LayerNorm -> tanh (DrQ: 50)"""
+    augment: Literal["shift", "none"] = "shift"
+    """image augmentation of training batches: DrQ's random shift, or none"""
+    shift_pad: int = 4
+    """random-shift padding in pixels (DrQ: 4)"""
+    cnn_filters: int = 32
+    """filters of each conv layer (DrQ: 32)"""
+    cnn_layers: int = 4
+    """conv layers (DrQ: 4; the first has stride 2)"""
+    mlp_hidden: tuple[int, ...] = (256,)
+    """hidden widths of the vector MLP body"""
+    pointnet_widths: tuple[int, ...] = (64, 128, 256)
+    """per-point MLP widths of PointNet (Qi et al. 2017's shared MLP without T-Nets)"""
+    voxel_size: float = 0.0625
+    """voxel edge of the sparse encoder (32 cells across the default extent)"""
+    cloud_extent: float = 1.0
+    """the sparse encoder's grid covers [-extent, extent]^3 (points outside are dropped)"""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("feature_dim", "cnn_filters", "cnn_layers", "mlp_hidden", "pointnet_widths",
+                                     "voxel_size", "cloud_extent"),
+                     non_negative=("shift_pad",), prefix="agent.encoder.")
+
+
+class Body(Protocol):
+    """The shared part of an encoder: ``forward(obs batch) -> (B, out_dim)`` float32."""
+
+    out_dim: int
+
+    def __call__(self, obs: Any) -> torch.Tensor: ...
+
+
+def segment_max(values: torch.Tensor, index: torch.Tensor, count: int) -> torch.Tensor:
+    """Max of ``values`` (V, F) rows per segment ``index`` (V,) -> (count, F); empty segments give 0."""
+    out = torch.full((count, values.shape[1]), -torch.inf, dtype=values.dtype, device=values.device)
+    out = out.scatter_reduce(0, index.long()[:, None].expand_as(values), values, reduce="amax")
+    return torch.where(torch.isfinite(out), out, torch.zeros((), dtype=out.dtype, device=out.device))
+
+
+class IdentityBody(nn.Module):
+    """Vectors as they are: (B, O) -> (B, O)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.out_dim = int(dim)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.float()
+
+
+class MLPBody(nn.Module):
+    """Vectors through Linear + ReLU layers: (B, O) -> (B, hidden[-1])."""
+
+    def __init__(self, dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = dim
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        self.net = nn.Sequential(*layers)
+        self.out_dim = int(width)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.float())
+
+
+class ConvBody(nn.Module):
+    """DrQ's convolutions: uint8 (B, [K,] H, W, C) -> (B, filters * h * w).
+
+    ``x / 255 - 0.5`` (DrQ-v2), frames folded into channels (K*C), ``layers`` 3x3 convs of
+    ``filters`` with ReLU, the first with stride 2 (84x84 -> 35x35 with 4 layers).
+    """
+
+    def __init__(self, spec: ImageSpec, filters: int = 32, layers: int = 4) -> None:
+        super().__init__()
+        convs: list[nn.Module] = [nn.Conv2d(spec.in_channels, filters, 3, stride=2), nn.ReLU()]
+        for _ in range(layers - 1):
+            convs += [nn.Conv2d(filters, filters, 3, stride=1), nn.ReLU()]
+        self.convs = nn.Sequential(*convs)
+        self.spec = spec
+        side_h, side_w = (spec.height - 3) // 2 + 1 - 2 * (layers - 1), (spec.width - 3) // 2 + 1 - 2 * (layers - 1)
+        if min(side_h, side_w) < 1:
+            raise ValueError(f"images of {spec.height}x{spec.width} are too small for {layers} conv layers "
+                             f"(need at least {2 * (2 * (layers - 1) + 1) + 1} pixels a side)")
+        self.out_dim = int(filters * side_h * side_w)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        batch = images.shape[0]
+        x = images.reshape(batch, -1, *images.shape[-3:])  # (B, K, H, W, C)
+        x = x.permute(0, 1, 4, 2, 3).reshape(batch, self.spec.in_channels, self.spec.height, self.spec.width)
+        x = x.float() / 255.0 - 0.5
+        return self.convs(x).flatten(1)
+
+
+class PointNetBody(nn.Module):
+    """PointNet without T-Nets (Qi et al. 2017): a shared per-point MLP, then a max over each
+    cloud's points: :class:`PointBatch` (sum N, C) -> (B, widths[-1])."""
+
+    def __init__(self, channels: int, widths: Sequence[int] = (64, 128, 256)) -> None:
+        super().__init__()
+        self.per_point = MLPBody(channels, widths)
+        self.out_dim = self.per_point.out_dim
+
+    def forward(self, clouds: PointBatch) -> torch.Tensor:
+        return segment_max(self.per_point(clouds.points), clouds.batch_index, len(clouds))
+
+
+class SparseVoxelBody(nn.Module):
+    """robokit's spconv encoder over voxels: each cloud is voxelized on a cube grid by the numba
+    voxelizer (mean point features per voxel, ``[b, z, y, x]`` coords), run through
+    :class:`~robokit.lidar.backbones.SparseEncoder8x` and max-pooled over its active voxels:
+    :class:`PointBatch` -> (B, 64). Needs spconv (the ``lidar`` extra); CPU voxelization."""
+
+    def __init__(self, channels: int, voxel_size: float = 0.0625, extent: float = 1.0) -> None:
+        super().__init__()
+        from robokit.lidar.backbones import (
+            SparseEncoder8x,  # spconv loads only when this body is used
+        )
+
+        cells = int(round(2 * extent / voxel_size))
+        if cells % 8:
+            raise ValueError(f"--agent.encoder.voxel-size: 2 * extent / voxel_size = {cells} cells must be "
+                             f"divisible by 8 (the sparse encoder halves the grid three times)")
+        self.voxel_size, self.extent, self.cells = float(voxel_size), float(extent), cells
+        # short RL runs: BatchNorm momentum 0.1, as robokit's SparseClassifier (see SparseEncoder8x)
+        self.encoder = SparseEncoder8x(channels, (cells, cells, cells), bn_momentum=0.1)
+        self.out_dim = int(self.encoder.out_channels)
+
+    def forward(self, clouds: PointBatch) -> torch.Tensor:
+        from robokit.data.batch import split_ragged
+        from robokit.lidar.voxelizer import voxelize_batch
+
+        points = clouds.points.detach().cpu().numpy()
+        offsets = clouds.offsets.cpu().numpy()
+        low, high = -self.extent, self.extent
+        features, coords, _ = voxelize_batch(split_ragged(points, offsets), (self.voxel_size,) * 3,
+                                             (low, low, low, high, high, high))
+        device = clouds.points.device
+        if len(features) == 0:
+            return torch.zeros(len(clouds), self.out_dim, device=device)
+        out = self.encoder(torch.from_numpy(features).to(device), torch.from_numpy(coords).to(device), len(clouds))
+        return segment_max(out.features, out.indices[:, 0], len(clouds))
+
+
+class DictBody(nn.Module):
+    """Each part through its own body, features concatenated in the spec's key order."""
+
+    def __init__(self, parts: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleDict(parts)
+        self.out_dim = int(sum(body.out_dim for body in parts.values()))
+
+    def forward(self, obs: ObsDict) -> torch.Tensor:
+        return torch.cat([body(obs[name]) for name, body in self.parts.items()], dim=-1)
+
+
+def build_body(spec: ObsSpec, config: EncoderConfig) -> nn.Module:
+    """The body the spec and config ask for (see :class:`EncoderConfig`)."""
+    if isinstance(spec, DictSpec):
+        return DictBody({name: build_body(part, config) for name, part in spec.parts.items()})
+    if isinstance(spec, VectorSpec | TextSpec):
+        return MLPBody(spec.dim, config.mlp_hidden) if config.vector == "mlp" else IdentityBody(spec.dim)
+    if isinstance(spec, ImageSpec):
+        return ConvBody(spec, config.cnn_filters, config.cnn_layers)
+    if isinstance(spec, PointCloudSpec):
+        if config.pointcloud == "sparse":
+            return SparseVoxelBody(spec.channels, config.voxel_size, config.cloud_extent)
+        return PointNetBody(spec.channels, config.pointnet_widths)
+    raise TypeError(f"no encoder for observation spec {spec!r}")
+
+
+def raw_vectors(spec: ObsSpec, config: EncoderConfig) -> bool:
+    """Whether networks read the observation as it is (a vector with the identity encoder):
+    then no encoder is built and the agent's networks are exactly the vector-only ones."""
+    return isinstance(spec, VectorSpec) and config.vector == "identity"
+
+
+def trunk(in_dim: int, feature_dim: int) -> nn.Sequential:
+    """DrQ's per-network projection: Linear -> LayerNorm -> tanh."""
+    return nn.Sequential(nn.Linear(in_dim, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
+
+
+#: head methods that take the observation first (wrapped by EncodedHead)
+OBS_FIRST = frozenset({"sample", "sample_n", "log_prob", "mode", "distribution_params", "many_actions"})
+
+
+class EncodedHead(nn.Module):
+    """``head(trunk(body(obs)), ...)`` with the same methods as ``head``.
+
+    Args:
+        head: a network built for ``feature_dim`` inputs (policy, QEnsemble, ValueNet).
+        body: the encoder body (shared or this network's own).
+        feature_dim: trunk width (the head's input size).
+        owns_body: register ``body`` as this network's submodule (its optimizer and target copy
+            include it); otherwise it is only referenced (another network owns it).
+        detach: stop gradients at the body's output (networks that must not train the body).
+    """
+
+    def __init__(self, head: nn.Module, body: nn.Module, feature_dim: int, owns_body: bool, detach: bool) -> None:
+        super().__init__()
+        if owns_body:
+            self.body = body
+        else:
+            self.__dict__["body"] = body  # not a submodule: not in parameters(), state_dict() or copies
+        self.trunk = trunk(body.out_dim, feature_dim)
+        self.head = head
+        self.detach = bool(detach)
+
+    def features(self, obs: Any) -> torch.Tensor:
+        """Observation batch -> (B, feature_dim)."""
+        hidden = self.body(obs)
+        return self.trunk(hidden.detach() if self.detach else hidden)
+
+    def forward(self, obs: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.head(self.features(obs), *args, **kwargs)
+
+    def _on_features(self, method: Any, obs: Any, *args: Any, **kwargs: Any) -> Any:
+        return method(self.features(obs), *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name in ("head", "trunk", "body"):
+                raise
+        attribute = getattr(self.head, name)
+        return functools.partial(self._on_features, attribute) if name in OBS_FIRST else attribute
+
+
+def unwrap(network: nn.Module) -> nn.Module:
+    """The head of an :class:`EncodedHead`, or the network itself."""
+    return network.head if isinstance(network, EncodedHead) else network
+
+
+def image_keys(spec: ObsSpec) -> list[str | None]:
+    """Where the images are: [None] for an image spec, the image parts' names for a dict."""
+    if isinstance(spec, ImageSpec):
+        return [None]
+    if isinstance(spec, DictSpec):
+        return [name for name, part in spec.parts.items() if isinstance(part, ImageSpec)]
+    return []
+
+
+def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """DrQ's random shift on uint8 images (B, [K,] H, W, C): replicate-pad by ``pad`` pixels and
+    crop back at a random offset per image (the same for its stacked frames). Done as a gather
+    with clamped indices, which equals replicate padding followed by the crop, without
+    building the padded batch."""
+    if pad <= 0:
+        return images
+    batch, height, width = images.shape[0], images.shape[-3], images.shape[-2]
+    device = images.device
+    shifts = torch.randint(0, 2 * pad + 1, (2, batch), generator=generator, device=generator.device).to(device)
+    rows = (torch.arange(height, device=device)[None] + shifts[0][:, None] - pad).clamp_(0, height - 1)
+    cols = (torch.arange(width, device=device)[None] + shifts[1][:, None] - pad).clamp_(0, width - 1)
+    frames = images.reshape(batch, -1, height, width, images.shape[-1])  # (B, K, H, W, C)
+    b = torch.arange(batch, device=device)[:, None, None, None]
+    k = torch.arange(frames.shape[1], device=device)[None, :, None, None]
+    out = frames[b, k, rows[:, None, :, None], cols[:, None, None, :]]
+    return out.reshape(images.shape)
+
+
+def augment_images(obs: Any, keys: list[str | None], pad: int, generator: torch.Generator) -> Any:
+    """``obs`` with :func:`random_shift` applied to its images (``keys`` from :func:`image_keys`)."""
+    if not keys:
+        return obs
+    if keys == [None]:
+        return random_shift(obs, pad, generator)
+    out = ObsDict(obs)
+    for key in keys:
+        out[key] = random_shift(obs[key], pad, generator)
+    return out
+
+
+def parameter_count(module: nn.Module) -> int:
+    return int(sum(np.prod(p.shape) for p in module.parameters()))

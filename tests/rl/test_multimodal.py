@@ -1,0 +1,380 @@
+"""Observation specs, encoders and the shared-encoder rule across every replay/rollout algorithm.
+
+Real parts throughout: real gymnasium spaces, robokit's replay buffer, real spconv for the
+sparse encoder. The trainer test uses a tiny gymnasium env defined here (a dot on a 16x16
+image) because the pixel wrapper of MuJoCo envs lives elsewhere (robokit.envs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from robokit.algos import ALGOS, load_agent, make_agent, save_agent
+from robokit.core.checkpoint import load_checkpoint, save_checkpoint
+from robokit.core.errors import ObservationError
+from robokit.data import Episode, ReplayBuffer
+from robokit.nets.encoders import EncodedHead, EncoderConfig, random_shift
+from robokit.nets.obs_batch import ObsDict, PointBatch
+from robokit.nets.obs_spec import (
+    DictSpec,
+    ImageSpec,
+    PointCloudSpec,
+    TextSpec,
+    VectorSpec,
+    spec_from_dict,
+    spec_from_episodes,
+    spec_from_replay,
+    spec_from_space,
+)
+from robokit.nets.text import hash_embed
+
+ACT = 2
+BATCH = 8
+#: every algorithm trained from replay or rollouts (DT/RCSL/DoC/Uni-O4 take vectors only)
+ALGOS_ENCODED = ("sac", "rlpd", "wsrl", "cql", "calql", "iql", "bc", "ppo")
+IMAGE = ImageSpec(16, 16, 3, frame_stack=2)
+CLOUD = PointCloudSpec(3)
+DICT = DictSpec({"image": ImageSpec(16, 16, 3), "proprio": VectorSpec(4), "task": VectorSpec(2)})
+KINDS = {
+    "cnn": (IMAGE, EncoderConfig()),
+    "pointnet": (CLOUD, EncoderConfig(pointnet_widths=(16, 32))),
+    "sparse": (CLOUD, EncoderConfig(pointcloud="sparse")),
+    "dict": (DICT, EncoderConfig(cnn_filters=8)),
+    "mlp": (VectorSpec(5), EncoderConfig(vector="mlp", mlp_hidden=(16,))),
+}
+
+
+def observation(spec, rng: np.random.Generator):
+    """One random observation of ``spec``."""
+    if isinstance(spec, VectorSpec):
+        return rng.standard_normal(spec.dim).astype(np.float32)
+    if isinstance(spec, ImageSpec):
+        return rng.integers(0, 256, spec.shape, dtype=np.uint8)
+    if isinstance(spec, PointCloudSpec):
+        return rng.uniform(-0.9, 0.9, (int(rng.integers(20, 60)), spec.channels)).astype(np.float32)
+    return {name: observation(part, rng) for name, part in spec.parts.items()}
+
+
+def filled_replay(spec, steps: int = 40, seed: int = 0) -> ReplayBuffer:
+    """A replay of ``steps`` random transitions of ``spec`` observations (episodes of 10 steps)."""
+    rng = np.random.default_rng(seed)
+    shape, dtype = spec.layout()
+    buffer = ReplayBuffer(steps, shape, ACT, seed=seed, obs_dtype=dtype, store_mc_return=True)
+    obs = observation(spec, rng)
+    for step in range(steps):
+        next_obs = observation(spec, rng)
+        buffer.add(obs, rng.uniform(-1, 1, ACT), float(rng.normal()), next_obs, False, (step + 1) % 10 == 0)
+        obs = next_obs
+    return buffer
+
+
+def small_config(algo: str, encoder: EncoderConfig):
+    config_cls, _ = ALGOS.get(algo)
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    options = {"batch_size": BATCH, "encoder": encoder, "hidden_dims": (32, 32)}
+    if "ensemble_size" in names and config_cls().ensemble_size > 2:
+        options["ensemble_size"] = 3  # RLPD/WSRL's 10 shrunk
+    if algo in ("rlpd", "wsrl"):
+        options["utd_ratio"] = 2
+    if "cql_n_actions" in names:
+        options["cql_n_actions"] = 3
+    return config_cls(**options)
+
+
+def training_batch(agent, buffer: ReplayBuffer, rows: int) -> dict:
+    batch = agent.torch_batch(buffer.sample(rows))
+    if agent.on_policy:  # PPO's rollout keys, on the same observations
+        generator = torch.Generator().manual_seed(1)
+        batch.update(log_prob=torch.randn(rows, generator=generator), advantage=torch.randn(rows, generator=generator),
+                     **{"return": torch.randn(rows, generator=generator)})
+    return batch
+
+
+# ---------------------------------------------------------------------------------------- specs
+def test_spec_round_trip_space_to_checkpoint(tmp_path):
+    space = gym.spaces.Dict({
+        "image": gym.spaces.Box(0, 255, (3, 16, 16, 3), np.uint8),
+        "proprio": gym.spaces.Box(-np.inf, np.inf, (7,), np.float32),
+        "cloud": gym.spaces.Sequence(gym.spaces.Box(-1, 1, (4,), np.float32)),
+        "instruction": gym.spaces.Text(64),
+    })
+    spec = spec_from_space(space)
+    assert spec == DictSpec({"image": ImageSpec(16, 16, 3, 3), "proprio": VectorSpec(7),
+                             "cloud": PointCloudSpec(4), "instruction": TextSpec()})
+    save_checkpoint(tmp_path / "spec.pt", {"spec": spec.to_dict()})
+    assert spec_from_dict(load_checkpoint(tmp_path / "spec.pt")["spec"]) == spec
+    assert spec_from_space(gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)) == ImageSpec(84, 84, 3)
+    assert spec_from_space(gym.spaces.Box(-1, 1, (17,), np.float64)) == VectorSpec(17)
+    with pytest.raises(ValueError, match=r"obs\['x'\]: observation space Discrete"):
+        spec_from_space(gym.spaces.Dict({"x": gym.spaces.Discrete(3)}))
+
+
+def test_spec_from_replay_and_episodes_match_the_space():
+    spec = DictSpec({"image": ImageSpec(16, 16, 3), "proprio": VectorSpec(4)})
+    assert spec_from_replay(filled_replay(spec, 10)) == spec
+    rng = np.random.default_rng(0)
+    clouds = [observation(CLOUD, rng) for _ in range(4)]
+    episode = Episode(clouds, np.zeros((3, ACT)), np.zeros(3), [False] * 3, [False, False, True])
+    assert spec_from_episodes([episode]) == CLOUD
+    assert spec_from_replay(filled_replay(CLOUD, 10)) == CLOUD
+
+
+def test_checkpoint_keeps_the_spec_and_load_agent_rebuilds_the_encoder(tmp_path):
+    agent = make_agent("sac", DICT, ACT, small_config("sac", EncoderConfig(cnn_filters=8)), seed=3)
+    path = save_agent(agent, tmp_path / "agent.pt")
+    loaded = load_agent(path)
+    assert loaded.obs_spec == DICT
+    assert isinstance(loaded.actor, EncodedHead) and loaded.encoder_config.cnn_filters == 8
+    obs = observation(DICT, np.random.default_rng(0))
+    np.testing.assert_array_equal(loaded.act(obs), agent.eval().act(obs))
+
+
+def test_vector_agents_are_unchanged_by_the_encoder_layer():
+    """Vectors with the identity encoder: no wrapper, the same parameters and state keys as before."""
+    agent = make_agent("sac", 5, ACT, seed=0)
+    assert not isinstance(agent.actor, EncodedHead)
+    assert all(not key.startswith(("actor.head", "critic.body")) for key in agent.state_dict())
+    assert agent.observation_shape == (5,) and agent.feature_dim == 5
+
+
+# ------------------------------------------------------------------- every algorithm x encoder
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("algo", ALGOS_ENCODED)
+def test_algorithm_with_encoder_updates_and_reloads(algo, kind, tmp_path):
+    spec, encoder = KINDS[kind]
+    config = small_config(algo, encoder)
+    agent = make_agent(algo, spec, ACT, config, seed=0)
+    buffer = filled_replay(spec)
+    before = {name: p.detach().clone() for name, p in agent.named_parameters()}
+    rows = config.batch_size * getattr(config, "utd_ratio", 1)
+    for _ in range(3):
+        metrics = agent.update(training_batch(agent, buffer, rows))
+        assert metrics and all(np.isfinite(value) for value in metrics.values()), metrics
+    moved = [name for name, p in agent.named_parameters() if not torch.equal(p, before[name])]
+    body = [name for name in before if ".body." in name]
+    assert body and set(body) <= set(moved), f"encoder body did not train: {sorted(set(body) - set(moved))[:3]}"
+    rng = np.random.default_rng(5)
+    single, batch = observation(spec, rng), [observation(spec, rng) for _ in range(3)]
+    path = save_agent(agent, tmp_path / "agent.pt")
+    loaded = load_agent(path)
+    np.testing.assert_array_equal(loaded.act(single), agent.eval().act(single))
+    if isinstance(spec, PointCloudSpec):
+        stacked = batch
+    elif isinstance(spec, DictSpec):
+        stacked = {name: np.stack([o[name] for o in batch]) for name in spec.parts}
+    else:
+        stacked = np.stack(batch)
+    actions = loaded.act(stacked)
+    assert actions.shape == (3, ACT) and np.all(np.abs(actions) <= 1)
+
+
+@pytest.mark.parametrize("algo", ("sac", "cql", "iql"))
+def test_shared_encoder_gets_no_gradient_from_the_actor_loss(algo):
+    agent = make_agent(algo, IMAGE, ACT, small_config(algo, EncoderConfig()), seed=0)
+    body = agent.critic.body
+    assert agent.actor.body is body and agent.actor.detach and not agent.critic.detach
+    body_ids = {id(p) for p in body.parameters()}
+    assert not body_ids & {id(p) for p in agent.actor.parameters()}  # the actor's optimizer cannot move it
+    batch = training_batch(agent, filled_replay(IMAGE), BATCH)
+    agent.zero_grad(set_to_none=True)
+    weights = [p.detach().clone() for p in body.parameters()]
+    trunk = [p.detach().clone() for p in agent.actor.trunk.parameters()]
+    if algo == "iql":  # IQL's actor and value losses (its update runs them with the critic step)
+        loss = -agent.actor_log_prob(batch["obs"], batch["action"]).mean() + agent.value(batch["obs"]).mean()
+        loss.backward()
+        agent.actor_optimizer.step()
+    else:  # the algorithm's own actor + temperature step
+        agent.update_actor(batch)
+    assert all(p.grad is None for p in body.parameters()), "actor loss reached the shared encoder"
+    assert all(torch.equal(a, b) for a, b in zip(weights, body.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(trunk, agent.actor.trunk.parameters(), strict=True))
+    agent.zero_grad(set_to_none=True)
+    agent.critic(batch["obs"], batch["action"]).sum().backward()
+    assert all(p.grad is not None for p in body.parameters())
+
+
+def test_separate_encoders_option_gives_each_network_its_own_body():
+    agent = make_agent("sac", IMAGE, ACT, small_config("sac", EncoderConfig(shared=False)), seed=0)
+    assert agent.actor.body is not agent.critic.body and not agent.actor.detach
+    batch = training_batch(agent, filled_replay(IMAGE), BATCH)
+    action, _ = agent.actor.sample(batch["obs"], agent.generator)
+    action.sum().backward()
+    assert all(p.grad is not None for p in agent.actor.body.parameters())
+
+
+def test_target_critic_keeps_its_own_polyak_copy_of_the_encoder():
+    agent = make_agent("sac", IMAGE, ACT, small_config("sac", EncoderConfig()), seed=0)
+    target, online = agent.target_critic.body, agent.critic.body
+    assert target is not online and all(not p.requires_grad for p in target.parameters())
+    first = next(target.parameters()).detach().clone()
+    agent.update(training_batch(agent, filled_replay(IMAGE), BATCH))
+    assert not torch.equal(first, next(target.parameters()))
+
+
+# ----------------------------------------------------------------------------- replay -> torch
+def test_replay_batches_keep_images_uint8_and_clouds_flat():
+    agent = make_agent("sac", DICT, ACT, small_config("sac", EncoderConfig(cnn_filters=8)), seed=0)
+    batch = agent.torch_batch(filled_replay(DICT).sample(BATCH))
+    assert isinstance(batch["obs"], ObsDict) and batch["obs"]["image"].dtype == torch.uint8
+    cloud_agent = make_agent("sac", CLOUD, ACT, small_config("sac", EncoderConfig()), seed=0)
+    buffer = filled_replay(CLOUD)
+    raw = buffer.gather_transitions(np.arange(5))
+    batch = cloud_agent.torch_batch(raw)
+    assert isinstance(batch["obs"], PointBatch) and "obs_offsets" not in batch
+    assert batch["obs"].points.shape == raw["obs"].shape and len(batch["obs"]) == 5
+    assert np.shares_memory(batch["obs"].points.numpy(), raw["obs"])  # no copy on the way to torch
+
+
+def test_point_batch_row_operations_match_per_cloud_lists():
+    rng = np.random.default_rng(0)
+    clouds = [observation(CLOUD, rng) for _ in range(5)]
+    batch = PointBatch.from_clouds(clouds)
+
+    def as_list(points: PointBatch) -> list:
+        return [points.points[points.offsets[i]:points.offsets[i + 1]].numpy() for i in range(len(points))]
+
+    both = torch.cat([batch, batch[1:3]])
+    expected = clouds + clouds[1:3]
+    assert all(np.array_equal(a, b) for a, b in zip(as_list(both), expected, strict=True))
+    repeated = batch.repeat_interleave(2, dim=0)
+    assert all(np.array_equal(a, clouds[i // 2]) for i, a in enumerate(as_list(repeated)))
+    parts = batch.chunk(2)
+    assert [len(p) for p in parts] == [3, 2] and np.array_equal(as_list(parts[1])[0], clouds[3])
+    picked = batch[torch.tensor([4, 0])]
+    assert np.array_equal(as_list(picked)[0], clouds[4]) and np.array_equal(as_list(picked)[1], clouds[0])
+
+
+def test_random_shift_equals_replicate_pad_then_crop():
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.integers(0, 256, (4, 2, 12, 10, 3), dtype=np.uint8))
+    generator = torch.Generator().manual_seed(7)
+    shifts = torch.randint(0, 9, (2, 4), generator=torch.Generator().manual_seed(7))
+    out = random_shift(images, 4, generator)
+    assert out.dtype == torch.uint8 and out.shape == images.shape
+    frames = images.permute(0, 1, 4, 2, 3).reshape(4, 6, 12, 10).float()
+    padded = torch.nn.functional.pad(frames, (4, 4, 4, 4), mode="replicate")
+    for i in range(4):
+        dy, dx = int(shifts[0, i]), int(shifts[1, i])
+        crop = padded[i, :, dy:dy + 12, dx:dx + 10].reshape(2, 3, 12, 10).permute(0, 2, 3, 1)
+        assert torch.equal(crop.to(torch.uint8), out[i])
+    assert torch.equal(random_shift(images, 0, generator), images)
+
+
+# ----------------------------------------------------------------------------- bad observations
+@pytest.mark.parametrize("bad, message", [
+    ({"image": np.zeros((8, 8, 3), np.uint8)}, r"obs\['image'\]: expected an image of shape \(16, 16, 3\)"),
+    ({"image": np.full((16, 16, 3), 0.5, np.float32)}, r"obs\['image'\]: images are uint8 pixels.*\[0\.5, 0\.5\]"),
+    ({"image": np.full((16, 16, 3), 300.0)}, r"obs\['image'\]: .*\[300, 300\]"),
+    ({"proprio": np.array([0, np.nan, 0, 0], np.float32)}, r"obs\['proprio'\]: non-finite value nan at index \(1,\)"),
+    ({"task": np.zeros(3, np.float32)}, r"obs\['task'\]: expected obs of shape \(2,\)"),
+])
+def test_bad_dict_observations_name_the_key(bad, message):
+    agent = make_agent("sac", DICT, ACT, small_config("sac", EncoderConfig(cnn_filters=8)), seed=0)
+    obs = {**observation(DICT, np.random.default_rng(0)), **bad}
+    with pytest.raises(ObservationError, match=message):
+        agent.act(obs)
+
+
+def test_bad_clouds_and_missing_keys_name_the_key():
+    cloud_agent = make_agent("bc", CLOUD, ACT, small_config("bc", EncoderConfig()), seed=0)
+    with pytest.raises(ObservationError, match=r"obs: empty point cloud"):
+        cloud_agent.act(np.zeros((0, 3), np.float32))
+    with pytest.raises(ObservationError, match=r"obs\[1\]: expected a point cloud of shape \(N, 3\)"):
+        cloud_agent.act([np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32)])
+    agent = make_agent("bc", DICT, ACT, small_config("bc", EncoderConfig(cnn_filters=8)), seed=0)
+    obs = observation(DICT, np.random.default_rng(0))
+    del obs["task"]
+    with pytest.raises(ObservationError, match=r"obs: keys .* \(missing \['task'\], unexpected \[\]\)"):
+        agent.act(obs)
+    assert issubclass(ObservationError, ValueError)  # the CLI's bad-input convention (exit 2, one line)
+
+
+def test_sequence_agents_refuse_non_vector_observations():
+    with pytest.raises(ValueError, match="--algo dt takes vector observations only, got image"):
+        make_agent("dt", IMAGE, ACT)
+
+
+# ------------------------------------------------------------------------------ text and tasks
+def test_hash_text_embedding_is_deterministic_and_conditions_a_policy():
+    vectors = hash_embed(["open the drawer", "open the drawer", "close the window"], 32)
+    assert vectors.shape == (3, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1)
+    np.testing.assert_array_equal(vectors[0], vectors[1])
+    assert not np.allclose(vectors[0], vectors[2])
+    np.testing.assert_array_equal(hash_embed(["open the drawer"], 32)[0], vectors[0])  # no per-process salt
+    spec = DictSpec({"proprio": VectorSpec(3), "instruction": TextSpec(32)})
+    agent = make_agent("bc", spec, ACT, small_config("bc", EncoderConfig()), seed=0)
+    obs = {"proprio": np.zeros(3, np.float32), "instruction": "open the drawer"}
+    embedded = {"proprio": obs["proprio"], "instruction": vectors[0]}
+    np.testing.assert_array_equal(agent.act(obs), agent.act(embedded))
+    assert spec.storable(obs)["instruction"].shape == (32,)
+
+
+# -------------------------------------------------------------------------------------- trainer
+class DotEnv(gym.Env):
+    """A dot on a 16x16 image (optionally with the dot's position as a proprio part); actions move
+    it; reward is minus its distance to the centre. 20 steps per episode."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, with_proprio: bool = False, render_mode: str | None = None) -> None:
+        image = gym.spaces.Box(0, 255, (16, 16, 3), np.uint8)
+        self.with_proprio = with_proprio
+        self.observation_space = gym.spaces.Dict({"image": image, "proprio": gym.spaces.Box(-1, 1, (2,))}) \
+            if with_proprio else image
+        self.action_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+
+    def _obs(self):
+        image = np.zeros((16, 16, 3), np.uint8)
+        row, col = ((self.pos + 1) * 7.5).round().astype(int)
+        image[row, col] = 255
+        return {"image": image, "proprio": self.pos.astype(np.float32)} if self.with_proprio else image
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos, self.t = self.np_random.uniform(-1, 1, 2), 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.pos = np.clip(self.pos + 0.2 * np.asarray(action), -1, 1)
+        self.t += 1
+        return self._obs(), -float(np.linalg.norm(self.pos)), False, self.t >= 20, {}
+
+
+gym.register("robokit-test/Dot-v0", entry_point=DotEnv)
+gym.register("robokit-test/DotDict-v0", entry_point=DotEnv, kwargs={"with_proprio": True})
+
+
+@pytest.mark.parametrize("algo, env_id", [("sac", "robokit-test/Dot-v0"), ("ppo", "robokit-test/Dot-v0"),
+                                          ("sac", "robokit-test/DotDict-v0")])
+def test_trainer_runs_image_and_dict_observations_end_to_end(algo, env_id, tmp_path):
+    from robokit.trainers.cli import evaluate_checkpoint
+    from robokit.trainers.trainer import config_class_for, train
+
+    agent_cls, _ = ALGOS.get(algo)
+    agent = dataclasses.replace(small_config(algo, EncoderConfig(cnn_filters=8)), warmup_steps=10) \
+        if algo != "ppo" else dataclasses.replace(small_config(algo, EncoderConfig(cnn_filters=8)), n_steps=20,
+                                                  epochs=1)
+    config = config_class_for(algo)(env=env_id, online_steps=40, eval_every=0, eval_episodes=1, log_every=20,
+                                     checkpoint_every=40, logger=("csv",), progress=False, out=tmp_path / "run",
+                                     agent=agent)
+    summary = train(algo, config)
+    assert np.isfinite(summary["final_return"])
+    state = load_checkpoint(tmp_path / "run" / "final.pt")
+    assert spec_from_dict(state["agent"]["obs_spec"]) == spec_from_space(gym.make(env_id).observation_space)
+    assert np.isfinite(evaluate_checkpoint(tmp_path / "run" / "final.pt", 1)["eval/return_mean"])
+
+
+def test_encoder_shorthand_flag_and_its_bad_value(capsys):
+    from robokit.trainers.cli import expand_encoder_flags, train_main
+
+    assert expand_encoder_flags(["--encoder", "sparse,mlp", "--seed", "1", "--encoder=cnn"]) == [
+        "--agent.encoder.pointcloud", "sparse", "--agent.encoder.vector", "mlp", "--seed", "1",
+        "--agent.encoder.image", "cnn"]
+    assert train_main(["--algo", "sac", "--encoder", "resnet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown --encoder 'resnet'" in err
