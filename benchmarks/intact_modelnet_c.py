@@ -56,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test-per-class", type=int, default=4)
     parser.add_argument("--protocol", choices=PROTOCOLS, default="modelnet-c")
     parser.add_argument("--out", type=Path, default=Path("runs/intact_modelnet_c"))
+    parser.add_argument("--baselines-from", type=Path, default=None,
+                        help="runs.json of an earlier run: reuse its standard/adversarial/curriculum runs when "
+                             "every setting the baselines use is equal (to re-measure INTACT alone after a change)")
     return parser.parse_args(argv)
 
 
@@ -100,6 +103,36 @@ def run_backbone(args, backbone: str, seeds: list[int], done: dict, save) -> Non
             print(f"  {key:<28} clean {100 * record['suite']['clean']:5.1f}  mCE {record['mCE']:.3f}  "
                   f"RmCE {record['RmCE']:.3f}  level {result['final_level']}  train {train_s:5.1f} s", flush=True)
             save()
+
+
+#: TrainConfig fields only INTACT reads (the baselines do not depend on them)
+INTACT_ONLY = {"meta_every", "meta_tasks", "task_classes", "task_clouds", "snapshots", "meta_rule", "adapt_steps",
+               "adapt_teacher", "drop_candidates", "attack_steps"}
+
+
+def baseline_settings(config_key: str) -> dict:
+    """The settings a baseline run depends on, from a stored per-backbone configuration key."""
+    config, protocol = json.loads(config_key)
+    return {k: v for k, v in config.items() if k not in INTACT_ONLY | {"method", "seed", "out"}} | {
+        "protocol": protocol}
+
+
+def reuse_baselines(source: Path, done: dict, backbones: list[str], seeds: list[int]) -> int:
+    """Copy the baseline runs of ``source`` (a runs.json) into ``done`` where their settings match."""
+    earlier = json.loads(source.read_text())
+    copied = 0
+    for backbone in backbones:
+        theirs, ours = earlier.get("_config", {}).get(backbone), done["_config"][backbone]
+        if theirs is None or baseline_settings(theirs) != baseline_settings(ours):
+            print(f"{backbone}: baselines in {source} were run with other settings; not reused", flush=True)
+            continue
+        for seed in seeds:
+            for method in BASELINES:
+                key = f"{backbone}/{method}/seed{seed}"
+                if key in earlier and key not in done:
+                    done[key] = {**earlier[key], "reused_from": str(source)}
+                    copied += 1
+    return copied
 
 
 def add_std_dgcnn_reference(done: dict) -> None:
@@ -206,6 +239,10 @@ def main(argv=None) -> None:
     def save() -> None:
         write_json(done, runs_file)
 
+    if args.baselines_from is not None:
+        print(f"reused {reuse_baselines(args.baselines_from, done, args.backbones, seeds)} baseline runs "
+              f"from {args.baselines_from}", flush=True)
+        save()
     started = time.perf_counter()
     for backbone in args.backbones:
         print(f"{backbone}: {dataclasses.asdict(base_config(args, backbone))}", flush=True)
