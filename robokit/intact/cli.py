@@ -36,6 +36,9 @@ class EvalConfig:
     ModelNet40 + modelnet-c, else none)"""
     seed: int = 0
     """seed of the corruption streams (same seed -> same corrupted clouds for every model)"""
+    protocol: Literal["modelnet-c", "resample"] = "modelnet-c"
+    """modelnet-c: corrupt at 1,024 points and classify the survivors (variable size, thinned by
+    num_points/1024); resample: robokit's old protocol (every cloud resampled to num_points)"""
     progress: bool = True
     """show a progress bar"""
 
@@ -105,13 +108,13 @@ def _eval(cfg: EvalConfig) -> int:
 
     model, state = load_classifier(cfg.checkpoint)
     points, labels, _ = _test_split(state, cfg.dataset)
-    sets = build_suite(points, cfg.suite, int(state["num_points"]), cfg.seed, progress=cfg.progress)
+    sets = build_suite(points, cfg.suite, int(state["num_points"]), cfg.seed, cfg.progress, cfg.protocol)
     result = evaluate_sets(model, sets, labels)
     reference, reference_name = _reference_for(cfg, int(state["num_classes"]))
     metrics = error_metrics(result, reference) if reference is not None else None
     print(
         f"{cfg.checkpoint}: {state['config']['method']} / {state['backbone']}, suite {cfg.suite}, "
-        f"{len(labels)} test clouds, {state['num_points']} points each"
+        f"{len(labels)} test clouds, model input {state['num_points']} points, protocol {cfg.protocol}"
     )
     print(format_table(result, metrics))
     if metrics is None:
@@ -125,6 +128,7 @@ def _eval(cfg: EvalConfig) -> int:
         "suite": cfg.suite,
         "dataset": cfg.dataset,
         "seed": cfg.seed,
+        "protocol": cfg.protocol,
         "num_test": int(len(labels)),
         "num_points": int(state["num_points"]),
         **result,

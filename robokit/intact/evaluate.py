@@ -1,14 +1,14 @@
 """Robustness evaluation: accuracy per corruption x severity, CE / RCE / mCE / RmCE, heatmap.
 
-Protocol (robokit's, stated in ``docs/intact.md``): each test cloud (P points, 1,024 in
-ModelNet40 and the procedural set) is corrupted with
-:func:`robokit.pointcloud.corruptions.corrupt`, then randomly subsampled (or refilled by
-repeating points) to the ``num_points`` the model was trained with, so added / removed
-points keep their proportions and the model always sees its training density. A cloud
-with no points left (possible on clouds smaller than ModelNet-C's 1,024) becomes one point
-at the origin. The
-random stream of a (corruption, severity) pair depends only on the seed, the suite
-position and the severity, so every model is scored on the very same corrupted clouds.
+Protocol: ModelNet-C's (:mod:`robokit.intact.protocol`). Each test cloud is brought to
+ModelNet-C's 1,024 points, corrupted with :func:`robokit.pointcloud.corruptions.corrupt`, and the
+model gets what survives: a 50% global drop leaves 512 points, add_local adds 100..500. A
+model with a smaller input size n gets every cloud thinned by n / 1024 (so its clean clouds
+have n points and relative densities are ModelNet-C's). The old protocol, which resampled
+every corrupted cloud back to n points and so hid any global drop, stays available as
+``protocol="resample"``. The random stream of a (corruption, severity) pair depends only on
+the seed, the suite position and the severity, so every model is scored on the very same
+corrupted clouds.
 
 Metrics follow ModelNet-C (Ren et al., 2022), with error ``E = 1 - accuracy``::
 
@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from robokit.intact.attacks import resample_to
-from robokit.intact.train import CHECKPOINT_KIND, accuracy
+from robokit.intact.train import CHECKPOINT_KIND
 from robokit.pointcloud.corruptions.metrics import DGCNN_MODELNET_C_OA
 
 #: the mCE reference on real ModelNet40: one table, kept with the other ModelNet-C metrics
@@ -55,45 +54,40 @@ def headline_corruptions() -> dict[str, tuple[str, int]]:
 def corrupt_set(
     points: np.ndarray, name: str | None, severity: int, num_points: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Corrupt every cloud of (N,P,3) (None = clean) and resample each to (N,num_points,3)."""
-    from robokit.pointcloud.corruptions import corrupt
+    """The old ("resample") protocol for one corruption: (N,P,3) -> (N,num_points,3), every cloud
+    corrupted then resampled to ``num_points`` (a random global drop is invisible by construction)."""
+    from robokit.intact.protocol import corrupt_clouds
 
-    out = np.empty((len(points), num_points, 3), dtype=np.float32)
-    for i, cloud in enumerate(points):
-        corrupted = cloud if name is None else corrupt(name, cloud, severity, rng)[:, :3]
-        if len(corrupted) == 0:  # e.g. dropout_local on a small cloud: nothing left to classify
-            corrupted = np.zeros((1, 3), dtype=np.float32)
-        out[i] = resample_to(corrupted, num_points, rng)
-    return out
+    return np.stack(corrupt_clouds(points, name, severity, num_points, rng, protocol="resample"))
 
 
 def build_suite(
-    points: np.ndarray, suite: str, num_points: int, seed: int = 0, progress: bool = False
-) -> dict[tuple[str, int], np.ndarray]:
-    """All corrupted copies of a test set: {(name, severity): (N,num_points,3)}; ("clean", -1) included."""
-    from tqdm import tqdm
+    points: np.ndarray,
+    suite: str,
+    num_points: int,
+    seed: int = 0,
+    progress: bool = False,
+    protocol: str = "modelnet-c",
+) -> dict[tuple[str, int], list[np.ndarray]]:
+    """All corrupted copies of a test set: {(name, severity): clouds}; ("clean", -1) included.
 
-    from robokit.pointcloud.corruptions import SUITES, severities
+    ``protocol`` "modelnet-c" (default) gives the variable-size survivors of ModelNet-C's protocol,
+    "resample" the old fixed-size clouds; see :mod:`robokit.intact.protocol`.
+    """
+    from robokit.intact import protocol as protocols
 
-    if suite not in SUITES:
-        raise KeyError(f"unknown suite {suite!r}; known: {sorted(SUITES)}")
-    pairs = [(None, -1)] + [(name, s) for name in SUITES[suite] for s in severities(suite)]
-    sets = {}
-    for position, (name, severity) in enumerate(
-        tqdm(pairs, desc=f"corrupting ({suite})", disable=not progress, leave=False)
-    ):
-        rng = np.random.default_rng([seed, position, severity + 1])
-        sets[(name or "clean", severity)] = corrupt_set(points, name, severity, num_points, rng)
-    return sets
+    return protocols.build_suite(points, num_points, seed=seed, suite=suite, protocol=protocol, progress=progress)
 
 
 def evaluate_sets(
-    model: nn.Module, sets: Mapping[tuple[str, int], np.ndarray], labels: np.ndarray
+    model: nn.Module, sets: Mapping[tuple[str, int], Sequence[np.ndarray]], labels: np.ndarray
 ) -> dict:
-    """Accuracy on prepared sets -> {"clean": acc, "accuracy": {name: {severity: acc}}}."""
+    """Accuracy on prepared sets (clouds of any sizes) -> {"clean": acc, "accuracy": {name: {severity: acc}}}."""
+    from robokit.intact.protocol import accuracy_clouds
+
     result: dict = {"clean": None, "accuracy": {}}
     for (name, severity), clouds in sets.items():
-        acc = accuracy(model, clouds, labels)
+        acc = accuracy_clouds(model, clouds, labels)
         if name == "clean":
             result["clean"] = acc
         else:
@@ -236,7 +230,8 @@ def load_classifier(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     missing = [k for k in ("backbone", "num_classes", "width", "model") if k not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks keys {missing}")
-    model = build_classifier(state["backbone"], int(state["num_classes"]), float(state["width"]))
+    k = int((state.get("config") or {}).get("dgcnn_k", 20))
+    model = build_classifier(state["backbone"], int(state["num_classes"]), float(state["width"]), k)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

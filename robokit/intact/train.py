@@ -62,8 +62,10 @@ class TrainConfig:
     """training method; all share backbone, optimiser, epochs and batches"""
     dataset: str = "procedural"
     """'procedural' (generated) or a folder in ModelNet40 HDF5 layout"""
-    backbone: Literal["sparse", "pointnet"] = "pointnet"
-    """classifier backbone: 'pointnet' (max-pooled MLP) or 'sparse' (spconv voxel backbone)"""
+    backbone: Literal["sparse", "pointnet", "dgcnn"] = "pointnet"
+    """classifier backbone: 'pointnet' (max-pooled MLP), 'sparse' (spconv voxel backbone) or 'dgcnn'"""
+    dgcnn_k: int = 20
+    """dgcnn only: neighbours of the dynamic kNN graph (official 20; smaller runs faster on CPU)"""
     out: Path = Path("runs/robustness")
     """run folder: config.yaml, metrics.csv, model.pt"""
     seed: int = 0
@@ -123,7 +125,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("epochs", "batch_size", "lr", "num_points", "width", "train_per_class",
-                                     "test_per_class", "dataset_points", "meta_every", "meta_tasks",
+                                     "test_per_class", "dataset_points", "meta_every", "dgcnn_k", "meta_tasks",
                                      "task_classes", "task_clouds", "levels"),
                      non_negative=("weight_decay", "warmup_epochs", "pgd_eps", "pgd_steps", "snapshots"),
                      unit_interval=("val_fraction", "clean_fraction", "threshold", "adv_max_drop"))
@@ -228,7 +230,7 @@ class RobustTrainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.torch_gen = torch.Generator().manual_seed(cfg.seed)
         torch.manual_seed(cfg.seed)  # parameter initialisers draw from the global generator
-        self.model = build_classifier(cfg.backbone, num_classes, cfg.width)
+        self.model = build_classifier(cfg.backbone, num_classes, cfg.width, cfg.dgcnn_k)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
@@ -402,27 +404,15 @@ class RobustTrainer:
         }
 
 
-@torch.no_grad()
 def predict(model: nn.Module, points: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """Class predictions (N,) int64 for equal-size clouds (N,P,3), model in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        out = [
-            model(
-                torch.from_numpy(np.ascontiguousarray(points[i : i + batch_size], dtype=np.float32))
-            )
-            .argmax(1)
-            .numpy()
-            for i in range(0, len(points), batch_size)
-        ]
-    finally:
-        model.train(was_training)
-    return np.concatenate(out)
+    """Class predictions (N,) int64 for clouds (N,P,3) or a list of (M_i,3), model in eval mode."""
+    from robokit.intact.protocol import predict_clouds
+
+    return predict_clouds(model, points, batch_size)
 
 
 def accuracy(model: nn.Module, points: np.ndarray, labels: np.ndarray) -> float:
-    """Top-1 accuracy (0..1) of ``model`` on (N,P,3) clouds."""
+    """Top-1 accuracy (0..1) of ``model`` on (N,P,3) clouds or a list of (M_i,3) clouds."""
     return float((predict(model, points) == labels).mean())
 
 

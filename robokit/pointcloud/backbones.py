@@ -9,10 +9,12 @@
 * :class:`SparseClassifier` voxelizes a batch of clouds *in torch* (so the voxel
   features stay differentiable in the point coordinates, which PGD and gradient
   saliency need), runs the encoder and pools over the active voxels.
+* :class:`~robokit.pointcloud.dgcnn.DGCNNClassifier` (in its own module) is ModelNet-C's
+  reference model, built from kNN graphs of the points and so sensitive to density.
 * :class:`PointNetClassifier` is the dense reference: a shared per-point MLP,
   a global max pool and a small classifier (PointNet without the T-Nets).
 
-Both classifiers take ``points`` of shape ``(B, N, 3)`` float32 and return
+All classifiers take ``points`` of shape ``(B, N, 3)`` float32 and return
 logits ``(B, num_classes)``, so attacks, saliency and training loops treat them
 alike.
 """
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-BACKBONES = ("sparse", "pointnet")
+BACKBONES = ("sparse", "pointnet", "dgcnn")
 
 
 def _norm_act(channels: int, momentum: float) -> list[nn.Module]:
@@ -265,8 +267,11 @@ def _check_points(points: torch.Tensor) -> None:
         raise ValueError(f"classifier input must be (B, N, 3) points, got {tuple(points.shape)}")
 
 
-def build_classifier(backbone: str, num_classes: int, width: float = 1.0) -> nn.Module:
-    """A classifier by name (``"sparse"`` or ``"pointnet"``); ``width`` scales the channels."""
+def build_classifier(backbone: str, num_classes: int, width: float = 1.0, k: int = 20) -> nn.Module:
+    """A classifier by name (one of :data:`BACKBONES`); ``width`` scales the channels.
+
+    ``k`` is DGCNN's graph size (official 20, see :mod:`robokit.pointcloud.dgcnn`); the others ignore it.
+    """
 
     def scale(values):
         return tuple(max(4, int(round(v * width))) for v in values)
@@ -278,5 +283,17 @@ def build_classifier(backbone: str, num_classes: int, width: float = 1.0) -> nn.
     if backbone == "pointnet":
         return PointNetClassifier(
             num_classes, widths=scale((64, 128, 256)), hidden=scale((128,))[0]
+        )
+    if backbone == "dgcnn":
+        from robokit.pointcloud.dgcnn import (
+            DGCNN_EMB_DIMS,
+            DGCNN_HIDDEN,
+            DGCNN_WIDTHS,
+            DGCNNClassifier,
+        )
+
+        return DGCNNClassifier(
+            num_classes, k=k, widths=scale(DGCNN_WIDTHS), emb_dims=scale((DGCNN_EMB_DIMS,))[0],
+            hidden=scale(DGCNN_HIDDEN),
         )
     raise ValueError(f"unknown backbone {backbone!r}; choose from {BACKBONES}")

@@ -42,6 +42,7 @@ def test_train_eval_saliency_end_to_end(trained, capsys):
     assert "dropout_global" in printed and "mCE =" in printed
     payload = json.loads(out_json.read_text())
     assert payload["method"] == "intact" and payload["num_test"] == 2 * len(PROCEDURAL_CLASSES)
+    assert payload["protocol"] == "modelnet-c"
     assert set(payload["accuracy"]) == {"scale", "jitter", "rotate", "dropout_global", "dropout_local",
                                         "add_global", "add_local"}
     assert all(len(levels) == 5 for levels in payload["accuracy"].values())

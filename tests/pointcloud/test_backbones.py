@@ -60,7 +60,7 @@ def test_voxelize_torch_hand_example():
     torch.testing.assert_close(points.grad[0, :, 0], torch.tensor([0.5, 0.5, 1.0]))
 
 
-@pytest.mark.parametrize("backbone", ["sparse", "pointnet"])
+@pytest.mark.parametrize("backbone", ["sparse", "pointnet", "dgcnn"])
 def test_classifiers_give_logits_and_point_gradients(backbone):
     torch.manual_seed(0)
     model = build_classifier(backbone, num_classes=5, width=0.25)
@@ -87,7 +87,7 @@ def test_same_seed_same_model():
 
 def test_build_classifier_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown backbone"):
-        build_classifier("dgcnn", 3)
+        build_classifier("pointnet++", 3)
     with pytest.raises(ValueError, match="divisible by 8"):
         SparseClassifier(3, voxel_size=2.0 / 30)
 
