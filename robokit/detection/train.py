@@ -67,8 +67,8 @@ class TrainDetectorConfig:
     resume: bool = False
     """continue from the newest checkpoint in --out."""
     robust_method: Literal["standard", "random", "intact"] = "standard"
-    """'intact': saliency-targeted corruption curriculum (robokit.detection.intact);
-    'random': the same curriculum untargeted; 'standard': clean training."""
+    """'intact': the shared INTACT hooks (adapted meta-learned teacher, adversarial curriculum;
+    robokit.detection.intact); 'random': the plain curriculum, untargeted; 'standard': clean."""
     robust_warmup_epochs: int = 10
     """clean epochs before the corruption curriculum starts (random / intact)."""
     overwrite: bool = False

@@ -43,7 +43,12 @@ from robokit.intact.adversarial import AdversarialConfig, LossOracle, adversaria
 from robokit.intact.attacks import TargetedCorruptionConfig, choose
 from robokit.intact.curriculum import DEFAULT_LEVELS, Curriculum
 from robokit.intact.meta import MetaConfig, MetaLearner
-from robokit.intact.saliency import SaliencyTask, SaliencyTeacher, rank_normalise
+from robokit.intact.saliency import (
+    SaliencyTask,
+    SaliencyTeacher,
+    point_cloud_saliency_map,
+    rank_normalise,
+)
 
 Corrupt = Callable[[list[np.ndarray], Sequence], list[np.ndarray]]
 
@@ -98,6 +103,8 @@ class IntactConfig:
     levels: tuple[float, ...] = DEFAULT_LEVELS
     threshold: float = 0.7
     meta: MetaConfig = field(default_factory=MetaConfig)
+    saliency_target: Literal["gradient", "removal"] = "gradient"
+    """teacher target: the loss-gradient norm per point, or Zheng et al.'s removal saliency map"""
     adapt: bool = True
     """targeting uses the teacher adapted to the batch (False: the meta-learned initialisation)."""
     adapt_clouds: int = 8
@@ -210,7 +217,9 @@ class CurriculumHooks:
         size = min(self.config.task_points, min(len(c) for c in clouds))
         points, scores = [], []
         for cloud, grad in zip(clouds, grads, strict=True):
-            score = rank_normalise(torch.from_numpy(np.linalg.norm(grad, axis=1)[None].astype(np.float32)))[0]
+            raw = (np.linalg.norm(grad, axis=1) if self.config.saliency_target == "gradient"
+                   else point_cloud_saliency_map(cloud, grad))
+            score = rank_normalise(torch.from_numpy(raw[None].astype(np.float32)))[0]
             keep = rng.choice(len(cloud), size=size, replace=False) if len(cloud) > size else np.arange(size)
             points.append(torch.from_numpy(cloud[keep, :3].astype(np.float32) / self.task.coordinate_scale))
             scores.append(score[keep])

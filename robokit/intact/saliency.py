@@ -50,6 +50,19 @@ def gradient_saliency(model: nn.Module, points: torch.Tensor, labels: torch.Tens
     return loss_point_grads(model, points, labels).norm(dim=-1)
 
 
+def point_cloud_saliency_map(points: np.ndarray, grads: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """Zheng et al.'s point-cloud saliency map: (N,3) points, (N,3) loss gradients -> (N,) scores.
+
+    ``-(grad_i . (x_i - c)) * r_i ** power`` with ``c`` the median point and ``r_i = |x_i - c|``:
+    the first-order loss increase from moving point i to the centre, i.e. from removing it
+    ("PointCloud Saliency Maps", ICCV 2019; tianzheng4/PointCloud-Saliency-Maps ``saliency.py``,
+    median centre, ``--power 1``). Higher = removing the point hurts more.
+    """
+    offset = points[:, :3] - np.median(points[:, :3], axis=0, keepdims=True)
+    radius = np.linalg.norm(offset, axis=1)
+    return -(grads * offset).sum(axis=1) * radius**power
+
+
 def rank_normalise(scores: torch.Tensor) -> torch.Tensor:
     """Per-row rank percentiles: (B,N) -> (B,N) in [0,1], 1 for the largest score."""
     n = scores.shape[-1]

@@ -118,6 +118,8 @@ class TrainConfig:
     """intact: outer rule of the teacher's meta-learning (first-order MAML or Reptile)"""
     adapt_steps: int = 4
     """intact: inner Adam steps of the teacher, in meta-learning and before targeting a batch"""
+    saliency_target: Literal["gradient", "removal"] = "gradient"
+    """intact: the teacher's target: loss-gradient norm per point, or the removal saliency map (Zheng et al.)"""
     adapt_teacher: bool = True
     """intact: target with the teacher adapted to the batch (--no-adapt-teacher: the meta-learned initialisation)"""
     drop_candidates: int = 4
@@ -315,6 +317,7 @@ def intact_config(cfg: TrainConfig) -> IntactConfig:
         levels=tuple(cfg.levels),
         threshold=cfg.threshold,
         meta=MetaConfig(rule=cfg.meta_rule, inner_steps=cfg.adapt_steps),
+        saliency_target=cfg.saliency_target,
         adapt=cfg.adapt_teacher,
         adversarial=AdversarialConfig(drop_candidates=cfg.drop_candidates, pgd_steps=cfg.attack_steps),
         meta_every=cfg.meta_every,

@@ -114,3 +114,20 @@ def test_intact_hooks_corrupt_after_warmup_with_the_adapted_teacher(student):
     assert len(out) == 6 and all(o.shape == c.shape for o, c in zip(out, clouds[:6], strict=True))
     assert all(not np.array_equal(o, c) for o, c in zip(out, clouds[:6], strict=True))
     assert calls and all(shape[1:] == (CFG.num_points, 3) for shape in calls)  # one adaptation per family
+
+
+@pytest.mark.parametrize("target", ["gradient", "removal"])
+def test_teacher_targets_rank_the_students_saliency(student, target):
+    from robokit.intact.hooks import CurriculumHooks
+    from robokit.intact.saliency import point_cloud_saliency_map
+    from robokit.intact.train import intact_config
+
+    model, task, clouds, labels = student
+    hooks = CurriculumHooks(task, intact_config(dataclasses.replace(CFG, method="intact", saliency_target=target)))
+    points, ranks = hooks.saliency_targets(model, clouds[:3], labels[:3], "clean", 1.0, np.random.default_rng(0))
+    grads = task.point_grads(model, clouds[:3], labels[:3])
+    for cloud, grad, got, rank in zip(clouds[:3], grads, points, ranks, strict=True):
+        raw = np.linalg.norm(grad, axis=1) if target == "gradient" else point_cloud_saliency_map(cloud, grad)
+        order = np.argsort(got.numpy()[:, 0])  # teacher inputs are a permutation of the cloud's points
+        expected = rank_normalise(torch.from_numpy(raw[None].astype(np.float32)))[0].numpy()
+        np.testing.assert_allclose(rank.numpy()[order], expected[np.argsort(cloud[:, 0])], atol=1e-6)

@@ -102,3 +102,13 @@ def test_meta_step_is_deterministic_given_the_seed(rule):
         return torch.cat([p.detach().flatten() for p in teacher.parameters()])
 
     assert torch.equal(run(), run())
+
+
+def test_removal_saliency_map_by_hand():
+    from robokit.intact.saliency import point_cloud_saliency_map
+
+    points = np.array([[0, 0, 0], [2, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32)  # median centre (0, 0, 0)
+    grads = np.array([[1, 1, 1], [-1, 0, 0], [0, 3, 0], [0, 0, 0]], dtype=np.float32)
+    # -(g . (x - c)) * r: the centre point scores 0; moving point 1 inwards raises the loss (g_x < 0)
+    np.testing.assert_allclose(point_cloud_saliency_map(points, grads), [0.0, 4.0, -3.0, 0.0])
+    np.testing.assert_allclose(point_cloud_saliency_map(points, grads, power=0.0), [0.0, 2.0, -3.0, 0.0])
