@@ -222,17 +222,13 @@ def _train_main(argv: list[str]) -> int:
         prog="robokit kitti train-detector",
         description="Train the SECOND-style sparse-conv detector on a KITTI object split.",
     )
-    hooks = None
-    if config.robust_method != "standard":
-        from robokit.detection.intact import IntactDetectionConfig, IntactHooks
+    from robokit.detection.intact import IntactDetectionConfig, detection_hooks
 
-        hooks = IntactHooks(
-            IntactDetectionConfig(
-                method=config.robust_method,
-                seed=config.seed,
-                warmup_epochs=config.robust_warmup_epochs,
-            )
+    hooks = detection_hooks(
+        IntactDetectionConfig(
+            method=config.robust_method, seed=config.seed, warmup_epochs=config.robust_warmup_epochs
         )
+    )
     summary = train_detector(config, hooks=hooks)
     print(
         f"trained {summary['epochs']} epochs on {summary['frames']} frames in {summary['train_seconds']:.0f} s: "

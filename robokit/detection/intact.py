@@ -1,30 +1,29 @@
-"""INTACT applied to detector training: saliency teacher + gated curriculum of targeted corruption.
+"""INTACT for detector training: the shared teacher, meta-learning and adversarial curriculum.
 
-The parts come from robokit's INTACT implementation (:mod:`robokit.intact.saliency`,
-:mod:`robokit.intact.curriculum`, :func:`robokit.intact.attacks.targeted_corruption`); this module
-plugs them into the detector's training loop (``train_detector(..., hooks=IntactHooks(...))``):
+The detector gets the very same :class:`~robokit.intact.hooks.CurriculumHooks` as the classifier
+(meta-learned teacher adapted to the current detector before each batch, adversarial corruption of
+the salient points within the curriculum's budget, level gated on the robust score); this module
+only says what the detector is to INTACT (:class:`DetectionTask`, a
+:class:`~robokit.intact.hooks.StudentTask`):
 
-1. **Saliency target** (:func:`detector_point_saliency`): the norm of the gradient of the
-   detection loss with respect to each point's xyz. A voxel's feature is the mean of its
-   points, so a point's gradient is its voxel's feature gradient divided by the voxel's point
-   count. Norms become per-scan rank percentiles in [0, 1].
-2. **Teacher**: a :class:`~robokit.intact.saliency.SaliencyTeacher` (per-point PointNet) fitted by
-   regression to that target on the training scans (xyz divided by ``coordinate_scale``), refitted
-   every ``refresh_every`` epochs so it follows the student. Reduced from the paper's setting:
-   a plain fit on the detector's own scans, not Reptile meta-training over tasks (there is one
-   task here: three scans and one detector).
-3. **Targeted corruption**: after ``warmup_epochs`` clean epochs, each training cloud is, with
-   probability ``1 - clean_fraction``, corrupted by ``targeted_corruption`` (drop / noise /
-   displace, drawn per cloud) at the curriculum's strength, aimed at the teacher's salient points.
-   ``method="random"`` is the plain-curriculum baseline (same operations, uniform saliency);
-   ``method="standard"`` trains on clean clouds.
-4. **Curriculum gate**: after each epoch past warm-up the student's robust score (mean BEV AP / 100
-   over the classes with objects, on the training scans corrupted at the current strength) is
-   reported to the :class:`~robokit.intact.curriculum.Curriculum`, which raises the strength when the
-   score reaches its threshold.
+* **Point gradients** (:meth:`DetectionTask.point_grads`): a voxel's feature is the mean of its
+  points, so the gradient of the detection loss with respect to a point's xyz is its voxel's
+  feature gradient divided by the voxel's point count (zero outside the grid). Their norms, as
+  per-scan rank percentiles, are the teacher's saliency targets (:func:`detector_point_saliency`)
+  and their signs drive the noise / displace families' projected gradient steps.
+* **Losses** (:meth:`DetectionTask.losses`): the detection loss of each scan on its own, for the
+  loss-greedy choice among drop candidates. Dropped points are removed (the detector takes any
+  point count).
+* **Tasks**: ``task_scenes`` random training scans (half support, half query) x family x detector
+  snapshot; teacher inputs are xyz / ``coordinate_scale`` (40 m per unit), ``task_points`` random
+  points per scan after the targets are computed.
+* **Robust score**: mean BEV AP / 100 (moderate, or easy where a class has no moderate object)
+  over the classes with objects, on the training scans corrupted in the method's own way at the
+  current strength (the tiny-data check has no held-out split).
 
-Point clouds are ``(N, C)`` float32 in metres, xyz first; the corruption moves xyz only and the
-other channels (reflectance) follow their points.
+``method="random"`` is the plain-curriculum baseline (the classifier's untargeted drop / noise /
+displace, unchanged); ``method="standard"`` trains on clean clouds (no hooks). Point clouds are
+``(N, C)`` float32 in metres, xyz first; reflectance follows its point.
 """
 
 from __future__ import annotations
@@ -35,23 +34,37 @@ from typing import Literal
 import numpy as np
 import torch
 
-__all__ = ["IntactDetectionConfig", "IntactHooks", "detector_point_saliency", "point_voxel_index"]
+__all__ = [
+    "DetectionTask",
+    "IntactDetectionConfig",
+    "carry_channels",
+    "detection_hooks",
+    "detector_point_saliency",
+    "point_voxel_index",
+]
 
 
 @dataclass(frozen=True)
 class IntactDetectionConfig:
-    """Settings of INTACT for detection (defaults: robokit's choices for the tiny-data check)."""
+    """Settings of INTACT for detection (the shared :class:`~robokit.intact.hooks.IntactConfig` plus scans)."""
 
     method: Literal["standard", "random", "intact"] = "intact"
     warmup_epochs: int = 10
     clean_fraction: float = 0.5
-    refresh_every: int = 5
-    teacher_steps: int = 30
-    teacher_lr: float = 1e-3
     coordinate_scale: float = 40.0
     """metres per teacher input unit (the teacher was designed for unit-sphere clouds)."""
     curriculum_levels: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
     curriculum_threshold: float = 0.7
+    meta_rule: Literal["fomaml", "reptile"] = "fomaml"
+    adapt_steps: int = 4
+    adapt_teacher: bool = True
+    attack_steps: int = 3
+    drop_candidates: int = 4
+    meta_every: int = 2
+    meta_tasks: int = 1
+    task_scenes: int = 2
+    task_points: int = 4096
+    snapshots: int = 2
     seed: int = 0
 
 
@@ -77,38 +90,59 @@ def point_voxel_index(
     return np.where(found, order[slot], -1)
 
 
-def detector_point_saliency(
-    model, points: np.ndarray, boxes: np.ndarray, classes: np.ndarray
-) -> np.ndarray:
-    """(N,) float32 rank-percentile saliency of each point for the detection loss (eval-mode BN).
+def detector_point_grads(model, clouds: list[np.ndarray], targets: list) -> list[np.ndarray]:
+    """Per scan, the (N_i, 3) gradient of the batch's detection loss w.r.t. each point's xyz (eval-mode BN).
 
-    Points outside the grid (or beyond ``max_voxels``) get saliency 0 before ranking.
+    ``targets`` are (boxes (M,7), classes (M,)) per scan; boxes outside the grid are ignored.
     """
     from robokit.detection.losses import detection_loss
-    from robokit.detection.train import build_targets
-    from robokit.intact.saliency import rank_normalise
+    from robokit.detection.train import boxes_in_range, build_targets
 
     was_training = model.training
     model.eval()
     try:
         device = next(model.parameters()).device
-        features, coords = model.voxelize([points], device)
+        features, coords = model.voxelize(clouds, device)
         features = features.clone().requires_grad_(True)
+        keeps = [boxes_in_range(boxes, model.config.point_range) for boxes, _ in targets]
         labels, residuals, directions = (
-            t.to(device) for t in build_targets(model, [boxes], [classes])
+            t.to(device)
+            for t in build_targets(
+                model, [b[k] for (b, _), k in zip(targets, keeps, strict=True)],
+                [c[k] for (_, c), k in zip(targets, keeps, strict=True)],
+            )
         )
         loss = detection_loss(
-            model(features, coords, 1), labels, residuals, directions, model.num_classes
+            model(features, coords, len(clouds)), labels, residuals, directions, model.num_classes
         )["loss"]
         (grad,) = torch.autograd.grad(loss, features)
     finally:
         model.train(was_training)
-    index = point_voxel_index(
-        points, coords.cpu().numpy(), model.config.voxel_size, model.config.point_range
-    )
-    counts = np.bincount(index[index >= 0], minlength=len(features)).clip(min=1)
-    voxel_norm = grad[:, :3].norm(dim=1).cpu().numpy() / counts
-    scores = np.where(index >= 0, voxel_norm[np.clip(index, 0, None)], 0.0)
+    coords_np, grad_np = coords.cpu().numpy(), grad[:, :3].cpu().numpy()
+    out = []
+    for b, cloud in enumerate(clouds):
+        rows = np.flatnonzero(coords_np[:, 0] == b)
+        if len(rows) == 0:  # nothing of this scan is inside the grid
+            out.append(np.zeros((len(cloud), 3), dtype=np.float32))
+            continue
+        index = point_voxel_index(cloud, coords_np[rows], model.config.voxel_size, model.config.point_range)
+        counts = np.bincount(index[index >= 0], minlength=len(rows)).clip(min=1)
+        per_voxel = grad_np[rows] / counts[:, None]
+        out.append(np.where((index >= 0)[:, None], per_voxel[np.clip(index, 0, None)], 0.0).astype(np.float32))
+    return out
+
+
+def detector_point_saliency(
+    model, points: np.ndarray, boxes: np.ndarray, classes: np.ndarray
+) -> np.ndarray:
+    """(N,) float32 rank-percentile saliency of each point for the detection loss (eval-mode BN).
+
+    Points outside the grid (or beyond ``max_voxels``) get gradient 0, so they rank lowest.
+    """
+    from robokit.intact.saliency import rank_normalise
+
+    (grad,) = detector_point_grads(model, [points], [(boxes, classes)])
+    scores = np.linalg.norm(grad, axis=1)
     return rank_normalise(torch.from_numpy(scores[None].astype(np.float32)))[0].numpy()
 
 
@@ -126,93 +160,71 @@ def carry_channels(original: np.ndarray, corrupted_xyz: np.ndarray) -> np.ndarra
     return np.hstack([rows, original[index, 3:]]).astype(np.float32)
 
 
-class IntactHooks:
-    """Training hooks for :func:`robokit.detection.train.train_detector`."""
+class DetectionTask:
+    """The detector as INTACT sees it (:class:`~robokit.intact.hooks.StudentTask`)."""
+
+    fixed_size = False
 
     def __init__(self, config: IntactDetectionConfig) -> None:
-        from robokit.intact.curriculum import Curriculum
-        from robokit.intact.saliency import SaliencyTeacher
-
         self.config = config
-        generator = torch.Generator().manual_seed(config.seed)
-        with torch.random.fork_rng():
-            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-            self.teacher = SaliencyTeacher()
-        self.teacher_optimizer = torch.optim.Adam(self.teacher.parameters(), lr=config.teacher_lr)
-        self.curriculum = Curriculum(
-            levels=config.curriculum_levels, threshold=config.curriculum_threshold
-        )
-        self.teacher_fitted = False
+        self.coordinate_scale = config.coordinate_scale
+        self.frames: list = []
 
-    # ----- corruption ------------------------------------------------------------------------
-    def teacher_input(self, points: np.ndarray) -> torch.Tensor:
-        """(N, C) metres -> (1, N, 3) teacher input (xyz divided by ``coordinate_scale``)."""
-        return torch.from_numpy(
-            points[None, :, :3].astype(np.float32) / self.config.coordinate_scale
-        )
+    def attach(self, frames) -> None:
+        self.frames = frames
 
-    def corrupt_cloud(
-        self, points: np.ndarray, strength: float, rng: np.random.Generator
-    ) -> np.ndarray:
-        """One cloud corrupted at ``strength`` (targeted for ``intact``, uniform for ``random``)."""
-        from robokit.intact.attacks import targeted_corruption
-        from robokit.intact.saliency import teacher_saliency
+    def point_grads(self, model, clouds, targets) -> list[np.ndarray]:
+        return detector_point_grads(model, clouds, targets)
 
-        saliency = None
-        if self.config.method == "intact" and self.teacher_fitted:
-            saliency = teacher_saliency(self.teacher, self.teacher_input(points)).numpy()
-        xyz = targeted_corruption(points[None, :, :3].astype(np.float32), saliency, strength, rng)[
-            0
-        ]
-        return carry_channels(points, xyz)
+    def losses(self, model, clouds, targets) -> np.ndarray:
+        """(B,) detection loss of each scan on its own (eval mode, no gradient)."""
+        from robokit.detection.losses import detection_loss
+        from robokit.detection.train import boxes_in_range, build_targets
 
-    def active(self, epoch: int) -> bool:
-        return self.config.method != "standard" and epoch >= self.config.warmup_epochs
-
-    def corrupt_batch(self, clouds, boxes, classes, model, epoch: int, rng: np.random.Generator):
-        if not self.active(epoch):
-            return clouds
+        was_training = model.training
+        model.eval()
         out = []
-        for cloud in clouds:
-            corrupt = rng.random() >= self.config.clean_fraction
-            out.append(
-                self.corrupt_cloud(cloud, self.curriculum.strength, rng) if corrupt else cloud
-            )
-        return out
+        try:
+            device = next(model.parameters()).device
+            with torch.no_grad():
+                for cloud, (boxes, classes) in zip(clouds, targets, strict=True):
+                    keep = boxes_in_range(boxes, model.config.point_range)
+                    features, coords = model.voxelize([cloud], device)
+                    labels, residuals, directions = (
+                        t.to(device) for t in build_targets(model, [boxes[keep]], [classes[keep]])
+                    )
+                    outputs = model(features, coords, 1)
+                    out.append(detection_loss(outputs, labels, residuals, directions, model.num_classes)["loss"].item())
+        finally:
+            model.train(was_training)
+        return np.asarray(out)
 
-    # ----- teacher and curriculum -----------------------------------------------------------------
-    def fit_teacher(self, model, frames) -> float:
-        """Refit the teacher to the detector's current saliency on ``frames``; returns the last loss."""
-        from robokit.detection.train import boxes_in_range
-        from robokit.intact.saliency import saliency_loss
+    def task_clouds(self, rng: np.random.Generator) -> tuple[list[np.ndarray], list]:
+        """``task_scenes`` random training scans and their (boxes, classes)."""
+        count = min(self.config.task_scenes, len(self.frames))
+        frames = [self.frames[int(i)] for i in rng.choice(len(self.frames), size=count, replace=False)]
+        return [f.points for f in frames], [(f.gt_boxes, f.gt_classes) for f in frames]
 
-        targets = []
-        for frame in frames:
-            keep = boxes_in_range(frame.gt_boxes, model.config.point_range)
-            target = detector_point_saliency(
-                model, frame.points, frame.gt_boxes[keep], frame.gt_classes[keep]
-            )
-            targets.append((self.teacher_input(frame.points), torch.from_numpy(target[None])))
-        self.teacher.train()
-        loss = torch.zeros(())
-        for step in range(self.config.teacher_steps):
-            inputs, target = targets[step % len(targets)]
-            loss = saliency_loss(self.teacher(inputs), target)
-            self.teacher_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.teacher_optimizer.step()
-        self.teacher_fitted = True
-        return loss.item()
+    def baseline_corruption(self, clouds, strength, rng) -> list[np.ndarray]:
+        """The plain curriculum's untargeted drop / noise / displace, one scan at a time."""
+        from robokit.intact.attacks import targeted_corruption
 
-    def robust_score(self, model, frames, rng: np.random.Generator) -> float:
-        """Mean BEV AP / 100 (classes with objects) on ``frames`` corrupted at the current strength."""
+        return [
+            carry_channels(c, targeted_corruption(c[None, :, :3].astype(np.float32), None, strength, rng)[0])
+            for c in clouds
+        ]
+
+    def robust_score(self, model, corrupt, rng) -> float:
+        """Mean BEV AP / 100 (classes with objects) on the training scans corrupted by ``corrupt``."""
         from robokit.detection.evaluate import evaluate_frames
 
-        result, _ = evaluate_frames(
-            model,
-            frames,
-            transform=lambda points, _: self.corrupt_cloud(points, self.curriculum.strength, rng),
-        )
+        frames = self.frames
+
+        def transform(points, index):
+            frame = frames[index]
+            return corrupt([points], [(frame.gt_boxes, frame.gt_classes)])[0]
+
+        result, _ = evaluate_frames(model, frames, transform=transform)
         values = [
             per_metric["bev"][difficulty]
             for class_name, per_metric in result.ap.items()
@@ -222,17 +234,28 @@ class IntactHooks:
         ]
         return float(np.mean(values)) / 100.0 if values else 0.0
 
-    def end_epoch(self, model, frames, epoch: int, rng: np.random.Generator) -> dict[str, float]:
-        metrics: dict[str, float] = {}
-        if (
-            self.config.method == "intact"
-            and epoch + 1 >= self.config.warmup_epochs
-            and (not self.teacher_fitted or (epoch + 1) % self.config.refresh_every == 0)
-        ):
-            metrics["teacher_loss"] = self.fit_teacher(model, frames)
-        if self.active(epoch + 1) and epoch + 1 > self.config.warmup_epochs:
-            score = self.robust_score(model, frames, rng)
-            metrics["robust_bev_ap"] = score
-            self.curriculum.report(score)
-        metrics["strength"] = self.curriculum.strength if self.active(epoch + 1) else 0.0
-        return metrics
+
+def detection_hooks(config: IntactDetectionConfig):
+    """None for ``standard``, else :class:`~robokit.intact.hooks.CurriculumHooks` on a :class:`DetectionTask`."""
+    from robokit.intact.adversarial import AdversarialConfig
+    from robokit.intact.hooks import CurriculumHooks, IntactConfig
+    from robokit.intact.meta import MetaConfig
+
+    if config.method == "standard":
+        return None
+    shared = IntactConfig(
+        method="intact" if config.method == "intact" else "curriculum",
+        warmup_epochs=config.warmup_epochs,
+        clean_fraction=config.clean_fraction,
+        levels=tuple(config.curriculum_levels),
+        threshold=config.curriculum_threshold,
+        meta=MetaConfig(rule=config.meta_rule, inner_steps=config.adapt_steps),
+        adapt=config.adapt_teacher,
+        adversarial=AdversarialConfig(drop_candidates=config.drop_candidates, pgd_steps=config.attack_steps),
+        meta_every=config.meta_every,
+        meta_tasks=config.meta_tasks,
+        snapshots=config.snapshots,
+        task_points=config.task_points,
+        seed=config.seed,
+    )
+    return CurriculumHooks(DetectionTask(config), shared)

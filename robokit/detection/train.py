@@ -67,8 +67,8 @@ class TrainDetectorConfig:
     resume: bool = False
     """continue from the newest checkpoint in --out."""
     robust_method: Literal["standard", "random", "intact"] = "standard"
-    """'intact': saliency-targeted corruption curriculum (robokit.detection.intact);
-    'random': the same curriculum untargeted; 'standard': clean training."""
+    """'intact': the shared INTACT hooks (adapted meta-learned teacher, adversarial curriculum;
+    robokit.detection.intact); 'random': the plain curriculum, untargeted; 'standard': clean."""
     robust_warmup_epochs: int = 10
     """clean epochs before the corruption curriculum starts (random / intact)."""
     overwrite: bool = False
@@ -188,10 +188,11 @@ def _save(
 def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=None) -> dict:
     """Train; returns headline numbers (first/last epoch loss, AP when ``eval_at_end``, paths).
 
-    ``hooks`` (optional, e.g. :class:`robokit.detection.intact.IntactHooks`) changes the
-    training clouds: ``hooks.corrupt_batch(clouds, boxes, classes, model, epoch, rng) -> clouds``
-    before each step, and ``hooks.end_epoch(model, frames, epoch, rng) -> dict`` (logged) after
-    each epoch.
+    ``hooks`` (optional, a :class:`robokit.intact.hooks.TrainingHooks`, e.g. from
+    :func:`robokit.detection.intact.detection_hooks`) is called as by the classifier's
+    trainer: ``begin(model, frames)`` once, ``corrupt_batch(clouds, [(boxes, classes), ...], model,
+    epoch, rng)`` before each step, ``after_step(model, step, rng)`` after it and
+    ``end_epoch(model, epoch, rng)`` after each epoch (their dicts are logged).
     """
     from tqdm import tqdm
 
@@ -254,6 +255,8 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
     logger = make_logger(("console", "csv"), out, config)
     history: list[float] = []
     started = time.perf_counter()
+    if hooks is not None:
+        hooks.begin(model, frames)
     epochs = tqdm(range(start_epoch, config.epochs), desc="train-detector", disable=not progress)
     for epoch in epochs:
         model.train()
@@ -263,7 +266,7 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
             batch_frames = [frames[i] for i in order[first : first + config.batch_size]]
             clouds, boxes, classes = frame_batch(batch_frames, config, model, rng, sampler)
             if hooks is not None:
-                clouds = hooks.corrupt_batch(clouds, boxes, classes, model, epoch, rng)
+                clouds = hooks.corrupt_batch(clouds, list(zip(boxes, classes, strict=True)), model, epoch, rng)
             features, coords = model.voxelize(clouds, device)
             if len(coords) == 0:  # every scan of the batch is empty: nothing to learn from
                 continue
@@ -279,6 +282,10 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
             scheduler.step()
             step += 1
             epoch_losses.append(losses["loss"].item())
+            if hooks is not None:
+                hook_metrics = hooks.after_step(model, step, rng)
+                if hook_metrics:
+                    logger.log(hook_metrics, step)
             logger.log(
                 {
                     "loss": losses["loss"].item(),
@@ -294,7 +301,7 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
         history.append(float(np.mean(epoch_losses)))
         epochs.set_postfix(loss=f"{history[-1]:.3f}")
         if hooks is not None:
-            logger.log(hooks.end_epoch(model, frames, epoch, rng), step)
+            logger.log(hooks.end_epoch(model, epoch, rng), step)
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
             _save(
                 out / f"epoch_{epoch + 1:04d}.pt",

@@ -1,6 +1,12 @@
 """robokit.intact: INTACT robust training for point-cloud models (see docs/intact.md).
 
-* :mod:`~robokit.intact.saliency` - the saliency teacher and its meta-training
+* :mod:`~robokit.intact.saliency` - gradient-saliency targets and the saliency teacher
+* :mod:`~robokit.intact.meta` - the teacher's meta-learning (first-order MAML or Reptile) and
+  its fast adaptation before targeting
+* :mod:`~robokit.intact.adversarial` - the adversarial curriculum's corruption (loss-greedy drop,
+  saliency-restricted PGD) within the curriculum's budget
+* :mod:`~robokit.intact.hooks` - the ``TrainingHooks`` protocol both the classifier and the
+  detector trainers call, and ``CurriculumHooks`` (plain curriculum / INTACT) behind it
 * :mod:`~robokit.intact.curriculum` - the gated curriculum of corruption strength
 * :mod:`~robokit.intact.attacks` - targeted corruption, PGD, resampling
 * :mod:`~robokit.intact.train`, :mod:`~robokit.intact.evaluate` - the classification trainer

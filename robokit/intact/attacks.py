@@ -61,16 +61,21 @@ def resample_to(points: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     return np.concatenate([points, points[extra]], axis=0)
 
 
-def _weighted_choice(weights_log: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k distinct indices drawn with probability proportional to exp(weights_log) (Gumbel top-k)."""
-    keys = weights_log + rng.gumbel(size=weights_log.shape)
+def gumbel_top_k(log_weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k distinct indices drawn with probability proportional to exp(log_weights) (Gumbel top-k)."""
+    keys = log_weights + rng.gumbel(size=log_weights.shape)
     return np.argpartition(-keys, k - 1)[:k] if k > 0 else np.zeros(0, dtype=np.int64)
+
+
+def drop_budget(n: int, strength: float, config: TargetedCorruptionConfig) -> int:
+    """Points a cloud of ``n`` loses to the drop op at ``strength`` (at least one survives)."""
+    return min(int(round(strength * config.max_drop * n)), n - 1)
 
 
 def _drop(cloud, saliency, strength, cfg, rng):
     n = len(cloud)
-    k = min(int(round(strength * cfg.max_drop * n)), n - 1)
-    removed = _weighted_choice(cfg.sharpness * saliency, k, rng)
+    k = drop_budget(n, strength, cfg)
+    removed = gumbel_top_k(cfg.sharpness * saliency, k, rng)
     keep = np.ones(n, dtype=bool)
     keep[removed] = False
     return resample_to(cloud[keep], n, rng)
@@ -85,7 +90,7 @@ def _noise(cloud, saliency, strength, cfg, rng):
 
 def _displace(cloud, saliency, strength, cfg, rng):
     k = int(round(strength * cfg.max_displace_fraction * len(cloud)))
-    moved = _weighted_choice(cfg.sharpness * saliency, k, rng)
+    moved = gumbel_top_k(cfg.sharpness * saliency, k, rng)
     out = cloud.copy()
     out[moved] += rng.normal(scale=strength * cfg.displace_sigma, size=(k, 3)).astype(np.float32)
     return out

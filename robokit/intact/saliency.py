@@ -12,18 +12,13 @@ choices, all its own:
 * **Teacher.** :class:`SaliencyTeacher` is a small PointNet segmentation network:
   a shared per-point MLP, a global max-pooled feature concatenated back to every
   point, and a per-point head with a sigmoid. ``teacher(points (B,N,3)) -> (B,N)``.
-* **Meta-training.** :class:`ReptileMetaTrainer` runs Reptile (a first-order
-  meta-learning rule): for each task it copies the teacher, takes a few SGD steps
-  on that task's support set, and moves the teacher towards the mean adapted
-  weights. A *task* is (a subset of classes) x (a corruption type) x (a task
-  model), so the teacher learns saliency that holds across classes, corruptions
-  and models rather than fitting one of them; the query-set loss after adaptation
-  is reported as the meta-validation figure.
+* **Meta-learning** of the teacher (first-order MAML or Reptile over tasks of
+  :class:`SaliencyTask`) and its adaptation before targeting live in
+  :mod:`robokit.intact.meta`.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def gradient_saliency(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-point gradient norm of the cross-entropy loss: (B,N,3), (B,) -> (B,N) float32 >= 0.
+def loss_point_grads(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Gradient of the summed cross-entropy with respect to every point: (B,N,3), (B,) -> (B,N,3).
 
     The model is run in eval mode (its own mode is restored) and its parameters
     receive no gradient.
@@ -47,7 +42,25 @@ def gradient_saliency(model: nn.Module, points: torch.Tensor, labels: torch.Tens
         (grad,) = torch.autograd.grad(loss, inputs)
     finally:
         model.train(was_training)
-    return grad.norm(dim=-1)
+    return grad
+
+
+def gradient_saliency(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-point gradient norm of the cross-entropy loss: (B,N,3), (B,) -> (B,N) float32 >= 0."""
+    return loss_point_grads(model, points, labels).norm(dim=-1)
+
+
+def point_cloud_saliency_map(points: np.ndarray, grads: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """Zheng et al.'s point-cloud saliency map: (N,3) points, (N,3) loss gradients -> (N,) scores.
+
+    ``-(grad_i . (x_i - c)) * r_i ** power`` with ``c`` the median point and ``r_i = |x_i - c|``:
+    the first-order loss increase from moving point i to the centre, i.e. from removing it
+    ("PointCloud Saliency Maps", ICCV 2019; tianzheng4/PointCloud-Saliency-Maps ``saliency.py``,
+    median centre, ``--power 1``). Higher = removing the point hurts more.
+    """
+    offset = points[:, :3] - np.median(points[:, :3], axis=0, keepdims=True)
+    radius = np.linalg.norm(offset, axis=1)
+    return -(grads * offset).sum(axis=1) * radius**power
 
 
 def rank_normalise(scores: torch.Tensor) -> torch.Tensor:
@@ -119,69 +132,6 @@ def make_task(
     return SaliencyTask(
         clouds[:support], targets[:support], clouds[support:], targets[support:], name
     )
-
-
-class ReptileMetaTrainer:
-    """Reptile meta-training of a :class:`SaliencyTeacher` over saliency tasks.
-
-    Args:
-        teacher: the network to meta-train (updated in place by :meth:`outer_step`).
-        inner_lr: Adam step size of the per-task adaptation (a fresh Adam per task,
-            since saliency-loss gradients are small and their scale varies by task).
-        inner_steps: adaptation steps on each task's support set.
-        meta_lr: Reptile step size (fraction of the way to the adapted weights).
-
-    Only the teacher's parameters change; task models are read, never updated.
-    """
-
-    def __init__(
-        self,
-        teacher: SaliencyTeacher,
-        inner_lr: float = 2e-3,
-        inner_steps: int = 4,
-        meta_lr: float = 0.5,
-    ) -> None:
-        self.teacher = teacher
-        self.inner_lr = inner_lr
-        self.inner_steps = inner_steps
-        self.meta_lr = meta_lr
-
-    def adapt(self, task: SaliencyTask) -> SaliencyTeacher:
-        """A copy of the teacher after ``inner_steps`` Adam steps on the support set."""
-        fast = copy.deepcopy(self.teacher)
-        fast.train()
-        optimizer = torch.optim.Adam(fast.parameters(), lr=self.inner_lr)
-        for _ in range(self.inner_steps):
-            optimizer.zero_grad(set_to_none=True)
-            saliency_loss(fast(task.support_points), task.support_target).backward()
-            optimizer.step()
-        return fast
-
-    def outer_step(self, tasks: Sequence[SaliencyTask]) -> dict[str, float]:
-        """One Reptile meta-update over ``tasks``; returns query losses before/after adaptation."""
-        if not tasks:
-            raise ValueError("ReptileMetaTrainer.outer_step needs at least one task")
-        deltas = [torch.zeros_like(p) for p in self.teacher.parameters()]
-        before, after = [], []
-        for task in tasks:
-            with torch.no_grad():
-                before.append(
-                    saliency_loss(self.teacher(task.query_points), task.query_target).item()
-                )
-            fast = self.adapt(task)
-            with torch.no_grad():
-                after.append(saliency_loss(fast(task.query_points), task.query_target).item())
-                for delta, slow, adapted in zip(
-                    deltas, self.teacher.parameters(), fast.parameters(), strict=True
-                ):
-                    delta += adapted - slow
-        with torch.no_grad():
-            for param, delta in zip(self.teacher.parameters(), deltas, strict=True):
-                param += self.meta_lr * delta / len(tasks)
-        return {
-            "meta/query_loss_before": float(np.mean(before)),
-            "meta/query_loss_after": float(np.mean(after)),
-        }
 
 
 def saliency_agreement(

@@ -10,13 +10,17 @@ adversarial  half of each batch clean, half randomly dropped (U(0, adv_max_drop)
              the coordinates (L-inf ``pgd_eps``, ``pgd_steps`` steps)
 curriculum   half clean, half corrupted by :func:`~robokit.intact.attacks.targeted_corruption`
              *without* saliency (uniform), at the strength of a gated :class:`Curriculum`
-intact       as curriculum, but the corruption is targeted by the saliency of a teacher
-             meta-trained (Reptile) during training on tasks = class subset x corruption x model
+intact       as curriculum, but each corrupted cloud gets the *adversarial* corruption of its family
+             within the level's budget, aimed by the saliency of a meta-learned teacher (first-order
+             MAML or Reptile) adapted to the current student before each batch
+             (:class:`~robokit.intact.hooks.CurriculumHooks`)
 ===========  ==================================================================================
 
-The curriculum methods train on clean clouds for ``warmup_epochs`` first; after each
-later epoch the student's accuracy on a held-out validation split, corrupted at the
-current level in the method's own way, is reported to the curriculum.
+Every method but standard acts through a :class:`~robokit.intact.hooks.TrainingHooks` object,
+the same protocol the detector's trainer calls. The curriculum methods train on clean clouds
+for ``warmup_epochs`` first; after each later epoch the student's accuracy on a held-out
+validation split, corrupted at the current level in the method's own way, is reported to the
+curriculum.
 
 Data: ``points`` (N,P,3) float32 in the unit sphere, ``labels`` (N,) int64; each
 step feeds ``num_points`` random points of every cloud (a fresh subset each time).
@@ -24,8 +28,6 @@ step feeds ``num_points`` random points of every cloud (a fresh subset each time
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,16 +40,12 @@ from torch import nn
 
 from robokit.core.config import check_ranges
 from robokit.core.rundir import check_run_dir, clear_run_dir
-from robokit.intact.attacks import (
-    TargetedCorruptionConfig,
-    choose,
-    pgd_attack,
-    random_drop,
-    resample_to,
-    targeted_corruption,
-)
+from robokit.intact.adversarial import AdversarialConfig
+from robokit.intact.attacks import pgd_attack, random_drop, resample_to, targeted_corruption
 from robokit.intact.curriculum import Curriculum
-from robokit.intact.saliency import ReptileMetaTrainer, SaliencyTeacher, make_task, teacher_saliency
+from robokit.intact.hooks import CurriculumHooks, IntactConfig, TrainingHooks
+from robokit.intact.meta import MetaConfig
+from robokit.intact.saliency import SaliencyTeacher, loss_point_grads
 from robokit.pointcloud.backbones import build_classifier
 
 METHODS = ("standard", "adversarial", "curriculum", "intact")
@@ -118,6 +116,18 @@ class TrainConfig:
     """intact: clouds per task (half support, half query)"""
     snapshots: int = 3
     """intact: past students kept as extra task models"""
+    meta_rule: Literal["fomaml", "reptile"] = "fomaml"
+    """intact: outer rule of the teacher's meta-learning (first-order MAML or Reptile)"""
+    adapt_steps: int = 4
+    """intact: inner Adam steps of the teacher, in meta-learning and before targeting a batch"""
+    saliency_target: Literal["gradient", "removal"] = "gradient"
+    """intact: the teacher's target: loss-gradient norm per point, or the removal saliency map (Zheng et al.)"""
+    adapt_teacher: bool = True
+    """intact: target with the teacher adapted to the batch (--no-adapt-teacher: the meta-learned initialisation)"""
+    drop_candidates: int = 4
+    """intact: saliency-weighted drop sets scored by the student's loss (the highest is kept)"""
+    attack_steps: int = 3
+    """intact: projected gradient steps of the noise / displace families on the salient points"""
     progress: bool = True
     """show a progress bar"""
     overwrite: bool = False
@@ -126,8 +136,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_ranges(self, positive=("epochs", "batch_size", "lr", "num_points", "width", "train_per_class",
                                      "test_per_class", "dataset_points", "meta_every", "dgcnn_k", "meta_tasks",
-                                     "task_classes", "task_clouds", "levels"),
-                     non_negative=("weight_decay", "warmup_epochs", "pgd_eps", "pgd_steps", "snapshots"),
+                                     "task_classes", "task_clouds", "levels", "drop_candidates"),
+                     non_negative=("weight_decay", "warmup_epochs", "pgd_eps", "pgd_steps", "snapshots",
+                                   "adapt_steps", "attack_steps"),
                      unit_interval=("val_fraction", "clean_fraction", "threshold", "adv_max_drop"))
 
 
@@ -220,10 +231,119 @@ def subsample_batch(points: np.ndarray, num_points: int, rng: np.random.Generato
     return np.stack([resample_to(cloud, num_points, rng) for cloud in points]).astype(np.float32)
 
 
-class RobustTrainer:
-    """Owns the student, its optimiser, the curriculum and (for INTACT) the teacher."""
+class ClassificationTask:
+    """The classifier as INTACT sees it (:class:`~robokit.intact.hooks.StudentTask`): equal-size clouds."""
 
-    def __init__(self, cfg: TrainConfig, num_classes: int) -> None:
+    fixed_size = True
+    coordinate_scale = 1.0
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.data: Dataset | None = None
+
+    def attach(self, data: Dataset) -> None:
+        self.data = data
+
+    def losses(self, model: nn.Module, clouds: list[np.ndarray], targets) -> np.ndarray:
+        """(B,) cross-entropy of each cloud (eval mode, no gradient)."""
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                logits = model(torch.from_numpy(np.stack(clouds).astype(np.float32)))
+                return F.cross_entropy(logits, torch.as_tensor(np.asarray(targets)), reduction="none").numpy()
+        finally:
+            model.train(was_training)
+
+    def point_grads(self, model: nn.Module, clouds: list[np.ndarray], targets) -> list[np.ndarray]:
+        points = torch.from_numpy(np.stack(clouds).astype(np.float32))
+        return list(loss_point_grads(model, points, torch.as_tensor(np.asarray(targets))).numpy())
+
+    def task_clouds(self, rng: np.random.Generator) -> tuple[list[np.ndarray], list]:
+        """``task_clouds`` training clouds of ``task_classes`` random classes, ``num_points`` each."""
+        assert self.data is not None, "ClassificationTask.attach(data) first"
+        labels = self.data.train_labels
+        classes = np.unique(labels)
+        chosen = rng.choice(classes, size=min(self.cfg.task_classes, len(classes)), replace=False)
+        rows = np.flatnonzero(np.isin(labels, chosen))
+        rows = rng.choice(rows, size=min(self.cfg.task_clouds, len(rows)), replace=False)
+        clouds = subsample_batch(self.data.train_points[rows], self.cfg.num_points, rng)
+        return list(clouds), list(labels[rows])
+
+    def baseline_corruption(self, clouds, strength, rng):
+        return list(targeted_corruption(np.stack(clouds), None, strength, rng))
+
+    def robust_score(self, model, corrupt, rng) -> float:
+        """Validation accuracy with every cloud corrupted by ``corrupt``."""
+        assert self.data is not None, "ClassificationTask.attach(data) first"
+        clouds = subsample_batch(self.data.val_points, self.cfg.num_points, rng)
+        corrupted = corrupt(list(clouds), list(self.data.val_labels))
+        return accuracy(model, np.stack(corrupted), self.data.val_labels)
+
+
+class PGDHooks:
+    """The adversarial baseline as :class:`~robokit.intact.hooks.TrainingHooks`: random drop, then PGD."""
+
+    def __init__(self, cfg: TrainConfig, generator: torch.Generator) -> None:
+        self.cfg = cfg
+        self.generator = generator
+
+    def begin(self, model, data) -> None:
+        return None
+
+    def corrupt_batch(self, clouds, targets, model, epoch, rng):
+        chosen = np.flatnonzero(rng.random(len(clouds)) >= self.cfg.clean_fraction)
+        out = list(clouds)
+        if len(chosen):
+            dropped = random_drop(np.stack([clouds[i] for i in chosen]), self.cfg.adv_max_drop, rng)
+            labels = torch.as_tensor(np.asarray([targets[i] for i in chosen]))
+            adv = pgd_attack(model, torch.from_numpy(dropped), labels, self.cfg.pgd_eps, self.cfg.pgd_steps,
+                             generator=self.generator).numpy()
+            for row, cloud in zip(chosen, adv, strict=True):
+                out[row] = cloud
+        return out
+
+    def after_step(self, model, step, rng) -> dict[str, float]:
+        return {}
+
+    def end_epoch(self, model, epoch, rng) -> dict[str, float]:
+        return {}
+
+
+def intact_config(cfg: TrainConfig) -> IntactConfig:
+    """The shared INTACT settings from the classifier's flat config."""
+    return IntactConfig(
+        method="intact" if cfg.method == "intact" else "curriculum",
+        warmup_epochs=cfg.warmup_epochs,
+        clean_fraction=cfg.clean_fraction,
+        levels=tuple(cfg.levels),
+        threshold=cfg.threshold,
+        meta=MetaConfig(rule=cfg.meta_rule, inner_steps=cfg.adapt_steps),
+        saliency_target=cfg.saliency_target,
+        adapt=cfg.adapt_teacher,
+        adversarial=AdversarialConfig(drop_candidates=cfg.drop_candidates, pgd_steps=cfg.attack_steps),
+        meta_every=cfg.meta_every,
+        meta_tasks=cfg.meta_tasks,
+        snapshots=cfg.snapshots,
+        task_points=cfg.num_points,
+        seed=cfg.seed,
+    )
+
+
+def build_hooks(cfg: TrainConfig, generator: torch.Generator) -> TrainingHooks | None:
+    """None for standard training, else the method's hooks."""
+    if cfg.method == "standard":
+        return None
+    if cfg.method == "adversarial":
+        return PGDHooks(cfg, generator)
+    return CurriculumHooks(ClassificationTask(cfg), intact_config(cfg))
+
+
+class RobustTrainer:
+    """Owns the student and its optimiser; the method acts through :class:`TrainingHooks`."""
+
+    def __init__(self, cfg: TrainConfig, num_classes: int, hooks: TrainingHooks | None = None) -> None:
+        """``hooks`` replaces the method's own (:func:`build_hooks`) when given."""
         if cfg.method not in METHODS:
             raise ValueError(f"unknown method {cfg.method!r}; choose from {METHODS}")
         self.cfg = cfg
@@ -237,60 +357,26 @@ class RobustTrainer:
         self.scheduler = None
         if cfg.lr_schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, max(cfg.epochs, 1))
-        self.curriculum = Curriculum(cfg.levels, cfg.threshold)
-        self.corruption = TargetedCorruptionConfig()
-        self.teacher: SaliencyTeacher | None = None
-        self.meta: ReptileMetaTrainer | None = None
-        self.task_models: list[nn.Module] = []
-        if cfg.method == "intact":
-            self.teacher = SaliencyTeacher()
-            self.meta = ReptileMetaTrainer(self.teacher)
+        self.hooks = hooks if hooks is not None else build_hooks(cfg, self.torch_gen)
+        self.begun = False
         self.step = 0
         self.epoch = 0
 
-    # ----- what the student sees -------------------------------------------------------
     @property
-    def corrupting(self) -> bool:
-        """Whether batches carry corrupted clouds at this epoch."""
-        if self.cfg.method == "standard":
-            return False
-        if self.cfg.method == "adversarial":
-            return True
-        return self.epoch >= self.cfg.warmup_epochs
+    def curriculum(self) -> Curriculum | None:
+        return getattr(self.hooks, "curriculum", None)
 
-    def corrupt_for_method(
-        self, points: np.ndarray, labels: np.ndarray, strength: float
-    ) -> np.ndarray:
-        """The method's corruption of (B,N,3) clouds (labels are needed by PGD)."""
-        if self.cfg.method == "adversarial":
-            dropped = random_drop(points, self.cfg.adv_max_drop, self.rng)
-            adv = pgd_attack(
-                self.model,
-                torch.from_numpy(dropped),
-                torch.from_numpy(labels),
-                self.cfg.pgd_eps,
-                self.cfg.pgd_steps,
-                generator=self.torch_gen,
-            )
-            return adv.numpy()
-        saliency = None
-        if self.cfg.method == "intact":
-            saliency = teacher_saliency(self.teacher, torch.from_numpy(points)).numpy()
-        return targeted_corruption(points, saliency, strength, self.rng, self.corruption)
+    @property
+    def teacher(self) -> SaliencyTeacher | None:
+        return getattr(self.hooks, "teacher", None)
 
     def make_batch(self, points: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Clean + corrupted mix for one step: (B,P,3) raw clouds -> (B,num_points,3)."""
+        """What the student sees in one step: (B,P,3) raw clouds -> (B,num_points,3)."""
         batch = subsample_batch(points, self.cfg.num_points, self.rng)
-        if not self.corrupting:
+        if self.hooks is None:
             return batch
-        corrupted = self.rng.random(len(batch)) >= self.cfg.clean_fraction
-        if corrupted.any():
-            batch[corrupted] = self.corrupt_for_method(
-                batch[corrupted], labels[corrupted], self.curriculum.strength
-            )
-        return batch
+        return np.stack(self.hooks.corrupt_batch(list(batch), list(labels), self.model, self.epoch, self.rng))
 
-    # ----- updates ------------------------------------------------------------------
     def student_step(self, points: np.ndarray, labels: np.ndarray) -> float:
         self.model.train()
         logits = self.model(torch.from_numpy(points))
@@ -301,82 +387,29 @@ class RobustTrainer:
         self.step += 1
         return float(loss.detach())
 
-    def meta_step(self, data: Dataset) -> dict[str, float]:
-        """One Reptile step of the teacher over ``meta_tasks`` sampled tasks."""
-        assert self.meta is not None
-        tasks = [self._sample_task(data) for _ in range(self.cfg.meta_tasks)]
-        return self.meta.outer_step(tasks)
-
-    def _sample_task(self, data: Dataset):
-        """Task = (class subset) x (corruption op and strength) x (task model: student or a snapshot)."""
-        classes = np.unique(data.train_labels)
-        chosen = self.rng.choice(
-            classes, size=min(self.cfg.task_classes, len(classes)), replace=False
-        )
-        rows = np.flatnonzero(np.isin(data.train_labels, chosen))
-        rows = self.rng.choice(rows, size=min(self.cfg.task_clouds, len(rows)), replace=False)
-        clouds = subsample_batch(data.train_points[rows], self.cfg.num_points, self.rng)
-        op = choose(("clean",) + self.corruption.ops, self.rng)
-        if op != "clean":
-            config = dataclasses.replace(self.corruption, ops=(op,))
-            clouds = targeted_corruption(
-                clouds, None, float(self.rng.uniform(0.2, 1.0)), self.rng, config
-            )
-        models = [self.model, *self.task_models]
-        index = int(self.rng.integers(len(models)))
-        name = f"classes={chosen.tolist()} op={op} model={'student' if index == 0 else f'snapshot{index}'}"
-        return make_task(models[index], clouds, data.train_labels[rows], len(rows) // 2, name)
-
-    def snapshot_student(self) -> None:
-        """Keep a frozen copy of the student as an extra task model for the teacher."""
-        frozen = copy.deepcopy(self.model).eval()
-        for param in frozen.parameters():
-            param.requires_grad_(False)
-        self.task_models = (self.task_models + [frozen])[-self.cfg.snapshots :]
-
-    # ----- the loop -----------------------------------------------------------------
     def train_epoch(self, data: Dataset) -> dict[str, float]:
+        if self.hooks is not None and not self.begun:
+            self.hooks.begin(self.model, data)
+            self.begun = True
         order = self.rng.permutation(len(data.train_labels))
-        losses, meta_logs = [], []
+        losses, step_logs = [], []
         for start in range(0, len(order), self.cfg.batch_size):
             rows = order[start : start + self.cfg.batch_size]
             if len(rows) < 2:  # BatchNorm needs two samples
                 continue
             labels = data.train_labels[rows]
-            losses.append(
-                self.student_step(self.make_batch(data.train_points[rows], labels), labels)
-            )
-            if self.meta is not None and self.step % self.cfg.meta_every == 0:
-                meta_logs.append(self.meta_step(data))
-        metrics = {
-            "train/loss": float(np.mean(losses)),
-            "curriculum/strength": self.curriculum.strength if self.corrupting else 0.0,
-        }
-        if meta_logs:
-            for key in meta_logs[0]:
-                metrics[key] = float(np.mean([m[key] for m in meta_logs]))
+            losses.append(self.student_step(self.make_batch(data.train_points[rows], labels), labels))
+            if self.hooks is not None:
+                step_logs.append(self.hooks.after_step(self.model, self.step, self.rng))
+        metrics = {"train/loss": float(np.mean(losses))}
+        for key in {k for log in step_logs for k in log}:
+            metrics[key] = float(np.mean([log[key] for log in step_logs if key in log]))
         return metrics
-
-    def gate_curriculum(self, data: Dataset) -> dict[str, float]:
-        """Report validation accuracy under the current level's corruption to the curriculum."""
-        strength = self.curriculum.strength
-        level = self.curriculum.level
-        clouds = subsample_batch(data.val_points, self.cfg.num_points, self.rng)
-        corrupted = self.corrupt_for_method(clouds, data.val_labels, strength)
-        robust = accuracy(self.model, corrupted, data.val_labels)
-        advanced = self.curriculum.report(robust)
-        return {
-            "curriculum/level": float(level),
-            "curriculum/val_robust_acc": robust,
-            "curriculum/advanced": float(advanced),
-        }
 
     def end_epoch(self, data: Dataset) -> dict[str, float]:
         metrics: dict[str, float] = {}
-        if self.cfg.method in ("curriculum", "intact") and self.corrupting:
-            metrics.update(self.gate_curriculum(data))
-        if self.cfg.method == "intact":
-            self.snapshot_student()
+        if self.hooks is not None:
+            metrics.update(self.hooks.end_epoch(self.model, self.epoch, self.rng))
         val = subsample_batch(data.val_points, self.cfg.num_points, self.rng)
         metrics["val/clean_acc"] = accuracy(self.model, val, data.val_labels)
         metrics["train/lr"] = self.optimizer.param_groups[0]["lr"]
@@ -398,7 +431,7 @@ class RobustTrainer:
             "num_points": self.cfg.num_points,
             "model": self.model.state_dict(),
             "teacher": None if self.teacher is None else self.teacher.state_dict(),
-            "curriculum": self.curriculum.state_dict(),
+            "curriculum": None if self.curriculum is None else self.curriculum.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
         }
@@ -416,8 +449,8 @@ def accuracy(model: nn.Module, points: np.ndarray, labels: np.ndarray) -> float:
     return float((predict(model, points) == labels).mean())
 
 
-def train(cfg: TrainConfig, data: Dataset | None = None) -> dict:
-    """Train per ``cfg``; write config.yaml, metrics.csv and model.pt under ``cfg.out``.
+def train(cfg: TrainConfig, data: Dataset | None = None, hooks: TrainingHooks | None = None) -> dict:
+    """Train per ``cfg`` (``hooks`` overrides the method's); write config.yaml, metrics.csv and model.pt.
 
     Returns:
         {"checkpoint": path, "test_clean_acc": float, "seconds": float, "final_level": int,
@@ -434,7 +467,7 @@ def train(cfg: TrainConfig, data: Dataset | None = None) -> dict:
     out = clear_run_dir(out) if cfg.overwrite else out
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out)
-    trainer = RobustTrainer(cfg, num_classes=len(data.class_names))
+    trainer = RobustTrainer(cfg, num_classes=len(data.class_names), hooks=hooks)
     logger = make_logger(("csv",), out, None)
     started = time.perf_counter()
     bar = tqdm(
@@ -450,7 +483,7 @@ def train(cfg: TrainConfig, data: Dataset | None = None) -> dict:
         bar.set_postfix(
             loss=f"{metrics['train/loss']:.3f}",
             val=f"{metrics['val/clean_acc']:.2f}",
-            level=trainer.curriculum.level,
+            level=0 if trainer.curriculum is None else trainer.curriculum.level,
         )
     logger.close()
     checkpoint = save_checkpoint(out / "model.pt", trainer.checkpoint_state(data.class_names))
@@ -461,6 +494,6 @@ def train(cfg: TrainConfig, data: Dataset | None = None) -> dict:
         "checkpoint": checkpoint,
         "test_clean_acc": accuracy(trainer.model, test_points, data.test_labels),
         "seconds": time.perf_counter() - started,
-        "final_level": trainer.curriculum.level,
+        "final_level": 0 if trainer.curriculum is None else trainer.curriculum.level,
         "trainer": trainer,
     }

@@ -8,8 +8,8 @@ import torch
 
 from robokit.detection.intact import (
     IntactDetectionConfig,
-    IntactHooks,
     carry_channels,
+    detection_hooks,
     detector_point_saliency,
     point_voxel_index,
 )
@@ -81,14 +81,11 @@ def test_detector_saliency_ranks_points_on_a_real_scan(scan):
 
 def test_hooks_corrupt_only_after_warmup_and_keep_channels(scan):
     rng = np.random.default_rng(0)
-    clouds = [scan.points]
-    standard = IntactHooks(
-        IntactDetectionConfig(method="standard", warmup_epochs=0, clean_fraction=0.0)
-    )
-    assert standard.corrupt_batch(clouds, None, None, None, 5, rng)[0] is scan.points
-    hooks = IntactHooks(IntactDetectionConfig(method="random", warmup_epochs=2, clean_fraction=0.0))
-    assert hooks.corrupt_batch(clouds, None, None, None, 1, rng)[0] is scan.points
-    corrupted = hooks.corrupt_batch(clouds, None, None, None, 2, rng)[0]
+    clouds, targets = [scan.points], [(scan.gt_boxes, scan.gt_classes)]
+    assert detection_hooks(IntactDetectionConfig(method="standard")) is None
+    hooks = detection_hooks(IntactDetectionConfig(method="random", warmup_epochs=2, clean_fraction=0.0))
+    assert hooks.corrupt_batch(clouds, targets, None, 1, rng)[0] is scan.points
+    corrupted = hooks.corrupt_batch(clouds, targets, None, 2, rng)[0]
     assert corrupted.shape == scan.points.shape and corrupted.dtype == np.float32
     assert not np.array_equal(corrupted, scan.points)
     assert set(np.unique(corrupted[:, 3])) <= set(
@@ -96,10 +93,24 @@ def test_hooks_corrupt_only_after_warmup_and_keep_channels(scan):
     )  # reflectance carried over
 
 
-def test_teacher_fit_on_detector_saliency(scan):
+def test_intact_serves_the_detector_adapted_teacher_adversarial_corruption_meta_step(scan):
+    """The classifier's INTACT (adapted teacher, adversarial corruption, meta-learning) on a real scan."""
     model = _tiny_model()
-    hooks = IntactHooks(IntactDetectionConfig(method="intact", teacher_steps=3))
-    loss = hooks.fit_teacher(model, [scan])
-    assert hooks.teacher_fitted and 0.0 < loss < 1.0
-    out = hooks.corrupt_cloud(scan.points, 0.6, np.random.default_rng(1))
-    assert out.shape == scan.points.shape
+    config = IntactDetectionConfig(method="intact", warmup_epochs=0, clean_fraction=0.0, attack_steps=1,
+                                   drop_candidates=2, task_points=512, task_scenes=1)
+    hooks = detection_hooks(config)
+    hooks.begin(model, [scan])
+    targets = [(scan.gt_boxes, scan.gt_classes)]
+    rng = np.random.default_rng(1)
+    teacher_before = [p.detach().clone() for p in hooks.teacher.parameters()]
+    adapted = []
+    original = hooks.meta.adapt
+    hooks.meta.adapt = lambda *a, **k: adapted.append(a[0].shape) or original(*a, **k)
+    out = hooks.corrupt_batch([scan.points], targets, model, 0, rng)[0]
+    assert adapted == [(1, 512, 3)]  # the teacher adapted to this detector before targeting
+    assert out.dtype == np.float32 and out.shape[1] == scan.points.shape[1]
+    assert not np.array_equal(out, scan.points)
+    logs = hooks.after_step(model, 2, rng)  # meta_every=2: a meta-step on a (scan x family x detector) task
+    assert set(logs) == {"meta/query_loss_before", "meta/query_loss_after"}
+    assert not all(torch.equal(a, b) for a, b in zip(teacher_before, hooks.teacher.parameters(), strict=True))
+    assert hooks.after_step(model, 3, rng) == {}

@@ -129,7 +129,7 @@ def test_intact_trainer_meta_trains_teacher_and_gates_curriculum():
     assert not all(torch.equal(a, b) for a, b in zip(teacher_before, trainer.teacher.parameters(), strict=True))
     # warm-up epoch 0 reports nothing; epochs 1 and 2 each pass threshold 0 and advance
     assert trainer.curriculum.level == 2
-    assert len(trainer.task_models) == 3
+    assert len(trainer.hooks.snapshots) == 3
 
 
 def test_error_metrics_by_hand():

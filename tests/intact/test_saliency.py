@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from robokit.intact.meta import MetaConfig, MetaLearner
 from robokit.intact.saliency import (
-    ReptileMetaTrainer,
     SaliencyTask,
     SaliencyTeacher,
     gradient_saliency,
@@ -65,7 +66,7 @@ def test_outer_step_changes_only_teacher_parameters():
     task_before = {k: v.clone() for k, v in task_model.state_dict().items()}
     teacher = SaliencyTeacher(widths=(8, 16), head_width=8)
     teacher_before = [p.detach().clone() for p in teacher.parameters()]
-    meta = ReptileMetaTrainer(teacher, inner_steps=2)
+    meta = MetaLearner(teacher, MetaConfig(rule="reptile", inner_steps=2))
     task = make_task(task_model, _clouds(8, 32), np.array([0, 1, 2, 0, 1, 2, 0, 1]), support=4, name="t")
     logs = meta.outer_step([task])
     assert set(logs) == {"meta/query_loss_before", "meta/query_loss_after"}
@@ -80,7 +81,7 @@ def test_outer_step_changes_only_teacher_parameters():
 def test_meta_training_learns_a_transferable_saliency():
     torch.manual_seed(0)
     teacher = SaliencyTeacher(widths=(16, 32), head_width=16)
-    meta = ReptileMetaTrainer(teacher, inner_lr=5e-3, inner_steps=3, meta_lr=0.5)
+    meta = MetaLearner(teacher, MetaConfig(rule="reptile", inner_lr=5e-3, inner_steps=3, meta_step=0.5))
     held_out = _radial_task(seed=999)
     with torch.no_grad():
         loss_before = saliency_loss(teacher(held_out.query_points), held_out.query_target).item()
@@ -92,11 +93,22 @@ def test_meta_training_learns_a_transferable_saliency():
     assert saliency_agreement(predicted, held_out.query_target, 0.2) > 0.6  # chance is 0.2
 
 
-def test_meta_step_is_deterministic_given_the_seed():
+@pytest.mark.parametrize("rule", ["fomaml", "reptile"])
+def test_meta_step_is_deterministic_given_the_seed(rule):
     def run():
         torch.manual_seed(1)
         teacher = SaliencyTeacher(widths=(8, 16), head_width=8)
-        ReptileMetaTrainer(teacher).outer_step([_radial_task(0), _radial_task(1)])
+        MetaLearner(teacher, MetaConfig(rule=rule)).outer_step([_radial_task(0), _radial_task(1)])
         return torch.cat([p.detach().flatten() for p in teacher.parameters()])
 
     assert torch.equal(run(), run())
+
+
+def test_removal_saliency_map_by_hand():
+    from robokit.intact.saliency import point_cloud_saliency_map
+
+    points = np.array([[0, 0, 0], [2, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32)  # median centre (0, 0, 0)
+    grads = np.array([[1, 1, 1], [-1, 0, 0], [0, 3, 0], [0, 0, 0]], dtype=np.float32)
+    # -(g . (x - c)) * r: the centre point scores 0; moving point 1 inwards raises the loss (g_x < 0)
+    np.testing.assert_allclose(point_cloud_saliency_map(points, grads), [0.0, 4.0, -3.0, 0.0])
+    np.testing.assert_allclose(point_cloud_saliency_map(points, grads, power=0.0), [0.0, 2.0, -3.0, 0.0])
