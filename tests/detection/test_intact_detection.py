@@ -111,6 +111,6 @@ def test_intact_serves_the_detector_adapted_teacher_adversarial_corruption_meta_
     assert out.dtype == np.float32 and out.shape[1] == scan.points.shape[1]
     assert not np.array_equal(out, scan.points)
     logs = hooks.after_step(model, 2, rng)  # meta_every=2: a meta-step on a (scan x family x detector) task
-    assert set(logs) == {"meta/query_loss_before", "meta/query_loss_after"}
+    assert set(logs) == {"losses/teacher_query_before", "losses/teacher_query_after"}
     assert not all(torch.equal(a, b) for a, b in zip(teacher_before, hooks.teacher.parameters(), strict=True))
     assert hooks.after_step(model, 3, rng) == {}
