@@ -100,10 +100,10 @@ def salient_drop_attacks(base: TrainConfig, seed: int, out: Path, done: dict, da
     rng = np.random.default_rng([seed, 7])
     clouds = torch.from_numpy(subsample_batch(data.test_points, base.num_points, rng))
     labels = torch.from_numpy(data.test_labels)
-    _, intact_state = load_classifier(out / "intact" / f"seed{seed}" / "model.pt")
+    _, intact_state = load_classifier(out / "intact" / f"seed{seed}" / "final.pt")
     teacher_scores = teacher_saliency(load_teacher(intact_state), clouds)
     for method in METHODS:
-        model, _ = load_classifier(out / method / f"seed{seed}" / "model.pt")
+        model, _ = load_classifier(out / method / f"seed{seed}" / "final.pt")
         own_scores = gradient_saliency(model, clouds, labels)
         record = done[f"{method}/seed{seed}"]
         record["drop30_teacher"] = accuracy(model, drop_top(clouds, teacher_scores, 0.3), data.test_labels)

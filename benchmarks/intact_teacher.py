@@ -134,7 +134,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         logs = [hooks.meta.outer_step([hooks.sample_task(pool[0], rng) for _ in range(2)])
                 for _ in range(args.outer_steps)]
         out[f"{rule}_meta_seconds"] = time.perf_counter() - started
-        out[f"{rule}_query_loss_after_last20"] = float(np.mean([m["meta/query_loss_after"] for m in logs[-20:]]))
+        out[f"{rule}_query_loss_after_last20"] = float(np.mean([m["losses/teacher_query_after"] for m in logs[-20:]]))
         unadapted = hooks.teacher_scores(hooks.teacher, list(query))
         out[f"{rule}_unadapted"] = quality(task, held_out, query, query_labels, unadapted, frac,
                                            np.random.default_rng(1))

@@ -166,3 +166,14 @@ def test_old_lidar_paths_import_the_new_modules_with_a_deprecation_warning() -> 
     assert drop_points is robokit.pointcloud.corruptions.kitti_c.drop_points
     assert train_detector is robokit.detection.train.train_detector
     assert robokit.detection.train.__spec__.name == "robokit.detection.train"
+
+
+def test_robokit_itself_uses_no_deprecated_lidar_path() -> None:
+    modules = all_modules()
+    old = sorted(
+        f"{name}:{line} imports {target}"
+        for name, path in modules.items() if name.split(".")[:2] != ["robokit", "lidar"]
+        for target, _, line in imports_of(name, path, modules)
+        if target == "robokit.lidar" or target.startswith("robokit.lidar.")
+    )
+    assert old == [], "imports of the deprecated robokit.lidar paths: " + "; ".join(old)

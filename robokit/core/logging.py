@@ -6,12 +6,15 @@ All loggers share one interface::
     logger.close()
 
 :func:`make_logger` builds a :class:`MultiLogger` from names such as
-``("console", "csv", "wandb")`` and writes the run's config beside its outputs.
+``("console", "csv", "wandb")`` and writes the run's config beside its outputs. Its metric
+names must start with one of :data:`NAMESPACES` (``train/``, ``eval/``, ``losses/``,
+``curriculum/``); see :mod:`robokit.core.runs` for the whole training-loop convention.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import sys
@@ -19,10 +22,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from robokit.core.atomic import atomic_open
+from robokit.core.atomic import atomic_open, atomic_write_text
 from robokit.core.config import save_config, to_dict
 
 METRICS_FILE = "metrics.csv"
+#: every logged metric name starts with one of these
+NAMESPACES = ("train/", "eval/", "losses/", "curriculum/")
 
 
 class Logger:
@@ -119,12 +124,15 @@ class WandbLogger(Logger):
 
 
 class MultiLogger(Logger):
-    """Fans metrics out to several loggers."""
+    """Fans metrics out to several loggers; with ``namespaces``, refuses a name outside them."""
 
-    def __init__(self, loggers: Iterable[Logger]) -> None:
+    def __init__(self, loggers: Iterable[Logger], namespaces: tuple[str, ...] | None = None) -> None:
         self.loggers = list(loggers)
+        self.namespaces = namespaces
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
+        if self.namespaces is not None:
+            check_namespaces(metrics, self.namespaces)
         for logger in self.loggers:
             logger.log(metrics, step)
 
@@ -135,7 +143,10 @@ class MultiLogger(Logger):
 
 def make_logger(kinds: Iterable[str], run_dir: str | os.PathLike, config: Any = None,
                 console_every: int = 0) -> MultiLogger:
-    """Build loggers by name (``console``, ``csv``, ``wandb``) and save ``config`` in ``run_dir``."""
+    """Build loggers by name (``console``, ``csv``, ``wandb``) and save ``config`` in ``run_dir``.
+
+    The result refuses metric names outside :data:`NAMESPACES`.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if config is not None:
@@ -150,7 +161,48 @@ def make_logger(kinds: Iterable[str], run_dir: str | os.PathLike, config: Any = 
             loggers.append(WandbLogger(run_dir, to_dict(config) if config is not None else None))
         elif kind != "none":
             raise ValueError(f"unknown logger '{kind}'; choose from console, csv, wandb, none")
-    return MultiLogger(loggers)
+    return MultiLogger(loggers, NAMESPACES)
+
+
+def check_namespaces(metrics: Mapping[str, Any], namespaces: tuple[str, ...] = NAMESPACES) -> None:
+    """Raise ValueError naming the first metric whose name starts with none of ``namespaces``."""
+    for key in metrics:
+        if not key.startswith(namespaces):
+            raise ValueError(f"metric {key!r} is outside the metric namespaces {', '.join(namespaces)}")
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric rows logged after ``step`` (written after the checkpoint a run resumes from).
+
+    A last row cut short by a kill is dropped too; a damaged row before it raises.
+
+    Raises:
+        ValueError: naming the file and line of a row whose step is not a number.
+    """
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    reader = csv.DictReader(lines)
+    columns = list(reader.fieldnames or [])
+    rows = []
+    for row in reader:
+        try:
+            row_step = float(row.get("step") or "")
+        except ValueError:
+            row_step = None
+        if row_step is None or None in row.values():
+            if reader.line_num == len(lines) and not lines[-1].endswith("\n"):
+                print(f"robokit: dropping the half-written last row of {path} (line {reader.line_num})")
+                break
+            raise ValueError(f"{path}: line {reader.line_num}: damaged metrics row (step {row.get('step')!r})")
+        if row_step <= step:
+            rows.append(row)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _scalar(value: Any) -> float:

@@ -23,7 +23,7 @@ class EvalDetectionConfig:
     """``robokit kitti eval-detection`` options."""
 
     checkpoint: Path
-    """detector checkpoint written by train-detector (epoch_*.pt)."""
+    """detector checkpoint written by train-detector (final.pt or checkpoints/step_*.pt)."""
     data: Path
     """KITTI object folder (holding training/{velodyne,label_2,calib})."""
     json: Path | None = None

@@ -31,7 +31,7 @@ class TrainDetectorConfig:
     data: Path
     """KITTI object folder (holding training/{velodyne,label_2,calib})."""
     out: Path
-    """run folder: config.yaml, metrics.csv, checkpoints, final eval JSON."""
+    """run folder: config.yaml, metrics.csv, checkpoints/step_*.pt, final.pt (robokit.core.runs)."""
     split: str = "train"
     """ImageSets split (all frames when ImageSets/<split>.txt is absent)."""
     preset: Literal["second", "cpu-small", "cpu-tiny"] = "second"
@@ -61,11 +61,11 @@ class TrainDetectorConfig:
     max_frames: int | None = None
     """use only the first N frames of the split (quick runs)."""
     checkpoint_every: int = 10
-    """epochs between checkpoints (the last epoch always writes one)."""
+    """epochs between checkpoints/step_*.pt (the last epoch always writes one, and final.pt)."""
     eval_at_end: bool = True
     """evaluate AP on the training split when done (the overfit check)."""
     resume: bool = False
-    """continue from the newest checkpoint in --out."""
+    """continue from the newest intact checkpoint in --out/checkpoints."""
     robust_method: Literal["standard", "random", "intact"] = "standard"
     """'intact': the shared INTACT hooks (adapted meta-learned teacher, adversarial curriculum;
     robokit.detection.intact); 'random': the plain curriculum, untargeted; 'standard': clean."""
@@ -73,6 +73,8 @@ class TrainDetectorConfig:
     """clean epochs before the corruption curriculum starts (random / intact)."""
     overwrite: bool = False
     """replace the files of a previous run in --out (without it, or --resume, a non-empty --out is refused)."""
+    logger: tuple[Literal["console", "csv", "wandb", "none"], ...] = ("console", "csv")
+    """logger adapters (as robokit train)"""
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("epochs", "batch_size", "lr", "checkpoint_every", "max_frames",
@@ -164,25 +166,34 @@ def load_detector(checkpoint_path, device: str = "cpu") -> SecondDetector:
     return model.to(device).eval()
 
 
-def _save(
-    path: Path, model, optimizer, scheduler, epoch: int, step: int, rng, detector_config
-) -> None:
+def _training_state(model, optimizer, scheduler, epoch: int, step: int, rng, detector_config,
+                    hooks) -> dict:
+    """The checkpoint: everything :func:`train_detector` needs to continue (plain data)."""
     from dataclasses import asdict
 
-    from robokit.core.checkpoint import save_checkpoint
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "step": step,
+        "rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+        "detector_config": asdict(detector_config),
+        "hooks": None if hooks is None else hooks.state_dict(),
+    }
 
-    save_checkpoint(
-        path,
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "step": step,
-            "rng": rng.bit_generator.state,
-            "detector_config": asdict(detector_config),
-        },
-    )
+
+def _restore(state: dict, model, optimizer, scheduler, rng, hooks) -> tuple[int, int]:
+    """Load a :func:`_training_state` checkpoint in place; returns (epoch, step)."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    if hooks is not None and state.get("hooks") is not None:
+        hooks.load_state_dict(state["hooks"])
+    return int(state["epoch"]), int(state["step"])
 
 
 def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=None) -> dict:
@@ -193,24 +204,20 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
     trainer: ``begin(model, frames)`` once, ``corrupt_batch(clouds, [(boxes, classes), ...], model,
     epoch, rng)`` before each step, ``after_step(model, step, rng)`` after it and
     ``end_epoch(model, epoch, rng)`` after each epoch (their dicts are logged).
+    ``hooks.state_dict()`` / ``load_state_dict`` go into checkpoints.
+
+    The run follows :mod:`robokit.core.runs`: seeding, ``--resume`` / ``--overwrite``, loggers,
+    ``checkpoints/step_*.pt`` (step = optimiser steps) and ``final.pt``.
     """
     from tqdm import tqdm
 
-    from robokit.core.checkpoint import intact_checkpoints, latest_checkpoint
-    from robokit.core.config import save_config
-    from robokit.core.logging import make_logger
-    from robokit.core.rundir import check_run_dir, clear_run_dir
-    from robokit.core.seeding import seed_everything
+    from robokit.core.runs import FINAL_CHECKPOINT, save_step_checkpoint, start_run
     from robokit.detection.dataset import KittiObjectDataset
     from robokit.detection.losses import detection_loss
 
-    out = check_run_dir(config.out, resume=config.resume, overwrite=config.overwrite)
-    out = clear_run_dir(out) if config.overwrite else out
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(config, out)
-    seeds = seed_everything(config.seed)
-    rng = seeds.np_rng
     device = torch.device(config.device)
+    run = start_run(config, "robokit kitti train-detector", map_location=device)
+    out, rng, logger = run.out, run.seeds.np_rng, run.logger
     detector_config = _detector_config(config)
     dataset = KittiObjectDataset(config.data, split=config.split, classes=detector_config.classes)
     frame_ids = dataset.frame_ids[: config.max_frames] if config.max_frames else dataset.frame_ids
@@ -243,16 +250,8 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
         max_momentum=0.95,
     )
     start_epoch, step = 0, 0
-    found = next(intact_checkpoints(out, "epoch_*.pt", device, "robokit kitti train-detector"), None) \
-        if config.resume else None
-    if found is not None:
-        state = found[1]
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rng.bit_generator.state = state["rng"]
-        start_epoch, step = int(state["epoch"]), int(state["step"])
-    logger = make_logger(("console", "csv"), out, config)
+    if run.resumed is not None:
+        start_epoch, step = _restore(run.resumed[1], model, optimizer, scheduler, rng, hooks)
     history: list[float] = []
     started = time.perf_counter()
     if hooks is not None:
@@ -288,13 +287,13 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
                     logger.log(hook_metrics, step)
             logger.log(
                 {
-                    "loss": losses["loss"].item(),
-                    "cls": losses["cls"].item(),
-                    "loc": losses["loc"].item(),
-                    "dir": losses["dir"].item(),
-                    "num_positive": losses["num_positive"].item(),
-                    "lr": scheduler.get_last_lr()[0],
-                    "epoch": epoch,
+                    "losses/total": losses["loss"].item(),
+                    "losses/cls": losses["cls"].item(),
+                    "losses/loc": losses["loc"].item(),
+                    "losses/dir": losses["dir"].item(),
+                    "train/num_positive": losses["num_positive"].item(),
+                    "train/lr": scheduler.get_last_lr()[0],
+                    "train/epoch": epoch,
                 },
                 step,
             )
@@ -303,16 +302,9 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
         if hooks is not None:
             logger.log(hooks.end_epoch(model, epoch, rng), step)
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
-            _save(
-                out / f"epoch_{epoch + 1:04d}.pt",
-                model,
-                optimizer,
-                scheduler,
-                epoch + 1,
-                step,
-                rng,
-                detector_config,
-            )
+            state = _training_state(model, optimizer, scheduler, epoch + 1, step, rng,
+                                    detector_config, hooks)
+            save_step_checkpoint(out, step, state, final=epoch + 1 == config.epochs)
     logger.close()
     summary = {
         "first_epoch_loss": history[0] if history else None,
@@ -320,7 +312,7 @@ def train_detector(config: TrainDetectorConfig, progress: bool = True, hooks=Non
         "epochs": config.epochs,
         "frames": len(frames),
         "train_seconds": time.perf_counter() - started,
-        "checkpoint": str(latest_checkpoint(out, "epoch_*.pt")),
+        "checkpoint": str(out / FINAL_CHECKPOINT),
     }
     if config.eval_at_end:
         from robokit.detection.evaluate import evaluate_detector

@@ -22,7 +22,7 @@ class EvalConfig:
     """Accuracy per corruption x severity with CE/mCE/RmCE; writes JSON and a heatmap PNG."""
 
     checkpoint: Path
-    """model.pt written by `robokit robustness train`"""
+    """final.pt (or checkpoints/step_*.pt) written by `robokit robustness train`"""
     dataset: str = "procedural"
     """'procedural' (the checkpoint's own generated test split) or a ModelNet40-layout folder"""
     suite: Literal["modelnet-c", "modelnet40-c", "kitti-c"] = "modelnet-c"
@@ -48,7 +48,7 @@ class SaliencyConfig:
     """Draw test cloud K coloured by the INTACT teacher's saliency (gradient saliency without a teacher)."""
 
     checkpoint: Path
-    """model.pt written by `robokit robustness train`"""
+    """final.pt (or checkpoints/step_*.pt) written by `robokit robustness train`"""
     sample: int = 0
     """index of the cloud in the test split"""
     out: Path = Path("saliency.png")

@@ -67,6 +67,14 @@ class TrainingHooks(Protocol):
 
     def end_epoch(self, model: nn.Module, epoch: int, rng: np.random.Generator) -> dict[str, float]: ...
 
+    def state_dict(self) -> dict:
+        """Plain data for the trainer's checkpoint (``--resume``)."""
+        ...
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output (called before :meth:`begin` on a resumed run)."""
+        ...
+
 
 class StudentTask(LossOracle, Protocol):
     """A trainer's student as INTACT sees it: losses, point gradients, tasks, a robust score."""
@@ -129,6 +137,7 @@ class CurriculumHooks:
         self.teacher: SaliencyTeacher | None = None
         self.meta: MetaLearner | None = None
         self.snapshots: list[nn.Module] = []
+        self._pending_snapshots: list[dict] = []  # a resumed run's snapshot weights, until begin()
         if config.method == "intact":
             with torch.random.fork_rng():
                 torch.manual_seed(config.seed)
@@ -138,6 +147,10 @@ class CurriculumHooks:
     # ----- the protocol ------------------------------------------------------------------------
     def begin(self, model: nn.Module, data: Any) -> None:
         self.task.attach(data)
+        for weights in self._pending_snapshots:
+            self.snapshot(model)
+            self.snapshots[-1].load_state_dict(weights)
+        self._pending_snapshots = []
 
     def active(self, epoch: int) -> bool:
         """Whether batches of ``epoch`` carry corrupted clouds (after the clean warm-up)."""
@@ -265,4 +278,14 @@ class CurriculumHooks:
             "teacher": None if self.teacher is None else self.teacher.state_dict(),
             "meta": None if self.meta is None else self.meta.state_dict(),
             "curriculum": self.curriculum.state_dict(),
+            "snapshots": [snapshot.state_dict() for snapshot in self.snapshots],
         }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Teacher, meta-learner, curriculum now; the student snapshots once :meth:`begin` gives the model."""
+        if self.teacher is not None:
+            self.teacher.load_state_dict(state["teacher"])
+        if self.meta is not None:
+            self.meta.load_state_dict(state["meta"])
+        self.curriculum = Curriculum.from_state_dict(state["curriculum"])
+        self._pending_snapshots = list(state.get("snapshots", []))

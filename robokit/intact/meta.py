@@ -113,8 +113,8 @@ class MetaLearner:
                 after.append(loss.item())
         self._apply(updates, len(tasks))
         return {
-            "meta/query_loss_before": float(np.mean(before)),
-            "meta/query_loss_after": float(np.mean(after)),
+            "losses/teacher_query_before": float(np.mean(before)),
+            "losses/teacher_query_after": float(np.mean(after)),
         }
 
     def _apply(self, updates: list[torch.Tensor], count: int) -> None:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robokit.core.config import check_ranges
-from robokit.core.rundir import check_run_dir, clear_run_dir
+from robokit.core.seeding import seed_everything
 from robokit.intact.adversarial import AdversarialConfig
 from robokit.intact.attacks import pgd_attack, random_drop, resample_to, targeted_corruption
 from robokit.intact.curriculum import Curriculum
@@ -65,7 +65,7 @@ class TrainConfig:
     dgcnn_k: int = 20
     """dgcnn only: neighbours of the dynamic kNN graph (official 20; smaller runs faster on CPU)"""
     out: Path = Path("runs/robustness")
-    """run folder: config.yaml, metrics.csv, model.pt"""
+    """run folder: config.yaml, metrics.csv, checkpoints/step_*.pt, final.pt (robokit.core.runs)"""
     seed: int = 0
     """seed of the run (initialisation, batches, corruptions)"""
     epochs: int = 30
@@ -131,12 +131,19 @@ class TrainConfig:
     progress: bool = True
     """show a progress bar"""
     overwrite: bool = False
-    """replace the files of a previous run in --out (without it a non-empty --out is refused)"""
+    """replace the files of a previous run in --out (without it, or --resume, a non-empty --out is refused)"""
+    resume: bool = False
+    """continue from the newest intact checkpoint in --out/checkpoints"""
+    checkpoint_every: int = 1
+    """epochs between checkpoints/step_*.pt (step = epoch; the last epoch always writes one, and final.pt)"""
+    logger: tuple[Literal["console", "csv", "wandb", "none"], ...] = ("csv",)
+    """logger adapters (as robokit train)"""
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("epochs", "batch_size", "lr", "num_points", "width", "train_per_class",
                                      "test_per_class", "dataset_points", "meta_every", "dgcnn_k", "meta_tasks",
-                                     "task_classes", "task_clouds", "levels", "drop_candidates"),
+                                     "task_classes", "task_clouds", "levels", "drop_candidates",
+                                     "checkpoint_every"),
                      non_negative=("weight_decay", "warmup_epochs", "pgd_eps", "pgd_steps", "snapshots",
                                    "adapt_steps", "attack_steps"),
                      unit_interval=("val_fraction", "clean_fraction", "threshold", "adv_max_drop"))
@@ -309,6 +316,12 @@ class PGDHooks:
     def end_epoch(self, model, epoch, rng) -> dict[str, float]:
         return {}
 
+    def state_dict(self) -> dict:
+        return {}  # its randomness is the trainer's (saved with the trainer)
+
+    def load_state_dict(self, state: dict) -> None:
+        return None
+
 
 def intact_config(cfg: TrainConfig) -> IntactConfig:
     """The shared INTACT settings from the classifier's flat config."""
@@ -347,9 +360,8 @@ class RobustTrainer:
         if cfg.method not in METHODS:
             raise ValueError(f"unknown method {cfg.method!r}; choose from {METHODS}")
         self.cfg = cfg
-        self.rng = np.random.default_rng(cfg.seed)
-        self.torch_gen = torch.Generator().manual_seed(cfg.seed)
-        torch.manual_seed(cfg.seed)  # parameter initialisers draw from the global generator
+        seeds = seed_everything(cfg.seed)  # parameter initialisers draw from the global generator
+        self.rng, self.torch_gen = seeds.np_rng, seeds.torch_gen
         self.model = build_classifier(cfg.backbone, num_classes, cfg.width, cfg.dgcnn_k)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
@@ -401,7 +413,7 @@ class RobustTrainer:
             losses.append(self.student_step(self.make_batch(data.train_points[rows], labels), labels))
             if self.hooks is not None:
                 step_logs.append(self.hooks.after_step(self.model, self.step, self.rng))
-        metrics = {"train/loss": float(np.mean(losses))}
+        metrics = {"losses/student": float(np.mean(losses))}
         for key in {k for log in step_logs for k in log}:
             metrics[key] = float(np.mean([log[key] for log in step_logs if key in log]))
         return metrics
@@ -411,7 +423,7 @@ class RobustTrainer:
         if self.hooks is not None:
             metrics.update(self.hooks.end_epoch(self.model, self.epoch, self.rng))
         val = subsample_batch(data.val_points, self.cfg.num_points, self.rng)
-        metrics["val/clean_acc"] = accuracy(self.model, val, data.val_labels)
+        metrics["eval/val_clean_acc"] = accuracy(self.model, val, data.val_labels)
         metrics["train/lr"] = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:
             self.scheduler.step()
@@ -436,6 +448,31 @@ class RobustTrainer:
             "step": self.step,
         }
 
+    def training_state(self) -> dict:
+        """What a resumed run needs beyond :meth:`checkpoint_state` (plain data for a checkpoint)."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "hooks": None if self.hooks is None else self.hooks.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_gen": self.torch_gen.get_state(),
+            "torch_global": torch.get_rng_state(),
+        }
+
+    def load_state(self, state: dict) -> None:
+        """Continue from a checkpoint written by :func:`train` (``checkpoint_state`` + ``training``)."""
+        training = state["training"]
+        self.model.load_state_dict(state["model"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.optimizer.load_state_dict(training["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(training["scheduler"])
+        if self.hooks is not None:
+            self.hooks.load_state_dict(training["hooks"])
+        self.rng.bit_generator.state = training["rng"]
+        self.torch_gen.set_state(training["torch_gen"])
+        torch.set_rng_state(training["torch_global"])
+
 
 def predict(model: nn.Module, points: np.ndarray, batch_size: int = 128) -> np.ndarray:
     """Class predictions (N,) int64 for clouds (N,P,3) or a list of (M_i,3), model in eval mode."""
@@ -450,28 +487,29 @@ def accuracy(model: nn.Module, points: np.ndarray, labels: np.ndarray) -> float:
 
 
 def train(cfg: TrainConfig, data: Dataset | None = None, hooks: TrainingHooks | None = None) -> dict:
-    """Train per ``cfg`` (``hooks`` overrides the method's); write config.yaml, metrics.csv and model.pt.
+    """Train per ``cfg`` (``hooks`` overrides the method's) into ``cfg.out`` (:mod:`robokit.core.runs`; step = epoch).
+
+    Every ``checkpoint_every`` epochs (and at the end) ``checkpoints/step_<epoch>.pt`` holds
+    :meth:`RobustTrainer.checkpoint_state` plus ``training`` (optimiser, scheduler, hooks, RNG
+    streams), so ``resume`` continues exactly; ``final.pt`` is the last one, what
+    ``robokit robustness eval`` loads.
 
     Returns:
-        {"checkpoint": path, "test_clean_acc": float, "seconds": float, "final_level": int,
-        "trainer": the RobustTrainer (model, teacher, curriculum)}
+        {"checkpoint": final.pt path, "test_clean_acc": float, "seconds": float, "final_level": int,
+        "trainer": the RobustTrainer (model, teacher, curriculum), "resumed_from": path or None}
     """
     from tqdm import tqdm
 
-    from robokit.core.checkpoint import save_checkpoint
-    from robokit.core.config import save_config
-    from robokit.core.logging import make_logger
+    from robokit.core.runs import FINAL_CHECKPOINT, save_step_checkpoint, start_run
 
-    out = check_run_dir(cfg.out, overwrite=cfg.overwrite, resumable=False)
     data = data or load_dataset(cfg)
-    out = clear_run_dir(out) if cfg.overwrite else out
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out)
+    run = start_run(cfg, "robokit robustness train", step_of=lambda state: int(state["epoch"]))
     trainer = RobustTrainer(cfg, num_classes=len(data.class_names), hooks=hooks)
-    logger = make_logger(("csv",), out, None)
+    if run.resumed is not None:
+        trainer.load_state(run.resumed[1])
     started = time.perf_counter()
     bar = tqdm(
-        range(cfg.epochs),
+        range(trainer.epoch, cfg.epochs),
         desc=f"{cfg.method}/{cfg.backbone} seed {cfg.seed}",
         disable=not cfg.progress,
         leave=False,
@@ -479,21 +517,25 @@ def train(cfg: TrainConfig, data: Dataset | None = None, hooks: TrainingHooks | 
     for _ in bar:
         metrics = trainer.train_epoch(data)
         metrics.update(trainer.end_epoch(data))
-        logger.log(metrics, step=trainer.epoch)
+        run.logger.log(metrics, step=trainer.epoch)
         bar.set_postfix(
-            loss=f"{metrics['train/loss']:.3f}",
-            val=f"{metrics['val/clean_acc']:.2f}",
+            loss=f"{metrics['losses/student']:.3f}",
+            val=f"{metrics['eval/val_clean_acc']:.2f}",
             level=0 if trainer.curriculum is None else trainer.curriculum.level,
         )
-    logger.close()
-    checkpoint = save_checkpoint(out / "model.pt", trainer.checkpoint_state(data.class_names))
+        last = trainer.epoch == cfg.epochs
+        if trainer.epoch % cfg.checkpoint_every == 0 or last:
+            state = {**trainer.checkpoint_state(data.class_names), "training": trainer.training_state()}
+            save_step_checkpoint(run.out, trainer.epoch, state, final=last)
+    run.logger.close()
     test_points = subsample_batch(
         data.test_points, cfg.num_points, np.random.default_rng(cfg.seed + 1)
     )
     return {
-        "checkpoint": checkpoint,
+        "checkpoint": run.out / FINAL_CHECKPOINT,
         "test_clean_acc": accuracy(trainer.model, test_points, data.test_labels),
         "seconds": time.perf_counter() - started,
         "final_level": 0 if trainer.curriculum is None else trainer.curriculum.level,
         "trainer": trainer,
+        "resumed_from": None if run.resumed is None else str(run.resumed[0]),
     }

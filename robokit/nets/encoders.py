@@ -162,12 +162,12 @@ class PointNetBody(nn.Module):
 class SparseVoxelBody(nn.Module):
     """robokit's spconv encoder over voxels: each cloud is voxelized on a cube grid by the numba
     voxelizer (mean point features per voxel, ``[b, z, y, x]`` coords), run through
-    :class:`~robokit.lidar.backbones.SparseEncoder8x` and max-pooled over its active voxels:
+    :class:`~robokit.pointcloud.backbones.SparseEncoder8x` and max-pooled over its active voxels:
     :class:`PointBatch` -> (B, 64). Needs spconv (the ``lidar`` extra); CPU voxelization."""
 
     def __init__(self, channels: int, voxel_size: float = 0.0625, extent: float = 1.0) -> None:
         super().__init__()
-        from robokit.lidar.backbones import (
+        from robokit.pointcloud.backbones import (
             SparseEncoder8x,  # spconv loads only when this body is used
         )
 
@@ -182,7 +182,7 @@ class SparseVoxelBody(nn.Module):
 
     def forward(self, clouds: PointBatch) -> torch.Tensor:
         from robokit.data.batch import split_ragged
-        from robokit.lidar.voxelizer import voxelize_batch
+        from robokit.pointcloud.voxelizer import voxelize_batch
 
         points = clouds.points.detach().cpu().numpy()
         offsets = clouds.offsets.cpu().numpy()

@@ -21,7 +21,6 @@ Metric keys: ``train/...`` (episode return, success, env steps, phase), ``eval/.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import time
@@ -33,15 +32,16 @@ import torch
 
 from robokit.algos import ALGOS, Agent, agent_from_state, make_agent
 from robokit.core.atomic import atomic_write_text
-from robokit.core.checkpoint import intact_checkpoints, load_checkpoint, save_checkpoint
+from robokit.core.checkpoint import load_checkpoint
 from robokit.core.config import check_ranges, to_dict
+from robokit.core.logging import truncate_metrics  # noqa: F401  (re-exported for callers)
 from robokit.core.rundir import check_run_dir, clear_run_dir
-from robokit.core.seeding import make_seeds, restore_rng_state, rng_state
+from robokit.core.runs import CHECKPOINT_DIR, resume_point, save_step_checkpoint
+from robokit.core.seeding import restore_rng_state, rng_state, seed_everything
 from robokit.nets.obs_spec import spec_from_episodes, spec_from_space, stored_spec
 from robokit.trainers.evaluation import evaluate
 
 PHASE_CODES = {"offline": 0, "warmup": 1, "online": 2}
-CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Trainer:
         torch.set_num_threads(config.threads)
         self.algo, self.config = algo, config
         self.run_dir = check_run_dir(config.out, resume=config.resume, overwrite=config.overwrite)
-        self.seeds = make_seeds(config.seed)
+        self.seeds = seed_everything(config.seed)
         self.env = make_env(config.env)
         self.eval_env = make_env(config.env)
         self.obs_spec = spec_from_space(self.env.observation_space, key=f"env '{config.env}' observations")
@@ -514,9 +514,7 @@ class Trainer:
             "last_eval_step": getattr(self, "_last_eval_step", None),
             "summary": dict(self.summary),
         }
-        path = save_checkpoint(ckpt_dir / f"step_{step:09d}.pt", state)
-        if final:
-            save_checkpoint(self.run_dir / "final.pt", state)
+        path = save_step_checkpoint(self.run_dir, step, state, final=final)
         self._prune_checkpoints(ckpt_dir)
         self.counters.next_checkpoint = (step // self.config.checkpoint_every + 1) * self.config.checkpoint_every
         return path
@@ -537,18 +535,11 @@ class Trainer:
         """Continue from the newest intact checkpoint (damaged ones are moved aside); say what happens."""
         if not self.config.resume:
             return None
-        ckpt_dir = self.run_dir / CHECKPOINT_DIR
-        found = next(intact_checkpoints(ckpt_dir, prog="robokit train"), None)
+        found = resume_point(self.run_dir, "robokit train", step_of=lambda state: Counters(**state["counters"]).step)
         if found is None:
-            stale = self.run_dir / "metrics.csv"
-            print(f"robokit train: --resume: no intact checkpoint in {ckpt_dir}; starting from step 0"
-                  + (f" (dropping the rows of {stale})" if stale.exists() else ""), flush=True)
-            truncate_metrics(stale, -1)
             return None
         path, state = found
         self._restore(path, state)
-        truncate_metrics(self.run_dir / "metrics.csv", self.counters.step)
-        print(f"resumed from {path} (step {self.counters.step})", flush=True)
         return str(path)
 
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
@@ -600,42 +591,6 @@ class Trainer:
             paths[name] = str(save_minari(episodes, out_dir / name, env_id=self.config.env))
         atomic_write_text(out_dir / "README.md", dataset_card(self.algo, self.config, replay, medium))
         return paths
-
-
-def truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric rows logged after ``step`` (written after the checkpoint a run resumes from).
-
-    A last row cut short by a kill is dropped too; a damaged row before it raises.
-
-    Raises:
-        ValueError: naming the file and line of a row whose step is not a number.
-    """
-    if not path.exists():
-        return
-    with open(path, newline="") as handle:
-        lines = handle.read().splitlines(keepends=True)
-    reader = csv.DictReader(lines)
-    columns = list(reader.fieldnames or [])
-    rows = []
-    for row in reader:
-        try:
-            row_step = float(row.get("step") or "")
-        except ValueError:
-            row_step = None
-        if row_step is None or None in row.values():
-            if reader.line_num == len(lines) and not lines[-1].endswith("\n"):
-                print(f"robokit train: dropping the half-written last row of {path} (line {reader.line_num})")
-                break
-            raise ValueError(f"{path}: line {reader.line_num}: damaged metrics row (step {row.get('step')!r})")
-        if row_step <= step:
-            rows.append(row)
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
 
 
 def dataset_card(algo: str, config: Any, replay: list, medium: list) -> str:

@@ -111,6 +111,30 @@ def test_intact_serves_the_detector_adapted_teacher_adversarial_corruption_meta_
     assert out.dtype == np.float32 and out.shape[1] == scan.points.shape[1]
     assert not np.array_equal(out, scan.points)
     logs = hooks.after_step(model, 2, rng)  # meta_every=2: a meta-step on a (scan x family x detector) task
-    assert set(logs) == {"meta/query_loss_before", "meta/query_loss_after"}
+    assert set(logs) == {"losses/teacher_query_before", "losses/teacher_query_after"}
     assert not all(torch.equal(a, b) for a, b in zip(teacher_before, hooks.teacher.parameters(), strict=True))
     assert hooks.after_step(model, 3, rng) == {}
+
+
+def test_hooks_state_survives_a_checkpoint_round_trip(scan, tmp_path):
+    """train-detector saves the hooks' state in its checkpoints; --resume restores it (snapshots at begin)."""
+    from robokit.core.checkpoint import load_checkpoint, save_checkpoint
+
+    model = _tiny_model()
+    config = IntactDetectionConfig(method="intact", curriculum_threshold=0.5)
+    hooks = detection_hooks(config)
+    hooks.begin(model, [scan])
+    hooks.curriculum.report(0.9)  # advance one level
+    with torch.no_grad():
+        next(hooks.teacher.parameters()).add_(1.0)
+    hooks.snapshot(model)
+    path = save_checkpoint(tmp_path / "hooks.pt", {"hooks": hooks.state_dict()})
+    fresh = detection_hooks(config)
+    assert fresh.curriculum.level == 0 and not fresh.snapshots
+    fresh.load_state_dict(load_checkpoint(path)["hooks"])
+    fresh.begin(model, [scan])
+    assert fresh.curriculum.level == hooks.curriculum.level == 1
+    assert all(torch.equal(a, b) for a, b in zip(fresh.teacher.parameters(), hooks.teacher.parameters(), strict=True))
+    assert len(fresh.snapshots) == 1
+    saved, restored = hooks.snapshots[0].state_dict(), fresh.snapshots[0].state_dict()
+    assert all(torch.equal(saved[k], restored[k]) for k in saved)

@@ -82,7 +82,7 @@ def _eval(checkpoint, data, json_path, *extra) -> int:
 def test_eval_detection_cli_clean_and_corrupted(trained, tmp_path, capsys):
 
     data, out, _ = trained
-    checkpoint = next(out.glob("epoch_*.pt"))
+    checkpoint = out / "final.pt"
     report_path = tmp_path / "clean.json"
     assert _eval(checkpoint, data, report_path, "--results-dir", str(tmp_path / "results")) == 0
     printed = capsys.readouterr().out
@@ -147,23 +147,36 @@ def _weights(path):
 
 
 def test_one_seed_gives_identical_training_and_resume_continues_exactly(shared_data, tmp_path):
+    import csv
+
     import torch
+
+    from robokit.core.checkpoint import checkpoint_steps
 
     torch.set_num_threads(1)
     data = shared_data / "kitti" / "object"
     first = _tiny_run(data, tmp_path / "a", 3)
     second = _tiny_run(data, tmp_path / "b", 3)
     assert first["last_epoch_loss"] == second["last_epoch_loss"]
-    a, b = _weights(tmp_path / "a" / "epoch_0003.pt"), _weights(tmp_path / "b" / "epoch_0003.pt")
+    a, b = _weights(tmp_path / "a" / "final.pt"), _weights(tmp_path / "b" / "final.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    # interrupt after epoch 2 (drop the last checkpoint) and resume: the same final weights
-    (tmp_path / "b" / "epoch_0003.pt").unlink()
+    # one checkpoint per epoch under checkpoints/, named by optimiser step (2 frames, batch 3: 1 step/epoch)
+    steps = [step for step, _ in checkpoint_steps(tmp_path / "b" / "checkpoints")]
+    assert steps == [3, 2, 1]
+    # interrupted after epoch 2 (the last checkpoint and final.pt never written) and resumed:
+    # the same final weights, and metrics.csv holds each step once
+    (tmp_path / "b" / "checkpoints" / "step_000000003.pt").unlink()
+    (tmp_path / "b" / "final.pt").unlink()
     resumed = _tiny_run(data, tmp_path / "b", 3, resume=True)
-    c = _weights(tmp_path / "b" / "epoch_0003.pt")
+    c = _weights(tmp_path / "b" / "final.pt")
     assert all(torch.equal(a[k], c[k]) for k in a), "resumed run diverged"
     assert resumed["last_epoch_loss"] == first["last_epoch_loss"]
     # it ran one epoch (the third), not three from scratch
     assert resumed["first_epoch_loss"] == resumed["last_epoch_loss"] != first["first_epoch_loss"]
+    with open(tmp_path / "b" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(float(r["step"])) for r in rows] == [1, 2, 3]
+    assert {"losses/total", "losses/cls", "train/lr"} <= set(rows[0])
 
 
 @pytest.mark.slow
@@ -171,7 +184,7 @@ def test_eval_detection_sweep_over_kitti_c(trained, tmp_path, capsys):
     from robokit.pointcloud.corruptions import SUITES
 
     data, out, _ = trained
-    checkpoint = next(out.glob("epoch_*.pt"))
+    checkpoint = out / "final.pt"
     assert (
         _eval(checkpoint, data, tmp_path / "sweep.json", "--sweep", "--sweep-severities", "5") == 0
     )

@@ -113,7 +113,7 @@ def test_training_is_deterministic_with_a_seed(method, tmp_path):
     other = train(dataclasses.replace(cfg, out=tmp_path / "c", seed=1), data)
     assert torch.equal(_weights(first["trainer"]), _weights(second["trainer"]))
     assert not torch.equal(_weights(first["trainer"]), _weights(other["trainer"]))
-    assert (tmp_path / "a" / "model.pt").is_file() and (tmp_path / "a" / "metrics.csv").is_file()
+    assert (tmp_path / "a" / "final.pt").is_file() and (tmp_path / "a" / "metrics.csv").is_file()
     if method == "intact":
         teachers = [torch.cat([p.flatten() for p in r["trainer"].teacher.parameters()]) for r in (first, second)]
         assert torch.equal(*teachers)
@@ -153,7 +153,7 @@ def test_intact_runs_on_the_sparse_backbone(tmp_path):
     for method in ("intact", "adversarial"):
         cfg = dataclasses.replace(TINY, method=method, backbone="sparse", epochs=2, out=tmp_path / method)
         result = train(cfg, data)
-        assert (tmp_path / method / "model.pt").is_file()
+        assert (tmp_path / method / "final.pt").is_file()
         assert 0.0 <= result["test_clean_acc"] <= 1.0
 
 

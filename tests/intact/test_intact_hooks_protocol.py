@@ -33,11 +33,17 @@ class RecordingHooks:
 
     def after_step(self, model, step, rng):
         self.calls.append(("after_step", step))
-        return {"fake/step": float(step)}
+        return {"train/fake_step": float(step)}
 
     def end_epoch(self, model, epoch, rng):
         self.calls.append(("end_epoch", epoch))
-        return {"fake/epoch": float(epoch)}
+        return {"curriculum/fake_epoch": float(epoch)}
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        return None
 
 
 def _mark(cloud):
@@ -84,7 +90,7 @@ def test_the_classifier_trainer_calls_the_hooks(tmp_path, monkeypatch):
     assert hooks.data is data
     assert min(seen) > 5.0  # the student was fed what the hook returned
     header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0]
-    assert "fake/step" in header and "fake/epoch" in header
+    assert "train/fake_step" in header and "curriculum/fake_epoch" in header
     assert result["trainer"].hooks is hooks
 
 

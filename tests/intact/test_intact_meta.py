@@ -41,7 +41,7 @@ def test_adapted_teacher_differs_from_the_initialisation_and_scores_higher(rule)
     meta = MetaLearner(teacher, MetaConfig(rule=rule, inner_lr=1e-2, inner_steps=5, outer_lr=3e-3))
     for step in range(15):
         logs = meta.outer_step([_direction_task(2 * step), _direction_task(2 * step + 1)])
-        assert set(logs) == {"meta/query_loss_before", "meta/query_loss_after"}
+        assert set(logs) == {"losses/teacher_query_before", "losses/teacher_query_after"}
     init = _flat(teacher)
     task = _direction_task(seed=10_000)  # a direction never seen in meta-training
     adapted = meta.adapt(task.support_points, task.support_target)

@@ -29,13 +29,13 @@ def trained(tmp_path_factory):
 
 def test_train_eval_saliency_end_to_end(trained, capsys):
     root = trained
-    assert (root / "intact" / "model.pt").is_file() and (root / "intact" / "config.yaml").is_file()
+    assert (root / "intact" / "final.pt").is_file() and (root / "intact" / "config.yaml").is_file()
     ref_json = root / "standard.json"
-    assert robokit_main(["robustness", "eval", "--checkpoint", str(root / "standard" / "model.pt"),
+    assert robokit_main(["robustness", "eval", "--checkpoint", str(root / "standard" / "final.pt"),
                          "--dataset", "procedural", "--suite", "modelnet-c", "--json", str(ref_json),
                          "--no-progress"]) == 0
     out_json = root / "intact.json"
-    assert robokit_main(["robustness", "eval", "--checkpoint", str(root / "intact" / "model.pt"),
+    assert robokit_main(["robustness", "eval", "--checkpoint", str(root / "intact" / "final.pt"),
                          "--suite", "modelnet-c", "--json", str(out_json), "--reference", str(ref_json),
                          "--no-progress"]) == 0
     printed = capsys.readouterr().out
@@ -52,25 +52,25 @@ def test_train_eval_saliency_end_to_end(trained, capsys):
     assert reference["metrics"] is None  # no reference for the reference itself
 
     png = root / "saliency.png"
-    assert robokit_main(["robustness", "saliency", "--checkpoint", str(root / "intact" / "model.pt"),
+    assert robokit_main(["robustness", "saliency", "--checkpoint", str(root / "intact" / "final.pt"),
                          "--sample", "3", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "INTACT teacher" in capsys.readouterr().out
-    assert robokit_main(["robustness", "saliency", "--checkpoint", str(root / "standard" / "model.pt"),
+    assert robokit_main(["robustness", "saliency", "--checkpoint", str(root / "standard" / "final.pt"),
                          "--sample", "0", "--out", str(root / "grad.png")]) == 0
     assert "gradient saliency" in capsys.readouterr().out
 
 
 def test_eval_on_another_suite(trained, tmp_path):
     out = tmp_path / "m40c.json"
-    assert robokit_main(["robustness", "eval", "--checkpoint", str(trained / "standard" / "model.pt"),
+    assert robokit_main(["robustness", "eval", "--checkpoint", str(trained / "standard" / "final.pt"),
                          "--suite", "modelnet40-c", "--json", str(out), "--no-progress"]) == 0
     assert len(json.loads(out.read_text())["accuracy"]) >= 10
 
 
 def test_truncated_checkpoint_gives_a_clear_error(trained, tmp_path, capsys):
     broken = tmp_path / "broken.pt"
-    broken.write_bytes((trained / "standard" / "model.pt").read_bytes()[:500])
+    broken.write_bytes((trained / "standard" / "final.pt").read_bytes()[:500])
     code = robokit_main(["robustness", "eval", "--checkpoint", str(broken), "--json", str(tmp_path / "x.json")])
     assert code == 2
     err = capsys.readouterr().err
@@ -81,10 +81,10 @@ def test_truncated_checkpoint_gives_a_clear_error(trained, tmp_path, capsys):
 def test_bad_reference_and_sample_index_give_clear_errors(trained, tmp_path, capsys):
     bad_ref = tmp_path / "ref.json"
     bad_ref.write_text('{"clean": 0.5')
-    code = robokit_main(["robustness", "eval", "--checkpoint", str(trained / "standard" / "model.pt"),
+    code = robokit_main(["robustness", "eval", "--checkpoint", str(trained / "standard" / "final.pt"),
                          "--reference", str(bad_ref), "--json", str(tmp_path / "y.json"), "--no-progress"])
     assert code == 2 and str(bad_ref) in capsys.readouterr().err
-    code = robokit_main(["robustness", "saliency", "--checkpoint", str(trained / "intact" / "model.pt"),
+    code = robokit_main(["robustness", "saliency", "--checkpoint", str(trained / "intact" / "final.pt"),
                          "--sample", "999", "--out", str(tmp_path / "s.png")])
     assert code == 2 and "out of range" in capsys.readouterr().err
 
@@ -124,7 +124,7 @@ def test_train_and_eval_on_a_modelnet_layout_folder(tmp_path, capsys):
     assert robokit_main(["robustness", "train", "--method", "curriculum", "--dataset", str(folder),
                          "--out", str(run), *TINY_TRAIN]) == 0
     out = tmp_path / "eval.json"
-    assert robokit_main(["robustness", "eval", "--checkpoint", str(run / "model.pt"), "--dataset", str(folder),
+    assert robokit_main(["robustness", "eval", "--checkpoint", str(run / "final.pt"), "--dataset", str(folder),
                          "--json", str(out), "--no-progress"]) == 0
     payload = json.loads(out.read_text())
     assert payload["dataset"] == str(folder) and payload["num_test"] == len(PROCEDURAL_CLASSES)
@@ -140,4 +140,4 @@ def test_truncated_dataset_file_is_named(tmp_path, capsys):
                          *TINY_TRAIN])
     assert code == 2
     assert str(train_file) in capsys.readouterr().err
-    assert not (tmp_path / "run" / "model.pt").exists()
+    assert not (tmp_path / "run" / "final.pt").exists()

@@ -69,7 +69,7 @@ def test_outer_step_changes_only_teacher_parameters():
     meta = MetaLearner(teacher, MetaConfig(rule="reptile", inner_steps=2))
     task = make_task(task_model, _clouds(8, 32), np.array([0, 1, 2, 0, 1, 2, 0, 1]), support=4, name="t")
     logs = meta.outer_step([task])
-    assert set(logs) == {"meta/query_loss_before", "meta/query_loss_after"}
+    assert set(logs) == {"losses/teacher_query_before", "losses/teacher_query_after"}
     # every teacher parameter moved ...
     assert all(not torch.equal(a, b) for a, b in zip(teacher_before, teacher.parameters(), strict=True))
     # ... and nothing of the task model did (weights, BN buffers, gradients)

@@ -95,7 +95,7 @@ def test_dgcnn_trains_with_intact_and_reloads_with_its_k(tmp_path):
                       task_clouds=8, progress=False, out=tmp_path / "run")
     data = load_dataset(cfg)
     trained = train(cfg, data)["trainer"].model
-    model, state = load_classifier(tmp_path / "run" / "model.pt")
+    model, state = load_classifier(tmp_path / "run" / "final.pt")
     assert isinstance(model, DGCNNClassifier) and model.k == 5 and state["backbone"] == "dgcnn"
     clouds = data.test_points[:, :48]
     assert np.array_equal(predict(model, clouds), predict(trained, clouds))
