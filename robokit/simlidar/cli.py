@@ -62,12 +62,17 @@ class MakeObjects(SensorArgs):
     robosuite: bool = True
     """include robosuite's object meshes (bottle, bread, can, cereal, ...)"""
     train_per_class: int = 40
+    """scans per class in ply_data_train0.h5"""
     test_per_class: int = 10
+    """scans per class in ply_data_test0.h5"""
     num_points: int = 1024
     """points per cloud after resampling"""
     seed: int = 0
+    """the dataset is a function of the seed (same seed, identical files)"""
     overwrite: bool = False
+    """replace a non-empty --out (the old folder stays until the new one is complete)"""
     progress: bool = True
+    """show a progress bar"""
 
 
 @dataclass(frozen=True)
@@ -77,18 +82,25 @@ class MakeScenes(SensorArgs):
     out: Path = Path("sim_scenes")
     """dataset folder (refused when it holds files, unless --overwrite)"""
     sequences: int = 2
+    """scenes to scan (tracking sequences 0000, 0001, ...)"""
     frames: int = 40
     """frames per sequence (10 Hz)"""
     cars: int = 10
+    """cars per scene (moving in four lanes or parked)"""
     pedestrians: int = 8
+    """pedestrians per scene (walking or standing on the sidewalks)"""
     cyclists: int = 3
+    """cyclists per scene (bike lanes)"""
     ego_motion: bool = False
     """distort each sweep by the ego vehicle's motion (raw, uncompensated, like KITTI)"""
     object_stride: int = 5
     """every N-th frame also goes to the object layout"""
     seed: int = 0
+    """the dataset is a function of the seed (same seed, identical files)"""
     overwrite: bool = False
+    """replace a non-empty --out (the old folder stays until the new one is complete)"""
     progress: bool = True
+    """show a progress bar"""
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,9 @@ class Scan(SensorArgs):
     exclude_body: bool = True
     """the sensor's own body is invisible to it"""
     seed: int = 0
+    """seed of the range noise and dropout"""
     overwrite: bool = False
+    """replace an existing --out file"""
 
 
 @contextlib.contextmanager
