@@ -126,7 +126,7 @@ class LidarScanner:
         self._gaussian = np.empty(count)
         self._uniform = np.empty(count, dtype=np.float32)
         self._points = np.empty((count, 4), dtype=np.float32)
-        self._index = np.empty(count, dtype=np.int64)
+        self._index = np.empty(count, dtype=np.int32)
         self._group = None if self.config.geomgroup is None else np.asarray(self.config.geomgroup, np.uint8)
         self._mount = np.asarray(self.config.mount_pos, dtype=np.float64)
 
@@ -223,7 +223,7 @@ class LidarScanner:
         return grid, ids.reshape(steps, beams).T.copy()
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _returns_kernel(local, world, dist, normal, geom, reflectivity, gaussian, uniform, beams, params,
                     points, index):  # pragma: no cover - compiled
     """One pass over the cast rays: noise, intensity, dropout; writes the kept points, returns their count.
@@ -241,15 +241,17 @@ def _returns_kernel(local, world, dist, normal, geom, reflectivity, gaussian, un
             continue
         cos_t = abs(normal[k, 0] * world[k, 0] + normal[k, 1] * world[k, 1] + normal[k, 2] * world[k, 2])
         cos_t = min(max(cos_t, 0.05), 1.0)
-        spread = half_div * r * np.sqrt(1.0 / (cos_t * cos_t) - 1.0)
+        spread = half_div * r * np.sqrt(1.0 - cos_t * cos_t) / cos_t  # r * div / 2 * tan(incidence)
         noisy = r + np.sqrt(sigma0 * sigma0 + spread * spread) * gaussian[k]
         intensity = min(reflectivity[geom[k]] * cos_t * np.exp(-alpha * r), 1.0)
         keep = 1.0 - dropout
         if intensity < weak_limit:
             keep *= 1.0 - weak_drop * (1.0 - intensity / weak_limit)
-        if _beside_nearer(dist, k, beams, edge_gap):
+        # beam-divergence edge loss: the same beam one azimuth step away returned from a nearer surface
+        before, after = k - beams, k + beams
+        if (before >= 0 and 0 < dist[before] < r - edge_gap) or (after < count and 0 < dist[after] < r - edge_gap):
             keep *= 1.0 - edge_p
-        if uniform[k] >= 1.0 - keep and noisy > 0:  # lost with probability 1 - keep
+        if uniform[k] < keep and noisy > 0:  # lost with probability 1 - keep
             points[kept, 0] = local[k, 0] * noisy
             points[kept, 1] = local[k, 1] * noisy
             points[kept, 2] = local[k, 2] * noisy
@@ -257,15 +259,6 @@ def _returns_kernel(local, world, dist, normal, geom, reflectivity, gaussian, un
             index[kept] = k
             kept += 1
     return kept
-
-
-@njit(cache=True)
-def _beside_nearer(dist, k, beams, edge_gap) -> bool:  # pragma: no cover - compiled
-    """Whether the same beam at a neighbouring azimuth step returned more than ``edge_gap`` nearer."""
-    for neighbour in (k - beams, k + beams):
-        if 0 <= neighbour < dist.shape[0] and dist[neighbour] > 0 and dist[k] - dist[neighbour] > edge_gap:
-            return True
-    return False
 
 
 def _body_id(model, body: str) -> int:
