@@ -123,6 +123,7 @@ class LidarScanner:
         self._dist = np.empty(count)
         self._geom = np.empty(count, dtype=np.int32)
         self._normal = np.empty((count, 3))
+        self._world_rotation: np.ndarray | None = None  # rotation self._world was built for (whole sweeps)
         self._gaussian = np.empty(count)
         self._uniform = np.empty(count, dtype=np.float32)
         self._points = np.empty((count, 4), dtype=np.float32)
@@ -140,9 +141,16 @@ class LidarScanner:
         return data.xpos[self.body_id] + rotation @ self._mount, rotation.copy()
 
     def cast(self, data, origin: np.ndarray, rotation: np.ndarray, rays: slice = slice(None)) -> None:
-        """Cast ``rays`` (a slice of the pattern) from ``origin``; fills the distance/geom/normal buffers."""
+        """Cast ``rays`` (a slice of the pattern) from ``origin``; fills the distance/geom/normal buffers.
+
+        The world-frame ray table is rebuilt only when the rotation differs from the one it was
+        built for (a sensor that does not turn, like the scenes' ego vehicle, reuses it).
+        """
         world = self._world[rays]
-        np.matmul(self._local[rays], rotation.T, out=world)
+        whole = rays == slice(None)
+        if not (whole and self._world_rotation is not None and np.array_equal(rotation, self._world_rotation)):
+            np.matmul(self._local[rays], rotation.T, out=world)
+            self._world_rotation = rotation.copy() if whole else None
         count = world.shape[0]
         self._mujoco.mj_multiRay(
             self.model, data, origin, world.reshape(-1), self._group, 1, self.exclude_id,

@@ -212,3 +212,21 @@ def test_ego_motion_shifts_returns_by_the_distance_driven():
         age = (1 - (step + 0.5) / steps) * config.sweep_period  # seconds before the sweep's end
         x = grid[:, step, 0][np.isfinite(grid[:, step, 0])]
         np.testing.assert_allclose(x, 10.0 + speed * age, atol=1e-4)  # the wall was that much farther
+
+
+def test_turning_sensor_rebuilds_its_ray_table():
+    """The cached world-frame rays follow the sensor when it turns (and after a moving sweep)."""
+    model, data = wall_scene()
+    scanner = LidarScanner(model, "sensor", quiet())
+    ahead = scanner.scan(data, organised=True)
+    data.mocap_quat[0] = [np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)]  # turn left by 90 degrees
+    mujoco.mj_kinematics(model, data)
+    turned = scanner.scan(data, organised=True)
+    # the wall (x = 10 in the world) now lies to the sensor's right: y = -10 in its own frame
+    right = turned[..., 1][np.isfinite(turned[..., 1]) & (turned[..., 1] < 0)]
+    np.testing.assert_allclose(right, -10.0, atol=1e-4)
+    assert not np.allclose(np.nan_to_num(ahead), np.nan_to_num(turned))
+    scanner.scan(data, ego_velocity=(np.zeros(3), np.array([0, 0, 1.0])))
+    data.mocap_quat[0] = [1, 0, 0, 0]
+    mujoco.mj_kinematics(model, data)
+    np.testing.assert_array_equal(np.isnan(scanner.scan(data, organised=True)), np.isnan(ahead))
