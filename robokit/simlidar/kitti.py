@@ -65,7 +65,7 @@ def label_rows(boxes_lidar: np.ndarray, types: list[str], occluded: np.ndarray) 
         rows with the 2D box (projected corners clipped to the image), truncation (the share of
         the projected box outside the image) and alpha (``rotation_y - atan2(x, z)``).
     """
-    from robokit.lidar.boxes import boxes_to_corners3d, lidar_to_camera_boxes
+    from robokit.pointcloud.boxes import boxes_to_corners3d, lidar_to_camera_boxes
 
     boxes_cam = lidar_to_camera_boxes(boxes_lidar, SIM_CALIB["R0_rect"], SIM_CALIB["Tr_velo_to_cam"])
     corners = boxes_to_corners3d(boxes_lidar).reshape(-1, 3)

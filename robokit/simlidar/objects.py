@@ -10,7 +10,7 @@ object's axis-aligned world box (2 cm margin, ground returns excluded), so the c
 real scanner sees of the object: one side only, self-occluded, denser near the sensor.
 
 Each crop is then brought to the ModelNet40 HDF5 convention as the procedural set
-(:mod:`robokit.lidar.procedural`) is: turned by the object's ``-yaw`` about its box centre
+(:mod:`robokit.pointcloud.procedural`) is: turned by the object's ``-yaw`` about its box centre
 (objects of a class share their orientation), y up, centred and scaled to the unit sphere, and
 resampled to ``num_points`` (without replacement when the crop has enough points, else with).
 A viewpoint whose crop has fewer than ``min_points`` points is redrawn (at most 20 times).
@@ -166,7 +166,7 @@ class ObjectScanner:
                          "(too thin or too small for the scanner?)")
 
     def _normalise(self, world: np.ndarray, centre: np.ndarray, yaw: float, rng) -> np.ndarray:
-        from robokit.lidar.points import normalize_unit_sphere
+        from robokit.pointcloud.points import normalize_unit_sphere
 
         cos, sin = np.cos(-yaw), np.sin(-yaw)
         local = (world - centre) @ np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]]).T
@@ -199,7 +199,7 @@ def write_object_dataset(out: str | os.PathLike, meshes: list[Path], config: Obj
     from tqdm import tqdm
 
     from robokit.core.atomic import atomic_write_text
-    from robokit.lidar.io import write_modelnet_h5
+    from robokit.pointcloud.io import write_modelnet_h5
 
     config.check()
     if train_per_class < 0 or test_per_class < 0 or train_per_class + test_per_class == 0:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from robokit.cli import main
-from robokit.lidar.io import load_modelnet_h5, read_kitti_velodyne, read_shape_names
+from robokit.pointcloud.io import load_modelnet_h5, read_kitti_velodyne, read_shape_names
 
 pytest.importorskip("mujoco")
 

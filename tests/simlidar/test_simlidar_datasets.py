@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robokit.lidar.boxes import camera_to_lidar_boxes, points_in_boxes
-from robokit.lidar.io import (
+from robokit.pointcloud.boxes import camera_to_lidar_boxes, points_in_boxes
+from robokit.pointcloud.io import (
     load_modelnet_h5,
     read_kitti_calib,
     read_kitti_labels,
     read_kitti_velodyne,
     read_shape_names,
 )
-from robokit.lidar.tracking.ego import read_pose_file
-from robokit.lidar.tracking.io import read_tracking_labels
 from robokit.simlidar.scanner import LidarConfig
+from robokit.tracking.ego import read_pose_file
+from robokit.tracking.io import read_tracking_labels
 
 pytest.importorskip("mujoco")
 
