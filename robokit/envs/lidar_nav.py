@@ -26,13 +26,19 @@ PROPRIO_BOUND = np.array([5.0, 5.0, 10.0, 1.0, 1.0], dtype=np.float32)
 
 
 class LidarNavEnv(gym.Env):
-    """Observation: ``{"points": (num_points, 4) float32 x, y, z, intensity (sensor frame, m),
+    """Observation: ``{"points": (N_t, 4) float32 x, y, z, intensity (sensor frame, m),
     "proprio": (5,) float32 forward and lateral speed (m/s), yaw rate (rad/s), previous action (2)}``.
-    Action (2,): forward speed (1 m/s at 1) and turn rate (2 rad/s at 1), in [-1, 1]."""
+    Action (2,): forward speed (1 m/s at 1) and turn rate (2 rad/s at 1), in [-1, 1].
+
+    ``num_points=None`` (default): ``points`` holds every return of the scan (``N_t`` varies,
+    a ``gymnasium.spaces.Sequence`` of ``(4,)`` points, stored ragged by robokit's replay); a
+    scan without any return gives one zero point. ``num_points=P``: the returns resampled to
+    ``P`` points (with replacement when fewer), a ``Box (P, 4)``.
+    """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, num_points: int = 256, azimuth_steps: int = 90, max_range: float = 8.0,
+    def __init__(self, num_points: int | None = None, azimuth_steps: int = 90, max_range: float = 8.0,
                  frame_skip: int = 5, success_radius: float = 0.5, render_mode: str | None = None,
                  width: int = 240, height: int = 240) -> None:
         import mujoco
@@ -54,9 +60,15 @@ class LidarNavEnv(gym.Env):
         self._obstacle_mocaps = [self.model.body(f"obstacle{i}").mocapid[0] for i in range(NUM_OBSTACLES)]
         self._last_action = np.zeros(2)
         self._distance = 0.0
-        low = np.tile(np.array([-max_range - 1, -max_range - 1, -max_range - 1, 0.0], np.float32), (num_points, 1))
+        low = np.array([-max_range - 1, -max_range - 1, -max_range - 1, 0.0], np.float32)
+        high = -low + np.array([0, 0, 0, 1], np.float32)
+        if num_points is None:
+            points = gym.spaces.Sequence(gym.spaces.Box(low, high, dtype=np.float32), stack=True)
+        else:
+            points = gym.spaces.Box(np.tile(low, (num_points, 1)), np.tile(high, (num_points, 1)), dtype=np.float32)
+        self._bounds = (low, high)
         self.observation_space = gym.spaces.Dict({
-            "points": gym.spaces.Box(low, -low + np.array([0, 0, 0, 1], np.float32), dtype=np.float32),
+            "points": points,
             "proprio": gym.spaces.Box(-PROPRIO_BOUND, PROPRIO_BOUND, dtype=np.float32),
         })
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
@@ -121,14 +133,13 @@ class LidarNavEnv(gym.Env):
 
     # ------------------------------------------------------------------ observation
     def _observation(self) -> dict[str, np.ndarray]:
-        cloud = self.scanner.scan(self.data)
-        if len(cloud) == 0:
-            points = np.zeros((self.num_points, 4), dtype=np.float32)
-        else:
-            pick = self.np_random.choice(len(cloud), self.num_points, replace=len(cloud) < self.num_points)
-            points = cloud[np.sort(pick)]
-        space = self.observation_space["points"]
-        points = np.clip(points, space.low, space.high)
+        points = self.scanner.scan(self.data)
+        if len(points) == 0:
+            points = np.zeros((1 if self.num_points is None else self.num_points, 4), dtype=np.float32)
+        elif self.num_points is not None:
+            pick = self.np_random.choice(len(points), self.num_points, replace=len(points) < self.num_points)
+            points = points[np.sort(pick)]
+        points = np.clip(points, *self._bounds)
         yaw = self.data.qpos[2]
         vx, vy, wz = self.data.qvel[:3]
         forward, lateral = np.cos(yaw) * vx + np.sin(yaw) * vy, -np.sin(yaw) * vx + np.cos(yaw) * vy
