@@ -17,6 +17,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from robokit.envs.rendering import TopCameraRendering
+
 MJCF_PATH = Path(__file__).resolve().parents[2] / "envs" / "lidar_nav" / "lidar_nav.xml"
 ARENA_HALF = 4.2  # robot, goal and obstacles are placed in [-4.2, 4.2]^2 (walls at +-5)
 NUM_OBSTACLES = 6
@@ -25,7 +27,7 @@ REFLECTIVITY_GOAL, REFLECTIVITY_OTHER = 1.0, 0.3
 PROPRIO_BOUND = np.array([5.0, 5.0, 10.0, 1.0, 1.0], dtype=np.float32)
 
 
-class LidarNavEnv(gym.Env):
+class LidarNavEnv(TopCameraRendering, gym.Env):
     """Observation: ``{"points": (N_t, 4) float32 x, y, z, intensity (sensor frame, m),
     "proprio": (5,) float32 forward and lateral speed (m/s), yaw rate (rad/s), previous action (2)}``.
     Action (2,): forward speed (1 m/s at 1) and turn rate (2 rad/s at 1), in [-1, 1].
@@ -152,16 +154,3 @@ class LidarNavEnv(gym.Env):
         offset = self.data.mocap_pos[self._goal_mocap, :2] - self.data.qpos[:2]
         heading = (np.arctan2(offset[1], offset[0]) - self.data.qpos[2] + np.pi) % (2 * np.pi) - np.pi
         return np.array([np.clip(np.cos(heading), 0.0, 1.0), np.clip(2.0 * heading, -1.0, 1.0)], np.float32)
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
-            return None
-        if self._renderer is None:
-            self._renderer = self._mujoco.Renderer(self.model, *self._size)
-        self._renderer.update_scene(self.data, camera="top")
-        return self._renderer.render()
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None

@@ -52,7 +52,19 @@ class SensorArgs:
 
 
 @dataclass(frozen=True)
-class MakeObjects(SensorArgs):
+class DatasetArgs(SensorArgs):
+    """Options of both dataset commands."""
+
+    seed: int = 0
+    """the dataset is a function of the seed (same seed, identical files)"""
+    overwrite: bool = False
+    """replace a non-empty --out (the old folder stays until the new one is complete)"""
+    progress: bool = True
+    """show a progress bar"""
+
+
+@dataclass(frozen=True)
+class MakeObjects(DatasetArgs):
     """Scan real object meshes from random viewpoints into a ModelNet-style HDF5 set."""
 
     out: Path = Path("sim_objects")
@@ -67,16 +79,10 @@ class MakeObjects(SensorArgs):
     """scans per class in ply_data_test0.h5"""
     num_points: int = 1024
     """points per cloud after resampling"""
-    seed: int = 0
-    """the dataset is a function of the seed (same seed, identical files)"""
-    overwrite: bool = False
-    """replace a non-empty --out (the old folder stays until the new one is complete)"""
-    progress: bool = True
-    """show a progress bar"""
 
 
 @dataclass(frozen=True)
-class MakeScenes(SensorArgs):
+class MakeScenes(DatasetArgs):
     """Scan moving street scenes into KITTI object and tracking layouts."""
 
     out: Path = Path("sim_scenes")
@@ -95,12 +101,6 @@ class MakeScenes(SensorArgs):
     """distort each sweep by the ego vehicle's motion (raw, uncompensated, like KITTI)"""
     object_stride: int = 5
     """every N-th frame also goes to the object layout"""
-    seed: int = 0
-    """the dataset is a function of the seed (same seed, identical files)"""
-    overwrite: bool = False
-    """replace a non-empty --out (the old folder stays until the new one is complete)"""
-    progress: bool = True
-    """show a progress bar"""
 
 
 @dataclass(frozen=True)
