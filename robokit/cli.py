@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("robokit.trainers.cli:eval_main", "evaluate an RL checkpoint, optionally recording video"),
     "robustness": ("robokit.intact.cli:main", "point-cloud robustness: train, eval, saliency"),
     "kitti": ("robokit.tracking.cli:main", "KITTI detection and tracking: train, track, evaluate"),
+    "sim-lidar": ("robokit.simlidar.cli:main", "simulated LiDAR in MuJoCo: object and scene datasets, scans"),
     "ros": ("robokit.ros.cli:main", "ROS bridge: bags <-> datasets, live policy node"),
 }
 

@@ -218,6 +218,28 @@ ROS: dict[str, Case] = {
                                               "'agent'"),
 }
 
+SIM_LIDAR: dict[str, Case] = {
+    "scan sensor on a missing body": lambda t, f: (["scan", "--model", str(_mjcf(t)), "--body", "roof_lidar",
+                                                    "--out", str(t / "s.bin")], "'roof_lidar'"),
+    "scan zero beams": lambda t, f: (["scan", "--model", str(_mjcf(t)), "--body", "robot", "--pattern",
+                                      "solid_state", "--beams", "0", "--out", str(t / "s.bin")], "solid_state"),
+    "scan zero azimuth steps": lambda t, f: (["scan", "--model", str(_mjcf(t)), "--body", "robot",
+                                              "--azimuth-steps", "0", "--out", str(t / "s.bin")], "azimuth_steps"),
+    "scan missing model": lambda t, f: (["scan", "--model", str(t / "none.xml"), "--out", str(t / "s.bin")],
+                                        "none.xml"),
+    "scan existing out": lambda t, f: (["scan", "--model", str(_mjcf(t)), "--body", "robot", "--out",
+                                        str(_file(t / "old.bin"))], "--overwrite"),
+    "make-objects broken mesh": lambda t, f: (["make-objects", "--no-robosuite", "--meshes", str(_meshes(t)),
+                                               "--out", str(t / "objs"), "--no-progress"], "broken.stl"),
+    "make-objects empty mesh folder": lambda t, f: (["make-objects", "--no-robosuite", "--meshes",
+                                                     str(_folder(t / "empty")), "--out", str(t / "o")],
+                                                    "no .obj or .stl"),
+    "make-scenes zero beams": lambda t, f: (["make-scenes", "--pattern", "solid_state", "--beams", "0", "--out",
+                                             str(t / "scenes")], "solid_state"),
+    "make-scenes occupied out": lambda t, f: (["make-scenes", "--frames", "1", "--out",
+                                               str(occupied(t / "run"))], "--overwrite"),
+}
+
 DEMO: dict[str, Case] = {
     "out under a file": lambda t, f: (["--out", str(_file(t / "plain")), "--stages", "data"], "plain"),
 }
@@ -230,6 +252,26 @@ def _detector(fx: dict) -> Path:
 def _kitti_bad_label(fx: dict) -> Path:
     return _needs(fx, "kitti_bad_label", "needs spconv and the real KITTI samples in ../shared/data")[
         "kitti_bad_label"]
+
+
+def _mjcf(folder: Path) -> Path:
+    path = folder / "scene.xml"
+    path.write_text('<mujoco><worldbody><geom type="plane" size="5 5 .1"/>'
+                    '<body name="robot" pos="0 0 1"><geom type="sphere" size=".1"/></body></worldbody></mujoco>')
+    return path
+
+
+def _meshes(folder: Path) -> Path:
+    """A mesh folder whose second file is not an STL."""
+    meshes = _folder(folder / "meshes")
+    (meshes / "a_cube.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n")
+    (meshes / "broken.stl").write_text("solid nothing\nnot a facet\n")
+    return meshes
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _file(path: Path) -> Path:
@@ -262,6 +304,7 @@ test_robustness_bad_input = command_test(["robustness"], ROBUSTNESS)
 test_kitti_bad_input = command_test(["kitti"], KITTI)
 test_ros_bad_input = command_test(["ros"], ROS)
 test_demo_bad_input = command_test(["demo"], DEMO)
+test_sim_lidar_bad_input = command_test(["sim-lidar"], SIM_LIDAR)
 
 
 def _subprocess(*args: str) -> subprocess.CompletedProcess:

@@ -218,14 +218,10 @@ class ReplayBuffer:
                     raise DataError(f"add: {prefix} keys {sorted(value) if isinstance(value, dict) else None}, "
                                     f"expected {sorted(self.obs_shape)}")
                 for key, shape in self.obs_shape.items():
-                    row[f"{prefix}/{key}"] = _checked_obs(value[key], shape, self.obs_dtype[key], f"{prefix}/{key}")
+                    check = _checked_cloud if shape and shape[0] is None else _checked_obs
+                    row[f"{prefix}/{key}"] = check(value[key], shape, self.obs_dtype[key], f"{prefix}/{key}")
             elif self.ragged:
-                cloud = np.asarray(value, np.float32)
-                if cloud.ndim != 2 or cloud.shape[1] != self.obs_shape[1]:
-                    raise DataError(f"add: {prefix} point cloud shape {cloud.shape}, "
-                                    f"expected (N, {self.obs_shape[1]})")
-                check_finite(cloud, prefix, "add")
-                row[prefix] = cloud
+                row[prefix] = _checked_cloud(value, self.obs_shape, np.float32, prefix)
             else:
                 row[prefix] = _checked_obs(value, self.obs_shape, self.obs_dtype, prefix)
         return row
@@ -341,6 +337,15 @@ class ReplayBuffer:
                 "obs_dtype": dtype_to_json(self.obs_dtype), "action_dim": self.action_dim, "seed": self.seed,
                 "discount": self.discount, "store_mc_return": self.store_mc_return,
                 "sparse_reward_failure_value": self.sparse_reward_failure_value, "sampler": sampler}
+
+
+def _checked_cloud(value: Any, shape: tuple, dtype: np.dtype, key: str) -> np.ndarray:
+    """A ragged point cloud ``(N, C)`` for a field of shape ``(None, C)`` (any N, finite)."""
+    cloud = np.asarray(value, dtype)
+    if cloud.ndim != 2 or cloud.shape[1] != shape[1]:
+        raise DataError(f"add: {key} point cloud shape {cloud.shape}, expected (N, {shape[1]})")
+    check_finite(cloud, key, "add")
+    return cloud
 
 
 def _checked_obs(value: Any, shape: tuple, dtype: np.dtype, key: str) -> np.ndarray:

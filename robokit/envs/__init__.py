@@ -10,6 +10,7 @@ import gymnasium as gym
 #: id -> (entry point, max episode steps)
 ENV_SPECS = {
     "robokit/ArmReach-v0": ("robokit.envs.arm_reach:ArmReachEnv", 50),
+    "robokit/LidarNav-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
     "robokit/BernoulliBandit-v0": ("robokit.envs.stochastic:BernoulliBanditEnv", 1),
     "robokit/FrozenLake-v0": ("robokit.envs.stochastic:frozen_lake", None),
     "robokit/FrozenLake8x8-v0": ("robokit.envs.stochastic:frozen_lake_8x8", None),

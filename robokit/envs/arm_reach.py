@@ -14,10 +14,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from robokit.envs.rendering import TopCameraRendering
+
 MJCF_PATH = Path(__file__).resolve().parents[2] / "envs" / "arm_reach" / "arm_reach.xml"
 
 
-class ArmReachEnv(gym.Env):
+class ArmReachEnv(TopCameraRendering, gym.Env):
     """Observation (12,): cos q (2), sin q (2), joint velocities (2) [rad/s], fingertip xy (2) [m],
     goal xy (2) [m], goal - fingertip (2) [m]. Action (2,): joint torques scaled to [-1, 1]."""
 
@@ -88,16 +90,3 @@ class ArmReachEnv(gym.Env):
         shoulder = np.arctan2(goal[1], goal[0]) - np.arctan2(lower * np.sin(elbow), upper + lower * np.cos(elbow))
         error = (np.array([shoulder, elbow]) - self.data.qpos[:2] + np.pi) % (2 * np.pi) - np.pi
         return np.clip(gain * error - damping * self.data.qvel[:2], -1.0, 1.0).astype(np.float32)
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
-            return None
-        if self._renderer is None:
-            self._renderer = self._mujoco.Renderer(self.model, *self._size)
-        self._renderer.update_scene(self.data, camera="top")
-        return self._renderer.render()
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None

@@ -95,6 +95,21 @@ def test_dict_observations_come_back_nested(rng):
     assert to_torch(batch)["obs"]["image"].dtype == torch.uint8
 
 
+def test_dict_with_a_ragged_cloud_part_takes_add(rng):
+    """A dict observation with a (None, C) cloud part (a LiDAR env's {"points", "proprio"}) goes through add()."""
+    buffer = ReplayBuffer(8, {"points": (None, 4), "proprio": (5,)}, 2)
+    observations = [{"points": rng.normal(size=(n, 4)).astype(np.float32), "proprio": np.ones(5, np.float32)}
+                    for n in (3, 7, 1)]
+    for t in range(2):
+        buffer.add(observations[t], [0.0, 0.0], 0.0, observations[t + 1], False, t == 1)
+    batch = buffer.gather_transitions(buffer.storage.live_slots())
+    np.testing.assert_array_equal(batch["obs"]["points"], np.concatenate([observations[0]["points"],
+                                                                          observations[1]["points"]]))
+    with pytest.raises(DataError, match="obs/points point cloud shape"):
+        buffer.add({"points": np.zeros((4, 3)), "proprio": np.ones(5)}, [0.0, 0.0], 0.0, observations[0], False,
+                   False)
+
+
 @settings(max_examples=60, deadline=None)
 @given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=30), capacity=st.integers(1, 12),
        pool=st.integers(1, 64))
