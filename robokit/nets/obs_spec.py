@@ -135,8 +135,9 @@ class PointCloudSpec:
     kind: ClassVar[str] = "pointcloud"
 
     def as_batch(self, value: Any, key: str = "obs") -> tuple[PointBatch, bool]:
-        """One cloud (N, C), or a list of B clouds -> (:class:`PointBatch`, batched)."""
-        batched = isinstance(value, list | tuple)
+        """One cloud (N, C), a list of B clouds, or B equal-size clouds (B, N, C) (a vector env's
+        ``Box`` observations) -> (:class:`PointBatch`, batched)."""
+        batched = isinstance(value, list | tuple) or np.ndim(value) == 3
         clouds = list(value) if batched else [value]
         if not clouds:
             raise ObservationError(f"{key}: an empty list of point clouds")

@@ -286,6 +286,9 @@ def test_bad_clouds_and_missing_keys_name_the_key():
         cloud_agent.act(np.zeros((0, 3), np.float32))
     with pytest.raises(ObservationError, match=r"obs\[1\]: expected a point cloud of shape \(N, 3\)"):
         cloud_agent.act([np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32)])
+    with pytest.raises(ObservationError, match=r"obs\[0\]: non-finite value inf at index \(2, 1\)"):
+        cloud_agent.act(np.array([[[0, 0, 0]] * 2 + [[0, np.inf, 0]]], np.float32))  # (B, N, C) of a vector env
+    assert cloud_agent.act(np.zeros((2, 5, 3), np.float32)).shape == (2, ACT)
     agent = make_agent("bc", DICT, ACT, small_config("bc", EncoderConfig(cnn_filters=8)), seed=0)
     obs = observation(DICT, np.random.default_rng(0))
     del obs["task"]
