@@ -135,12 +135,16 @@ class PointCloudSpec:
     kind: ClassVar[str] = "pointcloud"
 
     def as_batch(self, value: Any, key: str = "obs") -> tuple[PointBatch, bool]:
-        """One cloud (N, C), a list of B clouds, or B equal-size clouds (B, N, C) (a vector env's
-        ``Box`` observations) -> (:class:`PointBatch`, batched)."""
+        """One cloud (N, C) (or a tuple of N points (C,), gymnasium's unstacked ``Sequence``), a
+        list of B clouds, or B equal-size clouds (B, N, C) (a vector env's ``Box`` observations)
+        -> (:class:`PointBatch`, batched)."""
+        if isinstance(value, list | tuple):
+            if not value:
+                raise ObservationError(f"{key}: empty point cloud (0 points); every step needs at least one")
+            if all(np.ndim(point) == 1 for point in value):  # one cloud as a sequence of points
+                value = np.stack([np.asarray(point) for point in value])
         batched = isinstance(value, list | tuple) or np.ndim(value) == 3
         clouds = list(value) if batched else [value]
-        if not clouds:
-            raise ObservationError(f"{key}: an empty list of point clouds")
         for index, cloud in enumerate(clouds):
             where = f"{key}[{index}]" if batched else key
             array = _numeric(cloud, where)

@@ -289,6 +289,13 @@ def test_bad_clouds_and_missing_keys_name_the_key():
     with pytest.raises(ObservationError, match=r"obs\[0\]: non-finite value inf at index \(2, 1\)"):
         cloud_agent.act(np.array([[[0, 0, 0]] * 2 + [[0, np.inf, 0]]], np.float32))  # (B, N, C) of a vector env
     assert cloud_agent.act(np.zeros((2, 5, 3), np.float32)).shape == (2, ACT)
+    space = gym.spaces.Sequence(gym.spaces.Box(-1, 1, (3,), np.float32), seed=0)  # unstacked: a tuple of points
+    points = space.sample()
+    while not points:
+        points = space.sample()
+    np.testing.assert_array_equal(cloud_agent.act(points), cloud_agent.act(np.stack(points)))
+    with pytest.raises(ObservationError, match=r"obs: empty point cloud"):
+        cloud_agent.act(())
     agent = make_agent("bc", DICT, ACT, small_config("bc", EncoderConfig(cnn_filters=8)), seed=0)
     obs = observation(DICT, np.random.default_rng(0))
     del obs["task"]
