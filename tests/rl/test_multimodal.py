@@ -324,6 +324,23 @@ def test_hash_text_embedding_is_deterministic_and_conditions_a_policy():
     assert spec.storable(obs)["instruction"].shape == (32,)
 
 
+def test_text_embedder_choice_and_fallback(monkeypatch):
+    import importlib.util
+
+    import robokit.nets.obs_spec as obs_spec
+    from robokit.nets.text import make_text_embedder
+
+    np.testing.assert_array_equal(make_text_embedder("hash", 16)(["pick"]), hash_embed(["pick"], 16))
+    if importlib.util.find_spec("sentence_transformers") is None:  # this environment: the documented fallback
+        np.testing.assert_array_equal(make_text_embedder("auto", 16)(["pick"]), hash_embed(["pick"], 16))
+    with pytest.raises(ValueError, match="unknown text embedder 'bert'"):
+        make_text_embedder("bert")
+    # an embedder whose size differs from the checkpoint's spec (a swapped local model) is refused
+    monkeypatch.setattr(obs_spec, "make_text_embedder", lambda name, dim: lambda texts: hash_embed(texts, 8))
+    with pytest.raises(ObservationError, match=r"obs\['task'\]: text embedder 'hash' gave vectors \(8,\)"):
+        TextSpec(4).embed(["x"], "obs['task']")
+
+
 # -------------------------------------------------------------------------------------- trainer
 class DotEnv(gym.Env):
     """A dot on a 16x16 image (optionally with the dot's position as a proprio part); actions move
