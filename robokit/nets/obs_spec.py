@@ -257,6 +257,23 @@ def as_spec(obs: ObsSpec | int | Mapping[str, Any]) -> ObsSpec:
     raise TypeError(f"expected an observation spec or an int obs_dim, got {type(obs).__name__}")
 
 
+def flatten_leading(obs: Any, spec: ObsSpec) -> tuple[Any, tuple[int, ...]]:
+    """Observations with any leading dims (B, L, *step) -> (rows (B*L, *step), leading dims (B, L)),
+    for encoding windows of steps (sequence models) with an encoder made for (B, *step) batches."""
+    if isinstance(spec, DictSpec):
+        name, part = next(iter(spec.parts.items()))
+        lead = tuple(obs[name].shape[:obs[name].dim() - _step_rank(part)])
+        return ObsDict({key: value.reshape(-1, *value.shape[len(lead):]) for key, value in obs.items()}), lead
+    lead = tuple(obs.shape[:obs.dim() - _step_rank(spec)])
+    return obs.reshape(-1, *obs.shape[len(lead):]), lead
+
+
+def _step_rank(spec: ObsSpec) -> int:
+    if isinstance(spec, PointCloudSpec):
+        raise ValueError("point clouds are not windowed (each step has its own number of points)")
+    return 1 if isinstance(spec, TextSpec) else len(spec.shape)
+
+
 def stored_spec(spec: ObsSpec) -> ObsSpec:
     """The spec of ``spec``'s observations as a replay stores them: text instructions become
     their embedding vectors; everything else is stored as it is."""

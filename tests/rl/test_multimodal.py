@@ -304,9 +304,40 @@ def test_bad_clouds_and_missing_keys_name_the_key():
     assert issubclass(ObservationError, ValueError)  # the CLI's bad-input convention (exit 2, one line)
 
 
-def test_sequence_agents_refuse_non_vector_observations():
-    with pytest.raises(ValueError, match="--algo dt takes vector observations only, got image"):
-        make_agent("dt", IMAGE, ACT)
+def test_agents_refuse_observations_they_cannot_take():
+    with pytest.raises(ValueError, match="--algo dt takes vector or image or text or dict observations only, "
+                                         "got pointcloud"):
+        make_agent("dt", CLOUD, ACT)
+    with pytest.raises(ValueError, match="--algo unio4 takes vector observations only, got image"):
+        make_agent("unio4", IMAGE, ACT)
+
+
+@pytest.mark.parametrize("spec", [IMAGE, DICT], ids=["image", "dict"])
+@pytest.mark.parametrize("algo", ("dt", "rcsl", "doc"))
+def test_sequence_agents_encode_each_step_and_reload(algo, spec, tmp_path):
+    config_cls, _ = ALGOS.get(algo)
+    options = {"hidden": 16, "batch_size": BATCH, "context_length": 1 if algo == "rcsl" else 3,
+               "encoder": EncoderConfig(cnn_filters=8)}
+    if algo == "rcsl":
+        options = {"hidden_dims": (16,), "batch_size": BATCH, "context_length": 1, "encoder": options["encoder"]}
+    if algo == "doc":
+        options.update(future_length=2, latent_dim=2)
+    agent = make_agent(algo, spec, ACT, config_cls(**options), seed=0)
+    buffer = filled_replay(spec)
+    before = {name: p.detach().clone() for name, p in agent.named_parameters()}
+    for _ in range(3):
+        metrics = agent.update(agent.torch_batch(buffer.sample(BATCH, view=agent.replay_view())))
+        assert all(np.isfinite(value) for value in metrics.values()), metrics
+    body = [name for name in before if name.startswith("step_encoder.body.")]
+    assert body and all(not torch.equal(before[name], dict(agent.named_parameters())[name]) for name in body)
+    loaded = load_agent(save_agent(agent, tmp_path / "agent.pt"))
+    agent.eval()
+    rng = np.random.default_rng(3)
+    for _ in range(3):  # the history grows, so the window's encoder sees 1, 2, 3 steps
+        obs = observation(spec, rng)
+        np.testing.assert_array_equal(loaded.act(obs), agent.act(obs))
+        loaded.observe_reward(1.0)
+        agent.observe_reward(1.0)
 
 
 # ------------------------------------------------------------------------------ text and tasks
