@@ -249,6 +249,18 @@ def test_point_batch_row_operations_match_per_cloud_lists():
     assert np.array_equal(as_list(picked)[0], clouds[4]) and np.array_equal(as_list(picked)[1], clouds[0])
 
 
+def test_training_batches_are_shifted_except_for_on_policy_agents():
+    buffer = filled_replay(IMAGE)
+    raw = buffer.gather_transitions(np.arange(BATCH))
+    for algo, shifted in (("sac", True), ("ppo", False)):
+        agent = make_agent(algo, IMAGE, ACT, small_config(algo, EncoderConfig()), seed=0)
+        batch = agent.torch_batch(raw)
+        assert batch["obs"].dtype == torch.uint8
+        assert torch.equal(batch["obs"], torch.from_numpy(raw["obs"])) is not shifted, algo
+    off = make_agent("sac", IMAGE, ACT, small_config("sac", EncoderConfig(augment="none")), seed=0)
+    assert torch.equal(off.torch_batch(raw)["obs"], torch.from_numpy(raw["obs"]))
+
+
 def test_random_shift_equals_replicate_pad_then_crop():
     rng = np.random.default_rng(0)
     images = torch.from_numpy(rng.integers(0, 256, (4, 2, 12, 10, 3), dtype=np.uint8))
