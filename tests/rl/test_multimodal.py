@@ -448,3 +448,17 @@ def test_encoder_shorthand_flag_and_its_bad_value(capsys):
     assert train_main(["--algo", "sac", "--encoder", "resnet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown --encoder 'resnet'" in err
+
+
+def test_collected_dict_episodes_fill_a_replay_with_the_env_spec():
+    from robokit.trainers.datasets import collect_episodes
+
+    env = gym.make("robokit-test/DotDict-v0")
+    episodes = collect_episodes(env, lambda obs: np.zeros(2, np.float32), 2, seed=0)
+    spec = spec_from_space(env.observation_space)
+    assert spec_from_episodes(episodes) == spec and episodes[0].observations["image"].dtype == np.uint8
+    shape, dtype = spec.layout()
+    buffer = ReplayBuffer(100, shape, ACT, obs_dtype=dtype)
+    for episode in episodes:
+        buffer.add_episode(episode)
+    assert spec_from_replay(buffer) == spec and len(buffer) == 40
