@@ -141,9 +141,10 @@ class Agent(nn.Module):
 
     def torch_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """A replay batch (numpy) -> the tensors ``update`` takes: images stay uint8 (random-shifted
-        when ``encoder.augment`` is "shift"), point clouds one flat tensor plus offsets."""
+        when ``encoder.augment`` is "shift", except for on-policy agents, whose probability ratio
+        must see the observation they acted on), point clouds one flat tensor plus offsets."""
         out = agent_batch(batch, self.generator.device)
-        if self._image_keys and self.encoder_config.augment == "shift":
+        if self._image_keys and self.encoder_config.augment == "shift" and not self.on_policy:
             for key in OBS_KEYS:
                 if key in out:
                     out[key] = augment_images(out[key], self._image_keys, self.encoder_config.shift_pad,

@@ -27,6 +27,7 @@ from robokit.algos.base import seeded_init
 from robokit.algos.sequence import SequenceAgent, SequenceConfig, adamw
 from robokit.losses.doc import gaussian_kl, info_nce, reverse_gradient
 from robokit.nets import MLP
+from robokit.nets.obs_spec import ObsSpec
 from robokit.nets.sequence import (
     ACTION,
     STATE,
@@ -84,7 +85,7 @@ def select_latent(values: torch.Tensor, latents: torch.Tensor, target: float | N
 class DoC(SequenceAgent):
     name = "doc"
 
-    def __init__(self, config: DoCConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: DoCConfig, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
         if config.mi_gradient not in MI_GRADIENTS:
             raise ValueError(f"doc: mi_gradient must be one of {MI_GRADIENTS}, got {config.mi_gradient!r}")
         if config.future_length < 1:
@@ -92,7 +93,7 @@ class DoC(SequenceAgent):
         super().__init__(config, obs_dim, action_dim, seed)
         hidden, latent = config.hidden, config.latent_dim
         with seeded_init(seed):
-            self.embed = TrajectoryEmbedding(obs_dim, action_dim, hidden, config.max_timestep)
+            self.embed = TrajectoryEmbedding(self.feature_dim, action_dim, hidden, config.max_timestep)
             self.trunk, self.prior_trunk, self.future_trunk = (
                 CausalTransformer(hidden, config.layers, config.heads, config.dropout) for _ in range(3))
             self.prior_head = nn.Linear(hidden, 2 * latent)
@@ -146,6 +147,7 @@ class DoC(SequenceAgent):
     def losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The four DoC terms on a (B, K+F) window batch (each a scalar tensor)."""
         cfg = self.config
+        batch = {**batch, "obs": self.step_features(batch["obs"]), "next_obs": self.step_features(batch["next_obs"])}
         k, f = cfg.context_length, cfg.future_length
         mask = batch["mask"]
         if mask.shape[1] != k + f:
@@ -187,7 +189,7 @@ class DoC(SequenceAgent):
     # -- acting ---------------------------------------------------------------
     def predict_action(self, window: dict[str, torch.Tensor]) -> torch.Tensor:
         self.eval()
-        tokens = self.context_tokens(window)
+        tokens = self.context_tokens({**window, "obs": self.step_features(window["obs"])})
         h_state = step_outputs(self.trunk(tokens), STATE)[:, -1]
         mean, logvar = self.gaussian(self.prior_head, step_outputs(self.prior_trunk(tokens), STATE)[:, -1])
         count = self.config.num_samples

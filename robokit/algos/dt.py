@@ -12,6 +12,7 @@ from torch import nn
 from robokit.algos.base import seeded_init
 from robokit.algos.sequence import SequenceAgent, SequenceConfig, adamw
 from robokit.losses.doc import masked_mse
+from robokit.nets.obs_spec import ObsSpec
 from robokit.nets.sequence import STATE, CausalTransformer, TrajectoryEmbedding, step_outputs
 
 
@@ -23,17 +24,18 @@ class DTConfig(SequenceConfig):
 class DT(SequenceAgent):
     name = "dt"
 
-    def __init__(self, config: DTConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: DTConfig, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
         with seeded_init(seed):
-            self.embed = TrajectoryEmbedding(obs_dim, action_dim, config.hidden, config.max_timestep)
+            self.embed = TrajectoryEmbedding(self.feature_dim, action_dim, config.hidden, config.max_timestep)
             self.trunk = CausalTransformer(config.hidden, config.layers, config.heads, config.dropout)
             self.action_head = nn.Sequential(nn.Linear(config.hidden, action_dim), nn.Tanh())
         self.optimizer = adamw(self, config)
 
     def forward_actions(self, window: dict[str, torch.Tensor]) -> torch.Tensor:
         """Window (B, L, ...) -> predicted actions (B, L, A), a_t read from the state token s_t."""
-        tokens = self.embed(self.scaled_returns(window), window["obs"], window["action"], window["timestep"])
+        tokens = self.embed(self.scaled_returns(window), self.step_features(window["obs"]), window["action"],
+                            window["timestep"])
         return self.action_head(step_outputs(self.trunk(tokens), STATE))
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -11,6 +11,7 @@ import torch
 from robokit.algos.base import check_batch, seeded_init
 from robokit.algos.sequence import SequenceAgent, SequenceConfig, adamw
 from robokit.nets import MLP
+from robokit.nets.obs_spec import ObsSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,13 +29,13 @@ class RCSLConfig(SequenceConfig):
 class RCSL(SequenceAgent):
     name = "rcsl"
 
-    def __init__(self, config: RCSLConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: RCSLConfig, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
         if config.context_length != 1:
             raise ValueError(f"rcsl conditions on the current step only: context_length must be 1, "
                              f"got {config.context_length}")
         super().__init__(config, obs_dim, action_dim, seed)
         with seeded_init(seed):
-            self.net = MLP(obs_dim + 1, action_dim, config.hidden_dims)
+            self.net = MLP(self.feature_dim + 1, action_dim, config.hidden_dims)
         self.optimizer = adamw(self, config)
 
     def replay_view(self) -> Any:
@@ -43,8 +44,8 @@ class RCSL(SequenceAgent):
         return ReturnToGoView()
 
     def forward_actions(self, obs: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
-        """obs (B, O), scaled returns-to-go (B,) -> actions (B, A) in [-1, 1]."""
-        return torch.tanh(self.net(torch.cat([obs, returns[:, None]], dim=-1)))
+        """obs (B, O) (or a batch of any observation kind), scaled returns-to-go (B,) -> actions (B, A) in [-1, 1]."""
+        return torch.tanh(self.net(torch.cat([self.step_features(obs), returns[:, None]], dim=-1)))
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         check_batch(batch, ("obs", "action"), self.name)

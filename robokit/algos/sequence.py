@@ -24,7 +24,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from robokit.algos.base import Agent, PhaseConfig, check_batch
+from robokit.algos.base import Agent, PhaseConfig, check_batch, seeded_init
+from robokit.nets.obs_batch import ObsDict
+from robokit.nets.obs_spec import ObsSpec, flatten_leading
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +81,14 @@ class EpisodeContext:
         self.steps: dict[str, list] = {key: [] for key in self.KEYS}
         self.step, self.total_reward, self.last_reward = 0, 0.0, 0.0
 
-    def add_obs(self, obs: np.ndarray) -> None:
+    def add_obs(self, obs: np.ndarray | torch.Tensor | ObsDict) -> None:
+        """One step's observation: a vector (O,) (numpy or torch), or one row of a checked
+        observation batch (an image tensor, an :class:`ObsDict` of parts)."""
         if len(self.steps["obs"]) > len(self.steps["action"]):
             raise RuntimeError("act() was called twice without an action in between")
-        row = {"obs": np.asarray(obs, np.float32), "prev_reward": self.last_reward,
+        if not isinstance(obs, torch.Tensor | ObsDict):
+            obs = torch.from_numpy(np.asarray(obs, np.float32))
+        row = {"obs": obs, "prev_reward": self.last_reward,
                "mc_return": self.target - self.total_reward, "timestep": self.step}
         for key, value in row.items():
             self.steps[key].append(value)
@@ -105,12 +111,19 @@ class EpisodeContext:
         k = len(self.steps["obs"])
         actions = self.steps["action"][-(k - 1):] if k > 1 else []
         prev = [0.0] + self.steps["prev_reward"][1:]
-        return {"obs": torch.from_numpy(np.stack(self.steps["obs"]))[None],
+        return {"obs": _stack_steps(self.steps["obs"])[None],
                 "action": torch.from_numpy(np.stack(actions + [np.zeros(self.action_dim, np.float32)]))[None],
                 "prev_reward": torch.tensor([prev], dtype=torch.float32),
                 "mc_return": torch.tensor([self.steps["mc_return"]], dtype=torch.float32),
                 "timestep": torch.tensor([self.steps["timestep"]], dtype=torch.int64),
                 "mask": torch.ones(1, k)}
+
+
+def _stack_steps(rows: list) -> torch.Tensor | ObsDict:
+    """k step observations -> (k, ...) (per part for dict observations)."""
+    if isinstance(rows[0], ObsDict):
+        return ObsDict({key: torch.stack([row[key] for row in rows]) for key in rows[0]})
+    return torch.stack(rows)
 
 
 class SequenceAgent(Agent):
@@ -121,15 +134,19 @@ class SequenceAgent(Agent):
     obs_kinds: ClassVar[tuple[str, ...] | None] = ("vector",)
     #: the offline replay must store returns-to-go (``mc_return``) with the config's discount
     needs_returns_to_go: ClassVar[bool] = True
+    #: windows hold steps of one shape (ragged point clouds are not windowed)
+    obs_kinds: ClassVar[tuple[str, ...] | None] = ("vector", "image", "text", "dict")
 
-    def __init__(self, config: SequenceConfig, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+    def __init__(self, config: SequenceConfig, obs_dim: int | ObsSpec, action_dim: int, seed: int = 0) -> None:
         super().__init__(config, obs_dim, action_dim, seed)
         if config.context_length < 1:
             raise ValueError(f"{self.name}: context_length must be >= 1, got {config.context_length}")
+        with seeded_init(seed):  # one loss trains the whole model, the step encoder included
+            self.step_encoder = self.on_features(torch.nn.Identity(), trains_encoder=True)
         #: the return episodes are conditioned on (None: the agent's own choice, DoC's highest value)
         self.target_return: float | None = config.target_return
         self.aim: float | None = self.target_return
-        self.context = EpisodeContext(config.context_length, obs_dim, action_dim, self.aim or 0.0)
+        self.context = EpisodeContext(config.context_length, self.obs_dim, action_dim, self.aim or 0.0)
         self._context_started = False
 
     # -- the trainer's hooks ---------------------------------------------------
@@ -155,8 +172,10 @@ class SequenceAgent(Agent):
         if "mc_return" not in batch:
             raise KeyError(f"{self.name}.update: batch has no 'mc_return' (returns-to-go); build the replay with "
                            f"store_mc_return=True")
-        if batch["obs"].dim() != 3:
+        if self.raw_obs and batch["obs"].dim() != 3:
             raise ValueError(f"{self.name}.update: expected windows obs (B, L, O), got {tuple(batch['obs'].shape)}")
+        if not self.raw_obs and len(flatten_leading(batch["obs"], self.obs_spec)[1]) != 2:
+            raise ValueError(f"{self.name}.update: expected windows of observations (B, L, ...)")
 
     def set_phase(self, phase: str) -> None:
         super().set_phase(phase)
@@ -175,21 +194,29 @@ class SequenceAgent(Agent):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """obs (O,) -> action (A,) in [-1, 1], using and extending the episode's history."""
-        array = np.asarray(obs, dtype=np.float32)
-        if array.shape != (self.obs_dim,):
-            raise ValueError(f"{self.name}.act: expected one obs of shape ({self.obs_dim},), got {array.shape} "
+        """One observation -> action (A,) in [-1, 1], using and extending the episode's history."""
+        tensor, batched = self.obs_batch(obs)
+        if batched:
+            raise ValueError(f"{self.name}.act: expected one observation, got a batch of {len(tensor)} "
                              f"(sequence agents act on one episode's history at a time)")
         if not self._context_started:
             self.reset_context()
-        self.context.add_obs(array)
-        action = self.predict_action(self.context.window()).clamp(-1.0, 1.0).numpy().astype(np.float32)
+        self.context.add_obs(tensor[0])
+        action = self.predict_action(self.context.window()).clamp(-1.0, 1.0).cpu().numpy().astype(np.float32)
         self.context.add_action(action)
         return action
 
     def predict_action(self, window: dict[str, torch.Tensor]) -> torch.Tensor:
         """History window (1, k, ...) of :meth:`EpisodeContext.window` -> the current action (A,)."""
         raise NotImplementedError
+
+    def step_features(self, obs: Any) -> Any:
+        """Observations (B, L, *step) or (B, *step) -> features (B, L, F) or (B, F) through the
+        step encoder (raw vectors are returned as they are)."""
+        if self.raw_obs:
+            return obs
+        rows, lead = flatten_leading(obs, self.obs_spec)
+        return self.step_encoder(rows).reshape(*lead, -1)
 
     def scaled_returns(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``mc_return`` (B,) or (B, L) divided by ``return_scale``, the networks' return unit."""

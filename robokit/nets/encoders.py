@@ -167,9 +167,8 @@ class SparseVoxelBody(nn.Module):
 
     def __init__(self, channels: int, voxel_size: float = 0.0625, extent: float = 1.0) -> None:
         super().__init__()
-        from robokit.pointcloud.backbones import (
-            SparseEncoder8x,  # spconv loads only when this body is used
-        )
+        # spconv loads only when this body is used
+        from robokit.pointcloud.backbones import SparseEncoder8x
 
         cells = int(round(2 * extent / voxel_size))
         if cells % 8:

@@ -135,11 +135,16 @@ class PointCloudSpec:
     kind: ClassVar[str] = "pointcloud"
 
     def as_batch(self, value: Any, key: str = "obs") -> tuple[PointBatch, bool]:
-        """One cloud (N, C), or a list of B clouds -> (:class:`PointBatch`, batched)."""
-        batched = isinstance(value, list | tuple)
+        """One cloud (N, C) (or a tuple of N points (C,), gymnasium's unstacked ``Sequence``), a
+        list of B clouds, or B equal-size clouds (B, N, C) (a vector env's ``Box`` observations)
+        -> (:class:`PointBatch`, batched)."""
+        if isinstance(value, list | tuple):
+            if not value:
+                raise ObservationError(f"{key}: empty point cloud (0 points); every step needs at least one")
+            if all(np.ndim(point) == 1 for point in value):  # one cloud as a sequence of points
+                value = np.stack([np.asarray(point) for point in value])
+        batched = isinstance(value, list | tuple) or np.ndim(value) == 3
         clouds = list(value) if batched else [value]
-        if not clouds:
-            raise ObservationError(f"{key}: an empty list of point clouds")
         for index, cloud in enumerate(clouds):
             where = f"{key}[{index}]" if batched else key
             array = _numeric(cloud, where)
@@ -250,6 +255,23 @@ def as_spec(obs: ObsSpec | int | Mapping[str, Any]) -> ObsSpec:
     if isinstance(obs, tuple(SPECS.values())):
         return obs
     raise TypeError(f"expected an observation spec or an int obs_dim, got {type(obs).__name__}")
+
+
+def flatten_leading(obs: Any, spec: ObsSpec) -> tuple[Any, tuple[int, ...]]:
+    """Observations with any leading dims (B, L, *step) -> (rows (B*L, *step), leading dims (B, L)),
+    for encoding windows of steps (sequence models) with an encoder made for (B, *step) batches."""
+    if isinstance(spec, DictSpec):
+        name, part = next(iter(spec.parts.items()))
+        lead = tuple(obs[name].shape[:obs[name].dim() - _step_rank(part)])
+        return ObsDict({key: value.reshape(-1, *value.shape[len(lead):]) for key, value in obs.items()}), lead
+    lead = tuple(obs.shape[:obs.dim() - _step_rank(spec)])
+    return obs.reshape(-1, *obs.shape[len(lead):]), lead
+
+
+def _step_rank(spec: ObsSpec) -> int:
+    if isinstance(spec, PointCloudSpec):
+        raise ValueError("point clouds are not windowed (each step has its own number of points)")
+    return 1 if isinstance(spec, TextSpec) else len(spec.shape)
 
 
 def stored_spec(spec: ObsSpec) -> ObsSpec:

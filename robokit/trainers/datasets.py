@@ -57,7 +57,9 @@ def collect_episodes(env: Any, policy: Callable[[np.ndarray], np.ndarray], episo
         flags_term, flags_trunc = np.zeros(steps, bool), np.zeros(steps, bool)
         flags_term[-1], flags_trunc[-1] = bool(terminated), bool(truncated and not terminated)
         infos = {"success": np.array(successes)} if "success" in info else {}
-        out.append(Episode(np.stack(observations), np.stack(actions), np.array(rewards, np.float32),
+        stacked = ({key: np.stack([o[key] for o in observations]) for key in observations[0]}
+                   if isinstance(observations[0], dict) else np.stack(observations))  # dict observations per part
+        out.append(Episode(stacked, np.stack(actions), np.array(rewards, np.float32),
                            flags_term, flags_trunc, infos))
     return out
 

@@ -249,6 +249,18 @@ def test_point_batch_row_operations_match_per_cloud_lists():
     assert np.array_equal(as_list(picked)[0], clouds[4]) and np.array_equal(as_list(picked)[1], clouds[0])
 
 
+def test_training_batches_are_shifted_except_for_on_policy_agents():
+    buffer = filled_replay(IMAGE)
+    raw = buffer.gather_transitions(np.arange(BATCH))
+    for algo, shifted in (("sac", True), ("ppo", False)):
+        agent = make_agent(algo, IMAGE, ACT, small_config(algo, EncoderConfig()), seed=0)
+        batch = agent.torch_batch(raw)
+        assert batch["obs"].dtype == torch.uint8
+        assert torch.equal(batch["obs"], torch.from_numpy(raw["obs"])) is not shifted, algo
+    off = make_agent("sac", IMAGE, ACT, small_config("sac", EncoderConfig(augment="none")), seed=0)
+    assert torch.equal(off.torch_batch(raw)["obs"], torch.from_numpy(raw["obs"]))
+
+
 def test_random_shift_equals_replicate_pad_then_crop():
     rng = np.random.default_rng(0)
     images = torch.from_numpy(rng.integers(0, 256, (4, 2, 12, 10, 3), dtype=np.uint8))
@@ -286,6 +298,16 @@ def test_bad_clouds_and_missing_keys_name_the_key():
         cloud_agent.act(np.zeros((0, 3), np.float32))
     with pytest.raises(ObservationError, match=r"obs\[1\]: expected a point cloud of shape \(N, 3\)"):
         cloud_agent.act([np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32)])
+    with pytest.raises(ObservationError, match=r"obs\[0\]: non-finite value inf at index \(2, 1\)"):
+        cloud_agent.act(np.array([[[0, 0, 0]] * 2 + [[0, np.inf, 0]]], np.float32))  # (B, N, C) of a vector env
+    assert cloud_agent.act(np.zeros((2, 5, 3), np.float32)).shape == (2, ACT)
+    space = gym.spaces.Sequence(gym.spaces.Box(-1, 1, (3,), np.float32), seed=0)  # unstacked: a tuple of points
+    points = space.sample()
+    while not points:
+        points = space.sample()
+    np.testing.assert_array_equal(cloud_agent.act(points), cloud_agent.act(np.stack(points)))
+    with pytest.raises(ObservationError, match=r"obs: empty point cloud"):
+        cloud_agent.act(())
     agent = make_agent("bc", DICT, ACT, small_config("bc", EncoderConfig(cnn_filters=8)), seed=0)
     obs = observation(DICT, np.random.default_rng(0))
     del obs["task"]
@@ -294,9 +316,40 @@ def test_bad_clouds_and_missing_keys_name_the_key():
     assert issubclass(ObservationError, ValueError)  # the CLI's bad-input convention (exit 2, one line)
 
 
-def test_sequence_agents_refuse_non_vector_observations():
-    with pytest.raises(ValueError, match="--algo dt takes vector observations only, got image"):
-        make_agent("dt", IMAGE, ACT)
+def test_agents_refuse_observations_they_cannot_take():
+    with pytest.raises(ValueError, match="--algo dt takes vector or image or text or dict observations only, "
+                                         "got pointcloud"):
+        make_agent("dt", CLOUD, ACT)
+    with pytest.raises(ValueError, match="--algo unio4 takes vector observations only, got image"):
+        make_agent("unio4", IMAGE, ACT)
+
+
+@pytest.mark.parametrize("spec", [IMAGE, DICT], ids=["image", "dict"])
+@pytest.mark.parametrize("algo", ("dt", "rcsl", "doc"))
+def test_sequence_agents_encode_each_step_and_reload(algo, spec, tmp_path):
+    config_cls, _ = ALGOS.get(algo)
+    options = {"hidden": 16, "batch_size": BATCH, "context_length": 1 if algo == "rcsl" else 3,
+               "encoder": EncoderConfig(cnn_filters=8)}
+    if algo == "rcsl":
+        options = {"hidden_dims": (16,), "batch_size": BATCH, "context_length": 1, "encoder": options["encoder"]}
+    if algo == "doc":
+        options.update(future_length=2, latent_dim=2)
+    agent = make_agent(algo, spec, ACT, config_cls(**options), seed=0)
+    buffer = filled_replay(spec)
+    before = {name: p.detach().clone() for name, p in agent.named_parameters()}
+    for _ in range(3):
+        metrics = agent.update(agent.torch_batch(buffer.sample(BATCH, view=agent.replay_view())))
+        assert all(np.isfinite(value) for value in metrics.values()), metrics
+    body = [name for name in before if name.startswith("step_encoder.body.")]
+    assert body and all(not torch.equal(before[name], dict(agent.named_parameters())[name]) for name in body)
+    loaded = load_agent(save_agent(agent, tmp_path / "agent.pt"))
+    agent.eval()
+    rng = np.random.default_rng(3)
+    for _ in range(3):  # the history grows, so the window's encoder sees 1, 2, 3 steps
+        obs = observation(spec, rng)
+        np.testing.assert_array_equal(loaded.act(obs), agent.act(obs))
+        loaded.observe_reward(1.0)
+        agent.observe_reward(1.0)
 
 
 # ------------------------------------------------------------------------------ text and tasks
@@ -312,6 +365,23 @@ def test_hash_text_embedding_is_deterministic_and_conditions_a_policy():
     embedded = {"proprio": obs["proprio"], "instruction": vectors[0]}
     np.testing.assert_array_equal(agent.act(obs), agent.act(embedded))
     assert spec.storable(obs)["instruction"].shape == (32,)
+
+
+def test_text_embedder_choice_and_fallback(monkeypatch):
+    import importlib.util
+
+    import robokit.nets.obs_spec as obs_spec
+    from robokit.nets.text import make_text_embedder
+
+    np.testing.assert_array_equal(make_text_embedder("hash", 16)(["pick"]), hash_embed(["pick"], 16))
+    if importlib.util.find_spec("sentence_transformers") is None:  # this environment: the documented fallback
+        np.testing.assert_array_equal(make_text_embedder("auto", 16)(["pick"]), hash_embed(["pick"], 16))
+    with pytest.raises(ValueError, match="unknown text embedder 'bert'"):
+        make_text_embedder("bert")
+    # an embedder whose size differs from the checkpoint's spec (a swapped local model) is refused
+    monkeypatch.setattr(obs_spec, "make_text_embedder", lambda name, dim: lambda texts: hash_embed(texts, 8))
+    with pytest.raises(ObservationError, match=r"obs\['task'\]: text embedder 'hash' gave vectors \(8,\)"):
+        TextSpec(4).embed(["x"], "obs['task']")
 
 
 # -------------------------------------------------------------------------------------- trainer
@@ -378,3 +448,17 @@ def test_encoder_shorthand_flag_and_its_bad_value(capsys):
     assert train_main(["--algo", "sac", "--encoder", "resnet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown --encoder 'resnet'" in err
+
+
+def test_collected_dict_episodes_fill_a_replay_with_the_env_spec():
+    from robokit.trainers.datasets import collect_episodes
+
+    env = gym.make("robokit-test/DotDict-v0")
+    episodes = collect_episodes(env, lambda obs: np.zeros(2, np.float32), 2, seed=0)
+    spec = spec_from_space(env.observation_space)
+    assert spec_from_episodes(episodes) == spec and episodes[0].observations["image"].dtype == np.uint8
+    shape, dtype = spec.layout()
+    buffer = ReplayBuffer(100, shape, ACT, obs_dtype=dtype)
+    for episode in episodes:
+        buffer.add_episode(episode)
+    assert spec_from_replay(buffer) == spec and len(buffer) == 40
