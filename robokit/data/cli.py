@@ -11,6 +11,7 @@ import tyro
 
 from robokit.core.cli_errors import run_command
 from robokit.core.config import check_ranges
+from robokit.distributed.options import DistributedField, DistributedOptions
 
 FormatName = Literal["minari", "d4rl", "robomimic", "replay"]
 
@@ -37,6 +38,7 @@ class CollectConfig:
     """sample checkpoint actions instead of taking the deterministic (mean) action."""
     overwrite: bool = False
     """replace --out if it exists (only after the new dataset is complete)."""
+    scale: DistributedField = DistributedOptions()
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("episodes", "max_steps"))
@@ -88,7 +90,7 @@ def _collect(argv: list[str]) -> int:
         raise FileExistsError(f"--out {cfg.out} already exists; pass --overwrite to replace it")
     episodes = collect_episodes(cfg.env, cfg.episodes, cfg.seed, cfg.policy,
                                 str(cfg.checkpoint) if cfg.checkpoint else None, cfg.max_steps,
-                                deterministic=not cfg.stochastic)
+                                deterministic=not cfg.stochastic, options=cfg.scale)
     out = save_minari(episodes, cfg.out, env_id=cfg.env, algorithm_name=f"robokit-collect-{cfg.policy}",
                       overwrite=cfg.overwrite)
     save_config(cfg, out)  # config.yaml beside the data: the resolved options of this run

@@ -1,8 +1,9 @@
 """Roll out a policy in a gymnasium env and return :class:`Episode` objects.
 
-Seeding: the env is reset with ``seed + episode_index`` and the action space is
-seeded with ``seed``, so the same seed gives the same episodes for a random
-policy. Episodes end on ``terminated`` or ``truncated`` (the env's time limit)
+Seeding: episode ``i`` resets the env with ``seed + i`` and draws its random actions from
+the action space seeded with ``seed + i`` (a stochastic checkpoint policy samples from a stream
+seeded the same way), so every episode depends only on its own seed: the same seed gives the
+same episodes in one process and fanned out over Ray workers (``--distributed ray``). Episodes end on ``terminated`` or ``truncated`` (the env's time limit)
 or after ``max_steps`` steps (marked truncated).
 """
 
@@ -37,14 +38,6 @@ def make_env(env_id: str, max_steps: int | None = None) -> Any:
 def random_policy(env: Any) -> Policy:
     """Uniform random actions from the env's (seeded) action space."""
     return lambda obs: env.action_space.sample()
-
-
-def checkpoint_policy(path: str, deterministic: bool = True) -> Policy:
-    """Actions from a robokit RL checkpoint (``robokit.algos.load_agent``)."""
-    from robokit.algos import load_agent
-
-    agent = load_agent(path)
-    return lambda obs: agent.act(obs, deterministic=deterministic)
 
 
 def rollout(env: Any, policy: Policy, seed: int, max_steps: int | None = None) -> Episode:
@@ -82,26 +75,51 @@ def _stack(observations: list) -> Any:
 
 def collect_episodes(env_id: str, episodes: int, seed: int = 0, policy: str = "random",
                      checkpoint: str | None = None, max_steps: int | None = None, progress: bool = True,
-                     deterministic: bool = True) -> list[Episode]:
-    """Collect ``episodes`` episodes of ``policy`` ("random" or "checkpoint") in ``env_id``."""
+                     deterministic: bool = True, options: Any = None) -> list[Episode]:
+    """Collect ``episodes`` episodes of ``policy`` ("random" or "checkpoint") in ``env_id``.
+
+    ``options`` (:class:`robokit.distributed.options.DistributedOptions`) fans the episodes out
+    over Ray workers; they come back in episode order.
+    """
     from tqdm import tqdm
 
-    env = make_env(env_id, max_steps)
-    env.action_space.seed(seed)
-    if policy == "random":
-        act = random_policy(env)
-    elif policy == "checkpoint":
-        if not checkpoint:
-            raise ValueError("--policy checkpoint needs --checkpoint PATH")
-        act = checkpoint_policy(checkpoint, deterministic)
-    else:
+    from robokit.distributed.fanout import fan_out
+
+    if policy not in ("random", "checkpoint"):
         raise ValueError(f"unknown policy {policy!r} (random, checkpoint)")
-    collected = []
+    if policy == "checkpoint" and not checkpoint:
+        raise ValueError("--policy checkpoint needs --checkpoint PATH")
     with tqdm(total=episodes, desc=f"collect {env_id}", unit="ep", disable=not progress) as bar:
-        for index in range(episodes):
-            episode = rollout(env, act, seed + index, max_steps)
-            collected.append(episode)
+        def tick(episode: Episode) -> None:
             bar.set_postfix(steps=len(episode), ret=f"{episode.total_return:.1f}")
             bar.update(1)
-    env.close()
-    return collected
+
+        return fan_out(_collect_setup, (env_id, policy, checkpoint, max_steps, deterministic), _collect_episode,
+                       [seed + index for index in range(episodes)], options, progress=tick, teardown=_close_env)
+
+
+def _collect_setup(env_id: str, policy: str, checkpoint: str | None, max_steps: int | None,
+                   deterministic: bool) -> tuple:
+    """(env, agent or None, max_steps, deterministic) of one collecting worker."""
+    from robokit.algos import load_agent
+
+    env = make_env(env_id, max_steps)
+    agent = load_agent(checkpoint) if policy == "checkpoint" else None
+    return env, agent, max_steps, deterministic
+
+
+def _collect_episode(state: tuple, episode_seed: int) -> Episode:
+    """The episode reset with ``episode_seed``, its action stream seeded with it too."""
+    env, agent, max_steps, deterministic = state
+    if agent is None:
+        env.action_space.seed(episode_seed)
+        act = random_policy(env)
+    else:
+        if not deterministic:
+            agent.generator.manual_seed(episode_seed)
+        act = lambda obs: agent.act(obs, deterministic=deterministic)  # noqa: E731
+    return rollout(env, act, episode_seed, max_steps)
+
+
+def _close_env(state: tuple) -> None:
+    state[0].close()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from robokit.core.cli_errors import run_command
 from robokit.core.config import ConfigError, check_ranges
+from robokit.distributed.options import DistributedField, DistributedOptions
 
 ALGO_FLAG = "--algo"
 ENCODER_FLAG = "--encoder"
@@ -37,10 +38,14 @@ class EvalConfig:
     render_video: Path | None = None
     """write the first episode as a video (.mp4 or .gif); needs MUJOCO_GL=egl headless"""
     stochastic: bool = False
-    """sample actions from the policy instead of taking its mean action"""
+    """sample actions from the policy instead of taking its mean action (episode k's sampling
+    stream is seeded with its reset seed, so the numbers do not depend on which worker ran it)"""
+    scale: DistributedField = DistributedOptions()
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("episodes",))
+        if self.render_video is not None and self.scale.enabled:
+            raise ConfigError("--render-video records in this process; drop --distributed ray to record")
 
 
 def split_algo(argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -135,35 +140,68 @@ def _eval_main(argv: list[str]) -> int:
 
     cfg = parse(EvalConfig, list(argv), prog="robokit eval")
     result = evaluate_checkpoint(cfg.checkpoint, cfg.episodes, cfg.env, cfg.seed, cfg.render_video,
-                                 not cfg.stochastic)
+                                 not cfg.stochastic, cfg.scale)
     width = max(len(k) for k in result)
     print("\n".join(f"  {k:<{width}}  {_fmt(v)}" for k, v in result.items()))
     return 0
 
 
 def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = None, seed: int = 0,
-                        video: Path | None = None, deterministic: bool = True) -> dict:
-    """Load a checkpoint's agent and evaluate it; returns the eval metrics plus the env id."""
+                        video: Path | None = None, deterministic: bool = True,
+                        options: DistributedOptions | None = None) -> dict:
+    """Load a checkpoint's agent and evaluate it; returns the eval metrics plus the env id.
+
+    Episodes are independent tasks (reset seed and, when stochastic, sampling seed from the
+    episode index), fanned out over Ray workers with ``options`` and gathered in episode order,
+    so the metrics are the same in one process and on Ray.
+    """
     import os
 
-    from robokit.algos import load_agent
     from robokit.core.checkpoint import load_checkpoint
-    from robokit.envs import make_env
-    from robokit.nets.obs_spec import spec_from_space
-    from robokit.trainers.evaluation import evaluate
+    from robokit.distributed.fanout import fan_out
+    from robokit.trainers.evaluation import episode_metrics
 
     if video is not None:
         os.environ.setdefault("MUJOCO_GL", "egl")
-    agent = load_agent(checkpoint)
     env_id = env_id or load_checkpoint(checkpoint).get("env_id")
     if env_id is None:
         raise ValueError(f"{checkpoint}: no env id stored; pass --env")
-    env = make_env(env_id, render_mode="rgb_array" if video is not None else None)
+    items = [(seed, k, deterministic, video if k == 0 else None) for k in range(episodes)]
+    results = fan_out(_eval_setup, (checkpoint, env_id, video is not None), _eval_episode, items, options,
+                      teardown=_eval_teardown)
+    metrics = episode_metrics(results)
+    return {"env": env_id, "episodes": episodes, **metrics, **({"video": str(video)} if video else {})}
+
+
+def _eval_setup(checkpoint: Path, env_id: str, render: bool) -> tuple:
+    """(agent, env) of one evaluation worker."""
+    from robokit.algos import load_agent
+    from robokit.envs import make_env
+
+    from robokit.nets.obs_spec import spec_from_space
+
+    agent = load_agent(checkpoint)
+    env = make_env(env_id, render_mode="rgb_array" if render else None)
     env_spec = spec_from_space(env.observation_space, key=f"env '{env_id}' observations")
     if env_spec != agent.obs_spec:
+        env.close()
         raise ValueError(f"{checkpoint}: agent expects observations {agent.obs_spec}, env '{env_id}' gives {env_spec}")
-    try:
-        metrics = evaluate(agent, env, episodes, seed=seed, deterministic=deterministic, video_path=video)
-    finally:
-        env.close()  # release the GL context before interpreter shutdown
-    return {"env": env_id, "episodes": episodes, **metrics, **({"video": str(video)} if video else {})}
+    return agent, env
+
+
+def _eval_episode(state: tuple, item: tuple) -> dict[str, float]:
+    """One evaluation episode; ``item`` is (seed, k, deterministic, video path or None)."""
+    from robokit.trainers.evaluation import episode_seed, evaluate_episode, write_video
+
+    (agent, env), (seed, k, deterministic, video) = state, item
+    if not deterministic:
+        agent.generator.manual_seed(episode_seed(seed, k))
+    frames: list | None = [] if video is not None else None
+    result = evaluate_episode(agent, env, seed, k, deterministic, frames)
+    if frames:
+        write_video(video, frames, fps=int(env.metadata.get("render_fps", 30)))
+    return result
+
+
+def _eval_teardown(state: tuple) -> None:
+    state[1].close()  # release the GL context before interpreter shutdown

@@ -32,34 +32,51 @@ def run_episode(env: Any, policy: Any, seed: int, frames: list | None = None,
                     "has_success": float("success" in info)}
 
 
-def evaluate(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: bool = True,
-             video_path: str | os.PathLike | None = None) -> dict[str, float]:
-    """Run ``episodes`` episodes with ``agent.act``.
+def episode_seed(seed: int, k: int) -> int:
+    """Reset seed of evaluation episode ``k`` of an evaluation seeded ``seed``."""
+    return EVAL_SEED_OFFSET + seed * 1000 + k
 
-    Returns ``eval/return_mean``, ``eval/return_std``, ``eval/length_mean`` and, when the env
-    reports ``info["success"]``, ``eval/success_rate``. With ``video_path`` the first episode
-    is recorded (env must have ``render_mode="rgb_array"``). Agents that act on a history
-    (``reset_context``/``observe_reward``, see :mod:`robokit.algos.sequence`) start a fresh
-    context each episode and hear every reward.
+
+def evaluate_episode(agent: Any, env: Any, seed: int, k: int, deterministic: bool = True,
+                     frames: list | None = None) -> dict[str, float]:
+    """Episode ``k`` of an evaluation seeded ``seed`` with ``agent.act``; see :func:`run_episode`.
+
+    Agents that act on a history (``reset_context``/``observe_reward``, see
+    :mod:`robokit.algos.sequence`) start a fresh context and hear every reward.
     """
-    if episodes <= 0:
-        raise ValueError(f"evaluation needs at least one episode, got {episodes}")
-    results = []
     reset_context = getattr(agent, "reset_context", None)
-    for k in range(episodes):
-        frames: list | None = [] if (video_path is not None and k == 0) else None
-        if reset_context is not None:
-            reset_context()
-        results.append(run_episode(env, lambda o: agent.act(o, deterministic), EVAL_SEED_OFFSET + seed * 1000 + k,
-                                   frames, getattr(agent, "observe_reward", None)))
-        if frames:
-            write_video(video_path, frames, fps=int(env.metadata.get("render_fps", 30)))
+    if reset_context is not None:
+        reset_context()
+    return run_episode(env, lambda o: agent.act(o, deterministic), episode_seed(seed, k), frames,
+                       getattr(agent, "observe_reward", None))
+
+
+def episode_metrics(results: list[dict[str, float]]) -> dict[str, float]:
+    """``eval/return_mean``, ``eval/return_std``, ``eval/length_mean`` and, when every episode
+    reported ``info["success"]``, ``eval/success_rate`` of per-episode results (in episode order)."""
     returns = np.array([r["return"] for r in results])
     metrics = {"eval/return_mean": float(returns.mean()), "eval/return_std": float(returns.std()),
                "eval/length_mean": float(np.mean([r["length"] for r in results]))}
     if all(r["has_success"] for r in results):
         metrics["eval/success_rate"] = float(np.mean([r["success"] for r in results]))
     return metrics
+
+
+def evaluate(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: bool = True,
+             video_path: str | os.PathLike | None = None) -> dict[str, float]:
+    """Run ``episodes`` episodes with ``agent.act``; returns :func:`episode_metrics`.
+
+    With ``video_path`` the first episode is recorded (env must have ``render_mode="rgb_array"``).
+    """
+    if episodes <= 0:
+        raise ValueError(f"evaluation needs at least one episode, got {episodes}")
+    results = []
+    for k in range(episodes):
+        frames: list | None = [] if (video_path is not None and k == 0) else None
+        results.append(evaluate_episode(agent, env, seed, k, deterministic, frames))
+        if frames:
+            write_video(video_path, frames, fps=int(env.metadata.get("render_fps", 30)))
+    return episode_metrics(results)
 
 
 def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 30) -> Path:
