@@ -40,6 +40,8 @@ class DistributedOptions:
             raise ConfigError(f"--workers must be >= 1, got {self.workers}")
         if self.address is not None and self.distributed != "ray":
             raise ConfigError("--address needs --distributed ray")
+        if self.enabled:
+            import_ray()  # at parse time, before a command writes anything: name the extra to install
 
     @property
     def enabled(self) -> bool:
