@@ -46,7 +46,7 @@ class RolloutSpec:
     env_id: str
     algo: str
     agent_config: Any
-    obs_dim: int
+    obs_spec: Any  # an int (vector size) or a robokit.nets.obs_spec spec, as make_agent takes
     action_dim: int
     envs: int = 1
     seed: int = 0
@@ -80,7 +80,8 @@ class RolloutActor:
 
         torch.set_num_threads(1)
         self.spec, self.rng = spec, np.random.default_rng(seed)
-        self.agent = make_agent(spec.algo, spec.obs_dim, spec.action_dim, spec.agent_config, seed=seed)
+        self.agent = make_agent(spec.algo, spec.obs_spec, spec.action_dim, spec.agent_config, seed=seed)
+        self.storable = getattr(spec.obs_spec, "storable", None)  # text parts embedded, as the learner stores
         self.envs = [make_env(spec.env_id) for _ in range(spec.envs)]
         self.version = -1
         self.open: list[dict[str, list] | None] = [None] * spec.envs  # unfinished episode per env
@@ -108,7 +109,7 @@ class RolloutActor:
 
     def _step_all(self, random_actions: bool) -> list[Episode]:
         """One step of every env (one batched policy call); the episodes that ended with it."""
-        obs = np.stack([self._current(i)["obs"][-1] for i in range(len(self.envs))])
+        obs = _stack_obs([self._current(i)["raw"] for i in range(len(self.envs))])
         if random_actions:
             actions = self.rng.uniform(-1.0, 1.0, (len(self.envs), self.spec.action_dim)).astype(np.float32)
         else:
@@ -117,7 +118,8 @@ class RolloutActor:
         for i, env in enumerate(self.envs):
             next_obs, reward, terminated, truncated, info = env.step(actions[i])
             record = self.open[i]
-            record["obs"].append(next_obs)
+            record["raw"] = next_obs
+            record["obs"].append(next_obs if self.storable is None else self.storable(next_obs))
             record["action"].append(actions[i])
             record["reward"].append(float(reward))
             record["success"].append(bool(info.get("success", False)))
@@ -127,10 +129,12 @@ class RolloutActor:
         return ended
 
     def _current(self, i: int) -> dict[str, list]:
-        """Env ``i``'s unfinished episode, resetting the env (seed from this actor's stream) if none."""
+        """Env ``i``'s unfinished episode (``raw``: its newest observation as the env gave it, for
+        acting; ``obs``: as the replay stores them), resetting the env (seed from this actor's stream) if none."""
         if self.open[i] is None:
             obs, _ = self.envs[i].reset(seed=int(self.rng.integers(2**31 - 1)))
-            self.open[i] = {"obs": [obs], "action": [], "reward": [], "success": []}
+            stored = obs if self.storable is None else self.storable(obs)
+            self.open[i] = {"raw": obs, "obs": [stored], "action": [], "reward": [], "success": []}
         return self.open[i]
 
     def pid(self) -> int:
@@ -146,8 +150,15 @@ def _episode(record: dict[str, list], terminated: bool, has_success: bool) -> Ep
     term, trunc = ends.copy(), ends.copy()
     (term if terminated else trunc)[-1] = True
     infos = {"success": np.array(record["success"])} if has_success else {}
-    return Episode(np.stack(record["obs"]), np.stack(record["action"]), np.array(record["reward"], np.float32),
+    return Episode(_stack_obs(record["obs"]), np.stack(record["action"]), np.array(record["reward"], np.float32),
                    term, trunc, infos, source="rollout actor")
+
+
+def _stack_obs(observations: list) -> Any:
+    """Observations of one kind stacked on a new first axis (per key for dict observations)."""
+    if isinstance(observations[0], dict):
+        return {key: np.stack([obs[key] for obs in observations]) for key in observations[0]}
+    return np.stack(observations)
 
 
 class RolloutFleet:
@@ -224,7 +235,7 @@ def run_distributed_online(trainer: Any) -> None:
     from robokit.distributed.options import ray_session
 
     cfg = trainer.config
-    spec = RolloutSpec(cfg.env, trainer.algo, cfg.agent, trainer.obs_dim, trainer.action_dim, cfg.rollout_envs,
+    spec = RolloutSpec(cfg.env, trainer.algo, cfg.agent, trainer.obs_spec, trainer.action_dim, cfg.rollout_envs,
                        cfg.seed)
     with ray_session(cfg.scale) as ray:
         fleet = RolloutFleet(ray, spec, cfg.scale.workers)

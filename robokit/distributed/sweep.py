@@ -260,7 +260,7 @@ def _groups(trials: list[Trial], summaries: list[dict[str, Any]], metric: str) -
 
 
 def _plot(groups: list[dict[str, Any]], metric: str, path: Path) -> None:
-    from robokit.lidar.robust_eval import new_figure, save_png
+    from robokit.intact.evaluate import new_figure, save_png
 
     fig = new_figure(figsize=(max(4.0, 1.2 * len(groups) + 2), 3.5))
     ax = fig.add_subplot()

@@ -177,7 +177,6 @@ def _eval_setup(checkpoint: Path, env_id: str, render: bool) -> tuple:
     """(agent, env) of one evaluation worker."""
     from robokit.algos import load_agent
     from robokit.envs import make_env
-
     from robokit.nets.obs_spec import spec_from_space
 
     agent = load_agent(checkpoint)

@@ -9,6 +9,7 @@ from robokit.distributed.options import DistributedOptions
 from tests.distributed.conftest import ENV_ID
 
 RAY2 = DistributedOptions("ray", workers=2)
+pytestmark = pytest.mark.slow  # each Ray fan-out starts 2 worker processes (~10 s on a busy 2-core machine)
 
 
 @pytest.mark.parametrize("deterministic", [True, False])
