@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 from robokit.core.cli_errors import run_command
+from robokit.distributed.options import DistributedField, DistributedOptions
 from robokit.intact.train import TrainConfig
 
 PROG = "robokit robustness"
@@ -41,6 +42,7 @@ class EvalConfig:
     num_points/1024); resample: robokit's old protocol (every cloud resampled to num_points)"""
     progress: bool = True
     """show a progress bar"""
+    scale: DistributedField = DistributedOptions()
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,19 @@ def _test_split(state: dict, dataset: str):
     return data.test_points, data.test_labels, data.class_names
 
 
+def suite_worker(checkpoint: Path, dataset: str, seed: int, protocol: str) -> tuple:
+    """A suite worker's inputs (:func:`robokit.intact.evaluate.suite_inputs`) from a checkpoint."""
+    from robokit.intact.evaluate import load_classifier, suite_inputs
+
+    model, state = load_classifier(checkpoint)
+    points, labels, _ = _test_split(state, dataset)
+    return suite_inputs(model, points, labels, int(state["num_points"]), seed, protocol)
+
+
+def _loaded(worker: tuple) -> tuple:
+    return worker
+
+
 def _reference_for(cfg: EvalConfig, num_classes: int):
     from robokit.intact.evaluate import DGCNN_MODELNET_C, read_result_json
 
@@ -97,19 +112,21 @@ def _reference_for(cfg: EvalConfig, num_classes: int):
 
 def _eval(cfg: EvalConfig) -> int:
     from robokit.intact.evaluate import (
-        build_suite,
         error_metrics,
-        evaluate_sets,
+        evaluate_suite,
         format_table,
         load_classifier,
         plot_heatmap,
+        suite_inputs,
         write_json,
     )
 
     model, state = load_classifier(cfg.checkpoint)
     points, labels, _ = _test_split(state, cfg.dataset)
-    sets = build_suite(points, cfg.suite, int(state["num_points"]), cfg.seed, cfg.progress, cfg.protocol)
-    result = evaluate_sets(model, sets, labels)
+    # one process evaluates what it loaded; each Ray worker loads its own copy (only paths travel)
+    setup, args = (suite_worker, (cfg.checkpoint, cfg.dataset, cfg.seed, cfg.protocol)) if cfg.scale.enabled \
+        else (_loaded, (suite_inputs(model, points, labels, int(state["num_points"]), cfg.seed, cfg.protocol),))
+    result = evaluate_suite(setup, args, cfg.suite, cfg.seed, cfg.scale, progress=cfg.progress)
     reference, reference_name = _reference_for(cfg, int(state["num_classes"]))
     metrics = error_metrics(result, reference) if reference is not None else None
     print(

@@ -33,3 +33,25 @@ def test_collect_equal_single_and_ray(ray_local):
         np.testing.assert_array_equal(a.actions, b.actions)
         np.testing.assert_array_equal(a.rewards, b.rewards)
     assert not np.array_equal(single[0].actions, single[1].actions)  # each episode has its own stream
+
+
+def test_robustness_suite_equal_single_and_ray(ray_local, tmp_path):
+    """`robokit robustness eval` on a tiny procedural model: the same JSON with and without Ray."""
+    import json
+
+    from robokit.cli import main as robokit_main
+
+    model = tmp_path / "standard"
+    assert robokit_main(["robustness", "train", "--method", "standard", "--backbone", "pointnet", "--dataset",
+                         "procedural", "--out", str(model), "--epochs", "1", "--num-points", "64",
+                         "--train-per-class", "3", "--test-per-class", "3", "--dataset-points", "128",
+                         "--batch-size", "16", "--no-progress"]) == 0
+    reports = {}
+    for name, extra in (("single", []), ("ray", ["--distributed", "ray", "--workers", "2"])):
+        reports[name] = tmp_path / f"{name}.json"
+        assert robokit_main(["robustness", "eval", "--checkpoint", str(model / "model.pt"), "--json",
+                             str(reports[name]), "--no-progress", *extra]) == 0
+    single, on_ray = (json.loads(reports[k].read_text()) for k in ("single", "ray"))
+    assert single == on_ray
+    assert len(single["accuracy"]) == 7 and all(len(levels) == 5 for levels in single["accuracy"].values())
+    assert (tmp_path / "ray.png").stat().st_size > 0
