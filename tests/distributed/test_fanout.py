@@ -55,3 +55,23 @@ def test_robustness_suite_equal_single_and_ray(ray_local, tmp_path):
     assert single == on_ray
     assert len(single["accuracy"]) == 7 and all(len(levels) == 5 for levels in single["accuracy"].values())
     assert (tmp_path / "ray.png").stat().st_size > 0
+
+
+def test_degrade_tracking_equal_single_and_ray(ray_local, shared_data, tmp_path):
+    """`robokit kitti degrade-tracking` on a real KITTI sequence: the same table with and without Ray."""
+    import json
+
+    from robokit.cli import main as robokit_main
+
+    tracking = shared_data / "kitti" / "tracking"
+    common = ["kitti", "degrade-tracking", "--detections", str(tracking / "detections" / "pointrcnn_Car"),
+              "--labels", str(tracking / "training" / "label_02"), "--seqs", "0003", "--kinds", "miss,jitter",
+              "--rates", "0,0.3"]
+    tables = {}
+    for name, extra in (("single", []), ("ray", ["--distributed", "ray", "--workers", "2"])):
+        assert robokit_main([*common, "--json", str(tmp_path / f"{name}.json"), *extra]) == 0
+        tables[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert tables["single"] == tables["ray"]
+    rows = tables["single"]["rows"]
+    assert [(r["kind"], r["rate"]) for r in rows] == [("miss", 0.0), ("miss", 0.3), ("jitter", 0.0), ("jitter", 0.3)]
+    assert rows[1]["mota"] < rows[0]["mota"]
