@@ -280,9 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    from robokit.core.config import parse
     from robokit.core.rundir import check_run_dir, clear_run_dir
 
-    args = tyro.cli(SweepArgs, args=argv, prog=PROG)
+    args = parse(SweepArgs, argv, prog=PROG)
     options = DistributedOptions("ray", args.address, args.workers)  # without ray: names the extra, exit 2
     sweep = read_sweep(args.config)
     out_value = args.out or sweep["out"]
