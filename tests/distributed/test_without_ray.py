@@ -44,3 +44,12 @@ def test_one_process_never_imports_ray(sac_checkpoint):
             "assert 'ray' not in sys.modules, 'ray was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=300,
                    env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", "MUJOCO_GL": "egl"})
+
+
+def test_bad_distributed_flags_are_one_line_errors(tmp_path, capsys):
+    from robokit.trainers.cli import eval_main
+
+    for argv, message in ((["--workers", "0"], "--workers must be >= 1, got 0"),
+                          (["--address", "auto"], "--address needs --distributed ray")):
+        assert eval_main(["--checkpoint", str(tmp_path / "x.pt"), *argv]) == 2
+        assert capsys.readouterr().err.strip() == f"robokit eval: error: {message}"
