@@ -167,8 +167,8 @@ def main() -> int:
     ray2 = DistributedOptions("ray", workers=2)
     with RssSampler() as rss:
         suite = compare("suite", 36,
-                        lambda: evaluate_suite(suite_worker, (checkpoint, "procedural"), "modelnet-c", 0),
-                        lambda: evaluate_suite(suite_worker, (checkpoint, "procedural"), "modelnet-c", 0, ray2))
+                        lambda: evaluate_suite(suite_worker, (checkpoint, "procedural", 0, "modelnet-c"), "modelnet-c", 0),
+                        lambda: evaluate_suite(suite_worker, (checkpoint, "procedural", 0, "modelnet-c"), "modelnet-c", 0, ray2))
         print("suite", suite, flush=True)
         episodes = compare("episodes", 20,
                            lambda: evaluate_checkpoint(sac, 20, "HalfCheetah-v5"),
