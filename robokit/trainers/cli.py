@@ -157,18 +157,22 @@ def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = No
     """
     import os
 
+    from robokit.algos import load_agent
     from robokit.core.checkpoint import load_checkpoint
     from robokit.distributed.fanout import fan_out
     from robokit.trainers.evaluation import episode_metrics
 
     if video is not None:
         os.environ.setdefault("MUJOCO_GL", "egl")
+    agent = load_agent(checkpoint)  # here too on Ray: a bad checkpoint is refused before workers start
     env_id = env_id or load_checkpoint(checkpoint).get("env_id")
     if env_id is None:
         raise ValueError(f"{checkpoint}: no env id stored; pass --env")
     items = [(seed, k, deterministic, video if k == 0 else None) for k in range(episodes)]
-    results = fan_out(_eval_setup, (checkpoint, env_id, video is not None), _eval_episode, items, options,
-                      teardown=_eval_teardown)
+    on_ray = options is not None and options.enabled
+    setup, args = (_eval_setup, (checkpoint, env_id, False)) if on_ray else \
+        (_eval_state, (agent, checkpoint, env_id, video is not None))
+    results = fan_out(setup, args, _eval_episode, items, options, teardown=_eval_teardown)
     metrics = episode_metrics(results)
     return {"env": env_id, "episodes": episodes, **metrics, **({"video": str(video)} if video else {})}
 
@@ -176,10 +180,15 @@ def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = No
 def _eval_setup(checkpoint: Path, env_id: str, render: bool) -> tuple:
     """(agent, env) of one evaluation worker."""
     from robokit.algos import load_agent
+
+    return _eval_state(load_agent(checkpoint), checkpoint, env_id, render)
+
+
+def _eval_state(agent, checkpoint: Path, env_id: str, render: bool) -> tuple:
+    """(agent, env), the env made for ``env_id`` and checked against the agent's observations."""
     from robokit.envs import make_env
     from robokit.nets.obs_spec import spec_from_space
 
-    agent = load_agent(checkpoint)
     env = make_env(env_id, render_mode="rgb_array" if render else None)
     env_spec = spec_from_space(env.observation_space, key=f"env '{env_id}' observations")
     if env_spec != agent.obs_spec:
