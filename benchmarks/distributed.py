@@ -9,9 +9,11 @@ this machine, the Ray runtime started once beforehand (its start-up is reported 
 (c) the learner's update rate of ``robokit train --distributed ray`` with 1 and with 2
     rollout actors (SAC, Pendulum-v1), and the single-process trainer's for reference.
 
-Each Ray figure includes starting the worker processes of that command (they load the
-checkpoint and build the env / test split), as a user's command pays it. The overhead per
-task is the CPU time lost on 2 workers: ``(2 * t_ray - t_single) / tasks``. Memory: the
+(a) and (b) call ``robokit.distributed.fanout.fan_out`` with the very setup and task functions
+of the two commands, timed in two laps: the workers' set-up (on Ray: starting 2 processes that
+import torch/MuJoCo and build their state; in one process: building it once) and the tasks.
+``speedup`` compares the totals, as a user's command pays them; ``speedup_tasks`` the task laps
+alone. The overhead per task is the time lost on 2 workers: ``(2 * tasks_ray - tasks_single) / tasks``. Memory: the
 resident set size (RSS) of every process of the Ray runtime (GCS, raylet, workers), sampled
 every 0.2 s during (a) and (b); peak total and peak per worker process. RSS counts shared
 pages (torch's libraries) once per process, so the total overstates the real footprint.
@@ -88,26 +90,42 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def compare(name: str, tasks: int, single, on_ray) -> dict:
-    """Wall-clock of ``single()`` and ``on_ray()``; they must give the same result."""
-    t_single, r_single = timed(single)
-    t_ray, r_ray = timed(on_ray)
-    if r_single != r_ray:
+def compare(name: str, items: list, single: tuple, on_ray: tuple, ray2) -> dict:
+    """``fan_out`` of ``items`` in this process (``single`` = (setup, args)) and on 2 Ray workers
+    (``on_ray``), timed in two laps: worker set-up and tasks. Their results must be equal."""
+    from robokit.distributed.fanout import fan_out
+
+    (setup1, args1, task, teardown), (setup2, args2) = single, on_ray
+    laps1, laps2 = {}, {}
+    results1 = fan_out(setup1, args1, task, items, None, teardown=teardown, timings=laps1)
+    results2 = fan_out(setup2, args2, task, items, ray2, teardown=teardown, timings=laps2)
+    if results1 != results2:
         raise SystemExit(f"{name}: Ray and single-process results differ")
-    return {"tasks": tasks, "single_s": round(t_single, 2), "ray2_s": round(t_ray, 2),
-            "speedup": round(t_single / t_ray, 3),
-            "overhead_ms_per_task": round(1000 * (2 * t_ray - t_single) / tasks, 1)}
+    total1, total2 = sum(laps1.values()), sum(laps2.values())
+    row = {"tasks": len(items), "single_s": round(total1, 2), "ray2_s": round(total2, 2),
+           "speedup": round(total1 / total2, 3), "single_tasks_s": round(laps1["tasks_s"], 2),
+           "ray2_tasks_s": round(laps2["tasks_s"], 2), "speedup_tasks": round(laps1["tasks_s"] / laps2["tasks_s"], 3),
+           "ray2_worker_start_s": round(laps2["setup_s"], 2),
+           "overhead_ms_per_task": round(1000 * (2 * laps2["tasks_s"] - laps1["tasks_s"]) / len(items), 1)}
+    print(name, row, flush=True)
+    return row
 
 
 def suite_setup(work: Path, quick: bool) -> tuple:
-    """A small PointNet trained on the procedural set; returns (checkpoint, test clouds)."""
+    """A small PointNet trained on the procedural set; returns (suite inputs, test clouds)."""
+    from robokit.intact.evaluate import suite_inputs
     from robokit.intact.train import TrainConfig, train
 
     per_class = 8 if quick else 20
     cfg = TrainConfig(method="standard", backbone="pointnet", out=work / "pointnet", epochs=1, num_points=512,
                       width=0.5, train_per_class=4, test_per_class=per_class, dataset_points=1024,
                       progress=False)
-    return train(cfg)["checkpoint"], 13 * per_class
+    from robokit.intact.cli import _test_split
+    from robokit.intact.evaluate import load_classifier
+
+    model, state = load_classifier(train(cfg)["checkpoint"])
+    points, labels, _ = _test_split(state, "procedural")  # as `robokit robustness eval` reads it
+    return suite_inputs(model, points, labels, int(state["num_points"]), 0, "modelnet-c"), 13 * per_class
 
 
 def eval_checkpoint(work: Path) -> Path:
@@ -152,28 +170,29 @@ def main() -> int:
     torch.set_num_threads(1)
     import ray
 
+    from robokit.distributed.fanout import given
     from robokit.distributed.options import DistributedOptions
-    from robokit.intact.cli import suite_worker
-    from robokit.intact.evaluate import evaluate_suite
-    from robokit.trainers.cli import evaluate_checkpoint
+    from robokit.intact.evaluate import pair_accuracy
+    from robokit.intact.protocol import suite_pairs
+    from robokit.trainers.cli import _eval_episode, _eval_setup, _eval_state, _eval_teardown
 
     load_before = load()
     work = Path(tempfile.mkdtemp(prefix="robokit-distributed-bench-"))
-    checkpoint, test_clouds = suite_setup(work, args.quick)
+    inputs, test_clouds = suite_setup(work, args.quick)
     sac = eval_checkpoint(work)
     env_vars = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
     ray_started, _ = timed(lambda: ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                                             runtime_env={"env_vars": env_vars}))
     ray2 = DistributedOptions("ray", workers=2)
+    pairs = [(p, name, severity, 0) for p, (name, severity) in enumerate(suite_pairs("modelnet-c"))]
+    episodes = [(0, k, True, None) for k in range(20)]
+    from robokit.algos import load_agent
+
     with RssSampler() as rss:
-        suite = compare("suite", 36,
-                        lambda: evaluate_suite(suite_worker, (checkpoint, "procedural", 0, "modelnet-c"), "modelnet-c", 0),
-                        lambda: evaluate_suite(suite_worker, (checkpoint, "procedural", 0, "modelnet-c"), "modelnet-c", 0, ray2))
-        print("suite", suite, flush=True)
-        episodes = compare("episodes", 20,
-                           lambda: evaluate_checkpoint(sac, 20, "HalfCheetah-v5"),
-                           lambda: evaluate_checkpoint(sac, 20, "HalfCheetah-v5", options=ray2))
-        print("eval episodes", episodes, flush=True)
+        suite = compare("suite", pairs, (given, (inputs,), pair_accuracy, None), (given, (inputs,)), ray2)
+        episodes = compare("eval_episodes", episodes,
+                           (_eval_state, (load_agent(sac), sac, "HalfCheetah-v5", False), _eval_episode, _eval_teardown),
+                           (_eval_setup, (sac, "HalfCheetah-v5", False)), ray2)
     rates = learner_rates(work, 1000 if args.quick else 3000)
     ray.shutdown()
     memory = {"peak_total_rss_mb": round(rss.peak_total / 2**20, 1), "peak_processes": rss.peak_count,
@@ -182,9 +201,10 @@ def main() -> int:
               "ray_start_s": round(ray_started, 2), "load_avg_1min": [load_before, load()],
               "suite_test_clouds": test_clouds, "cpus": os.cpu_count()}
     print(json.dumps(report, indent=2))
-    notes = (f"suite (36 tasks, {test_clouds} clouds): {suite['single_s']} s -> {suite['ray2_s']} s "
-             f"({suite['overhead_ms_per_task']} ms/task overhead); 20 HalfCheetah episodes: "
-             f"{episodes['single_s']} s -> {episodes['ray2_s']} s, x{episodes['speedup']}; learner upd/s "
+    notes = (f"suite (36 tasks, {test_clouds} clouds): {suite['single_s']} s -> {suite['ray2_s']} s, "
+             f"tasks alone x{suite['speedup_tasks']} ({suite['overhead_ms_per_task']} ms/task overhead, worker "
+             f"start {suite['ray2_worker_start_s']} s); 20 HalfCheetah episodes: {episodes['single_s']} s -> "
+             f"{episodes['ray2_s']} s, x{episodes['speedup']}, tasks alone x{episodes['speedup_tasks']}; learner upd/s "
              f"1 process {rates['single_process']['updates_per_s']}, 1 actor {rates['ray_1_actor']['updates_per_s']}, "
              f"2 actors {rates['ray_2_actors']['updates_per_s']}; Ray RSS peak {memory['peak_total_rss_mb']} MB "
              f"over {memory['peak_processes']} processes (worker {memory['peak_worker_rss_mb']} MB); "

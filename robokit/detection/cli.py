@@ -143,19 +143,15 @@ def run_sweep(config: EvalDetectionConfig, progress: bool = True) -> dict:
     """
     from dataclasses import replace
 
-    from robokit.distributed.fanout import fan_out
+    from robokit.distributed.fanout import fan_out, given
     from robokit.pointcloud.corruptions import SUITES
 
     rows = [replace(config, corruption=None, results_dir=None)]
     rows += [replace(config, corruption=name, severity=severity, results_dir=None)
              for name in SUITES["kitti-c"] for severity in config.sweep_severities]
     progress = progress and not config.scale.enabled  # per-frame bars of several workers would interleave
-    rows = fan_out(_no_state, (), _eval_row, [(row, progress) for row in rows], config.scale)
+    rows = fan_out(given, (None,), _eval_row, [(row, progress) for row in rows], config.scale)
     return {"checkpoint": str(config.checkpoint), "data": str(config.data), "rows": rows}
-
-
-def _no_state() -> None:
-    return None
 
 
 def _eval_row(_state: None, item: tuple[EvalDetectionConfig, bool]) -> dict:

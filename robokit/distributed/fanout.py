@@ -28,7 +28,7 @@ Result = TypeVar("Result")
 def fan_out(setup: Callable[..., State], setup_args: tuple, task: Callable[[State, Item], Result],
             items: Sequence[Item], options: DistributedOptions | None = None,
             progress: Callable[[Result], None] | None = None,
-            teardown: Callable[[State], None] | None = None) -> list[Result]:
+            teardown: Callable[[State], None] | None = None, timings: dict | None = None) -> list[Result]:
     """``[task(setup(*setup_args), item) for item in items]``, on Ray when ``options`` ask for it.
 
     Args:
@@ -39,12 +39,17 @@ def fan_out(setup: Callable[..., State], setup_args: tuple, task: Callable[[Stat
         options: ``--distributed/--address/--workers``; None or 'none' runs here.
         progress: called with each result as it arrives (in order).
         teardown: releases the state (closes an env) when done; a Ray worker runs it before it exits.
+        timings: when given, filled with ``setup_s`` (until every worker's state is built) and
+            ``tasks_s`` (the tasks after that), wall-clock seconds (benchmarks/distributed.py).
     """
+    clock = _Clock(timings)
     if options is None or not options.enabled:
         state = setup(*setup_args)
+        clock.lap("setup_s")
         try:
             return [_tick(task(state, item), progress) for item in items]
         finally:
+            clock.lap("tasks_s")
             if teardown is not None:
                 teardown(state)
     with ray_session(options) as ray:
@@ -54,15 +59,39 @@ def fan_out(setup: Callable[..., State], setup_args: tuple, task: Callable[[Stat
         count = max(1, min(options.workers, len(items)))
         actors = [worker_cls.remote(setup, setup_args, task, teardown) for _ in range(count)]
         try:
+            if timings is not None:
+                ray.get([actor.pid.remote() for actor in actors])  # every worker has built its state
+            clock.lap("setup_s")
             pool = ActorPool(actors)
-            results = pool.map(lambda actor, item: actor.run.remote(item), list(items))
-            return [_tick(result, progress) for result in results]
+            results = [_tick(r, progress) for r in pool.map(lambda actor, item: actor.run.remote(item), list(items))]
+            clock.lap("tasks_s")
+            return results
         except ray.exceptions.RayTaskError as err:
             raise remote_cause(err) from None  # bad input on a worker reads as it does in one process
         finally:
             ray.wait([actor.close.remote() for actor in actors], num_returns=len(actors), timeout=30)
             for actor in actors:
                 ray.kill(actor)
+
+
+class _Clock:
+    """Wall-clock laps into an optional dict."""
+
+    def __init__(self, timings: dict | None) -> None:
+        import time
+
+        self.timings, self.now, self.last = timings, time.perf_counter, time.perf_counter()
+
+    def lap(self, key: str) -> None:
+        if self.timings is not None:
+            now = self.now()
+            self.timings[key] = now - self.last
+            self.last = now
+
+
+def given(state: State) -> State:
+    """The ``setup`` of workers that are handed their state (sent once to each worker)."""
+    return state
 
 
 def remote_cause(err: BaseException) -> BaseException:

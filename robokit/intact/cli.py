@@ -87,19 +87,6 @@ def _test_split(state: dict, dataset: str):
     return data.test_points, data.test_labels, data.class_names
 
 
-def suite_worker(checkpoint: Path, dataset: str, seed: int, protocol: str) -> tuple:
-    """A suite worker's inputs (:func:`robokit.intact.evaluate.suite_inputs`) from a checkpoint."""
-    from robokit.intact.evaluate import load_classifier, suite_inputs
-
-    model, state = load_classifier(checkpoint)
-    points, labels, _ = _test_split(state, dataset)
-    return suite_inputs(model, points, labels, int(state["num_points"]), seed, protocol)
-
-
-def _loaded(worker: tuple) -> tuple:
-    return worker
-
-
 def _reference_for(cfg: EvalConfig, num_classes: int):
     from robokit.intact.evaluate import DGCNN_MODELNET_C, read_result_json
 
@@ -111,6 +98,7 @@ def _reference_for(cfg: EvalConfig, num_classes: int):
 
 
 def _eval(cfg: EvalConfig) -> int:
+    from robokit.distributed.fanout import given
     from robokit.intact.evaluate import (
         error_metrics,
         evaluate_suite,
@@ -123,10 +111,9 @@ def _eval(cfg: EvalConfig) -> int:
 
     model, state = load_classifier(cfg.checkpoint)
     points, labels, _ = _test_split(state, cfg.dataset)
-    # one process evaluates what it loaded; each Ray worker loads its own copy (only paths travel)
-    setup, args = (suite_worker, (cfg.checkpoint, cfg.dataset, cfg.seed, cfg.protocol)) if cfg.scale.enabled \
-        else (_loaded, (suite_inputs(model, points, labels, int(state["num_points"]), cfg.seed, cfg.protocol),))
-    result = evaluate_suite(setup, args, cfg.suite, cfg.seed, cfg.scale, progress=cfg.progress)
+    # Ray workers get the loaded model and clouds once each (a few MB), not paths to load again
+    inputs = suite_inputs(model, points, labels, int(state["num_points"]), cfg.seed, cfg.protocol)
+    result = evaluate_suite(given, (inputs,), cfg.suite, cfg.seed, cfg.scale, progress=cfg.progress)
     reference, reference_name = _reference_for(cfg, int(state["num_classes"]))
     metrics = error_metrics(result, reference) if reference is not None else None
     print(

@@ -164,16 +164,12 @@ def degradation_table(
     """
     from tqdm import tqdm
 
-    from robokit.distributed.fanout import fan_out
+    from robokit.distributed.fanout import fan_out, given
 
     cells = [(kind, rate) for kind in kinds for rate in rates]
     tables = (labels, detections, seed, tracker_config, eval_config, classes)
     with tqdm(total=len(cells), desc="degraded tracking", unit="cell", disable=not progress) as bar:
-        return fan_out(_tables, tables, degraded_row, cells, options, progress=lambda _: bar.update(1))
-
-
-def _tables(*tables):
-    return tables
+        return fan_out(given, (tables,), degraded_row, cells, options, progress=lambda _: bar.update(1))
 
 
 def degraded_row(tables: tuple, cell: tuple[str, float]) -> dict:
