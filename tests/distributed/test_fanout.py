@@ -49,7 +49,7 @@ def test_robustness_suite_equal_single_and_ray(ray_local, tmp_path):
     reports = {}
     for name, extra in (("single", []), ("ray", ["--distributed", "ray", "--workers", "2"])):
         reports[name] = tmp_path / f"{name}.json"
-        assert robokit_main(["robustness", "eval", "--checkpoint", str(model / "model.pt"), "--json",
+        assert robokit_main(["robustness", "eval", "--checkpoint", str(model / "final.pt"), "--json",
                              str(reports[name]), "--no-progress", *extra]) == 0
     single, on_ray = (json.loads(reports[k].read_text()) for k in ("single", "ray"))
     assert single == on_ray
