@@ -71,8 +71,9 @@ def mlp(inp: int, out: int) -> nn.Sequential:
 
 
 def random_frames(batch: int, generator: torch.Generator, channels_last: bool) -> torch.Tensor:
-    """uint8 frame stacks: (B, 84, 84, 9) with ``channels_last`` (robokit's image spec) else (B, 9, 84, 84)."""
-    shape = (batch, HEIGHT, WIDTH, CHANNELS) if channels_last else (batch, CHANNELS, HEIGHT, WIDTH)
+    """uint8 frame stacks: (B, 3, 84, 84, 3) with ``channels_last`` (robokit's ImageSpec layout, that of
+    gymnasium's FrameStackObservation) else (B, 9, 84, 84) (SB3's and TorchRL's channels-first layout)."""
+    shape = (batch, FRAMES, HEIGHT, WIDTH, RGB) if channels_last else (batch, CHANNELS, HEIGHT, WIDTH)
     return torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
 
 
@@ -186,10 +187,21 @@ def make_torchrl():
 
 
 # -- robokit -------------------------------------------------------------------------------------
-def make_robokit():
-    """An update function on robokit's pixel SAC, or (None, reason) where this robokit has no
-    image observation specs yet."""
-    return None, "robokit pixel SAC (observation specs + CNN encoder) not on this branch yet"
+def make_robokit(batch: int):
+    """An update function on robokit's pixel SAC: ``SAC`` on ``ImageSpec(84, 84, 3, frame_stack=3)``
+    with the default image encoder (DrQ body shared, critic-trained; 50-feature trunks) and
+    augmentation off; or (None, reason)."""
+    try:
+        from robokit.algos import SAC, SACConfig
+        from robokit.nets.encoders import EncoderConfig
+        from robokit.nets.obs_spec import ImageSpec
+    except ImportError as err:
+        return None, f"robokit has no image observation specs here: {err}"
+    config = SACConfig(hidden_dims=HIDDEN, batch_size=batch,
+                       encoder=EncoderConfig(image="cnn", feature_dim=FEATURES, augment="none",
+                                             cnn_filters=FILTERS, cnn_layers=CONV_LAYERS))
+    agent = SAC(config, ImageSpec(HEIGHT, WIDTH, RGB, frame_stack=FRAMES), ACT)
+    return agent.update, None
 
 
 # -- timing --------------------------------------------------------------------------------------
@@ -223,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or rounds
     channels_first = random_batches(2, batch, 0, channels_last=False)
     contenders, batches, why = {}, {}, {}
-    for name, (make, data) in {"robokit_drq": (make_robokit, random_batches(2, batch, 0, channels_last=True)),
+    for name, (make, data) in {"robokit_drq": (lambda: make_robokit(batch), random_batches(2, batch, 0, channels_last=True)),
                                "sb3_drq": (lambda: make_sb3(channels_first), channels_first),
                                "torchrl_drq": (make_torchrl, channels_first),
                                "sb3_nature": (lambda: make_sb3(channels_first, nature=True), channels_first)}.items():
