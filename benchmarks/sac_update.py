@@ -314,6 +314,12 @@ def report(args: argparse.Namespace, rlpd, median: dict[str, float], why: dict, 
     if "torchrl_e10" in median:
         extra["ratio_torchrl_e10"] = round(robokit / median["torchrl_e10"], 3)
         notes += f"; target robokit >= 1.5x torchrl_e10: {extra['ratio_torchrl_e10']:.2f}x"
+        if args.device == "cpu":  # the same accounting for TorchRL, whose target evaluates all 10 members
+            torchrl_gemms = sac_update_gemms(rlpd.ensemble_size, rlpd.ensemble_size)
+            torchrl_ideal = gemm_seconds(torchrl_gemms)
+            extra["torchrl_e10_measured_over_ideal"] = round(1.0 / torchrl_ideal / median["torchrl_e10"], 2)
+            notes += (f"; torchrl_e10: {gemm_flops(torchrl_gemms) / 1e9:.2f} GFLOP per update, measured cost / ideal "
+                      f"= {extra['torchrl_e10_measured_over_ideal']:.2f}")
     bound = None
     if ideal is not None:
         bound = round(1.0 / ideal, 2)
