@@ -83,13 +83,16 @@ def collect_main(argv: Sequence[str]) -> int:
 
 def _collect(argv: list[str]) -> int:
     from robokit.core.config import parse
-    from robokit.data.collect import collect_episodes
+    from robokit.data.collect import collect_episodes, has_point_clouds
 
     cfg = parse(CollectConfig, argv, prog="robokit collect")
     if cfg.out.exists() and not cfg.overwrite:
         raise FileExistsError(f"--out {cfg.out} already exists; pass --overwrite to replace it")
     if cfg.out.suffix not in ("", ".npz"):
         raise ValueError(f"--out {cfg.out}: give a directory (Minari) or a .npz file (robokit replay)")
+    if cfg.out.suffix != ".npz" and has_point_clouds(cfg.env, cfg.pixel_options()):
+        raise ValueError(f"--out {cfg.out}: env '{cfg.env}' observes point clouds of varying size, which Minari "
+                         f"cannot store; give --out a .npz path (robokit replay format)")
     episodes = collect_episodes(cfg.env, cfg.episodes, cfg.seed, cfg.policy,
                                 str(cfg.checkpoint) if cfg.checkpoint else None, cfg.max_steps,
                                 deterministic=not cfg.stochastic, num_envs=cfg.num_envs, vector=cfg.vector,
@@ -109,9 +112,6 @@ def _write_collected(cfg: CollectConfig, episodes: list) -> None:
         out = episodes_to_buffer(episodes).save(cfg.out)
         save_config(cfg, out.parent, name=f"{out.stem}.config.yaml")
         kind = "robokit replay file"
-    elif any(episode.is_ragged for episode in episodes):
-        raise ValueError(f"--out {cfg.out}: point-cloud observations vary in size, which Minari cannot "
-                         f"store; give --out a .npz path (robokit replay format)")
     else:
         # pixels rendered on request are not the registered env's observations: spaces come from the data
         out = save_minari(episodes, cfg.out, env_id=None if cfg.pixels else cfg.env,

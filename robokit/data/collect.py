@@ -42,6 +42,17 @@ def make_env(env_id: str, max_steps: int | None = None, pixels: Any = None) -> A
         raise ValueError(f"--env '{env_id}': {err}") from err
 
 
+def has_point_clouds(env_id: str, pixels: Any = None) -> bool:
+    """Whether ``env_id`` observes point clouds (a gymnasium ``Sequence`` space, or a dict part of one)."""
+    import gymnasium as gym
+
+    env = make_env(env_id, pixels=pixels)
+    space = env.observation_space
+    env.close()
+    parts = space.spaces.values() if isinstance(space, gym.spaces.Dict) else [space]
+    return any(isinstance(part, gym.spaces.Sequence) for part in parts)
+
+
 def checkpoint_policy(path: str, deterministic: bool = True) -> Policy:
     """Actions from a robokit RL checkpoint (``robokit.algos.load_agent``)."""
     from robokit.algos import load_agent

@@ -29,9 +29,9 @@ class EnvOptions:
     """with --pixels: observe the dict {"image", "proprio"} (the state as proprio)"""
 
     def __post_init__(self) -> None:
-        if self.num_envs < 1:
-            raise ValueError(f"--num-envs must be >= 1, got {self.num_envs}")
-        self.pixel_options()  # checks --pixel-size / --frame-stack
+        from robokit.core.config import check_ranges
+
+        check_ranges(self, positive=("num_envs", "pixel_size", "frame_stack"))
 
     def pixel_options(self) -> Any:
         """A :class:`robokit.envs.pixels.PixelOptions`, or None without ``--pixels``."""

@@ -95,7 +95,7 @@ class EpisodeTrace:
 
     @property
     def total_return(self) -> float:
-        return float(np.sum(self.rewards, dtype=np.float64))
+        return float(sum(self.rewards, 0.0))  # summed in step order, as a single-env loop does
 
     def __len__(self) -> int:
         return len(self.rewards)

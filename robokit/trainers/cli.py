@@ -44,7 +44,7 @@ class EvalConfig(EnvOptions):
         super().__post_init__()
         check_ranges(self, positive=("episodes",))
         if self.render_video is not None and self.num_envs > 1:
-            raise ValueError("--render-video records one env; use it with --num-envs 1")
+            raise ConfigError("--render-video records one env; use it with --num-envs 1")
 
 
 def split_algo(argv: Sequence[str]) -> tuple[str | None, list[str]]:
