@@ -24,7 +24,7 @@ class EnvOptions:
     pixel_size: int = 84
     """frame height and width with --pixels"""
     frame_stack: int = 3
-    """frames stacked along the channel axis with --pixels"""
+    """frames stacked (oldest first, on a leading axis) with --pixels"""
     proprio: bool = False
     """with --pixels: observe the dict {"image", "proprio"} (the state as proprio)"""
 

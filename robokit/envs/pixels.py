@@ -1,11 +1,13 @@
 """Pixel observations for any gymnasium MuJoCo env: offscreen-rendered RGB frames, frame-stacked.
 
 :class:`PixelObservation` replaces an env's observation by the frame its ``render()`` returns
-(``render_mode="rgb_array"``; headless machines set ``MUJOCO_GL=egl``), as uint8 ``(H, W, 3 * k)``:
-the last ``k`` frames stacked along the channel axis, oldest first, as DrQ stacks them
-(``FrameStack`` in the DrQ code repeats the first frame ``k`` times after a reset, and so does
-this wrapper). With ``proprio=True`` the observation is the dict ``{"image": (H, W, 3k) uint8,
-"proprio": the env's own observation}``.
+(``render_mode="rgb_array"``; headless machines set ``MUJOCO_GL=egl``), as uint8 ``(H, W, 3)``,
+or with ``k > 1`` stacked frames ``(k, H, W, 3)``, oldest first: gymnasium's
+``FrameStackObservation`` layout, which robokit's image spec reads as k frames; its CNN folds
+them into 3k input channels, which is DrQ's channel stacking (DrQ's ``FrameStack`` wrapper
+also repeats the first frame k times after a reset, as this wrapper does). With
+``proprio=True`` the observation is the dict ``{"image": frames, "proprio": the env's own
+observation}``.
 
 Frames depend only on the simulator state, so a seeded reset and the same actions give the
 same frames (tested). :func:`make_pixel_env` builds the wrapped env from an id and a
@@ -31,7 +33,7 @@ class PixelOptions:
     size: int = 84
     """frame height and width in pixels (DrQ uses 84, many pixel SAC setups 64)"""
     frame_stack: int = 3
-    """frames stacked along the channel axis (3 as in DrQ)"""
+    """frames stacked, oldest first, on a leading axis (3 as in DrQ)"""
     proprio: bool = False
     """observe the dict {"image", "proprio"} (the env's own observation as proprio)"""
     camera: str | None = None
@@ -45,11 +47,12 @@ class PixelOptions:
 
 
 class PixelObservation(gym.ObservationWrapper):
-    """Observe rendered frames (uint8 ``(H, W, 3 * frame_stack)``), optionally with the proprio state.
+    """Observe rendered frames (uint8 ``(frame_stack, H, W, 3)``, or ``(H, W, 3)`` for one frame),
+    optionally with the proprio state.
 
     Args:
         env: an env made with ``render_mode="rgb_array"`` whose ``render()`` returns ``(H, W, 3)`` uint8.
-        frame_stack: number k of frames stacked along channels, oldest first.
+        frame_stack: number k of frames stacked on a leading axis, oldest first.
         proprio: observe ``{"image": frames, "proprio": env observation}`` instead of the frames alone.
 
     Raises:
@@ -64,7 +67,8 @@ class PixelObservation(gym.ObservationWrapper):
         self.frame_stack, self.proprio = int(frame_stack), bool(proprio)
         self._frames: deque[np.ndarray] = deque(maxlen=self.frame_stack)
         height, width = self._probe_size()
-        image = gym.spaces.Box(0, 255, (height, width, 3 * self.frame_stack), np.uint8)
+        shape = (height, width, 3) if self.frame_stack == 1 else (self.frame_stack, height, width, 3)
+        image = gym.spaces.Box(0, 255, shape, np.uint8)
         self.observation_space = gym.spaces.Dict({"image": image, "proprio": env.observation_space}) \
             if self.proprio else image
 
@@ -102,7 +106,7 @@ class PixelObservation(gym.ObservationWrapper):
         return np.asarray(frame, np.uint8)
 
     def _pack(self, observation: Any) -> Any:
-        image = np.concatenate(self._frames, axis=2) if self.frame_stack > 1 else self._frames[-1].copy()
+        image = np.stack(self._frames) if self.frame_stack > 1 else self._frames[-1].copy()
         if self.proprio:
             return {"image": image, "proprio": np.asarray(observation, np.float32)}
         return image

@@ -108,7 +108,7 @@ def test_collect_writes_pixels_to_minari_and_clouds_to_replay(tmp_path, capsys):
     assert main(["collect", "--env", "robokit/ArmReach-v0", "--pixels", "--pixel-size", "16", "--frame-stack", "2",
                  "--episodes", "2", "--max-steps", "5", "--num-envs", "2", "--out", str(pixels)]) == 0
     episodes = load_episodes(pixels)
-    assert episodes[0].observations.shape == (6, 16, 16, 6) and episodes[0].observations.dtype == np.uint8
+    assert episodes[0].observations.shape == (6, 2, 16, 16, 3) and episodes[0].observations.dtype == np.uint8
     clouds = tmp_path / "clouds.npz"
     assert main(["collect", "--env", "robokit/ArmReachCloud-v0", "--episodes", "2", "--max-steps", "4",
                  "--out", str(clouds)]) == 0

@@ -31,18 +31,24 @@ def _frames(env: gym.Env, seed: int, steps: int = 6) -> list:
     return frames
 
 
-def test_frames_are_uint8_hwc_stacked_oldest_first(egl):
+def test_frames_are_uint8_stacked_oldest_first_and_read_as_an_image_spec(egl):
+    from robokit.nets.obs_spec import ImageSpec, spec_from_space
+
     env = make_pixel_env("robokit/ArmReach-v0", PixelOptions(size=24, frame_stack=3))
-    assert env.observation_space == gym.spaces.Box(0, 255, (24, 24, 9), np.uint8)
+    assert env.observation_space == gym.spaces.Box(0, 255, (3, 24, 24, 3), np.uint8)
+    assert spec_from_space(env.observation_space) == ImageSpec(24, 24, 3, 3)
     obs, _ = env.reset(seed=1)
-    assert obs.dtype == np.uint8 and obs.shape == (24, 24, 9) and obs.std() > 0
-    np.testing.assert_array_equal(obs[..., :3], obs[..., 6:])  # after a reset: the first frame k times
-    first = obs[..., 6:].copy()
+    assert obs.dtype == np.uint8 and obs.shape == (3, 24, 24, 3) and obs.std() > 0
+    np.testing.assert_array_equal(obs[0], obs[2])  # after a reset: the first frame k times
+    first = obs[2].copy()
     obs, *_ = env.step(np.ones(2, np.float32))
-    np.testing.assert_array_equal(obs[..., 3:6], first)  # the previous newest frame moved one slot older
-    np.testing.assert_array_equal(obs[..., 6:], env.render())  # the newest frame is the current render
-    assert env.observation_space.contains(obs)
+    np.testing.assert_array_equal(obs[1], first)  # the previous newest frame moved one slot older
+    np.testing.assert_array_equal(obs[2], env.render())  # the newest frame is the current render
+    assert not np.array_equal(obs[2], first) and env.observation_space.contains(obs)
+    single = make_pixel_env("robokit/ArmReach-v0", PixelOptions(size=24, frame_stack=1))
+    assert single.observation_space.shape == (24, 24, 3)
     env.close()
+    single.close()
 
 
 def test_same_seed_same_frames_other_seed_other_frames(egl):
@@ -71,8 +77,8 @@ def test_dict_output_keeps_the_state_as_proprio(egl):
 def test_registered_pixel_ids_pass_the_env_checker(egl):
     from gymnasium.utils.env_checker import check_env
 
-    for env_id, shape in (("robokit/ArmReachDensePixels-v0", (64, 64, 9)),
-                          ("robokit/InvertedPendulumPixels-v0", (64, 64, 9))):
+    for env_id, shape in (("robokit/ArmReachDensePixels-v0", (3, 64, 64, 3)),
+                          ("robokit/InvertedPendulumPixels-v0", (3, 64, 64, 3))):
         env = make_env(env_id)
         assert env.observation_space.shape == shape
         with pytest.warns(UserWarning):  # gymnasium warns that a wrapped env is checked
