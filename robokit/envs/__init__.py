@@ -34,7 +34,9 @@ ENV_SPECS = {
 ENV_KWARGS: dict[str, dict] = {
     "robokit/ArmReachDense-v0": {"reward": "dense"},
     "robokit/ArmReachDensePixels-v0": {"env_id": "robokit/ArmReachDense-v0", "size": 64, "frame_stack": 3},
-    "robokit/InvertedPendulumPixels-v0": {"env_id": "InvertedPendulum-v5", "size": 64, "frame_stack": 3},
+    # 32x32 and 200-step episodes: sized so pixel SAC runs on a CPU (docs/multimodal_envs.md)
+    "robokit/InvertedPendulumPixels-v0": {"env_id": "InvertedPendulum-v5", "size": 32, "frame_stack": 3,
+                                          "max_episode_steps": 200},
 }
 
 

@@ -4,7 +4,8 @@
 state and fingertip, and a one-hot task vector saying which goal to reach. The goal itself is
 not observed, so a policy that ignores the task vector can solve at most one task reliably;
 one conditioned on it can solve both. The task is chosen at reset: ``options={"task": name or
-index}``, else drawn from the env's RNG (so seeded resets give a reproducible task mix).
+index}``, else the env's fixed ``task`` (a constructor argument), else drawn from the env's RNG
+(so seeded resets give a reproducible task mix).
 ``info["task"]`` names the episode's task.
 """
 
@@ -41,17 +42,19 @@ class ArmReachMultiTaskEnv(ArmReachEnv):
     default), termination and actions as ArmReach.
     """
 
-    def __init__(self, tasks: dict[str, tuple[float, float]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, tasks: dict[str, tuple[float, float]] | None = None, task: str | int | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tasks = dict(tasks or TASKS)
         self.task_names = tuple(self.tasks)
+        self.fixed_task = None if task is None else task_index(task, self.task_names)
         self.task = 0
         self.observation_space = gym.spaces.Dict({
             "proprio": gym.spaces.Box(-np.inf, np.inf, (8,), np.float32),
             "task": gym.spaces.Box(0.0, 1.0, (len(self.task_names),), np.float32)})
 
     def _sample_goal(self, options: dict | None) -> np.ndarray:
-        chosen = (options or {}).get("task")
+        chosen = (options or {}).get("task", self.fixed_task)
         self.task = int(self.np_random.integers(len(self.task_names))) if chosen is None \
             else task_index(chosen, self.task_names)
         return np.array(self.tasks[self.task_names[self.task]], np.float64)

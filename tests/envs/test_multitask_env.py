@@ -53,3 +53,11 @@ def test_unknown_task_raises_naming_the_tasks():
         env.reset(seed=0, options={"task": "jump"})
     with pytest.raises(ValueError, match="unknown task 5"):
         env.reset(seed=0, options={"task": 5})
+
+
+def test_a_fixed_task_env_resets_to_it_unless_options_say_otherwise():
+    env = make_env(ENV_ID, task="reach-right")
+    assert {env.reset(seed=s)[1]["task"] for s in range(8)} == {"reach-right"}
+    assert env.reset(seed=0, options={"task": 0})[1]["task"] == "reach-left"
+    with pytest.raises(ValueError, match="unknown task 'up'"):
+        make_env(ENV_ID, task="up")

@@ -78,7 +78,7 @@ def test_registered_pixel_ids_pass_the_env_checker(egl):
     from gymnasium.utils.env_checker import check_env
 
     for env_id, shape in (("robokit/ArmReachDensePixels-v0", (3, 64, 64, 3)),
-                          ("robokit/InvertedPendulumPixels-v0", (3, 64, 64, 3))):
+                          ("robokit/InvertedPendulumPixels-v0", (3, 32, 32, 3))):
         env = make_env(env_id)
         assert env.observation_space.shape == shape
         with pytest.warns(UserWarning):  # gymnasium warns that a wrapped env is checked
