@@ -222,9 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=("multitask", "pointcloud", "pixels"),
                         default=["multitask", "pointcloud", "pixels"])
     parser.add_argument("--out", type=Path, default=Path("runs/multimodal_proofs"))
+    parser.add_argument("--pixel-steps", type=int, help="override the budget's env steps per pixel run")
+    parser.add_argument("--pixel-seeds", type=int, nargs="+", help="override the budget's pixel seeds")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     budget = BUDGETS["quick" if args.quick else "full"]
+    if args.pixel_steps:
+        budget = dataclasses.replace(budget, pixel_steps=args.pixel_steps)
+    if args.pixel_seeds:
+        budget = dataclasses.replace(budget, pixel_seeds=tuple(args.pixel_seeds))
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
