@@ -121,13 +121,12 @@ def make_pixel_env(env_id: str, options: PixelOptions | None = None, **kwargs: A
     """``gym.make(env_id)`` rendering offscreen at ``options.size`` and observing pixels.
 
     MuJoCo renders through EGL when no display is set (``MUJOCO_GL=egl``, set here when unset).
+    robokit's ids are registered already (importing this module ran ``robokit.envs``).
     Extra ``kwargs`` go to ``gym.make``. Raises ValueError naming the env when it cannot render.
     """
     options = options or PixelOptions()
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
-    if env_id.startswith("robokit/"):
-        import robokit.envs  # noqa: F401  (registers robokit/* ids)
     render = {"width": options.size, "height": options.size}
     if options.camera is not None:
         render["camera_name"] = options.camera
