@@ -1,9 +1,11 @@
-"""Roll out a policy in a gymnasium env and return :class:`Episode` objects.
+"""Roll out a policy in N gymnasium envs and return :class:`Episode` objects.
 
-Seeding: the env is reset with ``seed + episode_index`` and the action space is
-seeded with ``seed``, so the same seed gives the same episodes for a random
-policy. Episodes end on ``terminated`` or ``truncated`` (the env's time limit)
-or after ``max_steps`` steps (marked truncated).
+Seeding: episode ``k`` is reset with ``seed + k`` and, for the random policy, draws its actions
+from a copy of the action space seeded by ``(seed, k)``; so the same seed gives the same
+episodes for any number of envs ``num_envs``, sync or async (see :mod:`robokit.envs.vector`).
+Episodes end on ``terminated`` or ``truncated`` (the env's time limit) or after ``max_steps``
+steps (marked truncated). An env that names its task (``info["task"]`` at reset, as the
+multi-task envs do) gives episodes that carry it (``Episode.task``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from robokit.data.episode import Episode
 Policy = Callable[[Any], np.ndarray]
 
 
-def make_env(env_id: str, max_steps: int | None = None) -> Any:
-    """``gymnasium.make(env_id)``, registering robokit's own ids first when needed.
+def make_env(env_id: str, max_steps: int | None = None, pixels: Any = None) -> Any:
+    """``gymnasium.make(env_id)``, registering robokit's own ids first when needed; with
+    ``pixels`` (a :class:`robokit.envs.pixels.PixelOptions`) the env observes rendered frames.
 
     Raises:
         ValueError: naming the env id when gymnasium does not know it (or cannot build it).
@@ -28,15 +31,26 @@ def make_env(env_id: str, max_steps: int | None = None) -> Any:
 
     if env_id.startswith("robokit/"):
         import robokit.envs  # noqa: F401  (registers robokit/* ids)
+    limit = {"max_episode_steps": max_steps} if max_steps else {}
+    if pixels is not None:
+        from robokit.envs.pixels import make_pixel_env
+
+        return make_pixel_env(env_id, pixels, **limit)
     try:
-        return gym.make(env_id, max_episode_steps=max_steps) if max_steps else gym.make(env_id)
+        return gym.make(env_id, **limit)
     except gym.error.Error as err:
         raise ValueError(f"--env '{env_id}': {err}") from err
 
 
-def random_policy(env: Any) -> Policy:
-    """Uniform random actions from the env's (seeded) action space."""
-    return lambda obs: env.action_space.sample()
+def has_point_clouds(env_id: str, pixels: Any = None) -> bool:
+    """Whether ``env_id`` observes point clouds (a gymnasium ``Sequence`` space, or a dict part of one)."""
+    import gymnasium as gym
+
+    env = make_env(env_id, pixels=pixels)
+    space = env.observation_space
+    env.close()
+    parts = space.spaces.values() if isinstance(space, gym.spaces.Dict) else [space]
+    return any(isinstance(part, gym.spaces.Sequence) for part in parts)
 
 
 def checkpoint_policy(path: str, deterministic: bool = True) -> Policy:
@@ -47,61 +61,60 @@ def checkpoint_policy(path: str, deterministic: bool = True) -> Policy:
     return lambda obs: agent.act(obs, deterministic=deterministic)
 
 
-def rollout(env: Any, policy: Policy, seed: int, max_steps: int | None = None) -> Episode:
-    """One episode from ``env.reset(seed=seed)``."""
-    obs, info = env.reset(seed=seed)
-    observations: list[Any] = [obs]
-    actions: list[np.ndarray] = []
-    rewards: list[float] = []
-    terminated: list[bool] = []
-    truncated: list[bool] = []
-    success: list[bool] = []
-    while True:
-        action = np.asarray(policy(obs), dtype=np.float32)
-        obs, reward, term, trunc, info = env.step(action)
-        if max_steps is not None and len(actions) + 1 >= max_steps:
-            trunc = True
-        observations.append(obs)
-        actions.append(action)
-        rewards.append(reward)
-        terminated.append(bool(term))
-        truncated.append(bool(trunc) and not term)
-        success.append(bool(info.get("success", info.get("is_success", False))))
-        if term or trunc:
-            break
-    infos = {"success": np.array(success)} if any(k in info for k in ("success", "is_success")) else {}
-    return Episode(_stack(observations), np.stack(actions), np.array(rewards, np.float32), terminated, truncated,
-                   infos, source=f"rollout seed {seed}")
+def trace_to_episode(trace: Any, source: str, space: Any = None) -> Episode:
+    """An :class:`Episode` from a recorded :class:`robokit.envs.vector.EpisodeTrace`; observations
+    of a ``Sequence`` part of the observation ``space`` (point clouds) stay a list of clouds."""
+    steps = len(trace)
+    terminated, truncated = np.zeros(steps, bool), np.zeros(steps, bool)
+    terminated[-1], truncated[-1] = trace.terminated, trace.truncated
+    infos = {"success": np.array(trace.success)} if trace.has_success else {}
+    return Episode(_stack(trace.observations, space), np.stack(trace.actions), np.array(trace.rewards, np.float32),
+                   terminated, truncated, infos, source=source, task=trace.task)
 
 
-def _stack(observations: list) -> Any:
+def _stack(observations: list, space: Any = None) -> Any:
+    """T+1 observations as one array, a dict of arrays, or (point clouds) a list / dict of lists."""
+    import gymnasium as gym
+
     if isinstance(observations[0], dict):
-        return {k: np.stack([o[k] for o in observations]) for k in observations[0]}
+        spaces = space.spaces if isinstance(space, gym.spaces.Dict) else {}
+        return {k: _stack([o[k] for o in observations], spaces.get(k)) for k in observations[0]}
+    if isinstance(space, gym.spaces.Sequence):
+        return [np.asarray(o, np.float32) for o in observations]
     return np.stack(observations)
 
 
 def collect_episodes(env_id: str, episodes: int, seed: int = 0, policy: str = "random",
                      checkpoint: str | None = None, max_steps: int | None = None, progress: bool = True,
-                     deterministic: bool = True) -> list[Episode]:
-    """Collect ``episodes`` episodes of ``policy`` ("random" or "checkpoint") in ``env_id``."""
+                     deterministic: bool = True, num_envs: int = 1, vector: str = "sync",
+                     pixels: Any = None) -> list[Episode]:
+    """Collect ``episodes`` episodes of ``policy`` ("random" or "checkpoint") in ``num_envs``
+    parallel copies of ``env_id`` (``vector`` "sync" or "async"); returns them in seed order."""
+    from functools import partial
+
     from tqdm import tqdm
 
-    env = make_env(env_id, max_steps)
-    env.action_space.seed(seed)
-    if policy == "random":
-        act = random_policy(env)
-    elif policy == "checkpoint":
-        if not checkpoint:
-            raise ValueError("--policy checkpoint needs --checkpoint PATH")
-        act = checkpoint_policy(checkpoint, deterministic)
-    else:
-        raise ValueError(f"unknown policy {policy!r} (random, checkpoint)")
-    collected = []
-    with tqdm(total=episodes, desc=f"collect {env_id}", unit="ep", disable=not progress) as bar:
-        for index in range(episodes):
-            episode = rollout(env, act, seed + index, max_steps)
-            collected.append(episode)
-            bar.set_postfix(steps=len(episode), ret=f"{episode.total_return:.1f}")
-            bar.update(1)
-    env.close()
-    return collected
+    from robokit.envs.vector import episode_random_policy, make_vector_env, run_episodes
+
+    make_one = partial(make_env, env_id, max_steps, pixels)
+    venv = make_vector_env(make_one, num_envs, vector)  # type: ignore[arg-type]
+    try:
+        if policy == "random":
+            make_policy = episode_random_policy(venv.single_action_space, seed)
+        elif policy == "checkpoint":
+            if not checkpoint:
+                raise ValueError("--policy checkpoint needs --checkpoint PATH")
+            act = checkpoint_policy(checkpoint, deterministic)
+            make_policy = lambda _index: act  # noqa: E731
+        else:
+            raise ValueError(f"unknown policy {policy!r} (random, checkpoint)")
+        with tqdm(total=episodes, desc=f"collect {env_id}", unit="ep", disable=not progress) as bar:
+            def done(trace: Any) -> None:
+                bar.set_postfix(steps=len(trace), ret=f"{trace.total_return:.1f}")
+                bar.update(1)
+            traces = run_episodes(venv, [seed + k for k in range(episodes)], make_policy, max_steps,
+                                  on_episode=done)
+    finally:
+        venv.close()
+    space = venv.single_observation_space
+    return [trace_to_episode(trace, f"rollout seed {trace.seed}", space) for trace in traces]

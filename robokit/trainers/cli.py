@@ -14,6 +14,7 @@ from pathlib import Path
 
 from robokit.core.cli_errors import run_command
 from robokit.core.config import ConfigError, check_ranges
+from robokit.envs.options import EnvOptions
 
 ALGO_FLAG = "--algo"
 ENCODER_FLAG = "--encoder"
@@ -23,8 +24,8 @@ ENCODER_CHOICES = {"identity": "vector", "mlp": "vector", "cnn": "image", "point
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig:
-    """Evaluate a robokit RL checkpoint with the deterministic policy."""
+class EvalConfig(EnvOptions):
+    """Evaluate a robokit RL checkpoint with the deterministic policy (in --num-envs parallel envs)."""
 
     checkpoint: Path
     """trainer checkpoint (final.pt or checkpoints/step_*.pt) or a save_agent file"""
@@ -40,7 +41,10 @@ class EvalConfig:
     """sample actions from the policy instead of taking its mean action"""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_ranges(self, positive=("episodes",))
+        if self.render_video is not None and self.num_envs > 1:
+            raise ConfigError("--render-video records one env; use it with --num-envs 1")
 
 
 def split_algo(argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -135,32 +139,46 @@ def _eval_main(argv: list[str]) -> int:
 
     cfg = parse(EvalConfig, list(argv), prog="robokit eval")
     result = evaluate_checkpoint(cfg.checkpoint, cfg.episodes, cfg.env, cfg.seed, cfg.render_video,
-                                 not cfg.stochastic)
+                                 not cfg.stochastic, env_options=cfg)
     width = max(len(k) for k in result)
     print("\n".join(f"  {k:<{width}}  {_fmt(v)}" for k, v in result.items()))
     return 0
 
 
 def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = None, seed: int = 0,
-                        video: Path | None = None, deterministic: bool = True) -> dict:
-    """Load a checkpoint's agent and evaluate it; returns the eval metrics plus the env id."""
+                        video: Path | None = None, deterministic: bool = True,
+                        env_options: EnvOptions | None = None) -> dict:
+    """Load a checkpoint's agent and evaluate it; returns the eval metrics plus the env id.
+
+    ``env_options`` (``--num-envs``, ``--pixels`` ...) say how to build the env(s); with more
+    than one env the episodes (same seeds) run in a gymnasium vector env.
+    """
     import os
 
     from robokit.algos import load_agent
     from robokit.core.checkpoint import load_checkpoint
     from robokit.envs import make_env
+    from robokit.envs.vector import env_maker, make_vector_env
     from robokit.nets.obs_spec import spec_from_space
     from robokit.trainers.evaluation import evaluate
 
     if video is not None:
         os.environ.setdefault("MUJOCO_GL", "egl")
+    options = env_options or EnvOptions()
     agent = load_agent(checkpoint)
     env_id = env_id or load_checkpoint(checkpoint).get("env_id")
     if env_id is None:
         raise ValueError(f"{checkpoint}: no env id stored; pass --env")
-    env = make_env(env_id, render_mode="rgb_array" if video is not None else None)
-    env_spec = spec_from_space(env.observation_space, key=f"env '{env_id}' observations")
+    render_mode = "rgb_array" if video is not None else None
+    if options.num_envs > 1:
+        env = make_vector_env(env_maker(env_id, pixels=options.pixel_options()), options.num_envs, options.vector)
+        space = env.single_observation_space
+    else:
+        env = make_env(env_id, render_mode=render_mode, pixels=options.pixel_options())
+        space = env.observation_space
+    env_spec = spec_from_space(space, key=f"env '{env_id}' observations")
     if env_spec != agent.obs_spec:
+        env.close()
         raise ValueError(f"{checkpoint}: agent expects observations {agent.obs_spec}, env '{env_id}' gives {env_spec}")
     try:
         metrics = evaluate(agent, env, episodes, seed=seed, deterministic=deterministic, video_path=video)

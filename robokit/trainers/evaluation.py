@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 #: eval episodes use seeds EVAL_SEED_OFFSET + seed * 1000 + k, apart from training seeds
@@ -44,16 +45,46 @@ def evaluate(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: 
     """
     if episodes <= 0:
         raise ValueError(f"evaluation needs at least one episode, got {episodes}")
+    if isinstance(env, gym.vector.VectorEnv):
+        return evaluate_vector(agent, env, episodes, seed, deterministic)
     results = []
     reset_context = getattr(agent, "reset_context", None)
     for k in range(episodes):
         frames: list | None = [] if (video_path is not None and k == 0) else None
         if reset_context is not None:
             reset_context()
-        results.append(run_episode(env, lambda o: agent.act(o, deterministic), EVAL_SEED_OFFSET + seed * 1000 + k,
+        results.append(run_episode(env, lambda o: agent.act(o, deterministic), eval_seeds(seed, episodes)[k],
                                    frames, getattr(agent, "observe_reward", None)))
         if frames:
             write_video(video_path, frames, fps=int(env.metadata.get("render_fps", 30)))
+    return summarise(results)
+
+
+def eval_seeds(seed: int, episodes: int) -> list[int]:
+    """Reset seeds of the ``episodes`` evaluation episodes of run seed ``seed``."""
+    return [EVAL_SEED_OFFSET + seed * 1000 + k for k in range(episodes)]
+
+
+def evaluate_vector(agent: Any, venv: Any, episodes: int, seed: int = 0, deterministic: bool = True) -> dict[str, float]:
+    """:func:`evaluate` on the N sub-envs of a gymnasium vector env (from
+    :func:`robokit.envs.vector.make_vector_env`): the same episodes, seeds and metrics as one env
+    gives (each episode k keeps its seed wherever it runs), N of them stepping at once.
+
+    Raises:
+        ValueError: for agents that act on a history (they need one env per context).
+    """
+    from robokit.envs.vector import run_episodes
+
+    if getattr(agent, "reset_context", None) is not None:
+        raise ValueError("agents that act on a history (reset_context) are evaluated with --num-envs 1")
+    traces = run_episodes(venv, eval_seeds(seed, episodes), lambda _k: lambda o: agent.act(o, deterministic),
+                          record=False)
+    return summarise([{"return": t.total_return, "length": float(len(t)), "success": float(any(t.success)),
+                       "has_success": float(t.has_success)} for t in traces])
+
+
+def summarise(results: list[dict[str, float]]) -> dict[str, float]:
+    """Eval metrics from per-episode ``return``/``length``/``success``/``has_success`` records."""
     returns = np.array([r["return"] for r in results])
     metrics = {"eval/return_mean": float(returns.mean()), "eval/return_std": float(returns.std()),
                "eval/length_mean": float(np.mean([r["length"] for r in results]))}
