@@ -19,7 +19,7 @@ export PYOPENGL_PLATFORM ?= egl
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: demo test lint bench gpu-check system-deps install install-dev robosuite d3rlpy clean
+.PHONY: demo test lint bench gpu-check system-deps install install-dev robosuite d3rlpy bench-peers clean
 
 demo: install
 	$(PY) -m robokit demo
@@ -35,7 +35,8 @@ bench: install-dev
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script --quick || exit 1; done
 
 install: system-deps $(VENV)/.installed-run
-install-dev: system-deps $(VENV)/.installed-dev $(VENV)/.installed-robosuite $(VENV)/.installed-d3rlpy
+install-dev: system-deps $(VENV)/.installed-dev $(VENV)/.installed-robosuite $(VENV)/.installed-d3rlpy \
+             $(VENV)/.installed-bench
 
 # A venv whose creation was interrupted (no stamp) is removed and made again.
 $(VENV)/.created:
@@ -90,6 +91,15 @@ d3rlpy: $(VENV)/.installed-d3rlpy
 
 $(VENV)/.installed-d3rlpy: constraints.txt $(VENV)/.installed-dev
 	$(PIP) install -c constraints.txt --no-deps d3rlpy==2.8.1
+	touch $@
+
+# The benchmark peers (the `bench` extra: TorchRL 0.14.1 + tensordict 0.14.3, Stable-Baselines3
+# 2.9.2), pinned in pyproject.toml and constraints.txt; constraints.txt keeps torch at robokit's
+# version (both accept it, checked from their metadata).
+bench-peers: $(VENV)/.installed-bench
+
+$(VENV)/.installed-bench: pyproject.toml constraints.txt | $(VENV)/.created
+	$(PIP) install -c constraints.txt -e ".[bench]"
 	touch $@
 
 system-deps:

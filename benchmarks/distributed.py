@@ -185,14 +185,18 @@ def main() -> int:
                                             runtime_env={"env_vars": env_vars}))
     ray2 = DistributedOptions("ray", workers=2)
     pairs = [(p, name, severity, 0) for p, (name, severity) in enumerate(suite_pairs("modelnet-c"))]
-    episodes = [(0, k, True, None) for k in range(20)]
     from robokit.algos import load_agent
+    from robokit.envs.options import EnvOptions
+    from robokit.trainers.evaluation import eval_seeds
+
+    episodes = [(reset_seed, True, None) for reset_seed in eval_seeds(0, 20)]
 
     with RssSampler() as rss:
         suite = compare("suite", pairs, (given, (inputs,), pair_accuracy, None), (given, (inputs,)), ray2)
         episodes = compare("eval_episodes", episodes,
-                           (_eval_state, (load_agent(sac), sac, "HalfCheetah-v5", False), _eval_episode, _eval_teardown),
-                           (_eval_setup, (sac, "HalfCheetah-v5", False)), ray2)
+                           (_eval_state, (load_agent(sac), sac, "HalfCheetah-v5", EnvOptions(), False), _eval_episode,
+                            _eval_teardown),
+                           (_eval_setup, (sac, "HalfCheetah-v5", EnvOptions(), False)), ray2)
     rates = learner_rates(work, 1000 if args.quick else 3000)
     ray.shutdown()
     memory = {"peak_total_rss_mb": round(rss.peak_total / 2**20, 1), "peak_processes": rss.peak_count,

@@ -18,8 +18,8 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "rclpy": "ros (and a ROS 2 install)",
     "ray": "distributed",
     "wandb": "logging",
-    "torchrl": "dev",
-    "stable_baselines3": "dev",
+    "torchrl": "bench",
+    "stable_baselines3": "bench",
     "motmetrics": "dev",
 }
 

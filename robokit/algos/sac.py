@@ -19,6 +19,7 @@ from robokit.algos.base import (
     Agent,
     PhaseConfig,
     WarmupActions,
+    adam,
     check_batch,
     freeze_,
     seeded_init,
@@ -117,9 +118,9 @@ class SAC(Agent):
             self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(config.init_temperature)))
             self.target_entropy = (-float(action_dim) if config.target_entropy is None
                                    else float(config.target_entropy))
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
-        self.temperature_optimizer = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr)
+        self.actor_optimizer = adam(self.actor.parameters(), config.actor_lr)
+        self.critic_optimizer = adam(self.critic.parameters(), config.critic_lr)
+        self.temperature_optimizer = adam([self.log_alpha], config.temperature_lr)
 
     @property
     def alpha(self) -> torch.Tensor:

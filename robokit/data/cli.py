@@ -11,19 +11,22 @@ import tyro
 
 from robokit.core.cli_errors import run_command
 from robokit.core.config import check_ranges
-from robokit.distributed.options import DistributedField, DistributedOptions
+from robokit.distributed.options import DistributedField, DistributedOptions, check_fan_out
+from robokit.envs.options import EnvOptions
 
 FormatName = Literal["minari", "d4rl", "robomimic", "replay"]
 
 
 @dataclass(frozen=True)
-class CollectConfig:
-    """Roll out a policy in a gymnasium env and write the episodes as a Minari dataset."""
+class CollectConfig(EnvOptions):
+    """Roll out a policy in gymnasium envs and write the episodes as a Minari dataset (a directory),
+    or in robokit's replay format (a .npz path; needed for point-cloud observations)."""
 
     env: str = "Hopper-v5"
     """gymnasium env id (robokit/* ids are registered automatically)."""
     out: Path = Path("runs/collect/dataset-v0")
-    """dataset directory to create (name it like 'name-v0' to load it with minari.load_dataset)."""
+    """dataset directory to create (name it like 'name-v0' to load it with minari.load_dataset),
+    or a .npz file (robokit replay format, which also stores point clouds)."""
     policy: Literal["random", "checkpoint"] = "random"
     """'random' (uniform actions) or 'checkpoint' (a robokit RL checkpoint, see --checkpoint)."""
     checkpoint: Path | None = None
@@ -41,7 +44,9 @@ class CollectConfig:
     scale: DistributedField = DistributedOptions()
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_ranges(self, positive=("episodes", "max_steps"))
+        check_fan_out(self.scale, self.num_envs)
 
 
 @dataclass(frozen=True)
@@ -80,22 +85,43 @@ def collect_main(argv: Sequence[str]) -> int:
 
 
 def _collect(argv: list[str]) -> int:
-    from robokit.core.config import parse, save_config
-    from robokit.data.collect import collect_episodes
-    from robokit.data.formats.minari_format import save_minari
-    from robokit.data.summary import format_table, summarize_episodes
+    from robokit.core.config import parse
+    from robokit.data.collect import collect_episodes, has_point_clouds
 
     cfg = parse(CollectConfig, argv, prog="robokit collect")
     if cfg.out.exists() and not cfg.overwrite:
         raise FileExistsError(f"--out {cfg.out} already exists; pass --overwrite to replace it")
+    if cfg.out.suffix not in ("", ".npz"):
+        raise ValueError(f"--out {cfg.out}: give a directory (Minari) or a .npz file (robokit replay)")
+    if cfg.out.suffix != ".npz" and has_point_clouds(cfg.env, cfg.pixel_options()):
+        raise ValueError(f"--out {cfg.out}: env '{cfg.env}' observes point clouds of varying size, which Minari "
+                         f"cannot store; give --out a .npz path (robokit replay format)")
     episodes = collect_episodes(cfg.env, cfg.episodes, cfg.seed, cfg.policy,
                                 str(cfg.checkpoint) if cfg.checkpoint else None, cfg.max_steps,
-                                deterministic=not cfg.stochastic, options=cfg.scale)
-    out = save_minari(episodes, cfg.out, env_id=cfg.env, algorithm_name=f"robokit-collect-{cfg.policy}",
-                      overwrite=cfg.overwrite)
-    save_config(cfg, out)  # config.yaml beside the data: the resolved options of this run
-    print(format_table(summarize_episodes(episodes), f"wrote Minari dataset {out}"))
+                                deterministic=not cfg.stochastic, num_envs=cfg.num_envs, vector=cfg.vector,
+                                pixels=cfg.pixel_options(), options=cfg.scale)
+    _write_collected(cfg, episodes)
     return 0
+
+
+def _write_collected(cfg: CollectConfig, episodes: list) -> None:
+    """Write ``episodes`` to ``cfg.out`` (Minari directory or replay .npz) with config.yaml beside it."""
+    from robokit.core.config import save_config
+    from robokit.data.formats import episodes_to_buffer
+    from robokit.data.formats.minari_format import save_minari
+    from robokit.data.summary import format_table, summarize_episodes
+
+    if cfg.out.suffix == ".npz":
+        out = episodes_to_buffer(episodes).save(cfg.out)
+        save_config(cfg, out.parent, name=f"{out.stem}.config.yaml")
+        kind = "robokit replay file"
+    else:
+        # pixels rendered on request are not the registered env's observations: spaces come from the data
+        out = save_minari(episodes, cfg.out, env_id=None if cfg.pixels else cfg.env,
+                          algorithm_name=f"robokit-collect-{cfg.policy}", overwrite=cfg.overwrite)
+        save_config(cfg, out)  # config.yaml beside the data: the resolved options of this run
+        kind = "Minari dataset"
+    print(format_table(summarize_episodes(episodes), f"wrote {kind} {out}"))
 
 
 def dataset_main(argv: Sequence[str]) -> int:

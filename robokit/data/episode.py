@@ -4,12 +4,14 @@ Shapes (T = number of steps, ``len(episode)``):
 
 - ``observations``: ``(T+1, *obs_shape)`` array (includes the final observation),
   or ``dict[str, (T+1, ...)]``, or, for point clouds, a list of ``T+1`` arrays
-  ``(N_t, C)`` float32 (ragged: each step has its own number of points).
+  ``(N_t, C)`` float32 (ragged: each step has its own number of points); a dict part
+  may be such a list too (``{"points": [(N_t, C)] * (T+1), "proprio": (T+1, P)}``).
 - ``actions`` ``(T, A)`` float32, ``rewards`` ``(T,)`` float32,
   ``terminated`` ``(T,)`` bool, ``truncated`` ``(T,)`` bool: only the last step
   may be ``True`` in either; ``terminated`` means a true end (no bootstrap),
   ``truncated`` a time limit or reset (bootstrap from the final observation).
 - ``infos``: ``dict[str, (T, ...)]``, e.g. ``infos["success"]`` ``(T,)`` bool.
+- ``task``: the episode's task, a task id or an instruction string (None: single-task data).
 """
 
 from __future__ import annotations
@@ -30,16 +32,18 @@ class Episode:
     Args:
         observations, actions, rewards, terminated, truncated, infos: as above.
         source: where the data came from (a file name), used in error messages.
+        task: the task the episode performs (an id or an instruction; stored as a string).
 
     Raises:
         DataError: naming source, key and index for wrong lengths, wrong dtypes,
             NaN/inf, or an end flag set before the last step.
     """
 
-    __slots__ = ("observations", "actions", "rewards", "terminated", "truncated", "infos")
+    __slots__ = ("observations", "actions", "rewards", "terminated", "truncated", "infos", "task")
 
     def __init__(self, observations: Observations, actions: Any, rewards: Any, terminated: Any,
-                 truncated: Any, infos: Mapping[str, Any] | None = None, source: str | None = None):
+                 truncated: Any, infos: Mapping[str, Any] | None = None, source: str | None = None,
+                 task: str | int | None = None):
         self.actions = _as_numeric(actions, "actions", source, np.float32)
         if self.actions.ndim == 1:
             self.actions = self.actions[:, None]
@@ -49,6 +53,7 @@ class Episode:
         self.truncated = _as_flags(truncated, "truncated", source)
         self.observations = _as_observations(observations, steps + 1, source)
         self.infos = {str(k): np.asarray(v) for k, v in (infos or {}).items()}
+        self.task = _as_task(task, source)
         for key, array in (("rewards", self.rewards), ("terminated", self.terminated),
                            ("truncated", self.truncated)):
             check_length(array, steps, key, source)
@@ -61,9 +66,10 @@ class Episode:
         return len(self.actions)
 
     def __repr__(self) -> str:
+        task = f", task={self.task!r}" if self.task is not None else ""
         return (f"Episode(T={len(self)}, obs={describe_observations(self.observations)}, "
                 f"action_dim={self.action_dim}, return={self.total_return:.3f}, "
-                f"terminated={self.is_terminated}, truncated={self.is_truncated})")
+                f"terminated={self.is_terminated}, truncated={self.is_truncated}{task})")
 
     @property
     def action_dim(self) -> int:
@@ -84,21 +90,40 @@ class Episode:
 
     @property
     def is_ragged(self) -> bool:
-        """True when observations are a list of point clouds."""
-        return isinstance(self.observations, list)
+        """True when observations are (or, for a dict, hold) a list of point clouds."""
+        obs = self.observations
+        return isinstance(obs, list) or (isinstance(obs, dict) and any(isinstance(v, list) for v in obs.values()))
 
     def observation(self, index: int | np.ndarray | slice) -> Any:
         """Observation(s) at ``index`` (works for arrays, dicts and ragged lists)."""
         obs = self.observations
         if isinstance(obs, dict):
-            return {k: v[index] for k, v in obs.items()}
-        if isinstance(obs, list):
-            if isinstance(index, slice):
-                return obs[index]
-            if np.ndim(index):
-                return [obs[int(i)] for i in np.asarray(index)]
-            return obs[int(index)]
-        return obs[index]
+            return {k: _index(v, index) for k, v in obs.items()}
+        return _index(obs, index)
+
+
+def _index(obs: np.ndarray | list[np.ndarray], index: int | np.ndarray | slice) -> Any:
+    if isinstance(obs, list):
+        if isinstance(index, slice):
+            return obs[index]
+        if np.ndim(index):
+            return [obs[int(i)] for i in np.asarray(index)]
+        return obs[int(index)]
+    return obs[index]
+
+
+def _as_task(task: Any, source: str | None) -> str | None:
+    if task is None:
+        return None
+    if isinstance(task, bytes):
+        task = task.decode()
+    if isinstance(task, bool) or not isinstance(task, str | int | np.integer | np.str_):
+        raise DataError(f"{where(source, 'task')}: expected a task id or instruction string, "
+                        f"got {type(task).__name__}")
+    text = str(task)
+    if not text.strip():
+        raise DataError(f"{where(source, 'task')}: empty task name")
+    return text
 
 
 def describe_observations(obs: Observations) -> str:
@@ -139,13 +164,14 @@ def _check_end_only_at_last(flags: np.ndarray, key: str, source: str | None) -> 
                         f"(T={len(flags)}); split it into episodes first")
 
 
-def _as_observations(obs: Any, expected: int, source: str | None) -> Observations:
-    if isinstance(obs, Mapping):
-        return {str(k): _as_observation_array(v, expected, f"observations/{k}", source) for k, v in obs.items()}
+def _as_observations(obs: Any, expected: int, source: str | None, key: str = "observations") -> Observations:
+    if isinstance(obs, Mapping) and key == "observations":
+        return {str(k): _as_observations(v, expected, source, f"observations/{k}")  # type: ignore[misc]
+                for k, v in obs.items()}
     if isinstance(obs, Sequence) and not isinstance(obs, np.ndarray) and _looks_ragged(obs):
-        check_length(obs, expected, "observations", source)
-        return [_as_point_cloud(cloud, i, source) for i, cloud in enumerate(obs)]
-    return _as_observation_array(obs, expected, "observations", source)
+        check_length(obs, expected, key, source)
+        return [_as_point_cloud(cloud, i, source, key) for i, cloud in enumerate(obs)]
+    return _as_observation_array(obs, expected, key, source)
 
 
 def _looks_ragged(obs: Sequence) -> bool:
@@ -164,8 +190,7 @@ def _as_observation_array(value: Any, expected: int, key: str, source: str | Non
     return array
 
 
-def _as_point_cloud(cloud: np.ndarray, index: int, source: str | None) -> np.ndarray:
-    key = "observations"
+def _as_point_cloud(cloud: np.ndarray, index: int, source: str | None, key: str = "observations") -> np.ndarray:
     if cloud.ndim != 2 or cloud.shape[1] < 3:
         raise DataError(f"{where(source, key, index)}: point cloud shape {cloud.shape}, expected (N, C>=3)")
     if not np.issubdtype(cloud.dtype, np.floating):

@@ -41,13 +41,14 @@ def save_replay(buffer: Any, path: Path) -> Path:
             arrays[f"field.{name}"] = field[:size]
     for key, value in buffer.sampler.state().items():
         arrays[f"sampler.{key}"] = np.asarray(value)
-    arrays.update(_pack_pending(buffer.pending_rows(), buffer.ragged))
+    arrays.update(_pack_pending(buffer.pending_rows(), buffer.ragged_fields))
     arrays["index_stream"] = buffer.indices.remaining()
     streams = {str(key): {"episode": source.episode, "step": source.step, "last_slot": source.last_slot,
                           "pending": len(source.pending)} for key, source in sorted(buffer._streams.items())}
     meta = {"format": FORMAT, "config": buffer.config(), "size": size, "pointer": storage.pointer,
             "next_episode_id": buffer.next_episode_id, "total_added": buffer.total_added,
-            "streams": streams, "read_only": storage.frozen, "rng": buffer.rng.bit_generator.state}
+            "streams": streams, "read_only": storage.frozen, "rng": buffer.rng.bit_generator.state,
+            "tasks": list(buffer.tasks)}
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]
@@ -85,6 +86,8 @@ def _restore(buffer: Any, arrays: dict[str, np.ndarray], meta: dict, path: Path)
             offsets = _array(arrays, f"ragged.{name}.offsets", path)
             _check_shape(offsets, (size + 1,), f"ragged.{name}.offsets", path)
             _restore_ragged(field, points, offsets, size, pointer, storage.capacity)
+        elif name == "task" and "field.task" not in arrays:  # written before tasks were stored: no task
+            field[:size] = -1
         else:
             value = _array(arrays, f"field.{name}", path)
             _check_shape(value, (size, *field.shape[1:]), f"field.{name}", path)
@@ -94,6 +97,7 @@ def _restore(buffer: Any, arrays: dict[str, np.ndarray], meta: dict, path: Path)
     buffer.sampler.load_state(sampler_state)
     buffer.next_episode_id = int(meta["next_episode_id"])
     buffer.total_added = int(meta["total_added"])
+    buffer.tasks = [str(task) for task in meta.get("tasks", [])]
     _restore_streams(buffer, arrays, meta["streams"])
     buffer.rng.bit_generator.state = meta["rng"]
     buffer.indices.restore(_array(arrays, "index_stream", path))
@@ -158,7 +162,7 @@ def _restore_ragged(field: RaggedField, points: np.ndarray, offsets: np.ndarray,
 def _restore_streams(buffer: Any, arrays: dict[str, np.ndarray], streams: dict[str, dict]) -> None:
     """Unfinished add() episodes, with their held-back rows (saved in stream order)."""
     counts = [int(state["pending"]) for state in streams.values()]
-    rows = _unpack_pending(arrays, sum(counts), buffer.ragged)
+    rows = _unpack_pending(arrays, sum(counts))
     begin = 0
     for (key, state), count in zip(streams.items(), counts, strict=True):
         buffer._streams[int(key)] = Stream(episode=int(state["episode"]), step=int(state["step"]),
@@ -166,13 +170,13 @@ def _restore_streams(buffer: Any, arrays: dict[str, np.ndarray], streams: dict[s
         begin += count
 
 
-def _pack_pending(rows: list[dict], ragged: bool) -> dict[str, np.ndarray]:
+def _pack_pending(rows: list[dict], ragged_fields: frozenset[str]) -> dict[str, np.ndarray]:
     if not rows:
         return {}
     packed = {}
     for name in rows[0]:
         values = [np.asarray(row[name]) for row in rows]
-        if ragged and name in ("obs", "next_obs"):
+        if name in ragged_fields:
             offsets = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)
             packed[f"pending.{name}.points"] = np.concatenate(values)
             packed[f"pending.{name}.offsets"] = offsets
@@ -181,7 +185,7 @@ def _pack_pending(rows: list[dict], ragged: bool) -> dict[str, np.ndarray]:
     return packed
 
 
-def _unpack_pending(arrays: dict[str, np.ndarray], count: int, ragged: bool) -> list[dict]:
+def _unpack_pending(arrays: dict[str, np.ndarray], count: int) -> list[dict]:
     if count == 0:
         return []
     rows: list[dict] = [{} for _ in range(count)]

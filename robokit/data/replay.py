@@ -14,6 +14,7 @@ field                 per slot                        notes
 ``truncated``         ``()`` float32 0/1              time limit / reset
 ``episode``, ``step``  ``()`` int64 / int32           episode id and step within it (for views)
 ``next``              ``()`` int64                    slot of the episode's next step (-1: none yet)
+``task``              ``()`` int32                    index into ``buffer.tasks`` (-1: no task)
 ``mc_return``         ``()`` float32                  only with ``store_mc_return``
 ====================  =============================  ==============================
 
@@ -23,6 +24,10 @@ gather. A sampler (uniform by default) picks slots and a view (transition by def
 turns them into a batch. Saving writes one ``.npz`` file atomically, including
 the sampler's RNG state, so a loaded buffer gives exactly the batch the original
 would have given next.
+
+Multi-task data: an episode's task (``Episode.task``, or ``add(..., task=...)``) is kept per
+slot as an index into ``buffer.tasks``; :class:`~robokit.data.samplers.TaskSampler` draws
+balanced across tasks or from chosen tasks only (``buffer.task_sampler("reach-left")``).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from robokit.data.samplers import (
     EpisodeWindowSampler,
     IndexStream,
     PrioritizedSampler,
+    TaskSampler,
     UniformSampler,
 )
 from robokit.data.storage import FieldSpec, RaggedField, RingStorage
@@ -95,6 +101,9 @@ class ReplayBuffer:
             raise ValueError(f"PrioritizedSampler capacity {self.sampler.tree.capacity} != buffer capacity {capacity}")
         self.next_episode_id = 0
         self.total_added = 0  # transitions ever added (not capped by capacity)
+        self.tasks: list[str] = []  # task names; slot field ``task`` holds indices into this list
+        self._task_of = self.storage.dense("task")
+        self._task_of[:] = -1
         self._streams: dict[int, Stream] = {}  # add() sources with an unfinished episode
         self._uniform = isinstance(self.sampler, UniformSampler)
         self._nested = isinstance(self.obs_shape, dict)
@@ -121,7 +130,8 @@ class ReplayBuffer:
                      truncated=FieldSpec((), np.dtype(np.float32)),
                      episode=FieldSpec((), np.dtype(np.int64)),
                      step=FieldSpec((), np.dtype(np.int32)),
-                     next=FieldSpec((), np.dtype(np.int64)))
+                     next=FieldSpec((), np.dtype(np.int64)),
+                     task=FieldSpec((), np.dtype(np.int32)))
         if self.store_mc_return:
             specs["mc_return"] = FieldSpec((), np.dtype(np.float32))
         return specs
@@ -133,6 +143,11 @@ class ReplayBuffer:
     @property
     def ragged(self) -> bool:
         return not isinstance(self.obs_shape, dict) and len(self.obs_shape) > 0 and self.obs_shape[0] is None
+
+    @property
+    def ragged_fields(self) -> frozenset[str]:
+        """Names of stored fields holding point clouds (``obs``, or ``obs/<key>`` of a dict part)."""
+        return frozenset(name for name, spec in self.storage.specs.items() if spec.ragged)
 
     @property
     def read_only(self) -> bool:
@@ -147,12 +162,12 @@ class ReplayBuffer:
 
     # ----------------------------------------------------------------- writing
     def add(self, obs: Any, action: Any, reward: float, next_obs: Any, terminated: bool, truncated: bool,
-            stream: int = 0) -> None:
+            stream: int = 0, task: str | None = None) -> None:
         """Append one transition; an episode ends when ``terminated`` or ``truncated`` is true.
 
         Shapes: obs/next_obs ``obs_shape``, action ``(A,)``. ``stream`` names the source (one
         per environment of a vectorised env): transitions of different streams may interleave,
-        and each stream's steps are linked into their own episode.
+        and each stream's steps are linked into their own episode. ``task`` names the task.
         """
         self._check_writable()
         action = np.asarray(action, np.float32).reshape(-1)
@@ -167,13 +182,13 @@ class ReplayBuffer:
             self.next_episode_id += 1
         row = {"action": action, "reward": np.float32(reward), "terminated": bool(terminated),
                "truncated": bool(truncated), "episode": source.episode, "step": source.step, "next": -1,
-               **obs_fields}
+               "task": self.task_id(task), **obs_fields}
         source.step += 1
         episode_over = bool(terminated) or bool(truncated)
         if self.store_mc_return:
             source.pending.append(row)
             if episode_over:
-                block = stack_rows(source.pending, self.ragged)
+                block = stack_rows(source.pending, self.ragged_fields)
                 block["mc_return"] = self._returns(block["reward"], block["terminated"])
                 source.pending = []
                 self._write(block)
@@ -196,6 +211,26 @@ class ReplayBuffer:
                 self._step_of[previous] == source.step - 2:
             self._next_of[previous] = slot
         source.last_slot = slot
+
+    def task_id(self, task: str | None) -> int:
+        """The index of ``task`` in ``self.tasks`` (added when new); -1 for None."""
+        if task is None:
+            return -1
+        task = str(task)
+        if task not in self.tasks:
+            self.tasks.append(task)
+        return self.tasks.index(task)
+
+    def task_sampler(self, *tasks: str) -> TaskSampler:
+        """A sampler drawing only from ``tasks`` (balanced across them), for ``sample(sampler=...)``.
+
+        Raises:
+            KeyError: naming a task the buffer does not hold.
+        """
+        missing = [t for t in tasks if t not in self.tasks]
+        if missing:
+            raise KeyError(f"task(s) {missing} not in this buffer (tasks: {self.tasks})")
+        return TaskSampler(only=tuple(self.tasks.index(t) for t in tasks))
 
     @property
     def unfinished_streams(self) -> list[int]:
@@ -238,7 +273,8 @@ class ReplayBuffer:
         block = self._episode_obs(episode)
         block.update(action=episode.actions, reward=episode.rewards, terminated=episode.terminated,
                      truncated=episode.truncated, episode=np.full(steps, self.next_episode_id, np.int64),
-                     step=np.arange(steps, dtype=np.int32), next=np.full(steps, -1, np.int64))
+                     step=np.arange(steps, dtype=np.int32), next=np.full(steps, -1, np.int64),
+                     task=np.full(steps, self.task_id(episode.task), np.int32))
         if self.store_mc_return:
             block["mc_return"] = self._returns(episode.rewards, episode.terminated)
         self._write(block)
@@ -275,8 +311,9 @@ class ReplayBuffer:
         return self
 
     # ---------------------------------------------------------------- sampling
-    def sample(self, batch_size: int, view: Any = None) -> dict[str, Any]:
-        """A batch of ``batch_size`` from the sampler through ``view`` (transition view by default).
+    def sample(self, batch_size: int, view: Any = None, sampler: Any = None) -> dict[str, Any]:
+        """A batch of ``batch_size`` from the sampler (or ``sampler``, e.g. a per-task one from
+        :meth:`task_sampler`) through ``view`` (transition view by default).
 
         Transition-view keys: ``obs`` (B, *obs_shape), ``action`` (B, A), ``reward`` (B,),
         ``next_obs``, ``terminated`` (B,) float32, ``truncated`` (B,) float32, ``mc_return`` (B,)
@@ -290,9 +327,9 @@ class ReplayBuffer:
         check_batch_size(batch_size)
         if self.storage.size == 0:
             raise ReplayNotReady("cannot sample from an empty replay buffer")
-        if view is None and self._uniform:  # fast path: the common case in training loops
+        if view is None and sampler is None and self._uniform:  # fast path: the common case in training loops
             return self.gather_transitions(self.indices.draw(batch_size, self.storage.size))
-        picked = self.sampler.sample(self.storage, batch_size, self.rng)
+        picked = (sampler or self.sampler).sample(self.storage, batch_size, self.rng)
         return (view or TransitionView())(self, picked)
 
     def gather_transitions(self, slots: np.ndarray) -> dict[str, Any]:
@@ -333,6 +370,8 @@ class ReplayBuffer:
             sampler.update(alpha=self.sampler.alpha, beta=self.sampler.beta, eps=self.sampler.eps)
         if isinstance(self.sampler, EpisodeWindowSampler):
             sampler.update(length=self.sampler.length)
+        if isinstance(self.sampler, TaskSampler) and self.sampler.only is not None:
+            sampler.update(only=list(self.sampler.only))
         return {"capacity": self.capacity, "obs_shape": shape_to_json(self.obs_shape),
                 "obs_dtype": dtype_to_json(self.obs_dtype), "action_dim": self.action_dim, "seed": self.seed,
                 "discount": self.discount, "store_mc_return": self.store_mc_return,
@@ -356,14 +395,14 @@ def _checked_obs(value: Any, shape: tuple, dtype: np.dtype, key: str) -> np.ndar
     return array.astype(dtype, copy=False)
 
 
-def _normalise_obs_shape(obs_shape: Any) -> Any:
+def _normalise_obs_shape(obs_shape: Any, key: str = "obs_shape") -> Any:
     if isinstance(obs_shape, dict):
-        return {str(k): tuple(v) for k, v in obs_shape.items()}
+        return {str(k): _normalise_obs_shape(v, f"obs_shape['{k}']") for k, v in obs_shape.items()}
     if isinstance(obs_shape, int):
         return (obs_shape,)
     shape = tuple(obs_shape)
     if shape and shape[0] is None and len(shape) != 2:
-        raise ValueError(f"ragged point-cloud observations need obs_shape (None, C), got {shape}")
+        raise ValueError(f"ragged point-cloud observations need {key} (None, C), got {shape}")
     return shape
 
 

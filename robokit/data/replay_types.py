@@ -13,11 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from robokit.data.samplers import EpisodeWindowSampler, PrioritizedSampler, UniformSampler
+from robokit.data.samplers import (
+    EpisodeWindowSampler,
+    PrioritizedSampler,
+    TaskSampler,
+    UniformSampler,
+)
 
 OBS_FIELDS = ("obs", "next_obs")
-#: per-slot fields that link steps into episodes (never part of a batch)
-BOOKKEEPING = ("episode", "step", "next")
+#: per-slot fields that link steps into episodes or name their task (never part of a batch)
+BOOKKEEPING = ("episode", "step", "next", "task")
 
 
 @dataclass
@@ -31,21 +36,25 @@ class Stream:
 
 
 def make_sampler(name: str, capacity: int, **kwargs: Any):
-    """A sampler by name: ``uniform``, ``prioritized`` (alpha, beta) or ``episode-window`` (length)."""
+    """A sampler by name: ``uniform``, ``prioritized`` (alpha, beta), ``episode-window`` (length)
+    or ``task`` (only: task indices; default balanced across all tasks)."""
+    if name == "task":
+        return TaskSampler(**kwargs)
     if name == "uniform":
         return UniformSampler()
     if name == "prioritized":
         return PrioritizedSampler(capacity, **kwargs)
     if name == "episode-window":
         return EpisodeWindowSampler(**kwargs)
-    raise ValueError(f"unknown sampler '{name}' (uniform, prioritized, episode-window)")
+    raise ValueError(f"unknown sampler '{name}' (uniform, prioritized, episode-window, task)")
 
 
-def stack_rows(rows: list[dict], ragged: bool) -> dict:
+def stack_rows(rows: list[dict], ragged_fields: frozenset[str]) -> dict:
+    """Rows of one episode as a block: dense fields stacked, ragged fields as lists of clouds."""
     block = {}
     for name in rows[0]:
         values = [row[name] for row in rows]
-        block[name] = values if ragged and name in OBS_FIELDS else np.stack([np.asarray(v) for v in values])
+        block[name] = values if name in ragged_fields else np.stack([np.asarray(v) for v in values])
     return block
 
 

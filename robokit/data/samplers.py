@@ -13,6 +13,9 @@ every slot is live.
 - :class:`EpisodeWindowSampler`: windows of L consecutive steps of one
   episode, starting at a uniformly drawn step, padded (mask 0) past the
   episode's end.
+- :class:`TaskSampler`: multi-task data: each row's task drawn uniformly from the
+  tasks present (or from a chosen subset: per-task sampling), then a uniform
+  transition of that task.
 """
 
 from __future__ import annotations
@@ -184,3 +187,50 @@ class IndexStream:
     def restore(self, remaining: np.ndarray) -> None:
         self.pool = np.asarray(remaining, np.int64).copy()
         self.pos = 0
+
+
+class TaskSampler:
+    """Balanced across tasks: each row draws a task uniformly, then a uniform slot of that task.
+
+    Tasks are the storage's per-slot ``task`` indices (>= 0; slots without a task, -1, are never
+    drawn). With ``only`` the draw is restricted to those task indices (per-task sampling, e.g.
+    ``ReplayBuffer.task_sampler("reach-left")``). A task with 10x fewer transitions is still drawn
+    for half the rows of a two-task batch, unlike uniform sampling over transitions.
+
+    Returns ``slots`` (B,) int64 and ``task`` (B,) int32 (the task index of each row).
+    """
+
+    name = "task"
+
+    def __init__(self, only: tuple[int, ...] | list[int] | None = None):
+        self.only = None if only is None else tuple(int(t) for t in only)
+        self._groups: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def on_write(self, slots: np.ndarray) -> None:
+        """New slots change the per-task groups: rebuild them at the next sample."""
+        self._groups = None
+
+    def _task_groups(self, storage: RingStorage) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(slots sorted by task, task ids, start of each task's run, its length) over live slots."""
+        if self._groups is None:
+            tasks = storage.dense("task")[:storage.size]
+            order = np.argsort(tasks, kind="stable")
+            ids, starts, counts = np.unique(tasks[order], return_index=True, return_counts=True)
+            keep = ids >= 0 if self.only is None else np.isin(ids, self.only)
+            self._groups = (order.astype(np.int64), ids[keep], starts[keep], counts[keep])
+        return self._groups
+
+    def sample(self, storage: RingStorage, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        order, ids, starts, counts = self._task_groups(storage)
+        if len(ids) == 0:
+            wanted = "any task" if self.only is None else f"task indices {list(self.only)}"
+            raise ValueError(f"task sampler: no stored transition has {wanted}")
+        pick = rng.integers(0, len(ids), size=batch_size)
+        within = (rng.random(batch_size) * counts[pick]).astype(np.int64)
+        return {"slots": order[starts[pick] + within], "task": ids[pick].astype(np.int32)}
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """No state (groups are rebuilt from the storage)."""

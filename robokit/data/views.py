@@ -29,6 +29,8 @@ def _with_sampler_extras(batch: dict[str, Any], picked: dict[str, np.ndarray]) -
     if "weights" in picked:
         batch["weights"] = picked["weights"]
         batch["indices"] = picked["slots"]
+    if "task" in picked:  # TaskSampler: each row's task index (into buffer.tasks)
+        batch["task"] = picked["task"]
     return batch
 
 

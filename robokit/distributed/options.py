@@ -48,6 +48,12 @@ class DistributedOptions:
         return self.distributed == "ray"
 
 
+def check_fan_out(options: DistributedOptions | None, num_envs: int) -> None:
+    """Refuse ``--distributed ray`` with ``--num-envs > 1``: each Ray task is one episode in one env."""
+    if options is not None and options.enabled and num_envs > 1:
+        raise ConfigError("--distributed ray runs one episode per task in one env; use it with --num-envs 1")
+
+
 #: the annotation a config uses to embed the options as flat flags
 DistributedField = Annotated[DistributedOptions, tyro.conf.OmitArgPrefixes]
 

@@ -5,12 +5,22 @@ Importing this package registers the ids; MuJoCo is imported only when an env is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import gymnasium as gym
+
+if TYPE_CHECKING:
+    from robokit.envs.pixels import PixelOptions
 
 #: id -> (entry point, max episode steps)
 ENV_SPECS = {
     "robokit/ArmReach-v0": ("robokit.envs.arm_reach:ArmReachEnv", 50),
     "robokit/LidarNav-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
+    "robokit/ArmReachDense-v0": ("robokit.envs.arm_reach:ArmReachEnv", 50),
+    "robokit/ArmReachCloud-v0": ("robokit.envs.point_cloud:ArmReachCloudEnv", 50),
+    "robokit/ArmReachMultiTask-v0": ("robokit.envs.multitask:ArmReachMultiTaskEnv", 50),
+    "robokit/ArmReachDensePixels-v0": ("robokit.envs.pixels:registered_pixel_env", None),
+    "robokit/InvertedPendulumPixels-v0": ("robokit.envs.pixels:registered_pixel_env", None),
     "robokit/BernoulliBandit-v0": ("robokit.envs.stochastic:BernoulliBanditEnv", 1),
     "robokit/FrozenLake-v0": ("robokit.envs.stochastic:frozen_lake", None),
     "robokit/FrozenLake8x8-v0": ("robokit.envs.stochastic:frozen_lake_8x8", None),
@@ -19,27 +29,45 @@ ENV_SPECS = {
     "robokit/NoisyInvertedPendulum-v0": ("robokit.envs.stochastic:noisy_inverted_pendulum", None),
 }
 
+#: id -> keyword arguments of its entry point (pixel ids name the env they render; the time
+#: limit of a pixel id is the rendered env's own)
+ENV_KWARGS: dict[str, dict] = {
+    "robokit/ArmReachDense-v0": {"reward": "dense"},
+    "robokit/ArmReachDensePixels-v0": {"env_id": "robokit/ArmReachDense-v0", "size": 64, "frame_stack": 3},
+    # 32x32 and 200-step episodes: sized so pixel SAC runs on a CPU (docs/multimodal_envs.md)
+    "robokit/InvertedPendulumPixels-v0": {"env_id": "InvertedPendulum-v5", "size": 32, "frame_stack": 3,
+                                          "max_episode_steps": 200},
+}
+
 
 def register_envs() -> None:
     """Register robokit's env ids with gymnasium (idempotent)."""
     for env_id, (entry_point, max_steps) in ENV_SPECS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=max_steps)
+            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=max_steps,
+                         kwargs=ENV_KWARGS.get(env_id, {}))
 
 
 register_envs()
 
 
-def make_env(env_id: str, render_mode: str | None = None, **kwargs) -> gym.Env:
+def make_env(env_id: str, render_mode: str | None = None, pixels: PixelOptions | None = None, **kwargs) -> gym.Env:
     """``gym.make`` with robokit ids registered and actions rescaled to [-1, 1]^A.
+
+    With ``pixels`` the env observes rendered frames (see :mod:`robokit.envs.pixels`).
 
     Raises:
         ValueError: naming the env when it is unknown or its action space is not a Box.
     """
-    try:
-        env = gym.make(env_id, render_mode=render_mode, **kwargs)
-    except gym.error.Error as err:
-        raise ValueError(f"cannot make env '{env_id}': {err}") from err
+    if pixels is not None:
+        from robokit.envs.pixels import make_pixel_env
+
+        env = make_pixel_env(env_id, pixels, **kwargs)
+    else:
+        try:
+            env = gym.make(env_id, render_mode=render_mode, **kwargs)
+        except gym.error.Error as err:
+            raise ValueError(f"cannot make env '{env_id}': {err}") from err
     space = env.action_space
     if not isinstance(space, gym.spaces.Box):
         raise ValueError(f"env '{env_id}': robokit's agents need a Box action space, got {space}")
@@ -48,4 +76,4 @@ def make_env(env_id: str, render_mode: str | None = None, **kwargs) -> gym.Env:
     return env
 
 
-__all__ = ["ENV_SPECS", "register_envs", "make_env"]
+__all__ = ["ENV_KWARGS", "ENV_SPECS", "register_envs", "make_env"]

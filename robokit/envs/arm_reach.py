@@ -1,7 +1,9 @@
 """robokit/ArmReach-v0: a planar two-link MuJoCo arm that must touch a goal disc.
 
-Sparse reward: 1.0 on the step the fingertip enters the goal disc (the episode
-then terminates), 0.0 otherwise; ``info["success"]`` says whether it happened.
+Sparse reward (default): 1.0 on the step the fingertip enters the goal disc (the episode
+then terminates), 0.0 otherwise; ``info["success"]`` says whether it happened. With
+``reward="dense"`` (``robokit/ArmReachDense-v0``) each step pays minus the fingertip-goal
+distance in metres (the distance term of gymnasium's Reacher reward); success still terminates.
 Episodes are truncated after ``max_episode_steps`` (gymnasium's TimeLimit).
 Scene: ``envs/arm_reach/arm_reach.xml``; card: ``envs/arm_reach/README.md``.
 """
@@ -26,8 +28,13 @@ class ArmReachEnv(TopCameraRendering, gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
     def __init__(self, frame_skip: int = 2, success_radius: float = 0.05, goal_radius_range=(0.07, 0.19),
-                 render_mode: str | None = None, width: int = 240, height: int = 240) -> None:
+                 render_mode: str | None = None, width: int = 240, height: int = 240,
+                 reward: str = "sparse") -> None:
         import mujoco
+
+        if reward not in ("sparse", "dense"):
+            raise ValueError(f"ArmReach: reward must be 'sparse' or 'dense', got {reward!r}")
+        self.reward_type = reward
 
         self._mujoco = mujoco
         self.model = mujoco.MjModel.from_xml_path(str(MJCF_PATH))
@@ -57,12 +64,16 @@ class ArmReachEnv(TopCameraRendering, gym.Env):
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[:2] = self.np_random.uniform(-np.pi, np.pi, 2) * np.array([1.0, 0.8])
         self.data.qvel[:2] = self.np_random.uniform(-0.05, 0.05, 2)
-        radius = self.np_random.uniform(*self.goal_radius_range)
-        angle = self.np_random.uniform(-np.pi, np.pi)
-        self._goal = np.array([radius * np.cos(angle), radius * np.sin(angle)])
+        self._goal = self._sample_goal(options)
         self.data.mocap_pos[0, :2] = self._goal
         mujoco.mj_forward(self.model, self.data)
         return self._observation(), {"success": False, "distance": self._distance()}
+
+    def _sample_goal(self, options: dict | None) -> np.ndarray:
+        """Goal xy (2,) [m]: radius and angle drawn from the env's RNG (subclasses pick fixed goals)."""
+        radius = self.np_random.uniform(*self.goal_radius_range)
+        angle = self.np_random.uniform(-np.pi, np.pi)
+        return np.array([radius * np.cos(angle), radius * np.sin(angle)])
 
     def _distance(self) -> float:
         return float(np.linalg.norm(self._goal - self._fingertip_xy()))
@@ -75,7 +86,8 @@ class ArmReachEnv(TopCameraRendering, gym.Env):
         self._mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
         distance = self._distance()
         success = distance < self.success_radius
-        return self._observation(), float(success), bool(success), False, {"success": success, "distance": distance}
+        reward = float(success) if self.reward_type == "sparse" else -distance
+        return self._observation(), reward, bool(success), False, {"success": success, "distance": distance}
 
     def scripted_action(self, gain: float = 3.0, damping: float = 0.3) -> np.ndarray:
         """A PD controller towards the two-link inverse-kinematics solution for the goal.

@@ -52,7 +52,11 @@ class EnsembleLinear(nn.Module):
 
 
 class EnsembleLayerNorm(nn.Module):
-    """LayerNorm over features with a separate affine per member: (E, B, H) -> (E, B, H)."""
+    """LayerNorm over features with a separate affine per member: (E, B, H) -> (E, B, H).
+
+    The affine is one fused ``addcmul`` (bias + normed * weight), one pass over the activations
+    instead of a multiply and an add (benchmarks/sac_update.py).
+    """
 
     def __init__(self, hidden: int, ensemble_size: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -62,7 +66,7 @@ class EnsembleLayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
         weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
-        return F.layer_norm(x, x.shape[-1:], eps=self.eps) * weight + bias
+        return torch.addcmul(bias, F.layer_norm(x, x.shape[-1:], eps=self.eps), weight)
 
 
 class EnsembleMLP(nn.Module):
@@ -80,7 +84,9 @@ class EnsembleMLP(nn.Module):
             layers.append(EnsembleLinear(width, hidden, ensemble_size))
             if layer_norm:
                 layers.append(EnsembleLayerNorm(hidden, ensemble_size))
-            layers.append(nn.ReLU())
+            # in place: it always follows a fresh output whose backward does not need it
+            # (baddbmm, addcmul), so no extra (E, B, H) buffer is allocated per layer
+            layers.append(nn.ReLU(inplace=True))
             width = hidden
         layers.append(EnsembleLinear(width, out_dim, ensemble_size))
         self.net = nn.Sequential(*layers)

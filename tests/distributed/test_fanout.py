@@ -22,11 +22,16 @@ def test_eval_episodes_equal_single_and_ray(ray_local, sac_checkpoint, determini
     assert single["eval/return_std"] > 0  # five different episodes, not one repeated
 
 
-def test_collect_equal_single_and_ray(ray_local):
+@pytest.mark.parametrize("policy", ["random", "stochastic checkpoint"])
+def test_collect_equal_single_and_ray(ray_local, sac_checkpoint, policy):
+    """Episode k is one Ray task with main's per-episode seeding: reset seed + k, actions seeded by
+    (seed, k) (random) or the agent's stream reseeded with seed + k (stochastic checkpoint)."""
     from robokit.data.collect import collect_episodes
 
-    single = collect_episodes(ENV_ID, 3, seed=5, max_steps=20, progress=False)
-    on_ray = collect_episodes(ENV_ID, 3, seed=5, max_steps=20, progress=False, options=RAY2)
+    kwargs = {} if policy == "random" else {"policy": "checkpoint", "checkpoint": str(sac_checkpoint),
+                                            "deterministic": False}
+    single = collect_episodes(ENV_ID, 3, seed=5, max_steps=20, progress=False, **kwargs)
+    on_ray = collect_episodes(ENV_ID, 3, seed=5, max_steps=20, progress=False, options=RAY2, **kwargs)
     assert [len(ep) for ep in on_ray] == [20, 20, 20]
     for a, b in zip(single, on_ray, strict=True):
         np.testing.assert_array_equal(a.observations, b.observations)

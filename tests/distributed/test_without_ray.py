@@ -53,3 +53,18 @@ def test_bad_distributed_flags_are_one_line_errors(tmp_path, capsys):
                           (["--address", "auto"], "--address needs --distributed ray")):
         assert eval_main(["--checkpoint", str(tmp_path / "x.pt"), *argv]) == 2
         assert capsys.readouterr().err.strip() == f"robokit eval: error: {message}"
+
+
+def test_ray_with_vector_envs_is_a_one_line_error(tmp_path, capsys):
+    """Each Ray task is one episode in one env, so --distributed ray refuses --num-envs > 1."""
+    pytest.importorskip("ray")
+    from robokit.data.cli import collect_main
+    from robokit.trainers.cli import eval_main
+
+    message = "--distributed ray runs one episode per task in one env; use it with --num-envs 1"
+    for name, main, argv in (("eval", eval_main, ["--checkpoint", str(tmp_path / "x.pt")]),
+                             ("collect", collect_main, ["--out", str(tmp_path / "data-v0")])):
+        assert main([*argv, "--distributed", "ray", "--num-envs", "2"]) == 2
+        assert capsys.readouterr().err.strip() == f"robokit {name}: error: {message}"
+    assert list(tmp_path.iterdir()) == []  # nothing written
+

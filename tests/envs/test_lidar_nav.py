@@ -81,3 +81,19 @@ def test_passes_the_checker_render_check_and_renders():
         pytest.skip(f"offscreen rendering unavailable: {err}")
     assert frame.shape == (240, 240, 3) and frame.dtype == np.uint8 and frame.std() > 0
     check_env(gym.make(ENV_ID).unwrapped)  # with the render check
+
+
+@pytest.mark.slow
+def test_sac_trains_on_the_ragged_lidar_clouds_end_to_end(tmp_path):
+    """robokit train: ragged clouds into the replay, through the PointNet encoder, finite updates, a checkpoint."""
+    import csv
+
+    from robokit.cli import main
+
+    out = tmp_path / "run"
+    code = main(["train", "--algo", "sac", "--env", ENV_ID, "--encoder", "pointnet", "--online-steps", "8",
+                 "--warmup-steps", "4", "--agent.batch-size", "4", "--eval-every", "1000", "--eval-episodes", "1",
+                 "--out", str(out), "--no-progress", "--logger", "csv", "--threads", "1"])
+    assert code == 0 and (out / "final.pt").is_file()
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert rows and all(np.isfinite(float(v)) for row in rows for v in row.values() if v not in ("", None))

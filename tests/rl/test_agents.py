@@ -434,3 +434,19 @@ def test_wsrl_max_target_backup_only_while_pretraining():
     assert agent.max_target_active
     agent.set_phase("online")
     assert not agent.max_target_active
+
+
+def test_sac_fused_adam_steps_like_the_default_adam():
+    """SAC's optimizers use Adam's fused step (a speed-up, benchmarks/sac_update.py); the same agent
+    stepped by torch's default (single-tensor loop) Adam reaches the same parameters."""
+    config = RLPDConfig(**SMALL, ensemble_size=4, utd_ratio=2)
+    fused, plain = (make_agent("rlpd", OBS, ACT, config, seed=0) for _ in range(2))
+    assert all(opt.defaults["fused"] for opt in fused.optimizers().values())
+    for name, opt in plain.optimizers().items():
+        setattr(plain, name, torch.optim.Adam(opt.param_groups[0]["params"], lr=opt.defaults["lr"],
+                                              foreach=False, fused=False))
+    for k in range(5):
+        fused.update(batch(16, seed=k))
+        plain.update(batch(16, seed=k))
+    for (name, got), (_, want) in zip(fused.state_dict().items(), plain.state_dict().items(), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)

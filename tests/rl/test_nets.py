@@ -28,11 +28,19 @@ def test_ensemble_matches_per_member_loop():
             if isinstance(layer, EnsembleLayerNorm):
                 layer.weight.normal_()
                 layer.bias.normal_()
-    x = torch.randn(6, 5)
+    x = torch.randn(6, 5, requires_grad=True)
     out = mlp(x)
     assert out.shape == (4, 6, 3)
     for member in range(4):
         torch.testing.assert_close(out[member], member_forward(mlp, x, member))
+    # gradients too: the fused LayerNorm affine (addcmul) and the in-place ReLU backpropagate
+    # exactly like the plain per-member ops
+    upstream = torch.randn(4, 6, 3)
+    grads = torch.autograd.grad((out * upstream).sum(), [x, *mlp.parameters()])
+    reference = torch.stack([member_forward(mlp, x, m) for m in range(4)])
+    expected = torch.autograd.grad((reference * upstream).sum(), [x, *mlp.parameters()])
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want)
 
 
 def test_ensemble_members_subset_and_per_member_inputs():

@@ -126,8 +126,8 @@ def episodes_to_buffer(episodes: Any, capacity: int | None = None, **kwargs: Any
     obs_shape: Any
     obs_dtype: Any
     if isinstance(obs, dict):
-        obs_shape = {k: v.shape[1:] for k, v in obs.items()}
-        obs_dtype = {k: v.dtype for k, v in obs.items()}
+        obs_shape = {k: (None, v[0].shape[1]) if isinstance(v, list) else v.shape[1:] for k, v in obs.items()}
+        obs_dtype = {k: v[0].dtype if isinstance(v, list) else v.dtype for k, v in obs.items()}
     elif isinstance(obs, list):
         obs_shape, obs_dtype = (None, obs[0].shape[1]), obs[0].dtype
     else:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from robokit.core.atomic import TMP_SUFFIX, remove_stale_temporaries, temporary_prefix
-from robokit.data.batch import concat_offsets, nest_obs
+from robokit.data.batch import OFFSETS_SUFFIX, concat_offsets, nest_obs, split_ragged
 from robokit.data.episode import Episode
 from robokit.data.errors import DataError, check_finite
 from robokit.data.replay_types import BOOKKEEPING, stack_rows
@@ -119,55 +119,62 @@ def buffer_to_episodes(buffer: Any) -> list[Episode]:
     buffer holds back) is returned with ``truncated`` set on its last step, so nothing is lost."""
     storage = buffer.storage
     slots = storage.live_slots()
-    batches = []
+    batches: list[tuple[dict, int]] = []  # (transition batch, task index of its first step)
     if len(slots):  # episodes of interleaved add() streams are regrouped by id, steps in order
         episode_ids, steps = storage.dense("episode")[slots], storage.dense("step")[slots]
         order = np.lexsort((steps, episode_ids))
         slots, episode_ids = slots[order], episode_ids[order]
         cuts = np.flatnonzero(np.diff(episode_ids)) + 1
-        batches = [buffer.gather_transitions(part) for part in np.split(slots, cuts)]
+        task_of = storage.dense("task")
+        batches = [(buffer.gather_transitions(part), int(task_of[part[0]])) for part in np.split(slots, cuts)]
     for stream in buffer.unfinished_streams:  # add() transitions held back for mc_return
         rows = buffer.pending_rows(stream)
         if rows:
-            batches.append(_pending_batch(buffer, rows))
+            batches.append((_pending_batch(buffer, rows), int(rows[0]["task"])))
     episodes = []
-    for batch in batches:
+    for batch, task in batches:
         truncated = batch["truncated"].astype(bool)
         terminated = batch["terminated"].astype(bool)
         if not (terminated[-1] or truncated[-1]):
             truncated[-1] = True
         infos = {"mc_return": batch["mc_return"]} if "mc_return" in batch else {}
         episodes.append(Episode(_episode_observations(buffer, batch), batch["action"], batch["reward"],
-                                terminated, truncated, infos))
+                                terminated, truncated, infos, task=buffer.tasks[task] if task >= 0 else None))
     return episodes
 
 
 def _pending_batch(buffer: Any, rows: list[dict]) -> dict[str, Any]:
     """An unfinished episode held back by a store_mc_return buffer, as a transition batch; its
     mc_return treats the newest step as the end (the rest of the episode is unknown)."""
-    block = stack_rows(rows, buffer.ragged)
+    block = stack_rows(rows, buffer.ragged_fields)
     batch = {k: v for k, v in block.items() if k not in BOOKKEEPING}
     for key in ("terminated", "truncated", "reward"):
         batch[key] = np.asarray(batch[key], np.float32)
     batch["mc_return"] = buffer._returns(batch["reward"], batch["terminated"])
-    if buffer.ragged:
-        for key in ("obs", "next_obs"):
-            clouds = batch[key]
-            batch[f"{key}_offsets"] = concat_offsets([np.array([0, len(c)]) for c in clouds])
-            batch[key] = np.concatenate(clouds) if clouds else np.zeros((0, buffer.obs_shape[1]), np.float32)
+    for key in buffer.ragged_fields:
+        clouds = batch[key]
+        batch[f"{key}_offsets"] = concat_offsets([np.array([0, len(c)]) for c in clouds])
+        channels = buffer.storage.specs[key].shape[1]
+        batch[key] = np.concatenate(clouds) if clouds else np.zeros((0, channels), np.float32)
     return nest_obs(batch)
 
 
 def _episode_observations(buffer: Any, batch: dict[str, Any]) -> Any:
-    if buffer.ragged:
-        from robokit.data.batch import split_ragged
-
-        clouds = split_ragged(batch["obs"], batch["obs_offsets"])
-        last = split_ragged(batch["next_obs"], batch["next_obs_offsets"])[-1]
-        return [*clouds, last]
     if isinstance(batch["obs"], dict):
-        return {k: np.concatenate([v, batch["next_obs"][k][-1:]]) for k, v in batch["obs"].items()}
-    return np.concatenate([batch["obs"], batch["next_obs"][-1:]])
+        obs, following = batch["obs"], batch["next_obs"]
+        return {k: _steps(obs, following, k) for k in obs if not k.endswith(OFFSETS_SUFFIX)}
+    return _steps(batch, batch, "obs", "next_obs")
+
+
+def _steps(obs: dict[str, Any], following: dict[str, Any], key: str, next_key: str | None = None) -> Any:
+    """The T+1 observations of one part: T from ``obs[key]`` and the last from ``following``;
+    a ragged part (with ``<key>_offsets``) becomes a list of clouds."""
+    next_key = next_key or key
+    if f"{key}{OFFSETS_SUFFIX}" in obs:
+        clouds = split_ragged(obs[key], obs[f"{key}{OFFSETS_SUFFIX}"])
+        last = split_ragged(following[next_key], following[f"{next_key}{OFFSETS_SUFFIX}"])[-1]
+        return [*clouds, last]
+    return np.concatenate([obs[key], following[next_key][-1:]])
 
 
 def as_episodes(data: Any) -> list[Episode]:

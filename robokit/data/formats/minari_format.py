@@ -8,6 +8,9 @@ directory, then rename) and ``minari.load_dataset(DIR.name)`` reads it when
 ``minari.MinariDataset(DIR / "data")`` always reads it. Images are stored
 losslessly (``jpeg_encoding=False``). Infos follow Minari's convention of T+1 entries
 (the reset's info first; robokit writes zeros there) and are read back as T entries.
+An episode's task (``Episode.task``) is stored as Minari's per-episode reset options,
+``options={"task": ...}`` (HDF5 attribute ``options/task`` of the episode group), since
+that is how the multi-task envs choose a task at reset.
 """
 
 from __future__ import annotations
@@ -52,10 +55,12 @@ def load_minari(path: str | Path) -> list[Episode]:
     try:
         dataset = MinariDataset(data_dir)
         episodes = list(dataset.iterate_episodes())
+        metadata = list(dataset.storage.get_episode_metadata([ep.id for ep in episodes]))
     except (OSError, KeyError, ValueError, TypeError, AttributeError, AssertionError) as err:
         raise DataError(f"{data_dir}: cannot read Minari dataset, truncated or corrupt "
                         f"({type(err).__name__}: {err})") from err
-    return [_to_episode(ep, data_dir) for ep in episodes]
+    return [_to_episode(ep, data_dir, meta.get("options", {}).get("task"))
+            for ep, meta in zip(episodes, metadata, strict=True)]
 
 
 #: metadata.json keys minari reads, with the JSON types it asserts
@@ -93,10 +98,10 @@ def check_minari_metadata(path: Path) -> dict[str, Any]:
     return metadata
 
 
-def _to_episode(data: Any, data_dir: Path) -> Episode:
+def _to_episode(data: Any, data_dir: Path, task: Any = None) -> Episode:
     return Episode(data.observations, data.actions, data.rewards, data.terminations, data.truncations,
                    step_infos(data.infos or {}, len(data.rewards)),
-                   source=f"{data_dir / 'main_data.hdf5'}: episode_{data.id}")
+                   source=f"{data_dir / 'main_data.hdf5'}: episode_{data.id}", task=task)
 
 
 def step_infos(infos: dict[str, Any], steps: int, prefix: str = "") -> dict[str, np.ndarray]:
@@ -156,7 +161,8 @@ def save_minari(episodes: Any, out_dir: str | Path, env_id: str | None = None, d
                                     env_spec=env_spec, data_format="hdf5", jpeg_encoding=False)
         storage.update_episodes(EpisodeBuffer(id=i, observations=ep.observations, actions=ep.actions,
                                               rewards=ep.rewards, terminations=ep.terminated,
-                                              truncations=ep.truncated, infos=minari_infos(ep.infos))
+                                              truncations=ep.truncated, infos=minari_infos(ep.infos),
+                                              options=None if ep.task is None else {"task": ep.task})
                                 for i, ep in enumerate(episodes))
         metadata: dict[str, Any] = {"dataset_id": dataset_id, "minari_version": minari_version,
                                     "algorithm_name": algorithm_name or "unknown",
