@@ -8,7 +8,7 @@ points with the 7 corruptions x 5 levels and the model gets what survives (varia
 by ``num_points / 1024`` when the model's input size is smaller). mCE / RmCE use ModelNet-C's
 formulas and its DGCNN reference accuracies (``jiawei-ren/ModelNet-C``,
 ``modelnetc_utils/modelnetc_utils/eval.py``, ``DGCNN_OA``); ``mCE_std_dgcnn`` is the same
-metric against robokit's own standard-trained DGCNN of the same seed on the same clouds.
+metric for the DGCNN runs against robokit's own standard-trained DGCNN of the same seed (same clouds).
 
 Each number is a mean over seeds with a 95% interval (Student t). The last stdout line is the
 benchmark JSON: ``robokit`` is INTACT's mCE averaged over backbones, ``peers`` the baselines'
@@ -55,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--num-points", type=int, default=None,
                         help="override every backbone's model input size (1024 = ModelNet-C exactly)")
+    parser.add_argument("--contrast", action="store_true",
+                        help="also score the saved standard models' drop-global accuracy under both protocols")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         help="train only these (the summary uses every finished run in --out)")
     parser.add_argument("--train-per-class", type=int, default=None, help="override every backbone's")
@@ -142,9 +144,12 @@ def reuse_baselines(source: Path, done: dict, backbones: list[str], seeds: list[
 
 
 def add_std_dgcnn_reference(done: dict) -> None:
-    """mCE / RmCE of every run against robokit's standard DGCNN of the same seed (same clouds)."""
+    """mCE / RmCE of every DGCNN run against robokit's standard DGCNN of the same seed (same clouds).
+
+    Only DGCNN runs: the other backbones see other input sizes, so other (thinned) clouds.
+    """
     for record in done.values():
-        if not isinstance(record, dict) or "suite" not in record:
+        if not isinstance(record, dict) or record.get("backbone") != "dgcnn":
             continue
         reference = done.get(f"dgcnn/standard/seed{record['seed']}")
         if reference is not None:
@@ -204,6 +209,29 @@ def print_table(summary: dict) -> None:
                   f"{'MET' if g['met'] else 'not met'}")
 
 
+def protocol_contrast(args, backbone: str, seeds: list[int]) -> dict:
+    """Drop-global accuracy of the saved standard models under both protocols (the old one hid it).
+
+    Returns {protocol: [clean, level 0..4] accuracies averaged over seeds}.
+    """
+    from robokit.intact.evaluate import load_classifier
+
+    base = base_config(args, backbone)
+    data = load_dataset(base)
+    rows: dict[str, list] = {p: [] for p in PROTOCOLS}
+    for seed in seeds:
+        checkpoint = args.out / backbone / "standard" / f"seed{seed}" / "model.pt"
+        if not checkpoint.is_file():
+            continue
+        model, _ = load_classifier(checkpoint)
+        for protocol in PROTOCOLS:
+            sets = build_suite(data.test_points, base.num_points, seed=0, protocol=protocol)
+            result = evaluate_sets(model, {k: v for k, v in sets.items() if k[0] in ("clean", "dropout_global")},
+                                   data.test_labels)
+            rows[protocol].append([result["clean"], *result["accuracy"]["dropout_global"].values()])
+    return {p: np.mean(v, axis=0).tolist() for p, v in rows.items() if v}
+
+
 def describe(cfg: TrainConfig) -> str:
     """One backbone's budget in words."""
     k = f" k {cfg.dgcnn_k}" if cfg.backbone == "dgcnn" else ""
@@ -260,6 +288,13 @@ def main(argv=None) -> None:
                 "configs": {b: dataclasses.asdict(base_config(args, b)) for b in args.backbones}},
                out / "summary.json")
     print_table(summary)
+    if args.contrast:
+        contrast = {b: protocol_contrast(args, b, seeds) for b in args.backbones}
+        write_json({"drop_global_by_protocol": contrast}, out / "protocol_contrast.json")
+        for backbone, by_protocol in contrast.items():
+            for protocol, accs in by_protocol.items():
+                print(f"{backbone} standard, {protocol:<10}: clean {100 * accs[0]:.1f}, drop-global 25..75%: " +
+                      " ".join(f"{100 * a:.1f}" for a in accs[1:]))
     print(json.dumps(benchmark_line(summary, seeds, args, time.perf_counter() - started)))
 
 
