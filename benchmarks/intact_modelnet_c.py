@@ -115,7 +115,7 @@ def run_backbone(args, backbone: str, seeds: list[int], done: dict, save) -> Non
 
 #: TrainConfig fields only INTACT reads (the baselines do not depend on them)
 INTACT_ONLY = {"meta_every", "meta_tasks", "task_classes", "task_clouds", "snapshots", "meta_rule", "adapt_steps",
-               "adapt_teacher", "drop_candidates", "attack_steps"}
+               "adapt_teacher", "drop_candidates", "attack_steps", "saliency_target"}
 
 
 def baseline_settings(config_key: str) -> dict:
