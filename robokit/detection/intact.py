@@ -90,10 +90,12 @@ def point_voxel_index(
     return np.where(found, order[slot], -1)
 
 
+@torch.enable_grad()
 def detector_point_grads(model, clouds: list[np.ndarray], targets: list) -> list[np.ndarray]:
     """Per scan, the (N_i, 3) gradient of the batch's detection loss w.r.t. each point's xyz (eval-mode BN).
 
     ``targets`` are (boxes (M,7), classes (M,)) per scan; boxes outside the grid are ignored.
+    Gradients are on here, so it works under ``torch.no_grad()`` (the robust score's evaluation).
     """
     from robokit.detection.losses import detection_loss
     from robokit.detection.train import boxes_in_range, build_targets
