@@ -58,6 +58,7 @@ class IntactDetectionConfig:
     meta_rule: Literal["fomaml", "reptile"] = "fomaml"
     adapt_steps: int = 4
     adapt_teacher: bool = True
+    saliency_target: Literal["gradient", "removal"] = "gradient"
     attack_steps: int = 3
     drop_candidates: int = 4
     meta_every: int = 2
@@ -90,10 +91,12 @@ def point_voxel_index(
     return np.where(found, order[slot], -1)
 
 
+@torch.enable_grad()
 def detector_point_grads(model, clouds: list[np.ndarray], targets: list) -> list[np.ndarray]:
     """Per scan, the (N_i, 3) gradient of the batch's detection loss w.r.t. each point's xyz (eval-mode BN).
 
     ``targets`` are (boxes (M,7), classes (M,)) per scan; boxes outside the grid are ignored.
+    Gradients are on here, so it works under ``torch.no_grad()`` (the robust score's evaluation).
     """
     from robokit.detection.losses import detection_loss
     from robokit.detection.train import boxes_in_range, build_targets
@@ -237,25 +240,10 @@ class DetectionTask:
 
 def detection_hooks(config: IntactDetectionConfig):
     """None for ``standard``, else :class:`~robokit.intact.hooks.CurriculumHooks` on a :class:`DetectionTask`."""
-    from robokit.intact.adversarial import AdversarialConfig
-    from robokit.intact.hooks import CurriculumHooks, IntactConfig
-    from robokit.intact.meta import MetaConfig
+    from robokit.intact.hooks import CurriculumHooks, flat_intact_config
 
     if config.method == "standard":
         return None
-    shared = IntactConfig(
-        method="intact" if config.method == "intact" else "curriculum",
-        warmup_epochs=config.warmup_epochs,
-        clean_fraction=config.clean_fraction,
-        levels=tuple(config.curriculum_levels),
-        threshold=config.curriculum_threshold,
-        meta=MetaConfig(rule=config.meta_rule, inner_steps=config.adapt_steps),
-        adapt=config.adapt_teacher,
-        adversarial=AdversarialConfig(drop_candidates=config.drop_candidates, pgd_steps=config.attack_steps),
-        meta_every=config.meta_every,
-        meta_tasks=config.meta_tasks,
-        snapshots=config.snapshots,
-        task_points=config.task_points,
-        seed=config.seed,
-    )
+    shared = flat_intact_config(config, config.method, config.curriculum_levels, config.curriculum_threshold,
+                                config.task_points)
     return CurriculumHooks(DetectionTask(config), shared)

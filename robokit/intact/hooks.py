@@ -127,6 +127,31 @@ class IntactConfig:
     seed: int = 0
 
 
+def flat_intact_config(flat: Any, method: str, levels: Sequence[float], threshold: float,
+                       task_points: int) -> IntactConfig:
+    """The shared settings from a trainer's flat (command-line) config.
+
+    ``flat`` has the fields warmup_epochs, clean_fraction, meta_rule, adapt_steps, adapt_teacher,
+    saliency_target, drop_candidates, attack_steps, meta_every, meta_tasks, snapshots and seed.
+    """
+    return IntactConfig(
+        method="intact" if method == "intact" else "curriculum",
+        warmup_epochs=flat.warmup_epochs,
+        clean_fraction=flat.clean_fraction,
+        levels=tuple(levels),
+        threshold=threshold,
+        meta=MetaConfig(rule=flat.meta_rule, inner_steps=flat.adapt_steps),
+        saliency_target=flat.saliency_target,
+        adapt=flat.adapt_teacher,
+        adversarial=AdversarialConfig(drop_candidates=flat.drop_candidates, pgd_steps=flat.attack_steps),
+        meta_every=flat.meta_every,
+        meta_tasks=flat.meta_tasks,
+        snapshots=flat.snapshots,
+        task_points=task_points,
+        seed=flat.seed,
+    )
+
+
 class CurriculumHooks:
     """The plain curriculum (``method="curriculum"``) or INTACT (``"intact"``) behind :class:`TrainingHooks`."""
 

@@ -76,10 +76,14 @@ class MetaLearner:
         self.config = config
         self.outer_optimizer = torch.optim.Adam(teacher.parameters(), lr=config.outer_lr)
 
+    @torch.enable_grad()
     def adapt(
         self, points: torch.Tensor, target: torch.Tensor, steps: int | None = None
     ) -> nn.Module:
-        """A copy of the teacher after ``steps`` (default ``inner_steps``) Adam steps on (S,N,3)/(S,N)."""
+        """A copy of the teacher after ``steps`` (default ``inner_steps``) Adam steps on (S,N,3)/(S,N).
+
+        Gradients are on here, so it also works inside ``torch.no_grad()`` (an evaluation's transform).
+        """
         fast = copy.deepcopy(self.teacher)
         fast.train()
         optimizer = torch.optim.Adam(fast.parameters(), lr=self.config.inner_lr)

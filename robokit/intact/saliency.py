@@ -28,11 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 
+@torch.enable_grad()
 def loss_point_grads(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Gradient of the summed cross-entropy with respect to every point: (B,N,3), (B,) -> (B,N,3).
 
     The model is run in eval mode (its own mode is restored) and its parameters
-    receive no gradient.
+    receive no gradient; gradients are on here even under ``torch.no_grad()``.
     """
     was_training = model.training
     model.eval()

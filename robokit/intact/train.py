@@ -40,11 +40,9 @@ from torch import nn
 
 from robokit.core.config import check_ranges
 from robokit.core.seeding import seed_everything
-from robokit.intact.adversarial import AdversarialConfig
 from robokit.intact.attacks import pgd_attack, random_drop, resample_to, targeted_corruption
 from robokit.intact.curriculum import Curriculum
-from robokit.intact.hooks import CurriculumHooks, IntactConfig, TrainingHooks
-from robokit.intact.meta import MetaConfig
+from robokit.intact.hooks import CurriculumHooks, IntactConfig, TrainingHooks, flat_intact_config
 from robokit.intact.saliency import SaliencyTeacher, loss_point_grads
 from robokit.pointcloud.backbones import build_classifier
 
@@ -325,22 +323,7 @@ class PGDHooks:
 
 def intact_config(cfg: TrainConfig) -> IntactConfig:
     """The shared INTACT settings from the classifier's flat config."""
-    return IntactConfig(
-        method="intact" if cfg.method == "intact" else "curriculum",
-        warmup_epochs=cfg.warmup_epochs,
-        clean_fraction=cfg.clean_fraction,
-        levels=tuple(cfg.levels),
-        threshold=cfg.threshold,
-        meta=MetaConfig(rule=cfg.meta_rule, inner_steps=cfg.adapt_steps),
-        saliency_target=cfg.saliency_target,
-        adapt=cfg.adapt_teacher,
-        adversarial=AdversarialConfig(drop_candidates=cfg.drop_candidates, pgd_steps=cfg.attack_steps),
-        meta_every=cfg.meta_every,
-        meta_tasks=cfg.meta_tasks,
-        snapshots=cfg.snapshots,
-        task_points=cfg.num_points,
-        seed=cfg.seed,
-    )
+    return flat_intact_config(cfg, cfg.method, cfg.levels, cfg.threshold, task_points=cfg.num_points)
 
 
 def build_hooks(cfg: TrainConfig, generator: torch.Generator) -> TrainingHooks | None:

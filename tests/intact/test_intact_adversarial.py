@@ -110,7 +110,8 @@ def test_intact_hooks_corrupt_after_warmup_with_the_adapted_teacher(student):
     calls = []
     original = hooks.meta.adapt
     hooks.meta.adapt = lambda *a, **k: calls.append(a[0].shape) or original(*a, **k)
-    out = hooks.corrupt_batch(clouds[:6], labels[:6], model, 1, rng)
+    with torch.no_grad():  # as inside an evaluation's transform (the detector's robust score)
+        out = hooks.corrupt_batch(clouds[:6], labels[:6], model, 1, rng)
     assert len(out) == 6 and all(o.shape == c.shape for o, c in zip(out, clouds[:6], strict=True))
     assert all(not np.array_equal(o, c) for o, c in zip(out, clouds[:6], strict=True))
     assert calls and all(shape[1:] == (CFG.num_points, 3) for shape in calls)  # one adaptation per family
