@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "dataset": ("robokit.data.cli:dataset_main", "inspect or convert datasets (info, convert)"),
     "train": ("robokit.trainers.cli:train_main", "train an RL agent (sac, cql, calql, iql, rlpd, wsrl, bc, ppo)"),
     "eval": ("robokit.trainers.cli:eval_main", "evaluate an RL checkpoint, optionally recording video"),
+    "sweep": ("robokit.distributed.sweep:main", "seeds x grid of `robokit train` runs on Ray Tune, resumable"),
     "robustness": ("robokit.intact.cli:main", "point-cloud robustness: train, eval, saliency"),
     "kitti": ("robokit.tracking.cli:main", "KITTI detection and tracking: train, track, evaluate"),
     "sim-lidar": ("robokit.simlidar.cli:main", "simulated LiDAR in MuJoCo: object and scene datasets, scans"),

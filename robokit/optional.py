@@ -16,7 +16,7 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "roslibpy": "ros",
     "rospy": "ros (and Debian's python3-rospy, see README)",
     "rclpy": "ros (and a ROS 2 install)",
-    "ray": "dist",
+    "ray": "distributed",
     "wandb": "logging",
     "torchrl": "bench",
     "stable_baselines3": "bench",

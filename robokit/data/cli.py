@@ -11,6 +11,7 @@ import tyro
 
 from robokit.core.cli_errors import run_command
 from robokit.core.config import check_ranges
+from robokit.distributed.options import DistributedField, DistributedOptions, check_fan_out
 from robokit.envs.options import EnvOptions
 
 FormatName = Literal["minari", "d4rl", "robomimic", "replay"]
@@ -40,10 +41,12 @@ class CollectConfig(EnvOptions):
     """sample checkpoint actions instead of taking the deterministic (mean) action."""
     overwrite: bool = False
     """replace --out if it exists (only after the new dataset is complete)."""
+    scale: DistributedField = DistributedOptions()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_ranges(self, positive=("episodes", "max_steps"))
+        check_fan_out(self.scale, self.num_envs)
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def _collect(argv: list[str]) -> int:
     episodes = collect_episodes(cfg.env, cfg.episodes, cfg.seed, cfg.policy,
                                 str(cfg.checkpoint) if cfg.checkpoint else None, cfg.max_steps,
                                 deterministic=not cfg.stochastic, num_envs=cfg.num_envs, vector=cfg.vector,
-                                pixels=cfg.pixel_options())
+                                pixels=cfg.pixel_options(), options=cfg.scale)
     _write_collected(cfg, episodes)
     return 0
 

@@ -1,11 +1,14 @@
 """Roll out a policy in N gymnasium envs and return :class:`Episode` objects.
 
 Seeding: episode ``k`` is reset with ``seed + k`` and, for the random policy, draws its actions
-from a copy of the action space seeded by ``(seed, k)``; so the same seed gives the same
-episodes for any number of envs ``num_envs``, sync or async (see :mod:`robokit.envs.vector`).
-Episodes end on ``terminated`` or ``truncated`` (the env's time limit) or after ``max_steps``
-steps (marked truncated). An env that names its task (``info["task"]`` at reset, as the
-multi-task envs do) gives episodes that carry it (``Episode.task``).
+from a copy of the action space seeded by ``(seed, k)`` (a stochastic checkpoint policy samples
+from the agent's stream reseeded with ``seed + k`` when episode k starts); so the same seed gives
+the same episodes for any number of envs ``num_envs``, sync or async (see :mod:`robokit.envs.vector`),
+and fanned out one episode per task over Ray workers (``--distributed ray``, one env per worker).
+A stochastic checkpoint policy with ``num_envs > 1`` shares that stream between the running
+episodes, so its episodes depend on ``num_envs``. Episodes end on ``terminated`` or ``truncated``
+(the env's time limit) or after ``max_steps`` steps (marked truncated). An env that names its task
+(``info["task"]`` at reset, as the multi-task envs do) gives episodes that carry it (``Episode.task``).
 """
 
 from __future__ import annotations
@@ -53,12 +56,19 @@ def has_point_clouds(env_id: str, pixels: Any = None) -> bool:
     return any(isinstance(part, gym.spaces.Sequence) for part in parts)
 
 
-def checkpoint_policy(path: str, deterministic: bool = True) -> Policy:
-    """Actions from a robokit RL checkpoint (``robokit.algos.load_agent``)."""
+def checkpoint_policy(path: str, deterministic: bool = True) -> Callable[[int], Policy]:
+    """``make_policy(episode_seed)``: actions from a robokit RL checkpoint (``robokit.algos.load_agent``);
+    a stochastic policy's sampling stream is reseeded with ``episode_seed`` when its episode starts."""
     from robokit.algos import load_agent
 
     agent = load_agent(path)
-    return lambda obs: agent.act(obs, deterministic=deterministic)
+
+    def make_policy(episode_seed: int) -> Policy:
+        if not deterministic:
+            agent.generator.manual_seed(int(episode_seed))
+        return lambda obs: agent.act(obs, deterministic=deterministic)
+
+    return make_policy
 
 
 def trace_to_episode(trace: Any, source: str, space: Any = None) -> Episode:
@@ -87,34 +97,78 @@ def _stack(observations: list, space: Any = None) -> Any:
 def collect_episodes(env_id: str, episodes: int, seed: int = 0, policy: str = "random",
                      checkpoint: str | None = None, max_steps: int | None = None, progress: bool = True,
                      deterministic: bool = True, num_envs: int = 1, vector: str = "sync",
-                     pixels: Any = None) -> list[Episode]:
+                     pixels: Any = None, options: Any = None) -> list[Episode]:
     """Collect ``episodes`` episodes of ``policy`` ("random" or "checkpoint") in ``num_envs``
-    parallel copies of ``env_id`` (``vector`` "sync" or "async"); returns them in seed order."""
-    from functools import partial
+    parallel copies of ``env_id`` (``vector`` "sync" or "async"); returns them in seed order.
 
+    ``options`` (:class:`robokit.distributed.options.DistributedOptions`) fans the episodes out
+    over Ray workers instead, one episode per task in one env per worker (so it needs
+    ``num_envs == 1``); they come back in episode order, equal to one process's.
+
+    Raises:
+        ConfigError: ``--distributed ray`` with ``num_envs > 1``.
+    """
     from tqdm import tqdm
 
-    from robokit.envs.vector import episode_random_policy, make_vector_env, run_episodes
+    from robokit.distributed.fanout import fan_out
+    from robokit.distributed.options import check_fan_out
 
-    make_one = partial(make_env, env_id, max_steps, pixels)
-    venv = make_vector_env(make_one, num_envs, vector)  # type: ignore[arg-type]
+    if policy not in ("random", "checkpoint"):
+        raise ValueError(f"unknown policy {policy!r} (random, checkpoint)")
+    if policy == "checkpoint" and not checkpoint:
+        raise ValueError("--policy checkpoint needs --checkpoint PATH")
+    check_fan_out(options, num_envs)
+    setup_args = (env_id, seed, policy, checkpoint, max_steps, deterministic, num_envs, vector, pixels)
+    with tqdm(total=episodes, desc=f"collect {env_id}", unit="ep", disable=not progress) as bar:
+        def done(episode: Any) -> None:  # an EpisodeTrace here, an Episode from a Ray worker
+            bar.set_postfix(steps=len(episode), ret=f"{episode.total_return:.1f}")
+            bar.update(1)
+
+        if options is not None and options.enabled:
+            return fan_out(_collect_setup, setup_args, _collect_episode, list(range(episodes)), options,
+                           progress=done, teardown=_close_env)
+        state = _collect_setup(*setup_args)
+        try:
+            return _run(state, list(range(episodes)), done)
+        finally:
+            _close_env(state)
+
+
+def _collect_setup(env_id: str, seed: int, policy: str, checkpoint: str | None, max_steps: int | None,
+                   deterministic: bool, num_envs: int, vector: str, pixels: Any) -> tuple:
+    """(vector env, ``make_policy(k)``, seed, max_steps) of one collecting process or Ray worker."""
+    from functools import partial
+
+    from robokit.envs.vector import episode_random_policy, make_vector_env
+
+    venv = make_vector_env(partial(make_env, env_id, max_steps, pixels), num_envs, vector)  # type: ignore[arg-type]
     try:
         if policy == "random":
             make_policy = episode_random_policy(venv.single_action_space, seed)
-        elif policy == "checkpoint":
-            if not checkpoint:
-                raise ValueError("--policy checkpoint needs --checkpoint PATH")
-            act = checkpoint_policy(checkpoint, deterministic)
-            make_policy = lambda _index: act  # noqa: E731
         else:
-            raise ValueError(f"unknown policy {policy!r} (random, checkpoint)")
-        with tqdm(total=episodes, desc=f"collect {env_id}", unit="ep", disable=not progress) as bar:
-            def done(trace: Any) -> None:
-                bar.set_postfix(steps=len(trace), ret=f"{trace.total_return:.1f}")
-                bar.update(1)
-            traces = run_episodes(venv, [seed + k for k in range(episodes)], make_policy, max_steps,
-                                  on_episode=done)
-    finally:
+            act = checkpoint_policy(str(checkpoint), deterministic)
+            make_policy = lambda k: act(seed + k)  # noqa: E731
+    except BaseException:
         venv.close()
+        raise
+    return venv, make_policy, seed, max_steps
+
+
+def _run(state: tuple, indices: list[int], on_episode: Any = None) -> list[Episode]:
+    """Episodes ``indices`` (episode k reset with ``seed + k``, acted in by ``make_policy(k)``)."""
+    from robokit.envs.vector import run_episodes
+
+    venv, make_policy, seed, max_steps = state
+    traces = run_episodes(venv, [seed + k for k in indices], lambda i: make_policy(indices[i]), max_steps,
+                          on_episode=on_episode)
     space = venv.single_observation_space
     return [trace_to_episode(trace, f"rollout seed {trace.seed}", space) for trace in traces]
+
+
+def _collect_episode(state: tuple, index: int) -> Episode:
+    """Episode ``index`` alone: one Ray task of ``robokit collect --distributed ray``."""
+    return _run(state, [index])[0]
+
+
+def _close_env(state: tuple) -> None:
+    state[0].close()

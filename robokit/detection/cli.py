@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Literal
 
 from robokit.core.cli_errors import run_command
-from robokit.core.config import check_ranges
+from robokit.core.config import ConfigError, check_ranges
+from robokit.distributed.options import DistributedField, DistributedOptions
 
 __all__ = ["EvalDetectionConfig", "train_main", "eval_main", "run_eval"]
 
@@ -50,9 +51,12 @@ class EvalDetectionConfig:
     """evaluate clean and under every kitti-c corruption at --sweep-severities; one table row each."""
     sweep_severities: tuple[int, ...] = (1, 3, 5)
     """severities of the --sweep (1..5)."""
+    scale: DistributedField = DistributedOptions()
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("severity", "max_frames", "sweep_severities"))
+        if self.scale.enabled and not self.sweep:
+            raise ConfigError("--distributed ray fans out the rows of --sweep; add --sweep")
 
 
 def _nan_to_none(value):
@@ -132,20 +136,26 @@ def _print_report(report: dict) -> None:
 
 
 def run_sweep(config: EvalDetectionConfig, progress: bool = True) -> dict:
-    """Clean and corrupted AP for every kitti-c corruption x severity; returns the JSON-ready report."""
+    """Clean and corrupted AP for every kitti-c corruption x severity; returns the JSON-ready report.
+
+    Each row is one :func:`run_eval` (frame i of a corruption seeded ``seed + i``), so the rows
+    are independent; ``config.scale`` fans them out over Ray workers, gathered in row order.
+    """
     from dataclasses import replace
 
+    from robokit.distributed.fanout import fan_out, given
     from robokit.pointcloud.corruptions import SUITES
 
-    rows = [run_eval(replace(config, corruption=None, results_dir=None), progress)]
-    for name in SUITES["kitti-c"]:
-        for severity in config.sweep_severities:
-            rows.append(
-                run_eval(
-                    replace(config, corruption=name, severity=severity, results_dir=None), progress
-                )
-            )
+    rows = [replace(config, corruption=None, results_dir=None)]
+    rows += [replace(config, corruption=name, severity=severity, results_dir=None)
+             for name in SUITES["kitti-c"] for severity in config.sweep_severities]
+    progress = progress and not config.scale.enabled  # per-frame bars of several workers would interleave
+    rows = fan_out(given, (None,), _eval_row, [(row, progress) for row in rows], config.scale)
     return {"checkpoint": str(config.checkpoint), "data": str(config.data), "rows": rows}
+
+
+def _eval_row(_state: None, item: tuple[EvalDetectionConfig, bool]) -> dict:
+    return run_eval(*item)
 
 
 def format_sweep_table(report: dict, metric: str = "3d") -> str:

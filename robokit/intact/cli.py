@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 from robokit.core.cli_errors import run_command
+from robokit.distributed.options import DistributedField, DistributedOptions
 from robokit.intact.train import TrainConfig
 
 PROG = "robokit robustness"
@@ -41,6 +42,7 @@ class EvalConfig:
     num_points/1024); resample: robokit's old protocol (every cloud resampled to num_points)"""
     progress: bool = True
     """show a progress bar"""
+    scale: DistributedField = DistributedOptions()
 
 
 @dataclass(frozen=True)
@@ -96,20 +98,22 @@ def _reference_for(cfg: EvalConfig, num_classes: int):
 
 
 def _eval(cfg: EvalConfig) -> int:
+    from robokit.distributed.fanout import given
     from robokit.intact.evaluate import (
-        build_suite,
         error_metrics,
-        evaluate_sets,
+        evaluate_suite,
         format_table,
         load_classifier,
         plot_heatmap,
+        suite_inputs,
         write_json,
     )
 
     model, state = load_classifier(cfg.checkpoint)
     points, labels, _ = _test_split(state, cfg.dataset)
-    sets = build_suite(points, cfg.suite, int(state["num_points"]), cfg.seed, cfg.progress, cfg.protocol)
-    result = evaluate_sets(model, sets, labels)
+    # Ray workers get the loaded model and clouds once each (a few MB), not paths to load again
+    inputs = suite_inputs(model, points, labels, int(state["num_points"]), cfg.seed, cfg.protocol)
+    result = evaluate_suite(given, (inputs,), cfg.suite, cfg.seed, cfg.scale, progress=cfg.progress)
     reference, reference_name = _reference_for(cfg, int(state["num_classes"]))
     metrics = error_metrics(result, reference) if reference is not None else None
     print(

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,14 +86,63 @@ def evaluate_sets(
     """Accuracy on prepared sets (clouds of any sizes) -> {"clean": acc, "accuracy": {name: {severity: acc}}}."""
     from robokit.intact.protocol import accuracy_clouds
 
+    return suite_result(list(sets), [accuracy_clouds(model, clouds, labels) for clouds in sets.values()])
+
+
+def suite_result(keys: Sequence[tuple[str | None, int]], accuracies: Sequence[float]) -> dict:
+    """{"clean": acc, "accuracy": {name: {severity: acc}}} of per-pair accuracies (clean: None or "clean")."""
     result: dict = {"clean": None, "accuracy": {}}
-    for (name, severity), clouds in sets.items():
-        acc = accuracy_clouds(model, clouds, labels)
-        if name == "clean":
+    for (name, severity), acc in zip(keys, accuracies, strict=True):
+        if name in (None, "clean"):
             result["clean"] = acc
         else:
             result["accuracy"].setdefault(name, {})[int(severity)] = acc
     return result
+
+
+#: what a suite worker holds: (model in eval mode, clean clouds as the protocol corrupts them,
+#: labels (N,), num_points, protocol); see :func:`suite_inputs`
+SuiteWorker = tuple
+
+
+def suite_inputs(model: nn.Module, points: np.ndarray, labels: np.ndarray, num_points: int, seed: int,
+                 protocol: str) -> SuiteWorker:
+    """A :data:`SuiteWorker` for test clouds (N,P,3): under "modelnet-c" brought to 1,024 points first."""
+    from robokit.intact.protocol import modelnet_c_base
+
+    base = modelnet_c_base(points, seed) if protocol == "modelnet-c" else points
+    return model, base, labels, int(num_points), protocol
+
+
+def pair_accuracy(worker: SuiteWorker, item: tuple[int, str | None, int, int]) -> float:
+    """Accuracy on one pair (position, name, severity, seed) of a suite: corrupt, classify."""
+    from robokit.intact.protocol import accuracy_clouds, corrupt_clouds, pair_rng
+
+    model, base, labels, num_points, protocol = worker
+    position, name, severity, seed = item
+    rng = pair_rng(seed, position, severity)
+    return accuracy_clouds(model, corrupt_clouds(base, name, severity, num_points, rng, protocol), labels)
+
+
+def evaluate_suite(setup: Callable[..., SuiteWorker], setup_args: tuple, suite: str, seed: int = 0,
+                   options: Any = None, progress: bool = False) -> dict:
+    """:func:`evaluate_sets` of :func:`build_suite`, one task per pair, optionally fanned out over Ray.
+
+    ``setup(*setup_args)`` gives each worker its :data:`SuiteWorker`; ``options``
+    (:class:`robokit.distributed.options.DistributedOptions`) says where the pairs run. Each
+    pair's stream comes from :func:`robokit.intact.protocol.pair_rng`, so the result is the same
+    in one process and on Ray.
+    """
+    from tqdm import tqdm
+
+    from robokit.distributed.fanout import fan_out
+    from robokit.intact.protocol import suite_pairs
+
+    pairs = suite_pairs(suite)
+    items = [(position, name, severity, seed) for position, (name, severity) in enumerate(pairs)]
+    with tqdm(total=len(items), desc=f"evaluating ({suite})", disable=not progress, leave=False) as bar:
+        accuracies = fan_out(setup, setup_args, pair_accuracy, items, options, progress=lambda _: bar.update(1))
+    return suite_result(pairs, accuracies)
 
 
 def error_metrics(result: Mapping, reference: Mapping) -> dict:

@@ -117,6 +117,21 @@ def predict_clouds(model: nn.Module, clouds: Clouds | np.ndarray, batch_size: in
     return predictions
 
 
+def suite_pairs(suite: str) -> list[tuple[str | None, int]]:
+    """The (corruption, severity) pairs of ``suite`` in order, clean (None, -1) first."""
+    from robokit.pointcloud.corruptions import SUITES, severities
+
+    if suite not in SUITES:
+        raise KeyError(f"unknown suite {suite!r}; known: {sorted(SUITES)}")
+    return [(None, -1)] + [(name, s) for name in SUITES[suite] for s in severities(suite)]
+
+
+def pair_rng(seed: int, position: int, severity: int) -> np.random.Generator:
+    """The random stream of the pair at ``position`` of a suite: it depends on nothing else, so the
+    pairs can be corrupted in any order, in any process (``--distributed ray``)."""
+    return np.random.default_rng([seed, position, severity + 1])
+
+
 def build_suite(
     points: np.ndarray,
     num_points: int,
@@ -129,22 +144,19 @@ def build_suite(
 
     Under "modelnet-c" the clouds are first brought to ModelNet-C's 1,024 points
     (:func:`modelnet_c_base`). The random stream of a (corruption, severity) pair depends only on
-    ``seed``, its position in the suite and the severity, so every model is scored on the same clouds.
+    ``seed``, its position in the suite and the severity (:func:`pair_rng`), so every model is
+    scored on the same clouds.
     """
     from tqdm import tqdm
 
-    from robokit.pointcloud.corruptions import SUITES, severities
-
-    if suite not in SUITES:
-        raise KeyError(f"unknown suite {suite!r}; known: {sorted(SUITES)}")
+    pairs = suite_pairs(suite)
     if protocol == "modelnet-c":
         points = modelnet_c_base(points, seed)
-    pairs = [(None, -1)] + [(name, s) for name in SUITES[suite] for s in severities(suite)]
     sets = {}
     for position, (name, severity) in enumerate(
         tqdm(pairs, desc=f"corrupting ({suite}, {protocol})", disable=not progress, leave=False)
     ):
-        rng = np.random.default_rng([seed, position, severity + 1])
+        rng = pair_rng(seed, position, severity)
         sets[(name or "clean", severity)] = corrupt_clouds(points, name, severity, num_points, rng, protocol)
     return sets
 

@@ -23,6 +23,7 @@ from typing import Literal
 
 from robokit.core.atomic import atomic_write_text
 from robokit.core.cli_errors import run_command
+from robokit.distributed.options import DistributedField, DistributedOptions
 
 PROG = "robokit kitti"
 STATS_FILE = "tracking_stats.json"
@@ -111,6 +112,7 @@ class DegradeTrackingArgs:
     """tracked and evaluated class (one)"""
     json: Path | None = None
     """write the table here as JSON"""
+    scale: DistributedField = DistributedOptions()
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -287,6 +289,7 @@ def _degrade_tracking(args: DegradeTrackingArgs) -> int:
         eval_config=EvalConfig(cls=cls, iou_threshold=args.iou),
         classes=(cls,),
         progress=True,
+        options=args.scale,
     )
     print(
         _table(

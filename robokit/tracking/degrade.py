@@ -153,48 +153,53 @@ def degradation_table(
     eval_config=None,
     classes: tuple[str, ...] = ("Car",),
     progress: bool = False,
+    options=None,
 ) -> list[dict]:
     """Track and evaluate every (kind, rate) pair; one row of headline metrics per pair.
 
     The generator of a (kind, rate, sequence) cell is seeded from ``(seed, kind, rate,
     sequence)``, so each cell is reproducible on its own. Rate 0 is the clean baseline.
+    ``options`` (:class:`robokit.distributed.options.DistributedOptions`) fans the cells out
+    over Ray workers (each gets the label and detection tables once); rows come back in order.
     """
+    from tqdm import tqdm
+
+    from robokit.distributed.fanout import fan_out, given
+
+    cells = [(kind, rate) for kind in kinds for rate in rates]
+    tables = (labels, detections, seed, tracker_config, eval_config, classes)
+    with tqdm(total=len(cells), desc="degraded tracking", unit="cell", disable=not progress) as bar:
+        return fan_out(given, (tables,), degraded_row, cells, options, progress=lambda _: bar.update(1))
+
+
+def degraded_row(tables: tuple, cell: tuple[str, float]) -> dict:
+    """Headline metrics of one (kind, rate) cell: degrade every sequence, track, evaluate."""
     from robokit.tracking.evaluate import evaluate_tracking
     from robokit.tracking.tracker import track_sequence
 
-    cells = [(kind, rate) for kind in kinds for rate in rates]
-    if progress:
-        from tqdm import tqdm
-
-        cells = tqdm(cells, desc="degraded tracking", unit="cell")
-    rows = []
-    for kind, rate in cells:
-        results = {}
-        for name in sorted(labels):
-            key = [
-                seed,
-                DEGRADATIONS.index(kind),
-                int(round(rate * 1000)),
-                int(name) if name.isdigit() else 0,
-            ]
-            frames = labels[name].num_frames
-            degraded = degrade_detections(
-                detections[name], kind, rate, np.random.default_rng(key), num_frames=frames
-            )
-            results[name] = track_sequence(
-                degraded, tracker_config, classes, num_frames=frames
-            ).objects
-        metrics = evaluate_tracking(labels, results, eval_config)
-        rows.append(
-            {
-                "kind": kind,
-                "rate": rate,
-                "mota": metrics.mota,
-                "samota": metrics.samota,
-                "motp": metrics.motp,
-                "ids": metrics.ids,
-                "fp": metrics.fp,
-                "fn": metrics.fn,
-            }
+    labels, detections, seed, tracker_config, eval_config, classes = tables
+    kind, rate = cell
+    results = {}
+    for name in sorted(labels):
+        key = [
+            seed,
+            DEGRADATIONS.index(kind),
+            int(round(rate * 1000)),
+            int(name) if name.isdigit() else 0,
+        ]
+        frames = labels[name].num_frames
+        degraded = degrade_detections(
+            detections[name], kind, rate, np.random.default_rng(key), num_frames=frames
         )
-    return rows
+        results[name] = track_sequence(degraded, tracker_config, classes, num_frames=frames).objects
+    metrics = evaluate_tracking(labels, results, eval_config)
+    return {
+        "kind": kind,
+        "rate": rate,
+        "mota": metrics.mota,
+        "samota": metrics.samota,
+        "motp": metrics.motp,
+        "ids": metrics.ids,
+        "fp": metrics.fp,
+        "fn": metrics.fn,
+    }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from robokit.core.cli_errors import run_command
 from robokit.core.config import ConfigError, check_ranges
+from robokit.distributed.options import DistributedField, DistributedOptions, check_fan_out
 from robokit.envs.options import EnvOptions
 
 ALGO_FLAG = "--algo"
@@ -38,13 +39,18 @@ class EvalConfig(EnvOptions):
     render_video: Path | None = None
     """write the first episode as a video (.mp4 or .gif); needs MUJOCO_GL=egl headless"""
     stochastic: bool = False
-    """sample actions from the policy instead of taking its mean action"""
+    """sample actions from the policy instead of taking its mean action (episode k's sampling
+    stream is seeded with its reset seed, so the numbers do not depend on which worker ran it)"""
+    scale: DistributedField = DistributedOptions()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_ranges(self, positive=("episodes",))
+        if self.render_video is not None and self.scale.enabled:
+            raise ConfigError("--render-video records in this process; drop --distributed ray to record")
         if self.render_video is not None and self.num_envs > 1:
             raise ConfigError("--render-video records one env; use it with --num-envs 1")
+        check_fan_out(self.scale, self.num_envs)
 
 
 def split_algo(argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -139,7 +145,7 @@ def _eval_main(argv: list[str]) -> int:
 
     cfg = parse(EvalConfig, list(argv), prog="robokit eval")
     result = evaluate_checkpoint(cfg.checkpoint, cfg.episodes, cfg.env, cfg.seed, cfg.render_video,
-                                 not cfg.stochastic, env_options=cfg)
+                                 not cfg.stochastic, env_options=cfg, options=cfg.scale)
     width = max(len(k) for k in result)
     print("\n".join(f"  {k:<{width}}  {_fmt(v)}" for k, v in result.items()))
     return 0
@@ -147,41 +153,87 @@ def _eval_main(argv: list[str]) -> int:
 
 def evaluate_checkpoint(checkpoint: Path, episodes: int, env_id: str | None = None, seed: int = 0,
                         video: Path | None = None, deterministic: bool = True,
-                        env_options: EnvOptions | None = None) -> dict:
+                        env_options: EnvOptions | None = None, options: DistributedOptions | None = None) -> dict:
     """Load a checkpoint's agent and evaluate it; returns the eval metrics plus the env id.
 
     ``env_options`` (``--num-envs``, ``--pixels`` ...) say how to build the env(s); with more
-    than one env the episodes (same seeds) run in a gymnasium vector env.
+    than one env the episodes (same seeds) run in a gymnasium vector env. With one env the
+    episodes are independent tasks (episode k: reset seed ``eval_seeds(seed, episodes)[k]`` and,
+    when stochastic, the sampling stream seeded with it), fanned out over Ray workers with
+    ``options`` and gathered in episode order, so the metrics are the same in one process and on Ray.
     """
     import os
 
     from robokit.algos import load_agent
     from robokit.core.checkpoint import load_checkpoint
-    from robokit.envs import make_env
-    from robokit.envs.vector import env_maker, make_vector_env
-    from robokit.nets.obs_spec import spec_from_space
-    from robokit.trainers.evaluation import evaluate
+    from robokit.distributed.fanout import fan_out
+    from robokit.trainers.evaluation import eval_seeds, evaluate, summarise
 
+    env_options = env_options or EnvOptions()
+    check_fan_out(options, env_options.num_envs)
     if video is not None:
         os.environ.setdefault("MUJOCO_GL", "egl")
-    options = env_options or EnvOptions()
-    agent = load_agent(checkpoint)
+    agent = load_agent(checkpoint)  # here too on Ray: a bad checkpoint is refused before workers start
     env_id = env_id or load_checkpoint(checkpoint).get("env_id")
     if env_id is None:
         raise ValueError(f"{checkpoint}: no env id stored; pass --env")
-    render_mode = "rgb_array" if video is not None else None
-    if options.num_envs > 1:
-        env = make_vector_env(env_maker(env_id, pixels=options.pixel_options()), options.num_envs, options.vector)
+    if env_options.num_envs > 1:
+        _, env = _eval_state(agent, checkpoint, env_id, env_options, False)
+        try:
+            metrics = evaluate(agent, env, episodes, seed=seed, deterministic=deterministic)
+        finally:
+            env.close()  # release the GL context before interpreter shutdown
+    else:
+        items = [(reset_seed, deterministic, video if k == 0 else None)
+                 for k, reset_seed in enumerate(eval_seeds(seed, episodes))]
+        on_ray = options is not None and options.enabled
+        setup, args = (_eval_setup, (checkpoint, env_id, env_options, False)) if on_ray else \
+            (_eval_state, (agent, checkpoint, env_id, env_options, video is not None))
+        metrics = summarise(fan_out(setup, args, _eval_episode, items, options, teardown=_eval_teardown))
+    return {"env": env_id, "episodes": episodes, **metrics, **({"video": str(video)} if video else {})}
+
+
+def _eval_setup(checkpoint: Path, env_id: str, env_options: EnvOptions, render: bool) -> tuple:
+    """(agent, env) of one evaluation worker."""
+    from robokit.algos import load_agent
+
+    return _eval_state(load_agent(checkpoint), checkpoint, env_id, env_options, render)
+
+
+def _eval_state(agent, checkpoint: Path, env_id: str, env_options: EnvOptions, render: bool) -> tuple:
+    """(agent, env): the env (a vector env with ``--num-envs > 1``) made for ``env_id`` and checked
+    against the agent's observations."""
+    from robokit.envs import make_env
+    from robokit.envs.vector import env_maker, make_vector_env
+    from robokit.nets.obs_spec import spec_from_space
+
+    pixels = env_options.pixel_options()
+    if env_options.num_envs > 1:
+        env = make_vector_env(env_maker(env_id, pixels=pixels), env_options.num_envs, env_options.vector)
         space = env.single_observation_space
     else:
-        env = make_env(env_id, render_mode=render_mode, pixels=options.pixel_options())
+        env = make_env(env_id, render_mode="rgb_array" if render else None, pixels=pixels)
         space = env.observation_space
     env_spec = spec_from_space(space, key=f"env '{env_id}' observations")
     if env_spec != agent.obs_spec:
         env.close()
         raise ValueError(f"{checkpoint}: agent expects observations {agent.obs_spec}, env '{env_id}' gives {env_spec}")
-    try:
-        metrics = evaluate(agent, env, episodes, seed=seed, deterministic=deterministic, video_path=video)
-    finally:
-        env.close()  # release the GL context before interpreter shutdown
-    return {"env": env_id, "episodes": episodes, **metrics, **({"video": str(video)} if video else {})}
+    return agent, env
+
+
+def _eval_episode(state: tuple, item: tuple) -> dict[str, float]:
+    """One evaluation episode; ``item`` is (reset seed, deterministic, video path or None)."""
+    from robokit.trainers.evaluation import evaluate_episode, write_video
+
+    (agent, env), (reset_seed, deterministic, video) = state, item
+    if not deterministic:
+        agent.generator.manual_seed(reset_seed)
+    frames: list | None = [] if video is not None else None
+    result = evaluate_episode(agent, env, reset_seed, deterministic, frames)
+    if frames:
+        write_video(video, frames, fps=int(env.metadata.get("render_fps", 30)))
+    return result
+
+
+def _eval_teardown(state: tuple) -> None:
+    state[1].close()  # release the GL context before interpreter shutdown

@@ -33,28 +33,36 @@ def run_episode(env: Any, policy: Any, seed: int, frames: list | None = None,
                     "has_success": float("success" in info)}
 
 
+def evaluate_episode(agent: Any, env: Any, reset_seed: int, deterministic: bool = True,
+                     frames: list | None = None) -> dict[str, float]:
+    """One evaluation episode reset with ``reset_seed`` (an entry of :func:`eval_seeds`) with
+    ``agent.act``; see :func:`run_episode`. Agents that act on a history
+    (``reset_context``/``observe_reward``, see :mod:`robokit.algos.sequence`) start a fresh
+    context and hear every reward. ``robokit eval --distributed ray`` runs one of these per task."""
+    reset_context = getattr(agent, "reset_context", None)
+    if reset_context is not None:
+        reset_context()
+    return run_episode(env, lambda o: agent.act(o, deterministic), reset_seed, frames,
+                       getattr(agent, "observe_reward", None))
+
+
 def evaluate(agent: Any, env: Any, episodes: int, seed: int = 0, deterministic: bool = True,
              video_path: str | os.PathLike | None = None) -> dict[str, float]:
     """Run ``episodes`` episodes with ``agent.act``.
 
     Returns ``eval/return_mean``, ``eval/return_std``, ``eval/length_mean`` and, when the env
-    reports ``info["success"]``, ``eval/success_rate``. With ``video_path`` the first episode
-    is recorded (env must have ``render_mode="rgb_array"``). Agents that act on a history
-    (``reset_context``/``observe_reward``, see :mod:`robokit.algos.sequence`) start a fresh
-    context each episode and hear every reward.
+    reports ``info["success"]``, ``eval/success_rate`` (see :func:`summarise`). With
+    ``video_path`` the first episode is recorded (env must have ``render_mode="rgb_array"``).
+    Episode k resets with ``eval_seeds(seed, episodes)[k]`` (see :func:`evaluate_episode`).
     """
     if episodes <= 0:
         raise ValueError(f"evaluation needs at least one episode, got {episodes}")
     if isinstance(env, gym.vector.VectorEnv):
         return evaluate_vector(agent, env, episodes, seed, deterministic)
     results = []
-    reset_context = getattr(agent, "reset_context", None)
-    for k in range(episodes):
+    for k, reset_seed in enumerate(eval_seeds(seed, episodes)):
         frames: list | None = [] if (video_path is not None and k == 0) else None
-        if reset_context is not None:
-            reset_context()
-        results.append(run_episode(env, lambda o: agent.act(o, deterministic), eval_seeds(seed, episodes)[k],
-                                   frames, getattr(agent, "observe_reward", None)))
+        results.append(evaluate_episode(agent, env, reset_seed, deterministic, frames))
         if frames:
             write_video(video_path, frames, fps=int(env.metadata.get("render_fps", 30)))
     return summarise(results)

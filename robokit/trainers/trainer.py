@@ -38,6 +38,7 @@ from robokit.core.logging import truncate_metrics  # noqa: F401  (re-exported fo
 from robokit.core.rundir import check_run_dir, clear_run_dir
 from robokit.core.runs import CHECKPOINT_DIR, resume_point, save_step_checkpoint
 from robokit.core.seeding import restore_rng_state, rng_state, seed_everything
+from robokit.distributed.options import DistributedField, DistributedOptions
 from robokit.nets.obs_spec import spec_from_episodes, spec_from_space, stored_spec
 from robokit.trainers.evaluation import evaluate
 
@@ -106,11 +107,22 @@ class TrainConfig:
     """torch intra-op threads"""
     overwrite: bool = False
     """delete everything in --out first (a folder holding files is refused without it or --resume)"""
+    scale: DistributedField = DistributedOptions()
+    rollout_envs: int = 1
+    """with --distributed ray: envs per rollout actor, stepped together (one batched policy call)"""
+    rollout_chunk: int = 200
+    """with --distributed ray: env steps per actor request (only whole episodes are sent back)"""
+    broadcast_every: int = 100
+    """with --distributed ray: learner updates between weight broadcasts to the rollout actors"""
+    max_update_lag: int | None = None
+    """with --distributed ray: actors pause while the learner owes more updates than this
+    (default: rollout_chunk x workers)"""
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("eval_episodes", "log_every", "checkpoint_every", "keep_checkpoints",
-                                     "replay_capacity", "dataset_episodes", "threads"),
-                     non_negative=("offline_steps", "online_steps", "eval_every", "warmup_steps"),
+                                     "replay_capacity", "dataset_episodes", "threads", "rollout_envs",
+                                     "rollout_chunk", "broadcast_every"),
+                     non_negative=("offline_steps", "online_steps", "eval_every", "warmup_steps", "max_update_lag"),
                      unit_interval=("offline_fraction",))
 
 
@@ -175,6 +187,8 @@ class Trainer:
         warmup = agent_cfg.warmup_steps if cfg.warmup_steps is None else cfg.warmup_steps
         if getattr(self.agent, "offline_only", False) and cfg.online_steps > 0:
             raise ValueError(f"--algo {self.algo} is trained offline only; pass --online-steps 0")
+        if cfg.scale.enabled and getattr(self.agent, "on_policy", False):
+            raise ValueError(f"--algo {self.algo} is on-policy; --distributed ray rollouts feed off-policy replay")
         if agent_cfg.warmup_actions not in ("random", "policy"):
             raise ValueError(f"warmup_actions must be 'random' or 'policy', got {agent_cfg.warmup_actions!r}")
         return {"offline_fraction": float(fraction), "warmup_steps": int(warmup),
@@ -348,6 +362,11 @@ class Trainer:
     def _run_online(self) -> None:
         if getattr(self.agent, "on_policy", False):
             self._run_online_on_policy()
+            return
+        if self.config.scale.enabled:
+            from robokit.distributed.rollouts import run_distributed_online
+
+            run_distributed_online(self)
             return
         total = self.config.online_steps
         bar = self._progress(total, self.counters.env_step, f"{self.algo} online")
