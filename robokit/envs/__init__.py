@@ -27,6 +27,9 @@ ENV_SPECS = {
     "robokit/FrozenLakeDeterministic-v0": ("robokit.envs.stochastic:frozen_lake_deterministic", None),
     "robokit/InvertedPendulum-v0": ("robokit.envs.stochastic:inverted_pendulum", None),
     "robokit/NoisyInvertedPendulum-v0": ("robokit.envs.stochastic:noisy_inverted_pendulum", None),
+    # reset-free forward/backward pairs (RoboFuME, docs/robofume_envs.md)
+    "robokit/PushBackForth-v0": ("robokit.envs.reset_free:PushBackForthEnv", 80),
+    "robokit/DrawerOpenClose-v0": ("robokit.envs.reset_free:DrawerOpenCloseEnv", 80),
 }
 
 #: id -> keyword arguments of its entry point (pixel ids name the env they render; the time

@@ -22,8 +22,8 @@ from robokit.envs.arm_reach import ArmReachEnv
 TASKS: dict[str, tuple[float, float]] = {"reach-left": (-0.08, 0.12), "reach-right": (0.12, -0.08)}
 
 
-def task_index(task: Any, names: tuple[str, ...]) -> int:
-    """The index of ``task`` (a name or an index) in ``names``.
+def task_index(task: Any, names: tuple[str, ...], kind: str = "task") -> int:
+    """The index of ``task`` (a name or an index) in ``names``; ``kind`` names it in the error.
 
     Raises:
         ValueError: naming the task and the known ones.
@@ -32,7 +32,7 @@ def task_index(task: Any, names: tuple[str, ...]) -> int:
         return names.index(task)
     if isinstance(task, int | np.integer) and not isinstance(task, bool) and 0 <= int(task) < len(names):
         return int(task)
-    raise ValueError(f"unknown task {task!r}; tasks are {list(names)} (or their indices)")
+    raise ValueError(f"unknown {kind} {task!r}; {kind}s are {list(names)} (or their indices)")
 
 
 class ArmReachMultiTaskEnv(ArmReachEnv):

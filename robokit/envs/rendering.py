@@ -13,6 +13,10 @@ class TopCameraRendering:
         """An ``(H, W, 3)`` uint8 frame of the ``top`` camera with ``render_mode="rgb_array"``, else None."""
         if self.render_mode != "rgb_array":
             return None
+        return self.render_top()
+
+    def render_top(self) -> np.ndarray:
+        """An ``(H, W, 3)`` uint8 frame of the ``top`` camera, whatever the render mode."""
         if self._renderer is None:
             self._renderer = self._mujoco.Renderer(self.model, *self._size)
         self._renderer.update_scene(self.data, camera="top")

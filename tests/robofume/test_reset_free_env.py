@@ -1,0 +1,170 @@
+"""The reset-free task pairs (robokit/envs/reset_free.py): gymnasium's checker, the reset-free
+contract, instruction switching, success truth reached by the scripted experts, determinism."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import robokit.envs  # noqa: F401  (registers the ids)
+from robokit.robofume.data import rollout, scripted_policy
+
+PAIRS = ("robokit/PushBackForth-v0", "robokit/DrawerOpenClose-v0")
+
+
+@pytest.fixture(scope="module", params=PAIRS)
+def env_id(request) -> str:
+    return request.param
+
+
+def _make(env_id: str, **kwargs) -> gym.Env:
+    return gym.make(env_id, **kwargs)
+
+
+def test_passes_gymnasiums_env_checker(env_id):
+    from gymnasium.utils.env_checker import check_env
+
+    env = _make(env_id, render_mode="rgb_array")
+    check_env(env.unwrapped)
+    obs, _ = env.reset(seed=0)
+    assert obs["image"].shape == (64, 64, 3) and obs["image"].dtype == np.uint8
+    assert obs["proprio"].shape == (4,) and obs["task"].tolist() == [1.0, 0.0, 0.0, 0.0]
+    np.testing.assert_array_equal(env.render(), obs["image"])
+    assert env.unwrapped.forward == env.unwrapped.instructions[0] != env.unwrapped.backward
+
+
+def test_state_carries_over_and_real_resets_come_every_k_steps(env_id):
+    env = _make(env_id, reset_every=30)
+    unwrapped = env.unwrapped
+    _, info = env.reset(seed=0)
+    assert info["hard_reset"] and unwrapped.hard_resets == 1
+    start = unwrapped.state()
+    for _ in range(12):
+        obs, *_ = env.step(unwrapped.expert_action(0))
+    moved = unwrapped.state()
+    assert not np.allclose(moved[:2], start[:2])  # the pusher moved
+    obs_again, info = env.reset()  # a new episode, same physical state
+    assert not info["hard_reset"] and unwrapped.hard_resets == 1
+    np.testing.assert_array_equal(unwrapped.state(), moved)
+    np.testing.assert_array_equal(obs_again["image"], obs["image"])
+    for _ in range(18):  # 30 steps since the real reset
+        env.step(unwrapped.expert_action(0))
+    _, info = env.reset()
+    assert info["hard_reset"] and unwrapped.hard_resets == 2 and unwrapped.steps_since_hard_reset == 0
+    assert not unwrapped.success(unwrapped.forward)  # back at the start
+    _, info = env.reset(options={"hard": True})
+    assert info["hard_reset"] and unwrapped.hard_resets == 3
+    env.step(unwrapped.expert_action(0))
+    _, info = env.reset(seed=0)  # a seeded reset is a real one: the seed's start state again
+    assert info["hard_reset"] and unwrapped.hard_resets == 4
+    np.testing.assert_array_equal(unwrapped.state(), start)
+
+
+def test_time_limit_ends_episodes_but_not_the_state(env_id):
+    env = _make(env_id, max_episode_steps=5)
+    env.reset(seed=1)
+    truncations = [env.step(np.array([0.5, 0.5], np.float32))[3] for _ in range(5)]
+    assert truncations == [False] * 4 + [True]
+    before = env.unwrapped.state()
+    _, info = env.reset()
+    assert not info["hard_reset"]
+    np.testing.assert_array_equal(env.unwrapped.state(), before)
+
+
+def test_set_instruction_switches_without_resetting(env_id):
+    env = _make(env_id)
+    unwrapped = env.unwrapped
+    env.reset(seed=2)
+    before = unwrapped.state()
+    assert not unwrapped.success() and unwrapped.success(unwrapped.backward)  # at the start = reset task done
+    unwrapped.set_instruction(unwrapped.backward)
+    np.testing.assert_array_equal(unwrapped.state(), before)
+    obs, reward, terminated, _, info = env.step(np.zeros(2, np.float32))
+    assert info["instruction"] == unwrapped.backward and obs["task"].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert info["success"] and reward == 1.0 and not terminated  # success never ends the episode
+    unwrapped.set_instruction(unwrapped.instructions[3])
+    assert unwrapped.instruction == 3
+
+
+def test_experts_reach_forward_then_backward_success_reset_free(env_id):
+    env = _make(env_id)
+    unwrapped = env.unwrapped
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        for name, other in ((unwrapped.forward, unwrapped.backward), (unwrapped.backward, unwrapped.forward)):
+            episode = rollout(env, name, scripted_policy(env, name, noise=0.1, rng=rng))
+            assert episode.is_terminated and episode.infos["success"][-1] and episode.rewards[-1] == 1.0
+            assert not episode.infos["success"][:-1].any() and episode.task == name
+            assert unwrapped.success(name) and not unwrapped.success(other)
+    assert unwrapped.hard_resets == 1  # the experts undid each other: no real reset needed
+
+
+def test_success_rules_follow_the_simulator_state():
+    push = _make("robokit/PushBackForth-v0").unwrapped
+    push.reset(seed=0)
+    for name, zone in push.zones.items():
+        push.data.qpos[push._block] = zone + np.array([0.02, 0.0]) - push.model.body("block").pos[:2]
+        push._mujoco.mj_forward(push.model, push.data)
+        assert push.success(name) and sum(push.success(other) for other in push.instructions) == 1
+        push.data.qpos[push._block] += np.array([0.015, 0.0])  # 3.5 cm from the centre: outside
+        assert not push.success(name)
+    drawer = _make("robokit/DrawerOpenClose-v0").unwrapped
+    drawer.reset(seed=0)
+    joint = drawer.model.joint("drawer").qposadr[0]
+    for opening, truth in ((0.0, [False, True, False]), (0.075, [False, False, True]), (0.13, [True, False, False])):
+        drawer.data.qpos[joint] = opening
+        assert [drawer.success(i) for i in range(3)] == truth
+
+
+def test_seeded_runs_are_identical_and_seeds_differ(env_id):
+    def run(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        env = _make(env_id)
+        obs, _ = env.reset(seed=seed)
+        policy = scripted_policy(env, 0, noise=0.3, rng=np.random.default_rng(seed))
+        images = [obs["image"]]
+        for _ in range(15):
+            obs, *_ = env.step(policy(obs))
+            images.append(obs["image"])
+        return np.stack(images), env.unwrapped.state()
+
+    images, state = run(4)
+    again, state_again = run(4)
+    np.testing.assert_array_equal(images, again)
+    np.testing.assert_array_equal(state, state_again)
+    assert not np.array_equal(run(5)[0][0], images[0])
+
+
+def test_privileged_proprio_and_instruction_subset():
+    env = _make("robokit/PushBackForth-v0", privileged_proprio=True,
+                instructions=("push the block back to the start zone", "push the block to the green zone"))
+    obs, _ = env.reset(seed=0)
+    assert obs["proprio"].shape == (6,) and obs["task"].shape == (2,)
+    np.testing.assert_allclose(obs["proprio"][4:], env.unwrapped.block_xy(), atol=1e-6)
+    assert env.unwrapped.forward == "push the block back to the start zone"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"reset_every": 0}, "reset_every must be a positive integer"),
+    ({"reset_every": 2.5}, "reset_every must be a positive integer"),
+    ({"instructions": ("fly to the moon",)}, "unknown instruction 'fly to the moon'"),
+    ({"instruction": 7}, "unknown instruction 7"),
+    ({"image_size": 4}, "image_size must be an integer >= 8"),
+])
+def test_bad_constructor_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _make("robokit/PushBackForth-v0", **kwargs)
+
+
+def test_bad_instruction_and_action_are_named():
+    env = _make("robokit/DrawerOpenClose-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="unknown instruction 'open the door'; instructions are"):
+        env.unwrapped.set_instruction("open the door")
+    with pytest.raises(ValueError, match="unknown instruction"):
+        env.reset(options={"instruction": 9})
+    with pytest.raises(ValueError, match="action must be 2 finite numbers"):
+        env.unwrapped.step(np.array([np.nan, 0.0]))
+    with pytest.raises(ValueError, match="unknown instruction"):
+        scripted_policy(env, "fly")
