@@ -30,6 +30,9 @@ ENV_SPECS = {
     # reset-free forward/backward pairs (RoboFuME, docs/robofume_envs.md)
     "robokit/PushBackForth-v0": ("robokit.envs.reset_free:PushBackForthEnv", 80),
     "robokit/DrawerOpenClose-v0": ("robokit.envs.reset_free:DrawerOpenCloseEnv", 80),
+    # hidden-context pixel families for inverse-dynamics pretraining (docs/pretrain_envs.md)
+    "robokit/PointMassGoal-v0": ("robokit.envs.hidden_context:PointMassGoalEnv", 50),
+    "robokit/PushHidden-v0": ("robokit.envs.hidden_context:PushHiddenEnv", 60),
 }
 
 #: id -> keyword arguments of its entry point (pixel ids name the env they render; the time
