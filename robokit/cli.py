@@ -16,7 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("robokit.demo:main", "run the embedded end-to-end demo (writes under runs/)"),
     "collect": ("robokit.data.cli:collect_main", "roll out a policy in an env and write a Minari dataset"),
     "dataset": ("robokit.data.cli:dataset_main", "inspect or convert datasets (info, convert)"),
-    "train": ("robokit.trainers.cli:train_main", "train an RL agent (sac, cql, calql, iql, rlpd, wsrl, bc, ppo)"),
+    "train": ("robokit.trainers.cli:train_main", "train an RL agent (sac, cql, calql, robofume, iql, rlpd, wsrl, bc, ppo)"),
     "eval": ("robokit.trainers.cli:eval_main", "evaluate an RL checkpoint, optionally recording video"),
     "sweep": ("robokit.distributed.sweep:main", "seeds x grid of `robokit train` runs on Ray Tune, resumable"),
     "robustness": ("robokit.intact.cli:main", "point-cloud robustness: train, eval, saliency"),
