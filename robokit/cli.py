@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("robokit.trainers.cli:train_main", "train an RL agent (sac, cql, calql, robofume, iql, rlpd, wsrl, bc, ppo)"),
     "eval": ("robokit.trainers.cli:eval_main", "evaluate an RL checkpoint, optionally recording video"),
     "sweep": ("robokit.distributed.sweep:main", "seeds x grid of `robokit train` runs on Ray Tune, resumable"),
+    "robofume": ("robokit.robofume.cli:main", "RoboFuME: make-data, reward, pretrain, reset-free finetune"),
     "robustness": ("robokit.intact.cli:main", "point-cloud robustness: train, eval, saliency"),
     "kitti": ("robokit.tracking.cli:main", "KITTI detection and tracking: train, track, evaluate"),
     "sim-lidar": ("robokit.simlidar.cli:main", "simulated LiDAR in MuJoCo: object and scene datasets, scans"),

@@ -123,11 +123,11 @@ def pretrain(algo: str, config: Any) -> dict[str, Any]:
     from robokit.core.seeding import restore_rng_state, rng_state
 
     torch.set_num_threads(config.threads)
-    run = start_run(config, "robokit robofume pretrain", console_every=config.log_every)
     discount = float(getattr(config.agent, "discount", 0.99))
     buffer, spec, action_dim = load_offline_data(config.datasets, discount, seed=config.seed + 1,
                                                  store_mc_return=algo != "bc")
     agent, step = make_agent(algo, spec, action_dim, config.agent, seed=config.seed), 0
+    run = start_run(config, "robokit robofume pretrain", console_every=config.log_every)  # bad data: nothing written
     if run.resumed is not None:
         _, state = run.resumed
         agent, step = agent_from_state(state["agent"]), int(state["step"])

@@ -60,3 +60,32 @@ class LineBackForthEnv(gym.Env):
 
 if ENV_ID not in gym.registry:
     gym.register(id=ENV_ID, entry_point=LineBackForthEnv, max_episode_steps=10)
+
+
+def scripted_episodes(instruction: int, count: int, seed: int = 0, noise: float = 0.2):
+    """``count`` demos of ``instruction`` in the line env (push towards its side with noise), as Episodes."""
+    from robokit.data import Episode
+
+    rng = np.random.default_rng(seed)
+    env = gym.make(ENV_ID, reset_every=1)
+    episodes = []
+    for _ in range(count):
+        env.unwrapped.set_instruction(instruction)
+        obs, _ = env.reset(seed=int(rng.integers(1000)))
+        frames, actions, rewards = [obs], [], []
+        while True:
+            direction = 1.0 if instruction == 0 else -1.0
+            action = np.clip(direction + noise * rng.standard_normal(1), -1, 1).astype(np.float32)
+            obs, reward, terminated, truncated, info = env.step(action)
+            frames.append(obs)
+            actions.append(action)
+            rewards.append(reward)
+            if info["success"] or truncated:
+                break
+        observations = {key: np.stack([f[key] for f in frames]) for key in frames[0]}
+        steps = len(actions)
+        episodes.append(Episode(observations, np.stack(actions), np.array(rewards, np.float32),
+                                np.array([False] * (steps - 1) + [bool(info["success"])]),
+                                np.array([False] * (steps - 1) + [not info["success"]]),
+                                task=INSTRUCTIONS[instruction]))
+    return episodes
