@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ENV_ID, INSTRUCTIONS
+from robofume_contract_env import ENV_ID, INSTRUCTIONS
 
 from robokit.algos import make_agent
 from robokit.algos.cql import RoboFuMEConfig

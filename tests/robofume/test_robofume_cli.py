@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ENV_ID, scripted_episodes
+from robofume_contract_env import ENV_ID, scripted_episodes
 
 from robokit.algos import load_agent
 from robokit.cli import main
