@@ -19,7 +19,9 @@ import robokit.core.config as core_config
 from robokit.cli import SUBCOMMANDS
 
 #: commands that route their own subcommands before tyro sees them
-ROUTED = {"kitti": ["train-detector", "eval-detection"]}
+ROUTED = {"kitti": ["train-detector", "eval-detection"], "robofume": ["pretrain", "finetune"]}
+#: commands whose bare ``--help`` lists their subcommands (each parses its own flags)
+DISPATCHERS = {"robofume"}
 DEFAULT_ONLY = re.compile(r"^\s*(\((default|required|fixed)[^)]*\)\s*)*$")
 
 
@@ -59,7 +61,8 @@ def all_config_classes() -> dict[str, type]:
             for algo in ALGOS.names():
                 classes.update(_capture(command, ["--algo", algo]))
             continue
-        classes.update(_capture(command, []))
+        if command not in DISPATCHERS:
+            classes.update(_capture(command, []))
         for sub in ROUTED.get(command, []):
             classes.update(_capture(command, [sub]))
     return classes
@@ -85,7 +88,8 @@ def test_every_command_is_walked():
     names = " | ".join(sorted(CLASSES))
     for expected in ("robokit train --algo wsrl", "robokit eval", "robokit collect", "robokit dataset info",
                      "robokit robustness train", "robokit kitti track", "robokit kitti eval-detection",
-                     "robokit kitti train-detector", "robokit ros run"):
+                     "robokit kitti train-detector", "robokit ros run", "robokit robofume pretrain --algo robofume",
+                     "robokit robofume finetune"):
         assert expected in CLASSES, f"{expected} not found among: {names}"
 
 

@@ -1,6 +1,6 @@
 """RL algorithms: one config dataclass + one agent class per algorithm, and ``load_agent``.
 
-Registered names (``ALGOS``): sac, cql, calql, iql, rlpd, wsrl, bc, ppo, dt, rcsl, doc, unio4. Each entry is
+Registered names (``ALGOS``): sac, cql, calql, iql, rlpd, wsrl, robofume, bc, ppo, dt, rcsl, doc, unio4. Each entry is
 ``(ConfigClass, AgentClass)``; the trainer and the CLI look algorithms up here.
 """
 
@@ -11,7 +11,16 @@ from typing import Any
 
 from robokit.algos.base import Agent, PhaseConfig
 from robokit.algos.bc import BC, BCConfig
-from robokit.algos.cql import CQL, WSRL, CalQL, CalQLConfig, CQLConfig, WSRLConfig
+from robokit.algos.cql import (
+    CQL,
+    WSRL,
+    CalQL,
+    CalQLConfig,
+    CQLConfig,
+    RoboFuME,
+    RoboFuMEConfig,
+    WSRLConfig,
+)
 from robokit.algos.doc import DoC, DoCConfig
 from robokit.algos.dt import DT, DTConfig
 from robokit.algos.iql import IQL, IQLConfig
@@ -30,6 +39,7 @@ ALGOS.register("calql", (CalQLConfig, CalQL))
 ALGOS.register("iql", (IQLConfig, IQL))
 ALGOS.register("rlpd", (RLPDConfig, RLPD))
 ALGOS.register("wsrl", (WSRLConfig, WSRL))
+ALGOS.register("robofume", (RoboFuMEConfig, RoboFuME))
 ALGOS.register("bc", (BCConfig, BC))
 ALGOS.register("ppo", (PPOConfig, PPO))
 ALGOS.register("dt", (DTConfig, DT))
@@ -93,6 +103,6 @@ def save_agent(agent: Agent, path: str | os.PathLike) -> os.PathLike:
 __all__ = [
     "ALGOS", "Agent", "PhaseConfig", "make_agent", "agent_from_state", "load_agent", "save_agent",
     "SAC", "SACConfig", "RLPD", "RLPDConfig", "CQL", "CQLConfig", "CalQL", "CalQLConfig",
-    "WSRL", "WSRLConfig", "IQL", "IQLConfig", "BC", "BCConfig", "PPO", "PPOConfig",
+    "WSRL", "WSRLConfig", "RoboFuME", "RoboFuMEConfig", "IQL", "IQLConfig", "BC", "BCConfig", "PPO", "PPOConfig",
     "DT", "DTConfig", "RCSL", "RCSLConfig", "DoC", "DoCConfig", "UniO4", "UniO4Config",
 ]

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 import torch
 
 from robokit.algos.base import WarmupActions, check_batch
 from robokit.algos.sac import SAC, ActorBatch, QReduction, SACConfig
+from robokit.core.config import ConfigError, check_ranges
 from robokit.losses import (
+    bc_mse_loss,
     calql_lower_bound,
     cql_penalty,
     lagrange_cql_terms,
+    matched_scale_weight,
     max_target_backup,
     random_subset,
     soft_target_value,
@@ -46,6 +50,10 @@ class CQLConfig(SACConfig):
         False: CORL's cal_ql.py, which switches calibration off when online tuning starts).
     online_cql: keep the penalty during online fine-tuning (True for CQL/Cal-QL fine-tuning;
         WSRL turns it off and fine-tunes with plain SAC).
+    bc_weight / bc_scale / bc_scale_decay / bc_online: a behaviour-cloning term
+        ``w * ||mode pi(s) - a||^2`` on the batch's actions added to the actor loss (RoboFuME's
+        pretraining); ``bc_scale "matched"`` sets ``w = bc_weight * avg|L_actor| / avg L_bc`` from
+        running averages (decay ``bc_scale_decay``), so that the two terms have a similar scale.
     """
 
     actor_lr: float = 1e-4
@@ -72,8 +80,24 @@ class CQLConfig(SACConfig):
     """keep the Cal-QL clamp online (official Cal-QL); False: CORL's cal_ql.py, off online"""
     online_cql: bool = True
     """keep the penalty during online fine-tuning (CQL/Cal-QL do; WSRL fine-tunes with plain SAC)"""
+    bc_weight: float = 0.0
+    """weight of a BC term (squared error of the policy's mean action to the batch action) in the actor
+    loss; 0: none (CQL, Cal-QL)"""
+    bc_scale: Literal["fixed", "matched"] = "fixed"
+    """'fixed': the BC weight is --agent.bc-weight; 'matched': --agent.bc-weight x running |actor loss| /
+    running BC loss, so both terms have a similar scale (RoboFuME)"""
+    bc_scale_decay: float = 0.99
+    """decay of the running loss magnitudes of --agent.bc-scale matched"""
+    bc_online: bool = False
+    """keep the BC term during online fine-tuning (default: pretraining only)"""
     warmup_steps: int = 0
     offline_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges(self, non_negative=("bc_weight",), unit_interval=("bc_scale_decay",), prefix="agent.")
+        if self.bc_scale not in ("fixed", "matched"):
+            raise ConfigError(f"agent.bc_scale must be 'fixed' or 'matched', got {self.bc_scale!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +124,9 @@ class CQL(SAC):
         if config.cql_lagrange:
             self.log_alpha_prime = torch.nn.Parameter(torch.tensor(LOG_ALPHA_PRIME_INIT))
             self.alpha_prime_optimizer = torch.optim.Adam([self.log_alpha_prime], lr=config.critic_lr)
+        if config.bc_weight > 0 and config.bc_scale == "matched":
+            # running |actor RL loss|, running BC loss, updates seen (saved with the weights)
+            self.register_buffer("bc_magnitudes", torch.zeros(3))
 
     @property
     def needs_mc_return(self) -> bool:  # type: ignore[override]
@@ -182,8 +209,50 @@ class CQL(SAC):
         return self.config.cql_alpha * penalty.sum(), metrics
 
 
+    # -- behaviour cloning ------------------------------------------------------
+    @property
+    def bc_active(self) -> bool:
+        return self.config.bc_weight > 0 and (self.phase == "offline" or self.config.bc_online)
+
+    def actor_regularizer(self, batch: dict[str, torch.Tensor], rl_loss: torch.Tensor
+                          ) -> tuple[torch.Tensor, dict[str, float]]:
+        """``w * bc_mse_loss(mode pi(s), a)`` on the batch (B rows) while BC is active (see the config)."""
+        if not self.bc_active:
+            return super().actor_regularizer(batch, rl_loss)
+        bc = bc_mse_loss(self.actor.mode(batch["obs"]), batch["action"])
+        weight = self.bc_weight_now(abs(rl_loss.item()), bc.item())
+        return weight * bc, {"losses/actor_rl": rl_loss.item(), "losses/bc": bc.item(), "train/bc_weight": weight}
+
+    def bc_weight_now(self, rl_magnitude: float, bc_magnitude: float) -> float:
+        """The BC weight of this update: fixed, or matched to running averages of the two magnitudes
+        (the first update starts both averages at its own values)."""
+        if self.config.bc_scale == "fixed":
+            return float(self.config.bc_weight)
+        mags, decay = self.bc_magnitudes, self.config.bc_scale_decay
+        new = torch.tensor([rl_magnitude, bc_magnitude], dtype=mags.dtype, device=mags.device)
+        mags[:2] = new if mags[2] == 0 else decay * mags[:2] + (1 - decay) * new
+        mags[2] += 1
+        return matched_scale_weight(mags[0].item(), mags[1].item(), self.config.bc_weight)
+
+
 class CalQL(CQL):
     name = "calql"
+
+
+@dataclasses.dataclass(frozen=True)
+class RoboFuMEConfig(CalQLConfig):
+    """RoboFuME's policy learning (Yang et al. 2024, arXiv 2310.15145): Cal-QL plus a BC term whose
+    weight matches the two losses' scale (the paper's rule; no public code, so the matching rule is
+    robokit's, see docs/robofume.md), pretrained on prior + target data and fine-tuned with Cal-QL."""
+
+    bc_weight: float = 1.0
+    bc_scale: Literal["fixed", "matched"] = "matched"
+
+
+class RoboFuME(CalQL):
+    """Cal-QL + matched-scale BC (the config's defaults); task conditioning comes from the dict encoder."""
+
+    name = "robofume"
 
 
 @dataclasses.dataclass(frozen=True)

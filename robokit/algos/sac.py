@@ -155,6 +155,12 @@ class SAC(Agent):
                 "train/q_mean": q_data.mean().item(), "train/target_mean": target.mean().item(), **metrics}
 
     # -- actor and temperature ------------------------------------------------
+    def actor_regularizer(self, batch: dict[str, torch.Tensor], rl_loss: torch.Tensor
+                          ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Extra actor loss term added to the SAC actor loss ``rl_loss`` (a scalar); SAC adds nothing
+        (CQL's ``bc_weight`` adds a behaviour-cloning term)."""
+        return rl_loss.new_zeros(()), {}
+
     def update_actor(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         action, log_prob = self.actor.sample(batch["obs"], self.generator)
         self.critic.requires_grad_(False)  # the actor loss must not reach the critic
@@ -163,11 +169,13 @@ class SAC(Agent):
         finally:
             self.critic.requires_grad_(True)
         q_value = q_all.mean(0) if self.config.actor_q_reduction == "mean" else q_all.min(0).values
-        actor_loss = sac_actor_loss(log_prob, q_value, self.alpha)
+        rl_loss = sac_actor_loss(log_prob, q_value, self.alpha)
+        extra, metrics = self.actor_regularizer(batch, rl_loss)
+        actor_loss = rl_loss + extra
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_optimizer.step()
-        metrics = {"losses/actor": actor_loss.item(), "train/entropy": -log_prob.mean().item()}
+        metrics.update({"losses/actor": actor_loss.item(), "train/entropy": -log_prob.mean().item()})
         if self.config.auto_temperature:
             temp_loss = temperature_loss(self.log_alpha, log_prob, self.target_entropy)
             self.temperature_optimizer.zero_grad(set_to_none=True)

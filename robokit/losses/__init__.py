@@ -1,5 +1,6 @@
 """Pure loss functions for RL: no modules, no optimizer steps, shapes in docstrings."""
 
+from robokit.losses.bc import bc_mse_loss, matched_scale_weight
 from robokit.losses.cql import (
     calql_lower_bound,
     cql_penalty,
@@ -25,6 +26,8 @@ __all__ = [
     "ensemble_critic_loss",
     "sac_actor_loss",
     "temperature_loss",
+    "bc_mse_loss",
+    "matched_scale_weight",
     "cql_penalty",
     "calql_lower_bound",
     "lagrange_cql_terms",

@@ -16,6 +16,7 @@ from robokit.algos import (
     IQLConfig,
     PPOConfig,
     RLPDConfig,
+    RoboFuMEConfig,
     SACConfig,
     WSRLConfig,
     load_agent,
@@ -48,6 +49,7 @@ def small_configs(lr: float | None = None) -> dict[str, object]:
         "iql": IQLConfig(**SMALL, **lrs, value_lr=lr or 3e-4),
         "rlpd": RLPDConfig(**SMALL, **lrs, ensemble_size=4, utd_ratio=2),
         "wsrl": WSRLConfig(**SMALL, **lrs, ensemble_size=4, cql_n_actions=3, utd_ratio=2),
+        "robofume": RoboFuMEConfig(**SMALL, **lrs, cql_n_actions=3),
         "bc": BCConfig(**SMALL, **({"actor_lr": lr} if lr else {})),
         "ppo": PPOConfig(**SMALL, **({"lr": lr} if lr else {})),
     }
@@ -55,7 +57,7 @@ def small_configs(lr: float | None = None) -> dict[str, object]:
 
 def test_registry_lists_every_algorithm():
     assert set(ALGOS.names()) == {"sac", "cql", "calql", "iql", "rlpd", "wsrl", "bc", "ppo", "dt", "rcsl", "doc",
-                                  "unio4"}
+                                  "unio4", "robofume"}
 
 
 def params_of(agent, attr):
@@ -71,7 +73,7 @@ def grads_absent(params) -> bool:
     return all(p.grad is None for p in params)
 
 
-@pytest.mark.parametrize("algo", ["sac", "cql", "calql", "wsrl", "rlpd"])
+@pytest.mark.parametrize("algo", ["sac", "cql", "calql", "wsrl", "rlpd", "robofume"])
 def test_sac_family_gradient_routing(algo):
     agent = make_agent(algo, OBS, ACT, small_configs()[algo])
     b = batch()
