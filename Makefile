@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 EXTRAS_RUN := sim,lidar,ros,logging
-EXTRAS_DEV := $(EXTRAS_RUN),distributed,dev
+EXTRAS_DEV := $(EXTRAS_RUN),distributed,robofume,dev
 PYTEST_ARGS ?=
 # System libraries pip cannot provide: libusb for open3d, Mesa EGL for offscreen
 # MuJoCo rendering, ROS 1 (roscore + rospy) for the live-bridge tests.
