@@ -174,15 +174,24 @@ def save_demos(episodes: Sequence[Episode], path: str | Path, overwrite: bool = 
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is false.
-        ValueError: ``path`` is not a ``.npz`` file name, or an episode is not a demo.
+        ValueError: ``path`` is not a ``.npz`` file name, no episodes, an episode is not a demo, or
+            episodes differ in frame size or state size (a DataError naming the episode).
     """
     from robokit.data.formats import save_episodes
 
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"--out {path}: demos are written in robokit's replay format; give a .npz path")
+    if not episodes:
+        raise ValueError(f"--out {path}: no episodes to write")
+    first = episodes[0].observations
     for i, episode in enumerate(episodes):
         _check_demo(episode, f"episode {i}")
+        for key in ("image", "state"):
+            shape, expected = episode.observations[key].shape[1:], first[key].shape[1:]
+            if shape != expected:
+                raise DataError(f"episode {i}: observations/{key} per step is {shape}, episode 0's is {expected}; "
+                                f"demos of one file share one frame size and state size")
     return save_episodes(list(episodes), path, fmt="replay", overwrite=overwrite)
 
 

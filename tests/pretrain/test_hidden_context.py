@@ -8,6 +8,7 @@ import pytest
 
 import robokit.envs  # noqa: F401  (registers the ids)
 from robokit.envs.hidden_context import FAMILIES, PointMassGoalEnv, expert_policy
+from robokit.pretrain.probe import chance_bound, context_probe, ridge_probe_accuracy
 
 ENV_IDS = sorted(FAMILIES)
 
@@ -95,45 +96,34 @@ def test_expert_succeeds(env_id: str, threshold: float) -> None:
     assert np.mean(wins) >= threshold
 
 
-def _first_frames(env_id: str, show_goal: bool, per_context: int) -> tuple[np.ndarray, np.ndarray]:
-    """First frames of ``per_context`` episodes of every context, 4x4-averaged to 16x16, flattened."""
-    env = gym.make(env_id, show_goal=show_goal)
-    contexts = env.unwrapped.num_contexts
-    features, labels = [], []
-    for k in range(contexts):
-        for j in range(per_context):
-            frame = env.reset(seed=1000 * k + j, options={"context": k})[0].astype(np.float32) / 255
-            features.append(frame.reshape(16, 4, 16, 4, 3).mean(axis=(1, 3)).ravel())
-            labels.append(k)
-    env.close()
-    return np.array(features), np.array(labels)
-
-
-def _held_out_accuracy(features: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy of a linear classifier (ridge regression on one-hot labels) trained on even
-    episodes, tested on odd ones (closed form: fast, and no convergence to fail)."""
-    from sklearn.linear_model import RidgeClassifier
-
-    train = np.arange(len(labels)) % 2 == 0
-    model = RidgeClassifier(alpha=1.0).fit(features[train], labels[train])
-    return float((model.predict(features[~train]) == labels[~train]).mean())
-
-
 @pytest.mark.parametrize("family", ENV_IDS)
 def test_first_frame_does_not_reveal_the_context(family: str) -> None:
-    """A classifier reads the context from first frames only when the goal is drawn.
+    """A linear probe reads the context from first frames only when the goal is drawn.
 
-    Positive control: with ``show_goal=True`` the same classifier, features and split reach at
-    least 0.9 accuracy, so the test can fail. Hidden: accuracy stays within chance + 3 binomial
-    standard deviations (chance = 1/K; K = 12 point-mass goals, 8 push targets).
+    Positive control: with ``show_goal=True`` the same probe, features and split reach at least
+    0.9 accuracy, so the test can fail. Hidden: accuracy stays within chance + 3 binomial standard
+    deviations (chance = 1/K; K = 12 point-mass goals, 8 push targets; 16 resets per context).
     """
-    features, labels = _first_frames(family, show_goal=True, per_context=16)
-    assert _held_out_accuracy(features, labels) >= 0.9
-    features, labels = _first_frames(family, show_goal=False, per_context=16)
-    chance = 1.0 / len(np.unique(labels))
-    tested = len(labels) // 2
-    bound = chance + 3 * np.sqrt(chance * (1 - chance) / tested)
-    assert _held_out_accuracy(features, labels) <= bound
+    shown = context_probe(family, show_goal=True, per_context=16)
+    assert shown["accuracy"] >= 0.9
+    hidden = context_probe(family, show_goal=False, per_context=16)
+    assert hidden["accuracy"] <= hidden["bound"]
+    assert hidden["tested"] == 8 * FAMILIES[family].default_contexts
+
+
+def test_ridge_probe_matches_sklearn_and_reads_a_planted_signal() -> None:
+    from sklearn.linear_model import RidgeClassifier
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 20)
+    features = rng.normal(size=(80, 30)).astype(np.float32)
+    features[np.arange(80), labels] += 6.0  # class c raises feature c: linearly readable
+    train = np.arange(80) % 2 == 0
+    reference = RidgeClassifier(alpha=1.0).fit(features[train], labels[train]).predict(features[~train])
+    assert ridge_probe_accuracy(features, labels) == pytest.approx(float((reference == labels[~train]).mean()))
+    assert ridge_probe_accuracy(features, labels) >= 0.9
+    assert ridge_probe_accuracy(rng.normal(size=(80, 30)), labels) <= chance_bound(4, 40)
+    assert chance_bound(4, 40) == pytest.approx(0.25 + 3 * np.sqrt(0.25 * 0.75 / 40))
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

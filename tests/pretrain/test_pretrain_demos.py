@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robokit.data import DataError, ReplayBuffer, StatePairView
+from robokit.data import DataError, Episode, ReplayBuffer, StatePairView
 from robokit.pretrain.demos import (
     context_task,
     episode_context,
@@ -104,7 +104,6 @@ def test_parse_contexts() -> None:
 
 
 def test_load_refuses_files_that_are_not_demos(tmp_path: Path) -> None:
-    from robokit.data import Episode
     from robokit.data.formats import save_episodes
 
     plain = Episode(np.zeros((3, 4), np.float32), np.zeros((2, 2)), np.zeros(2), [0, 0], [0, 1])
@@ -117,6 +116,17 @@ def test_load_refuses_files_that_are_not_demos(tmp_path: Path) -> None:
     untasked = Episode(images, np.zeros((2, 2)), np.zeros(2), [0, 0], [0, 1], task="reach-left")
     with pytest.raises(DataError, match="task 'reach-left' is not a hidden-context demo"):
         save_demos([untasked], tmp_path / "x.npz")
+
+
+def test_save_refuses_mixed_frame_sizes_and_nothing_to_write(demos: list, tmp_path: Path) -> None:
+    obs = {"image": np.zeros((3, 32, 32, 3), np.uint8), "state": np.zeros((3, 6), np.float32)}
+    small = Episode(obs, np.zeros((2, 2)), np.zeros(2), [0, 0], [0, 1], task=context_task(ENV, 1))
+    with pytest.raises(DataError, match=r"episode 1: observations/image per step is \(32, 32, 3\), episode 0's is "
+                                        r"\(64, 64, 3\)"):
+        save_demos([demos[0], small], tmp_path / "mixed.npz")
+    with pytest.raises(ValueError, match="no episodes to write"):
+        save_demos([], tmp_path / "empty.npz")
+    assert not (tmp_path / "mixed.npz").exists() and not (tmp_path / "empty.npz").exists()
 
 
 def test_cli_writes_demos_without_the_held_out_context(tmp_path: Path, capsys) -> None:
