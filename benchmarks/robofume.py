@@ -51,7 +51,7 @@ def budget(quick: bool) -> dict:
                 "reward_epochs": 2, "pretrain_steps": 10, "online_steps": 20, "eval_every": 10, "eval_episodes": 1,
                 "image_size": 32}
     return {"pairs": PAIRS, "seeds": (0, 1, 2), "prior_demos": 2, "target_demos": 10, "failures": 30,
-            "reward_epochs": 15, "pretrain_steps": 100, "online_steps": 120, "eval_every": 60, "eval_episodes": 3,
+            "reward_epochs": 40, "pretrain_steps": 100, "online_steps": 120, "eval_every": 60, "eval_episodes": 3,
             "image_size": 32}
 
 
