@@ -31,9 +31,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import numpy as np
 
@@ -44,24 +43,9 @@ from robokit.core.config import ConfigError, check_ranges
 ORACLE = "oracle"
 
 
-@runtime_checkable
-class SuccessModel(Protocol):
-    """``(images (B, H, W, 3) uint8, instructions len B) -> (B,) P(success)`` (rfreward's reward models)."""
-
-    def predict_proba(self, images: np.ndarray, instructions: Sequence[str]) -> np.ndarray: ...
-
-
-class InfoOracle:
-    """The simulator's truth as a success model: ``from_info(info) = float(info["success"])`` (the ceiling)."""
-
-    def from_info(self, info: dict[str, Any]) -> float:
-        if "success" not in info:
-            raise KeyError("the oracle reward needs info['success'] from the env")
-        return float(bool(info["success"]))
-
-
 def success_probability(model: Any, obs: dict[str, Any], info: dict[str, Any], instruction: str) -> float:
-    """P(success) of one step: ``model.from_info(info)`` when the model reads the simulator (oracle),
+    """P(success) of one step from a :class:`~robokit.robofume.success.SuccessModel`:
+    ``model.from_info(info)`` when the model reads the simulator (the oracle),
     else ``model.predict_proba(obs["image"][None], [instruction])[0]``."""
     from_info = getattr(model, "from_info", None)
     if from_info is not None:
@@ -196,20 +180,16 @@ def as_sac_fine_tuning(agent: Any) -> Any:
 
 
 def load_success_model(spec: str) -> Any:
-    """``"oracle"`` -> :class:`InfoOracle`; a path -> the saved reward model (robokit.robofume.reward)."""
-    if spec == ORACLE:
-        return InfoOracle()
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"--reward-model {spec}: no such file or folder (or pass 'oracle')")
+    """``"oracle"`` -> :class:`~robokit.robofume.reward.OracleReward`; a path -> the saved reward model."""
+    from robokit.robofume.reward import OracleReward
     from robokit.robofume.reward import load_success_model as load_saved
 
-    return load_saved(path)
+    return OracleReward() if spec == ORACLE else load_saved(Path(spec))
 
 
 class ResetFreeLoop:
     """The loop of the module docstring. ``agent``: a pretrained agent (or one built by the caller);
-    ``success_model``: a :class:`SuccessModel` or an object with ``from_info(info)``."""
+    ``success_model``: a :class:`~robokit.robofume.success.SuccessModel`, or the oracle (``from_info(info)``)."""
 
     def __init__(self, config: FinetuneConfig, agent: Any, success_model: Any, offline_buffer: Any = None) -> None:
         import torch
