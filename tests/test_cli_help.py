@@ -19,7 +19,7 @@ import robokit.core.config as core_config
 from robokit.cli import SUBCOMMANDS
 
 #: commands that route their own subcommands before tyro sees them
-ROUTED = {"kitti": ["train-detector", "eval-detection"], "robofume": ["pretrain", "finetune"]}
+ROUTED = {"kitti": ["train-detector", "eval-detection"], "robofume": ["pretrain", "finetune", "reward", "make-data"]}
 #: commands whose bare ``--help`` lists their subcommands (each parses its own flags)
 DISPATCHERS = {"robofume"}
 DEFAULT_ONLY = re.compile(r"^\s*(\((default|required|fixed)[^)]*\)\s*)*$")

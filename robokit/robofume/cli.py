@@ -1,7 +1,7 @@
 """``robokit robofume pretrain|reward|finetune|make-data``.
 
 - ``make-data``: prior / target / failure datasets for a task pair (:func:`robokit.robofume.data.make_data_main`);
-- ``reward``: train and save a success model, print its confusion table (:func:`robokit.robofume.reward.reward_main`);
+- ``reward``: train and save a success model, print its confusion table (:func:`robokit.robofume.reward_cli.reward_main`);
 - ``pretrain``: Cal-QL + BC on prior + target data (``--algo robofume``; ``calql`` and ``bc`` for baselines);
 - ``finetune``: the reset-free loop from a pretrained ``final.pt`` with a saved success model or the oracle.
 
@@ -22,7 +22,7 @@ PROG = "robokit robofume"
 #: subcommand -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "make-data": ("robokit.robofume.data:make_data_main", "write prior, target and failure data for a task pair"),
-    "reward": ("robokit.robofume.reward:reward_main", "train a success model (vlm, cnn) and print its confusion table"),
+    "reward": ("robokit.robofume.reward_cli:reward_main", "train a success model (vlm, cnn) and print its confusion table"),
     "pretrain": ("robokit.robofume.cli:pretrain_main", "Cal-QL + BC pretraining on prior + target data"),
     "finetune": ("robokit.robofume.cli:finetune_main", "reset-free fine-tuning with a success-model reward"),
 }

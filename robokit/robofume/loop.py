@@ -31,9 +31,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import numpy as np
 
@@ -44,24 +43,9 @@ from robokit.core.config import ConfigError, check_ranges
 ORACLE = "oracle"
 
 
-@runtime_checkable
-class SuccessModel(Protocol):
-    """``(images (B, H, W, 3) uint8, instructions len B) -> (B,) P(success)`` (rfreward's reward models)."""
-
-    def predict_proba(self, images: np.ndarray, instructions: Sequence[str]) -> np.ndarray: ...
-
-
-class InfoOracle:
-    """The simulator's truth as a success model: ``from_info(info) = float(info["success"])`` (the ceiling)."""
-
-    def from_info(self, info: dict[str, Any]) -> float:
-        if "success" not in info:
-            raise KeyError("the oracle reward needs info['success'] from the env")
-        return float(bool(info["success"]))
-
-
 def success_probability(model: Any, obs: dict[str, Any], info: dict[str, Any], instruction: str) -> float:
-    """P(success) of one step: ``model.from_info(info)`` when the model reads the simulator (oracle),
+    """P(success) of one step from a :class:`~robokit.robofume.success.SuccessModel`:
+    ``model.from_info(info)`` when the model reads the simulator (the oracle),
     else ``model.predict_proba(obs["image"][None], [instruction])[0]``."""
     from_info = getattr(model, "from_info", None)
     if from_info is not None:
@@ -131,6 +115,8 @@ class FinetuneConfig:
     """index of the backward (reset) instruction"""
     reset_every: int | None = None
     """override the env's hard-reset period in env steps (None: the env's default)"""
+    image_size: int | None = None
+    """override the env's image side in pixels (None: the env's default, 64)"""
     eval_every: int = 1_000
     """env steps between forward-task evaluations (also at the start and the end)"""
     eval_episodes: int = 10
@@ -155,13 +141,32 @@ class FinetuneConfig:
     """torch intra-op threads"""
 
     def __post_init__(self) -> None:
-        check_ranges(self, positive=("eval_episodes", "log_every", "checkpoint_every", "threads", "reset_every"),
+        check_ranges(self, positive=("eval_episodes", "log_every", "checkpoint_every", "threads", "reset_every",
+                                     "image_size"),
                      non_negative=("online_steps", "eval_every", "forward", "backward"),
                      unit_interval=("threshold",))
         if self.forward == self.backward:
             raise ConfigError(f"--forward and --backward name the same instruction ({self.forward})")
         if self.fine_tune not in ("calql", "sac"):
             raise ConfigError(f"--fine-tune must be 'calql' or 'sac', got {self.fine_tune!r}")
+
+
+def env_options(config: Any, **overrides: Any) -> dict[str, Any]:
+    """Constructor arguments of the reset-free env from ``config.reset_every`` / ``config.image_size``."""
+    options = {key: getattr(config, key, None) for key in ("reset_every", "image_size")}
+    return {key: value for key, value in {**options, **overrides}.items() if value is not None}
+
+
+def forward_success(agent: Any, env: Any, forward: int, episodes: int, seed: int = 0) -> dict[str, float]:
+    """``eval/forward_success`` (simulator truth) and ``eval/return_mean`` of ``agent``'s deterministic
+    policy on instruction ``forward`` over ``episodes`` episodes; ``env`` must reset for real on every
+    ``reset()`` (``reset_every 1``)."""
+    from robokit.trainers.evaluation import evaluate
+
+    env.unwrapped.set_instruction(forward)
+    metrics = evaluate(agent, env, episodes, seed=seed)
+    return {"eval/forward_success": metrics.get("eval/success_rate", float("nan")),
+            "eval/return_mean": metrics["eval/return_mean"]}
 
 
 def as_sac_fine_tuning(agent: Any) -> Any:
@@ -175,20 +180,16 @@ def as_sac_fine_tuning(agent: Any) -> Any:
 
 
 def load_success_model(spec: str) -> Any:
-    """``"oracle"`` -> :class:`InfoOracle`; a path -> the saved reward model (robokit.robofume.reward)."""
-    if spec == ORACLE:
-        return InfoOracle()
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"--reward-model {spec}: no such file or folder (or pass 'oracle')")
+    """``"oracle"`` -> :class:`~robokit.robofume.reward.OracleReward`; a path -> the saved reward model."""
+    from robokit.robofume.reward import OracleReward
     from robokit.robofume.reward import load_success_model as load_saved
 
-    return load_saved(path)
+    return OracleReward() if spec == ORACLE else load_saved(Path(spec))
 
 
 class ResetFreeLoop:
     """The loop of the module docstring. ``agent``: a pretrained agent (or one built by the caller);
-    ``success_model``: a :class:`SuccessModel` or an object with ``from_info(info)``."""
+    ``success_model``: a :class:`~robokit.robofume.success.SuccessModel`, or the oracle (``from_info(info)``)."""
 
     def __init__(self, config: FinetuneConfig, agent: Any, success_model: Any, offline_buffer: Any = None) -> None:
         import torch
@@ -198,9 +199,8 @@ class ResetFreeLoop:
 
         torch.set_num_threads(config.threads)
         self.config = config
-        env_kwargs = {} if config.reset_every is None else {"reset_every": config.reset_every}
-        self.env = make_env(config.env, **env_kwargs)
-        self.eval_env = make_env(config.env, reset_every=1)
+        self.env = make_env(config.env, **env_options(config))
+        self.eval_env = make_env(config.env, **env_options(config, reset_every=1))
         self.instructions = tuple(self.env.unwrapped.instructions)
         for flag in ("forward", "backward"):
             if getattr(config, flag) >= len(self.instructions):
@@ -302,12 +302,9 @@ class ResetFreeLoop:
     # ------------------------------------------------------------------- eval
     def evaluate(self) -> dict[str, float]:
         """Forward-instruction success of the deterministic policy from hard resets (simulator truth)."""
-        from robokit.trainers.evaluation import evaluate
-
-        self.eval_env.unwrapped.set_instruction(self.config.forward)
-        metrics = evaluate(self.agent, self.eval_env, self.config.eval_episodes, seed=self.config.seed)
-        return {"eval/forward_success": metrics.get("eval/success_rate", float("nan")),
-                "eval/return_mean": metrics["eval/return_mean"], "eval/env_steps": float(self.counters.env_step),
+        metrics = forward_success(self.agent, self.eval_env, self.config.forward, self.config.eval_episodes,
+                                  self.config.seed)
+        return {**metrics, "eval/env_steps": float(self.counters.env_step),
                 "eval/hard_resets": float(self.counters.hard_resets)}
 
     # -------------------------------------------------------------------- run
@@ -364,6 +361,7 @@ class ResetFreeLoop:
                 "final_forward_success": final["eval/forward_success"],
                 "initial_forward_success": self.history[0]["eval/forward_success"] if self.history else None,
                 **{key.removeprefix("train/"): value for key, value in confusion.rates().items()},
+                "reward_confusion": dataclasses.asdict(confusion),
                 "seconds": round(seconds, 1)}
 
     # ------------------------------------------------------------- checkpoint

@@ -35,7 +35,7 @@ class PretrainConfig:
     """Offline pretraining of the RoboFuME policy (the agent's own options are under ``--agent.``)."""
 
     datasets: tuple[Path, ...] = ()
-    """Minari dataset folders: prior multi-task data plus the target forward/backward demos"""
+    """Minari dataset folders (prior data, target forward/backward demos) or a make-data folder (all its parts)"""
     steps: int = 20_000
     """gradient steps"""
     seed: int = 0
@@ -77,6 +77,18 @@ def pretrain_config_class(algo: str) -> type:
     return cls
 
 
+def expand_datasets(paths: Sequence[Path]) -> list[Path]:
+    """Dataset folders, with a ``robokit robofume make-data`` root (it holds ``manifest.json``) replaced
+    by its parts (prior, target_forward, target_backward: those present)."""
+    from robokit.robofume.data import PARTS
+
+    out: list[Path] = []
+    for path in map(Path, paths):
+        is_root = (path / "manifest.json").is_file()
+        out += [path / part for part in PARTS if (path / part).is_dir()] if is_root else [path]
+    return out
+
+
 def load_offline_data(paths: Sequence[Path], discount: float, seed: int = 0,
                       store_mc_return: bool = True) -> tuple[Any, Any, int]:
     """All episodes of ``paths`` in one replay: returns ``(ReplayBuffer, ObsSpec, action_dim)``.
@@ -89,6 +101,7 @@ def load_offline_data(paths: Sequence[Path], discount: float, seed: int = 0,
     from robokit.data.replay import ReplayBuffer
     from robokit.nets.obs_spec import spec_from_episodes
 
+    paths = expand_datasets(paths)
     loaded, spec, action_dim = [], None, None
     for path in paths:
         episodes = load_episodes(path)

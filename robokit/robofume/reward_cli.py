@@ -51,12 +51,17 @@ class TrainConfig:
     holdout: float = 0.3
     """stratified fraction of the frames held out for the confusion table (0: none)"""
     epochs: int = 30
+    """training passes over the frames"""
     batch_size: int = 32
+    """frames per optimiser step"""
     lr: float = 3e-4
+    """AdamW learning rate"""
     augment_pad: int = 4
     """DrQ random-shift pixels during training (0: off)"""
     seed: int = 0
+    """seed of the hold-out split, initial weights and batches"""
     overwrite: bool = False
+    """replace --out if it exists"""
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class EvalConfig:
     data: Path
     """labelled frames: an .npz (images, instructions, labels) or a make-data output directory"""
     final_frames: int = 3
+    """demos of a directory: how many last frames of each demo are positives"""
     json: Path | None = None
     """also write the table here (atomically)"""
 

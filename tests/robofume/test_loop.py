@@ -19,7 +19,8 @@ from robokit.core.logging import Logger
 from robokit.core.rundir import RunDirError
 from robokit.nets.encoders import EncoderConfig
 from robokit.nets.obs_spec import spec_from_space
-from robokit.robofume.loop import Confusion, FinetuneConfig, InfoOracle, ResetFreeLoop, finetune
+from robokit.robofume.loop import Confusion, FinetuneConfig, ResetFreeLoop, finetune
+from robokit.robofume.reward import OracleReward
 
 
 class Rows(Logger):
@@ -97,7 +98,7 @@ def test_time_limit_switches_too_and_hard_resets_are_counted(tmp_path):
 
 
 def test_fp_fn_against_the_simulator_truth(tmp_path):
-    truthful = loop_for(InfoOracle(), tmp_path / "a", online_steps=40)
+    truthful = loop_for(OracleReward(), tmp_path / "a", online_steps=40)
     result = truthful.run(Rows())
     assert result["reward_fp"] == 0 and result["reward_fn"] == 0
     inverted = loop_for(InvertedOracle(), tmp_path / "b", online_steps=40)
@@ -119,7 +120,7 @@ def test_confusion_rates_by_hand():
 
 
 def test_sac_ablation_drops_the_conservative_terms(tmp_path):
-    loop = loop_for(InfoOracle(), tmp_path, online_steps=0, fine_tune="sac")
+    loop = loop_for(OracleReward(), tmp_path, online_steps=0, fine_tune="sac")
     assert not loop.agent.penalty_active or loop.agent.phase == "offline"
     loop.agent.set_phase("online")
     assert not loop.agent.penalty_active and not loop.agent.calibrating and not loop.agent.max_target_active
@@ -128,14 +129,14 @@ def test_sac_ablation_drops_the_conservative_terms(tmp_path):
 def test_finetune_run_writes_resumes_and_refuses_an_occupied_folder(tmp_path):
     config = FinetuneConfig(env=ENV_ID, out=tmp_path / "run", online_steps=30, eval_every=15, eval_episodes=2,
                             checkpoint_every=10, logger=("csv",), progress=False)
-    summary = finetune(config, agent=tiny_agent(), success_model=InfoOracle())
+    summary = finetune(config, agent=tiny_agent(), success_model=OracleReward())
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert saved["env_steps"] == summary["env_steps"] == 30
     assert [row["env_steps"] for row in saved["history"]] == [0.0, 15.0, 30.0]
     with pytest.raises(RunDirError, match="--resume"):
-        finetune(config, agent=tiny_agent(), success_model=InfoOracle())
+        finetune(config, agent=tiny_agent(), success_model=OracleReward())
     longer = FinetuneConfig(**{**config.__dict__, "online_steps": 40, "resume": True})
-    resumed = finetune(longer, agent=tiny_agent(), success_model=InfoOracle())
+    resumed = finetune(longer, agent=tiny_agent(), success_model=OracleReward())
     assert resumed["env_steps"] == 40 and resumed["hard_resets"] >= summary["hard_resets"] + 1
 
 

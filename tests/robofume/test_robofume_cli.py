@@ -67,3 +67,18 @@ def test_missing_reward_model_is_refused_before_anything_is_written(tmp_path, da
     assert main(["robofume", "finetune", "--env", ENV_ID, "--pretrained", str(pre / "final.pt"), "--reward-model",
                  str(tmp_path / "missing_model"), "--out", str(out)]) == 2
     assert "missing_model" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_make_data_folder_stands_for_its_parts(tmp_path, datasets):
+    import shutil
+
+    from robokit.robofume.pretrain import expand_datasets, load_offline_data
+
+    root = tmp_path / "made"
+    root.mkdir()
+    (root / "manifest.json").write_text("{}")
+    shutil.copytree(datasets[0], root / "target_forward")
+    shutil.copytree(datasets[1], root / "target_backward")
+    assert expand_datasets([root]) == [root / "target_forward", root / "target_backward"]
+    buffer, _, _ = load_offline_data([root], discount=0.99)
+    assert buffer.tasks == ["move right", "move left"] and buffer.store_mc_return
