@@ -138,12 +138,16 @@ class ConvBody(nn.Module):
                              f"(need at least {2 * (2 * (layers - 1) + 1) + 1} pixels a side)")
         self.out_dim = int(filters * side_h * side_w)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, [K,] H, W, C) -> the last conv layer's map (B, filters, h, w)."""
         batch = images.shape[0]
         x = images.reshape(batch, -1, *images.shape[-3:])  # (B, K, H, W, C)
         x = x.permute(0, 1, 4, 2, 3).reshape(batch, self.spec.in_channels, self.spec.height, self.spec.width)
         x = x.float() / 255.0 - 0.5
-        return self.convs(x).flatten(1)
+        return self.convs(x)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(images).flatten(1)
 
 
 class PointNetBody(nn.Module):
