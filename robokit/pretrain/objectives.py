@@ -60,12 +60,12 @@ class EncoderOptions:
     keypoints: int = 256
     """spatial-softmax keypoints on the last conv map (official 256); 0 = flatten the map (DrQ)"""
     cnn_filters: int = 32
-    """filters of each conv layer (robokit's DrQ body)"""
-    cnn_layers: int = 4
-    """conv layers (3x3, the first with stride 2)"""
+    """filters of each 3x3 conv layer (robokit's DrQ body: 32)"""
+    cnn_strides: tuple[int, ...] = (2, 2, 1, 1)
+    """one stride per conv layer (official SimpleConv: 2, 2, 1, 1; DrQ: 2, 1, 1, 1)"""
 
     def __post_init__(self) -> None:
-        check_ranges(self, positive=("embed_dim", "cnn_filters", "cnn_layers"), non_negative=("keypoints",),
+        check_ranges(self, positive=("embed_dim", "cnn_filters", "cnn_strides"), non_negative=("keypoints",),
                      prefix="encoder.")
 
 
@@ -98,10 +98,9 @@ class PixelEncoder(nn.Module):
         height, width, channels = (int(v) for v in frame)
         self.frame = (height, width, channels)
         self.options = options
-        self.body = ConvBody(ImageSpec(height, width, channels), options.cnn_filters, options.cnn_layers)
-        side_h = (height - 3) // 2 + 1 - 2 * (options.cnn_layers - 1)
-        side_w = (width - 3) // 2 + 1 - 2 * (options.cnn_layers - 1)
-        self.pool = (SpatialSoftmax(options.cnn_filters, options.keypoints, side_h, side_w)
+        self.body = ConvBody(ImageSpec(height, width, channels), options.cnn_filters,
+                             strides=options.cnn_strides)
+        self.pool = (SpatialSoftmax(options.cnn_filters, options.keypoints, *self.body.map_size)
                      if options.keypoints else None)
         pooled = self.pool.out_dim if self.pool is not None else self.body.out_dim
         self.trunk = trunk(pooled, options.embed_dim)
@@ -119,7 +118,9 @@ class PixelEncoder(nn.Module):
 
 def encoder_from_description(description: dict) -> PixelEncoder:
     """The (untrained) encoder :meth:`PixelEncoder.describe` describes."""
-    return PixelEncoder(description["frame"], EncoderOptions(**description["options"]))
+    options = dict(description["options"])
+    options["cnn_strides"] = tuple(options["cnn_strides"])
+    return PixelEncoder(description["frame"], EncoderOptions(**options))
 
 
 def mlp_head(in_dim: int, out_dim: int, hidden: Sequence[int] = (256, 256), dropout: float = 0.0) -> nn.Sequential:

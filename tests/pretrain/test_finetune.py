@@ -20,7 +20,7 @@ from robokit.pretrain.objectives import EncoderOptions, PixelEncoder
 from robokit.pretrain.training import PretrainConfig, pretrain
 from tests.pretrain.conftest import DotGoalEnv, dot_episodes, expert
 
-SMALL = EncoderOptions(embed_dim=8, keypoints=8, cnn_filters=8, cnn_layers=2)
+SMALL = EncoderOptions(embed_dim=8, keypoints=8, cnn_filters=8, cnn_strides=(2, 1))
 HEAD = HeadOptions(hidden=(32,), steps=40, batch_size=16)
 
 

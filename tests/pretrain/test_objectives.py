@@ -27,7 +27,7 @@ from robokit.pretrain.objectives import (
 )
 from robokit.pretrain.training import ObjectiveTrainer
 
-FLAT = EncoderOptions(embed_dim=16, keypoints=0, cnn_filters=8, cnn_layers=2)
+FLAT = EncoderOptions(embed_dim=16, keypoints=0, cnn_filters=8, cnn_strides=(2, 1))
 
 
 def linear_toy(episodes: int = 64, steps: int = 2, size: int = 16, seed: int = 0) -> list[Episode]:

@@ -15,7 +15,7 @@ from robokit.pretrain.data import PairSampler, check_frame, demos_from_episodes,
 from tests.pretrain.conftest import dot_episodes
 
 SMALL = ["--encoder.embed-dim", "8", "--encoder.keypoints", "8", "--encoder.cnn-filters", "8",
-         "--encoder.cnn-layers", "2", "--no-progress", "--logger", "none"]
+         "--encoder.cnn-strides", "2", "1", "--no-progress", "--logger", "none"]
 
 
 @pytest.fixture(scope="module")
