@@ -111,7 +111,12 @@ class PlainTrainer:
 # --------------------------------------------------------------------------- robokit
 def robokit_trainer(episodes, batch: int, steps: int):
     from robokit.pretrain.data import PairSampler, demos_from_episodes
-    from robokit.pretrain.objectives import EncoderOptions, ObjectiveOptions, PixelEncoder, build_objective
+    from robokit.pretrain.objectives import (
+        EncoderOptions,
+        ObjectiveOptions,
+        PixelEncoder,
+        build_objective,
+    )
     from robokit.pretrain.training import ObjectiveTrainer
 
     demos = demos_from_episodes(episodes)
