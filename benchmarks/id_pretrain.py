@@ -59,7 +59,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--head-batch", type=int, default=128)
     parser.add_argument("--scratch-steps", type=int, default=150)
     parser.add_argument("--scratch-batch", type=int, default=16)
-    parser.add_argument("--eval-episodes", type=int, default=8)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--validation-demos", type=int, default=5, help="held-out-context demos for the action MSE")
     parser.add_argument("--noise", type=float, default=0.1, help="expert action noise in the corpora")
     parser.add_argument("--workdir", type=Path, default=Path("runs/id_pretrain"))
     parser.add_argument("--plot", type=Path, default=None, help="PNG (default: <workdir>/id_pretrain.png)")
@@ -67,6 +68,7 @@ def parse() -> argparse.Namespace:
     if args.quick:
         args.corpus_sizes, args.demos, args.seeds = [1], [2], 2
         args.pretrain_steps, args.head_steps, args.scratch_steps, args.eval_episodes = 20, 50, 20, 2
+        args.validation_demos = 2
         args.pretrain_batch = 16
         if args.workdir == Path("runs/id_pretrain"):
             args.workdir = Path("runs/id_pretrain_quick")
@@ -114,8 +116,9 @@ def pretrain_encoder(args: argparse.Namespace, demos, corpus: int, name: str) ->
     return result["checkpoint"]
 
 
-def run_cell(args: argparse.Namespace, method: str, encoder: Path | None, demos, seed: int) -> dict:
-    """Fit one policy on ``demos`` and roll it out in the held-out context."""
+def run_cell(args: argparse.Namespace, method: str, encoder: Path | None, demos, validation, seed: int) -> dict:
+    """Fit one policy on ``demos``, score its actions on ``validation`` demos (MSE against the expert's) and
+    roll it out in the held-out context."""
     from robokit.pretrain.finetune import (
         FinetuneConfig,
         HeadOptions,
@@ -132,10 +135,33 @@ def run_cell(args: argparse.Namespace, method: str, encoder: Path | None, demos,
     torch.manual_seed(seed)
     started = time.perf_counter()
     policy, _, loss = fit_policy(cfg, demos, torch.Generator().manual_seed(seed))
+    val_mse = action_mse(policy, validation)
     env = make_context_env(args.env, args.contexts - 1)
     scores = rollout(policy, env, args.eval_episodes, seed=100_000 + 1000 * seed)
     env.close()
-    return {**scores, "bc_loss": loss, "seconds": time.perf_counter() - started}
+    return {**scores, "bc_loss": loss, "val_mse": val_mse, "seconds": time.perf_counter() - started}
+
+
+def action_mse(policy, demos) -> float:
+    """Mean squared error of the policy's actions against the expert's on every step of ``demos``."""
+    steps = demos.steps()
+    obs = ({"image": steps["image"], "state": steps["state"]} if "state" in steps else steps["image"])
+    predicted = []
+    for i in range(len(steps["action"])):
+        one = {"image": obs["image"][i], "state": obs["state"][i]} if isinstance(obs, dict) else obs[i]
+        predicted.append(policy(one, {"state": steps["state"][i]} if "state" in steps else {}))
+    return float(np.mean((np.stack(predicted) - steps["action"]) ** 2))
+
+
+def jobs(args: argparse.Namespace) -> list[tuple[str, int | None]]:
+    """(method, corpus) in run order: the largest corpus's objectives with the baselines after the first,
+    then the other corpora."""
+    pretrained = [m for m in args.objectives if m in PRETRAIN_OBJECTIVES]
+    baselines = [(m, None) for m in args.objectives if m in BASELINES]
+    order: list[tuple[str, int | None]] = []
+    for corpus in sorted(args.corpus_sizes, reverse=True):
+        order += [(m, corpus) for m in pretrained]
+    return order[:1] + baselines + order[1:]
 
 
 def load_results(path: Path) -> dict:
@@ -153,19 +179,29 @@ def cell_key(method: str, corpus: int | None, demos: int, seed: int) -> str:
     return f"{method}|corpus{corpus if corpus is not None else '-'}|demos{demos}|seed{seed}"
 
 
-def summarise(args: argparse.Namespace, results: dict) -> dict:
-    """{(method, corpus, demos): (mean, low, high, n)} of the success rates."""
+def summarise(args: argparse.Namespace, results: dict, metric: str = "success_rate") -> dict:
+    """{(method, corpus, demos): (mean, low, high, n)} of ``metric`` over seeds."""
     from robokit.pretrain.finetune import mean_interval
 
     table = {}
     for method in args.objectives:
         for corpus in ([None] if method in BASELINES else args.corpus_sizes):
             for demos in args.demos:
-                values = [results[k]["success_rate"] for s in range(args.seeds)
+                values = [results[k][metric] for s in range(args.seeds)
                           if (k := cell_key(method, corpus, demos, s)) in results]
                 if values:
                     table[(method, corpus, demos)] = (*mean_interval(values), len(values))
     return table
+
+
+def print_table(args: argparse.Namespace, table: dict, title: str) -> None:
+    print(f"\n{title}")
+    print(f"{'method':<18}{'corpus':>8}" + "".join(f"{f'{d} demos':>22}" for d in args.demos))
+    for method in args.objectives:
+        for corpus in ([None] if method in BASELINES else args.corpus_sizes):
+            cells = [table.get((method, corpus, d)) for d in args.demos]
+            text = "".join(f"{c[0]:>8.3f} [{c[1]:.3f},{c[2]:.3f}]" if c else f"{'-':>22}" for c in cells)
+            print(f"{method:<18}{corpus if corpus is not None else '-':>8}{text}")
 
 
 def plot(args: argparse.Namespace, table: dict, path: Path) -> None:
@@ -202,29 +238,26 @@ def main() -> None:
     results = load_results(results_path)
     started = time.perf_counter()
     fine = {(n, s): finetune_demos(args, n, s) for n in args.demos for s in range(args.seeds)}
+    validation = finetune_demos(args, args.validation_demos, seed=10_000)  # fixed held-out demos for the action MSE
     corpora: dict[int, object] = {}
-    for method in args.objectives:  # in the given order, so a cut-short run has the first methods complete
-        for corpus in ([None] if method in BASELINES else args.corpus_sizes):
-            todo = [(c, s) for (c, s) in fine if cell_key(method, corpus, c, s) not in results]
-            if not todo:
-                continue
-            encoder = None
-            if corpus is not None:
-                corpora[corpus] = corpora.get(corpus) or corpus_demos(args, corpus)
-                encoder = pretrain_encoder(args, corpora[corpus], corpus, method)
-            for count, seed in todo:
-                key = cell_key(method, corpus, count, seed)
-                results[key] = run_cell(args, method, encoder, fine[(count, seed)], seed)
-                save_results(results_path, results)
-                print(f"{key}: success {results[key]['success_rate']:.2f}", flush=True)
+    for method, corpus in jobs(args):  # largest corpus first: a cut-short run has every objective on it
+        todo = [(c, s) for (c, s) in fine if cell_key(method, corpus, c, s) not in results]
+        if not todo:
+            continue
+        encoder = None
+        if corpus is not None:
+            corpora[corpus] = corpora.get(corpus) or corpus_demos(args, corpus)
+            encoder = pretrain_encoder(args, corpora[corpus], corpus, method)
+        for count, seed in todo:
+            key = cell_key(method, corpus, count, seed)
+            results[key] = run_cell(args, method, encoder, fine[(count, seed)], validation, seed)
+            save_results(results_path, results)
+            print(f"{key}: success {results[key]['success_rate']:.2f}  held-out action MSE "
+                  f"{results[key]['val_mse']:.4f}", flush=True)
     table = summarise(args, results)
-    print(f"\nsuccess rate in the held-out context (mean [95% CI] over {args.seeds} seeds)")
-    print(f"{'method':<18}{'corpus':>8}" + "".join(f"{f'{d} demos':>22}" for d in args.demos))
-    for method in args.objectives:
-        for corpus in ([None] if method in BASELINES else args.corpus_sizes):
-            cells = [table.get((method, corpus, d)) for d in args.demos]
-            text = "".join(f"{c[0]:>8.2f} [{c[1]:.2f},{c[2]:.2f}]" if c else f"{'-':>22}" for c in cells)
-            print(f"{method:<18}{corpus if corpus is not None else '-':>8}{text}")
+    for metric, title in (("success_rate", "success rate in the held-out context"),
+                          ("val_mse", "action MSE on held-out-context validation demos (lower is better)")):
+        print_table(args, summarise(args, results, metric), f"{title} (mean [95% CI] over {args.seeds} seeds)")
     plot_path = args.plot or args.workdir / "id_pretrain.png"
     plot(args, table, plot_path)
     print(f"plot: {plot_path}; results: {results_path}")

@@ -119,3 +119,23 @@ def test_pair_sampler_views(tmp_path):
     assert set(pairs["task"].tolist()) <= {0, 1} and demos.buffer.tasks == ["0", "3"]
     demos.buffer.save(tmp_path / "d.npz")
     assert load_demos(tmp_path / "d.npz").has_state
+
+
+def test_make_demos_then_pretrain_and_finetune_on_the_mujoco_env(tmp_path, capsys):
+    """`robokit pretrain make-demos` (the hidden-context env's expert) feeds `pretrain` and `finetune-bc`,
+    whose policy is rolled out in the held-out context of the real MuJoCo env."""
+    pytest.importorskip("mujoco")
+    corpus, few = tmp_path / "corpus.npz", tmp_path / "few.npz"
+    assert robokit(["pretrain", "make-demos", "--contexts", "0,1", "--episodes-per-context", "1", "--noise", "0.1",
+                    "--out", str(corpus)]) == 0
+    assert robokit(["pretrain", "make-demos", "--contexts", "11", "--episodes-per-context", "1", "--seed", "1",
+                    "--out", str(few)]) == 0
+    assert load_demos(corpus).frame == (64, 64, 3) and load_demos(corpus).has_state
+    assert robokit(["pretrain", "--objective", "inverse_dynamics", "--data", str(corpus), "--out", str(tmp_path / "id"),
+                    "--steps", "2", "--batch-size", "4", *SMALL]) == 0
+    assert robokit(["finetune-bc", "--encoder", str(tmp_path / "id" / "final.pt"), "--data", str(few),
+                    "--out", str(tmp_path / "ft"), "--head.steps", "3", "--head.batch-size", "4", "--no-progress",
+                    "--logger", "none", "--eval-env", "robokit/PointMassGoal-v0", "--eval-context", "11",
+                    "--eval-episodes", "1"]) == 0
+    assert "success" in capsys.readouterr().out
+    assert (tmp_path / "ft" / "eval.json").is_file()
