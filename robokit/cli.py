@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kitti": ("robokit.tracking.cli:main", "KITTI detection and tracking: train, track, evaluate"),
     "sim-lidar": ("robokit.simlidar.cli:main", "simulated LiDAR in MuJoCo: object and scene datasets, scans"),
     "ros": ("robokit.ros.cli:main", "ROS bridge: bags <-> datasets, live policy node"),
+    "pretrain": ("robokit.pretrain.cli:main", "pretrain a pixel encoder on multi-context demos (inverse dynamics, ...)"),
+    "finetune-bc": ("robokit.pretrain.cli:finetune_main", "BC on a few demos with a frozen pretrained encoder"),
 }
 
 

@@ -125,25 +125,35 @@ class ConvBody(nn.Module):
     ``filters`` with ReLU, the first with stride 2 (84x84 -> 35x35 with 4 layers).
     """
 
-    def __init__(self, spec: ImageSpec, filters: int = 32, layers: int = 4) -> None:
+    def __init__(self, spec: ImageSpec, filters: int = 32, layers: int = 4,
+                 strides: Sequence[int] | None = None) -> None:
         super().__init__()
-        convs: list[nn.Module] = [nn.Conv2d(spec.in_channels, filters, 3, stride=2), nn.ReLU()]
-        for _ in range(layers - 1):
-            convs += [nn.Conv2d(filters, filters, 3, stride=1), nn.ReLU()]
+        strides = tuple(strides) if strides is not None else (2,) + (1,) * (layers - 1)
+        convs: list[nn.Module] = []
+        side_h, side_w, channels = spec.height, spec.width, spec.in_channels
+        for stride in strides:
+            convs += [nn.Conv2d(channels, filters, 3, stride=stride), nn.ReLU()]
+            side_h, side_w, channels = (side_h - 3) // stride + 1, (side_w - 3) // stride + 1, filters
         self.convs = nn.Sequential(*convs)
         self.spec = spec
-        side_h, side_w = (spec.height - 3) // 2 + 1 - 2 * (layers - 1), (spec.width - 3) // 2 + 1 - 2 * (layers - 1)
         if min(side_h, side_w) < 1:
-            raise ValueError(f"images of {spec.height}x{spec.width} are too small for {layers} conv layers "
-                             f"(need at least {2 * (2 * (layers - 1) + 1) + 1} pixels a side)")
+            raise ValueError(f"images of {spec.height}x{spec.width} are too small for {len(strides)} conv layers "
+                             f"of strides {list(strides)}")
+        self.map_size = (int(side_h), int(side_w))
+        """(h, w) of the last conv map"""
         self.out_dim = int(filters * side_h * side_w)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, [K,] H, W, C) -> the last conv layer's map (B, filters, h, w)."""
         batch = images.shape[0]
         x = images.reshape(batch, -1, *images.shape[-3:])  # (B, K, H, W, C)
         x = x.permute(0, 1, 4, 2, 3).reshape(batch, self.spec.in_channels, self.spec.height, self.spec.width)
-        x = x.float() / 255.0 - 0.5
-        return self.convs(x).flatten(1)
+        # contiguous NCHW while still uint8 (a quarter of the float copy); the convs run ~5% faster on it
+        x = x.contiguous().float() / 255.0 - 0.5
+        return self.convs(x)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(images).flatten(1)
 
 
 class PointNetBody(nn.Module):

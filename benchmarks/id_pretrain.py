@@ -1,0 +1,282 @@
+"""Reduced reproduction of inverse-dynamics pretraining (Brandfonbrener et al. 2023) on a hidden-context pixel task.
+
+Protocol (the paper's, scaled down; every number below is a flag):
+
+1. Pretraining corpora: expert demos (scripted expert, action noise 0.1) of contexts 0..K-2 of
+   ``--env`` (default ``robokit/PointMassGoal-v0``, K = 12 goals on a ring, 64x64 frames, goal not
+   drawn), two sizes (``--corpus-sizes``, episodes per context). Context K-1 is held out.
+2. One encoder per (corpus, objective), seed 0: ``inverse_dynamics``, ``bc``, ``contrastive``
+   (contrastive dynamics, with actions), ``simclr`` (contrastive without actions, two shifts of
+   o_t), ``forward``, ``reconstruction`` (``robokit pretrain``'s defaults except the budget).
+3. For each seed and each number of fine-tuning demos (``--demos``, default 2 5 10) of the
+   held-out context (a fresh set per seed): the frozen encoder encodes the demos once, a BC MLP
+   head is fitted on the embeddings, the policy is rolled out ``--eval-episodes`` times in the
+   held-out context. Floor: BC from scratch on pixels (same encoder architecture, random
+   weights, trained end to end with the random shift); ceiling: BC on the privileged state.
+4. Mean success rate with a 95% Student-t interval over seeds, per cell; a PNG plot.
+
+Resumable: every encoder is a run folder under ``--workdir`` (``--resume``d when interrupted),
+every finished cell a row of ``results.json`` (skipped when rerun). ``--quick`` is a smoke run
+(tiny corpora and budgets, 2 seeds, 1 demo count), not a result.
+
+Usage: ``python benchmarks/id_pretrain.py [--quick] [--workdir DIR]``; the last line is the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PRETRAIN_OBJECTIVES = {  # name -> (robokit objective, objective-option overrides)
+    "inverse_dynamics": ("inverse_dynamics", {}),
+    "bc": ("bc", {}),
+    "contrastive": ("contrastive", {"include_action": True}),
+    "simclr": ("contrastive", {"include_action": False}),
+    "forward": ("forward", {}),
+    "reconstruction": ("reconstruction", {}),
+}
+BASELINES = ("scratch", "state")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny corpora, budgets and grid")
+    parser.add_argument("--env", default="robokit/PointMassGoal-v0")
+    parser.add_argument("--contexts", type=int, default=12, help="K: contexts 0..K-2 pretrain, K-1 held out")
+    parser.add_argument("--corpus-sizes", type=int, nargs="+", default=[2, 6], help="episodes per context")
+    parser.add_argument("--demos", type=int, nargs="+", default=[2, 5, 10], help="fine-tuning demos")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--objectives", nargs="+", default=["inverse_dynamics", "scratch", "state", "bc",
+                                                             "contrastive", "simclr", "forward", "reconstruction"])
+    parser.add_argument("--pretrain-steps", type=int, default=150)
+    parser.add_argument("--pretrain-batch", type=int, default=32)
+    parser.add_argument("--head-steps", type=int, default=150)
+    parser.add_argument("--head-batch", type=int, default=128)
+    parser.add_argument("--scratch-steps", type=int, default=150)
+    parser.add_argument("--scratch-batch", type=int, default=16)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--validation-demos", type=int, default=5, help="held-out-context demos for the action MSE")
+    parser.add_argument("--noise", type=float, default=0.1, help="expert action noise in the corpora")
+    parser.add_argument("--workdir", type=Path, default=Path("runs/id_pretrain"))
+    parser.add_argument("--plot", type=Path, default=None, help="PNG (default: <workdir>/id_pretrain.png)")
+    args = parser.parse_args()
+    if args.quick:
+        args.corpus_sizes, args.demos, args.seeds = [1], [2], 2
+        args.pretrain_steps, args.head_steps, args.scratch_steps, args.eval_episodes = 20, 50, 20, 2
+        args.validation_demos = 2
+        args.pretrain_batch = 16
+        if args.workdir == Path("runs/id_pretrain"):
+            args.workdir = Path("runs/id_pretrain_quick")
+    return args
+
+
+def corpus_demos(args: argparse.Namespace, per_context: int):
+    from robokit.pretrain.demos import make_demos
+
+    from robokit.pretrain.data import demos_from_episodes
+
+    contexts = list(range(args.contexts - 1))
+    episodes = make_demos(args.env, contexts, per_context, seed=0, noise=args.noise)
+    return demos_from_episodes(episodes, source=f"{args.env} corpus {per_context}/context")
+
+
+def finetune_demos(args: argparse.Namespace, count: int, seed: int):
+    from robokit.pretrain.demos import make_demos
+
+    from robokit.pretrain.data import demos_from_episodes
+
+    episodes = make_demos(args.env, [args.contexts - 1], count, seed=10_000 + seed)
+    return demos_from_episodes(episodes, source=f"{args.env} held-out {count} demos seed {seed}")
+
+
+def pretrain_encoder(args: argparse.Namespace, demos, corpus: int, name: str) -> Path:
+    """final.pt of the (corpus, objective) encoder, trained (or resumed) when missing."""
+    from robokit.pretrain.objectives import ObjectiveOptions
+    from robokit.pretrain.training import PretrainConfig, pretrain
+
+    out = args.workdir / "encoders" / f"corpus{corpus}" / name
+    if (out / "final.pt").is_file():
+        return out / "final.pt"
+    objective, overrides = PRETRAIN_OBJECTIVES[name]
+    options = ObjectiveOptions(decoder_widths=(32, 32, 16, 16), **overrides)
+    cfg = PretrainConfig(objective=objective, data=out / "in-memory", out=out, steps=args.pretrain_steps,
+                         batch_size=args.pretrain_batch, objective_options=options, seed=0,
+                         checkpoint_every=max(1, args.pretrain_steps // 4), progress=False,
+                         resume=out.exists() and any(out.iterdir()))
+    started = time.perf_counter()
+    result = pretrain(cfg, demos)
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items() if k.startswith("losses/"))
+    print(f"  pretrained {name} on corpus {corpus}/context in {time.perf_counter() - started:.0f} s ({losses})",
+          flush=True)
+    return result["checkpoint"]
+
+
+def run_cell(args: argparse.Namespace, method: str, encoder: Path | None, demos, validation, seed: int) -> dict:
+    """Fit one policy on ``demos``, score its actions on ``validation`` demos (MSE against the expert's) and
+    roll it out in the held-out context."""
+    from robokit.pretrain.finetune import (
+        FinetuneConfig,
+        HeadOptions,
+        fit_policy,
+        make_context_env,
+        rollout,
+    )
+
+    mode = method if method in BASELINES else "frozen"
+    scratch = mode == "scratch"
+    head = HeadOptions(steps=args.scratch_steps if scratch else args.head_steps,
+                       batch_size=args.scratch_batch if scratch else args.head_batch)
+    cfg = FinetuneConfig(data=None, out=None, encoder=encoder, mode=mode, head=head, seed=seed)
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    policy, _, loss = fit_policy(cfg, demos, torch.Generator().manual_seed(seed))
+    val_mse = action_mse(policy, validation)
+    env = make_context_env(args.env, args.contexts - 1)
+    scores = rollout(policy, env, args.eval_episodes, seed=100_000 + 1000 * seed)
+    env.close()
+    return {**scores, "bc_loss": loss, "val_mse": val_mse, "seconds": time.perf_counter() - started}
+
+
+def action_mse(policy, demos) -> float:
+    """Mean squared error of the policy's actions against the expert's on every step of ``demos``."""
+    steps = demos.steps()
+    obs = ({"image": steps["image"], "state": steps["state"]} if "state" in steps else steps["image"])
+    predicted = []
+    for i in range(len(steps["action"])):
+        one = {"image": obs["image"][i], "state": obs["state"][i]} if isinstance(obs, dict) else obs[i]
+        predicted.append(policy(one, {"state": steps["state"][i]} if "state" in steps else {}))
+    return float(np.mean((np.stack(predicted) - steps["action"]) ** 2))
+
+
+def jobs(args: argparse.Namespace) -> list[tuple[str, int | None]]:
+    """(method, corpus) in run order: the largest corpus's objectives with the baselines after the first,
+    then the other corpora."""
+    pretrained = [m for m in args.objectives if m in PRETRAIN_OBJECTIVES]
+    baselines = [(m, None) for m in args.objectives if m in BASELINES]
+    order: list[tuple[str, int | None]] = []
+    for corpus in sorted(args.corpus_sizes, reverse=True):
+        order += [(m, corpus) for m in pretrained]
+    return order[:1] + baselines + order[1:]
+
+
+def load_results(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save_results(path: Path, results: dict) -> None:
+    from robokit.core.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(results, indent=1, sort_keys=True))
+
+
+def cell_key(method: str, corpus: int | None, demos: int, seed: int) -> str:
+    return f"{method}|corpus{corpus if corpus is not None else '-'}|demos{demos}|seed{seed}"
+
+
+def summarise(args: argparse.Namespace, results: dict, metric: str = "success_rate") -> dict:
+    """{(method, corpus, demos): (mean, low, high, n)} of ``metric`` over seeds."""
+    from robokit.pretrain.finetune import mean_interval
+
+    table = {}
+    for method in args.objectives:
+        for corpus in ([None] if method in BASELINES else args.corpus_sizes):
+            for demos in args.demos:
+                values = [results[k][metric] for s in range(args.seeds)
+                          if (k := cell_key(method, corpus, demos, s)) in results]
+                if values:
+                    table[(method, corpus, demos)] = (*mean_interval(values), len(values))
+    return table
+
+
+def print_table(args: argparse.Namespace, table: dict, title: str) -> None:
+    print(f"\n{title}")
+    print(f"{'method':<18}{'corpus':>8}" + "".join(f"{f'{d} demos':>22}" for d in args.demos))
+    for method in args.objectives:
+        for corpus in ([None] if method in BASELINES else args.corpus_sizes):
+            cells = [table.get((method, corpus, d)) for d in args.demos]
+            text = "".join(f"{c[0]:>8.3f} [{c[1]:.3f},{c[2]:.3f}]" if c else f"{'-':>22}" for c in cells)
+            print(f"{method:<18}{corpus if corpus is not None else '-':>8}{text}")
+
+
+def plot(args: argparse.Namespace, table: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(args.corpus_sizes), figsize=(5 * len(args.corpus_sizes), 4), sharey=True)
+    for ax, corpus in zip(np.atleast_1d(axes), args.corpus_sizes, strict=True):
+        for method in args.objectives:
+            key_corpus = None if method in BASELINES else corpus
+            rows = [(d, *table[(method, key_corpus, d)][:3]) for d in args.demos if (method, key_corpus, d) in table]
+            if not rows:
+                continue
+            x, mean, low, high = (np.array(v) for v in zip(*rows, strict=True))
+            style = "--" if method in BASELINES else "-"
+            ax.errorbar(x, mean, yerr=[mean - low, high - mean], label=method, linestyle=style, marker="o", capsize=3)
+        ax.set_title(f"corpus: {corpus} episodes x {args.contexts - 1} contexts")
+        ax.set_xlabel("fine-tuning demos (held-out context)")
+        ax.set_xticks(args.demos)
+    np.atleast_1d(axes)[0].set_ylabel(f"success rate ({args.seeds} seeds, 95% CI)")
+    np.atleast_1d(axes)[-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    args = parse()
+    torch.set_num_threads(1)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    results_path = args.workdir / "results.json"
+    results = load_results(results_path)
+    started = time.perf_counter()
+    fine = {(n, s): finetune_demos(args, n, s) for n in args.demos for s in range(args.seeds)}
+    validation = finetune_demos(args, args.validation_demos, seed=10_000)  # fixed held-out demos for the action MSE
+    corpora: dict[int, object] = {}
+    for method, corpus in jobs(args):  # largest corpus first: a cut-short run has every objective on it
+        todo = [(c, s) for (c, s) in fine if cell_key(method, corpus, c, s) not in results]
+        if not todo:
+            continue
+        encoder = None
+        if corpus is not None:
+            corpora[corpus] = corpora.get(corpus) or corpus_demos(args, corpus)
+            encoder = pretrain_encoder(args, corpora[corpus], corpus, method)
+        for count, seed in todo:
+            key = cell_key(method, corpus, count, seed)
+            results[key] = run_cell(args, method, encoder, fine[(count, seed)], validation, seed)
+            save_results(results_path, results)
+            print(f"{key}: success {results[key]['success_rate']:.2f}  held-out action MSE "
+                  f"{results[key]['val_mse']:.4f}", flush=True)
+    table = summarise(args, results)
+    for metric, title in (("success_rate", "success rate in the held-out context"),
+                          ("val_mse", "action MSE on held-out-context validation demos (lower is better)")):
+        print_table(args, summarise(args, results, metric), f"{title} (mean [95% CI] over {args.seeds} seeds)")
+    plot_path = args.plot or args.workdir / "id_pretrain.png"
+    plot(args, table, plot_path)
+    print(f"plot: {plot_path}; results: {results_path}")
+
+    def mean_of(method: str) -> float | None:
+        values = [v[0] for (m, _, _), v in table.items() if m == method]
+        return round(float(np.mean(values)), 3) if values else None
+
+    ours, scratch = mean_of("inverse_dynamics"), mean_of("scratch")
+    peers = {m: mean_of(m) for m in args.objectives if m != "inverse_dynamics"}
+    print(json.dumps({"benchmark": "id_pretrain", "unit": "success rate (mean over cells)", "higher_is_better": True,
+                      "robokit": ours, "peers": peers,
+                      "ratio": round(ours / scratch, 3) if ours is not None and scratch else None, "bound": 1.0,
+                      "notes": f"{args.env}, corpora {args.corpus_sizes} eps/context x {args.contexts - 1} contexts, "
+                               f"demos {args.demos}, {args.seeds} seeds, pretrain {args.pretrain_steps} steps "
+                               f"(batch {args.pretrain_batch}), head {args.head_steps} steps, scratch "
+                               f"{args.scratch_steps} steps, {args.eval_episodes} rollouts/cell; ratio = ID / scratch; "
+                               f"{time.perf_counter() - started:.0f} s" + (" (--quick smoke run)" if args.quick else "")}))
+
+
+if __name__ == "__main__":
+    main()
