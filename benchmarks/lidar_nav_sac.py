@@ -20,6 +20,7 @@ per-run means. Writes ``--out`` (JSON) and ends with one JSON line.
 
     python benchmarks/lidar_nav_sac.py [--quick]
     python benchmarks/lidar_nav_sac.py --eval runs/sac_s0 runs/sac_s1 runs/sac_s2 --out lidar_nav_eval.json
+    python benchmarks/lidar_nav_sac.py --merge eval_s0.json eval_s1.json eval_s2.json   # runs evaluated apart
 """
 
 from __future__ import annotations
@@ -118,11 +119,49 @@ def random_policy(env):
     return lambda _obs: env.action_space.sample()
 
 
+def summarise(table: dict) -> dict:
+    """Add each condition's mean and 95% interval over runs (per-run means) to ``table``; print it."""
+    from robokit.intact.protocol import mean_ci95
+
+    for key, row in table.items():
+        per_run, rand = row["runs"], table["clean"]["random"]
+        row["return"] = mean_ci95([v["return"] for v in per_run.values()])
+        row["success"] = mean_ci95([v["success"] for v in per_run.values()])
+        print(f"{key:<18} SAC return {row['return']['mean']:7.2f} ± {row['return']['ci95']:5.2f}  success "
+              f"{100 * row['success']['mean']:5.1f} ± {100 * row['success']['ci95']:4.1f} %   random "
+              f"{rand['return']:7.2f} ({100 * rand['success']:.0f} %)   per run "
+              + " ".join(f"{v['return']:.2f}" for v in per_run.values()), flush=True)
+    return table
+
+
+def report(result: dict, out: Path | None) -> dict:
+    """Write ``result`` to ``out`` (when given) and return the JSON line."""
+    if out is not None:
+        out.write_text(json.dumps(result, indent=1))
+    clean = result["table"]["clean"]
+    return {"benchmark": "lidar_nav_sac_return", "unit": "return", "higher_is_better": True,
+            "robokit": round(clean["return"]["mean"], 3), "peers": {"random": round(clean["random"]["return"], 3)},
+            "ratio": None, "notes": f"{len(result['runs'])} runs x {result['episodes']} episodes (reset seeds 0..), "
+                                    f"{result['env']}"}
+
+
+def merge(paths: list[Path], out: Path | None) -> dict:
+    """One table from ``--eval`` results of the same env, episodes and conditions written apart."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    first = parts[0]
+    if any((p["env"], p["episodes"], sorted(p["table"])) != (first["env"], first["episodes"], sorted(first["table"]))
+           for p in parts):
+        raise SystemExit("--merge: the files evaluate other envs, episode counts or conditions")
+    table = {key: {"runs": {run: v for p in parts for run, v in p["table"][key]["runs"].items()},
+                   **({"random": first["table"][key]["random"]} if "random" in first["table"][key] else {})}
+             for key in first["table"]}
+    return report({**first, "runs": [r for p in parts for r in p["runs"]], "table": summarise(table)}, out)
+
+
 def returns(args: argparse.Namespace) -> dict:
     """Per condition: each run's and the random policy's return and success, summarised over runs."""
     from robokit.algos import load_agent
     from robokit.core.checkpoint import load_checkpoint
-    from robokit.intact.protocol import mean_ci95
 
     torch.manual_seed(0)
     runs = [Path(r) for r in args.eval]
@@ -136,27 +175,16 @@ def returns(args: argparse.Namespace) -> dict:
                                     corruption, severity) for run, agent in agents.items()}
         if corruption is None:  # a random policy never reads the scan: its returns are the same under corruption
             rand = episodes_of(random_policy, env_id, args.episodes, None, 0)
-        table[key] = {"runs": per_run, "random": rand,
-                      "return": mean_ci95([v["return"] for v in per_run.values()]),
-                      "success": mean_ci95([v["success"] for v in per_run.values()])}
-        row = table[key]
-        print(f"{key:<18} SAC return {row['return']['mean']:7.2f} ± {row['return']['ci95']:5.2f}  success "
-              f"{100 * row['success']['mean']:5.1f} ± {100 * row['success']['ci95']:4.1f} %   random "
-              f"{rand['return']:7.2f} ({100 * rand['success']:.0f} %)   per run "
-              + " ".join(f"{v['return']:.2f}" for v in per_run.values()), flush=True)
-    result = {"env": env_id, "episodes": args.episodes, "runs": [str(r) for r in runs], "table": table}
-    if args.out is not None:
-        args.out.write_text(json.dumps(result, indent=1))
-    clean = table["clean"]
-    return {"benchmark": "lidar_nav_sac_return", "unit": "return", "higher_is_better": True,
-            "robokit": round(clean["return"]["mean"], 3), "peers": {"random": round(clean["random"]["return"], 3)},
-            "ratio": None, "notes": f"{len(runs)} runs x {args.episodes} episodes (reset seeds 0..), {env_id}"}
+        table[key] = {"runs": per_run, **({"random": rand} if corruption is None else {})}
+    result = {"env": env_id, "episodes": args.episodes, "runs": [str(r) for r in runs], "table": summarise(table)}
+    return report(result, args.out)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="speed: short rounds on small replays")
     parser.add_argument("--eval", nargs="+", default=None, help="run folders to evaluate instead of timing")
+    parser.add_argument("--merge", nargs="+", type=Path, default=None, help="--eval result files to merge")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--corruptions", nargs="*", default=["drop_points", "gaussian_noise", "beam_missing",
                                                               "crosstalk"])
@@ -164,7 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    print(json.dumps(speed(args) if args.eval is None else returns(args)))
+    if args.merge is not None:
+        print(json.dumps(merge(args.merge, args.out)))
+    else:
+        print(json.dumps(speed(args) if args.eval is None else returns(args)))
 
 
 if __name__ == "__main__":

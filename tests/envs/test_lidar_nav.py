@@ -134,3 +134,18 @@ def test_corrupted_scans_follow_their_severity():
         gym.make(ENV_ID, corruption="fog")
     with pytest.raises(ValueError, match="severity"):
         gym.make(ENV_ID, corruption="crosstalk", severity=9)
+
+
+@pytest.mark.slow
+def test_wsrl_from_a_collected_lidar_dataset_end_to_end(tmp_path):
+    """robokit collect writes LiDAR clouds to robokit's .npz replay format; WSRL pretrains on it and goes online."""
+    from robokit.cli import main
+
+    data, out = tmp_path / "lidar.npz", tmp_path / "run"
+    assert main(["collect", "--env", "robokit/LidarNavVoxel64-v0", "--episodes", "2", "--max-steps", "10",
+                 "--out", str(data)]) == 0
+    code = main(["train", "--algo", "wsrl", "--env", "robokit/LidarNavVoxel64-v0", "--dataset", str(data),
+                 "--encoder", "pointnet", "--agent.encoder.pointnet-widths", "16", "32", "--agent.batch-size", "4",
+                 "--offline-steps", "4", "--online-steps", "6", "--eval-every", "1000", "--eval-episodes", "1",
+                 "--out", str(out), "--no-progress", "--logger", "csv", "--threads", "1"])
+    assert code == 0 and (out / "final.pt").is_file()
