@@ -2,7 +2,7 @@
 
 For every backbone and seed, trains standard / adversarial (PGD) / curriculum / INTACT with one
 ``TrainConfig`` that differs only in ``--method`` (same backbone, optimiser, epochs, batches), then
-scores each model on ONE fixed corrupted copy of the procedural test set built by ModelNet-C's
+scores each model on ONE fixed corrupted copy of the test set (procedural, or ``--dataset FOLDER``) built by ModelNet-C's
 protocol (:mod:`robokit.intact.protocol`): every test cloud is corrupted at ModelNet-C's 1,024
 points with the 7 corruptions x 5 levels and the model gets what survives (variable size; thinned
 by ``num_points / 1024`` when the model's input size is smaller). mCE / RmCE use ModelNet-C's
@@ -18,6 +18,7 @@ rerun skips finished runs), the summary to ``OUT/summary.json``.
 
     python benchmarks/intact_modelnet_c.py            # full recipe (docs/intact.md), ~25-40 min on one core
     python benchmarks/intact_modelnet_c.py --quick    # smoke version, 1 seed, tiny budget, < 3 min
+    python benchmarks/intact_modelnet_c.py --dataset SIM_OBJECTS --backbones pointnet   # simulated LiDAR scans
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train-per-class", type=int, default=None, help="override every backbone's")
     parser.add_argument("--test-per-class", type=int, default=4)
     parser.add_argument("--protocol", choices=PROTOCOLS, default="modelnet-c")
+    parser.add_argument("--dataset", default="procedural",
+                        help="'procedural' or a ModelNet40-layout HDF5 folder, e.g. the simulated LiDAR object scans "
+                             "of `robokit sim-lidar make-objects` (every cloud of the folder is used: "
+                             "--train-per-class / --test-per-class apply to the procedural set only)")
     parser.add_argument("--out", type=Path, default=Path("runs/intact_modelnet_c"))
     parser.add_argument("--baselines-from", type=Path, default=None,
                         help="runs.json of an earlier run: reuse its standard/adversarial/curriculum runs when "
@@ -73,12 +78,12 @@ def base_config(args: argparse.Namespace, backbone: str) -> TrainConfig:
     """The shared TrainConfig of one backbone (``method`` and ``seed`` are set per run)."""
     if args.quick:
         return TrainConfig(epochs=3, warmup_epochs=1, backbone=backbone, width=0.125, dgcnn_k=8, num_points=128,
-                           train_per_class=6, test_per_class=3, progress=False)
+                           train_per_class=6, test_per_class=3, progress=False, dataset=args.dataset)
     size = dict(FULL_SIZE[backbone])
     overrides = (("epochs", args.epochs), ("train_per_class", args.train_per_class), ("num_points", args.num_points))
     size.update({k: v for k, v in overrides if v})
     return TrainConfig(warmup_epochs=min(3, size["epochs"] - 1), backbone=backbone, test_per_class=args.test_per_class,
-                       batch_size=args.batch_size, progress=False, **size)
+                       batch_size=args.batch_size, progress=False, dataset=args.dataset, **size)
 
 
 def score(model, sets: dict, labels: np.ndarray) -> dict:
@@ -235,8 +240,9 @@ def protocol_contrast(args, backbone: str, seeds: list[int]) -> dict:
 def describe(cfg: TrainConfig) -> str:
     """One backbone's budget in words."""
     k = f" k {cfg.dgcnn_k}" if cfg.backbone == "dgcnn" else ""
-    return (f"{cfg.backbone} width {cfg.width}{k}, {cfg.num_points} pts, {cfg.epochs} epochs, batch {cfg.batch_size}, "
-            f"{cfg.train_per_class}/{cfg.test_per_class} train/test per class")
+    data = (f"{cfg.train_per_class}/{cfg.test_per_class} train/test per class" if cfg.dataset == "procedural"
+            else "every cloud of the folder")
+    return f"{cfg.backbone} width {cfg.width}{k}, {cfg.num_points} pts, {cfg.epochs} epochs, batch {cfg.batch_size}, {data}"
 
 
 def benchmark_line(summary: dict, seeds: list[int], args, seconds: float) -> dict:
@@ -245,7 +251,7 @@ def benchmark_line(summary: dict, seeds: list[int], args, seconds: float) -> dic
     mean = {m: float(np.mean([summary[b][m]["mCE"]["mean"] for b in backbones])) for m in METHODS}
     peers = {m: round(mean[m], 4) for m in BASELINES}
     sizes = ", ".join(describe(base_config(args, b)) for b in backbones)
-    notes = (f"ModelNet-C protocol ({args.protocol}), mCE vs ModelNet-C's DGCNN reference, procedural set; "
+    notes = (f"ModelNet-C protocol ({args.protocol}), mCE vs ModelNet-C's DGCNN reference, {args.dataset} set; "
              f"{len(seeds)} seed(s); {sizes}; " +
              "; ".join(f"{b}: ratio {summary[b]['goal']['ratio']:.3f}, goal {'met' if summary[b]['goal']['met'] else 'not met'}"
                        for b in backbones) + f"; {seconds / 60:.1f} min" +

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 ENV_SPECS = {
     "robokit/ArmReach-v0": ("robokit.envs.arm_reach:ArmReachEnv", 50),
     "robokit/LidarNav-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
+    "robokit/LidarNavVoxel64-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
     "robokit/ArmReachDense-v0": ("robokit.envs.arm_reach:ArmReachEnv", 50),
     "robokit/ArmReachCloud-v0": ("robokit.envs.point_cloud:ArmReachCloudEnv", 50),
     "robokit/ArmReachMultiTask-v0": ("robokit.envs.multitask:ArmReachMultiTaskEnv", 50),
@@ -39,6 +40,8 @@ ENV_SPECS = {
 #: limit of a pixel id is the rendered env's own)
 ENV_KWARGS: dict[str, dict] = {
     "robokit/ArmReachDense-v0": {"reward": "dense"},
+    # 64 points, one per 0.5 m voxel: sized so SAC's PointNet updates run on a CPU (docs/sim_lidar.md)
+    "robokit/LidarNavVoxel64-v0": {"num_points": 64, "sampling": "voxel", "voxel_size": 0.5},
     "robokit/ArmReachDensePixels-v0": {"env_id": "robokit/ArmReachDense-v0", "size": 64, "frame_stack": 3},
     # 32x32 and 200-step episodes: sized so pixel SAC runs on a CPU (docs/multimodal_envs.md)
     "robokit/InvertedPendulumPixels-v0": {"env_id": "InvertedPendulum-v5", "size": 32, "frame_stack": 3,

@@ -27,6 +27,28 @@ REFLECTIVITY_GOAL, REFLECTIVITY_OTHER = 1.0, 0.3
 PROPRIO_BOUND = np.array([5.0, 5.0, 10.0, 1.0, 1.0], dtype=np.float32)
 
 
+def corrupt_scan(points: np.ndarray, name: str, severity: int, rng: np.random.Generator,
+                 elevations_deg: np.ndarray) -> np.ndarray:
+    """One scan (N, 4), sensor frame, under kitti-c corruption ``name`` at ``severity`` (1..5) -> (M, 4).
+
+    ``beam_missing`` drops ``round(f * B)`` of this scanner's ``B`` rings (``elevations_deg``; kitti-c's
+    fractions f = 0.1..0.5; rings by nearest elevation, the sensor at the origin) instead of kitti-c's
+    64 HDL-64E rings; every other name is kitti-c's own (:mod:`robokit.pointcloud.corruptions.kitti_c`).
+    """
+    from robokit.pointcloud.corruptions import estimate_rings, kitti_c
+
+    if name not in kitti_c.CORRUPTIONS:
+        raise ValueError(f"LidarNav: corruption must be one of {sorted(kitti_c.CORRUPTIONS)}, got {name!r}")
+    if severity not in kitti_c.LEVELS:
+        raise ValueError(f"LidarNav: corruption {name!r}: severity {severity} not in {kitti_c.LEVELS}")
+    if name == "beam_missing":
+        table = np.asarray(elevations_deg, dtype=np.float64)
+        rings = estimate_rings(points, table, (0.0, 0.0))
+        lost = rng.choice(len(table), int(round(kitti_c.BEAM_FRACTION[severity - 1] * len(table))), replace=False)
+        return np.asarray(points, dtype=np.float32)[~np.isin(rings, lost)]
+    return np.asarray(kitti_c.CORRUPTIONS[name](points, severity, rng), dtype=np.float32)
+
+
 class LidarNavEnv(TopCameraRendering, gym.Env):
     """Observation: ``{"points": (N_t, 4) float32 x, y, z, intensity (sensor frame, m),
     "proprio": (5,) float32 forward and lateral speed (m/s), yaw rate (rad/s), previous action (2)}``.
@@ -34,20 +56,38 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
 
     ``num_points=None`` (default): ``points`` holds every return of the scan (``N_t`` varies,
     a ``gymnasium.spaces.Sequence`` of ``(4,)`` points, stored ragged by robokit's replay); a
-    scan without any return gives one zero point. ``num_points=P``: the returns resampled to
-    ``P`` points (with replacement when fewer), a ``Box (P, 4)``.
+    scan without any return gives one zero point. ``num_points=P``: a fixed budget of ``P``
+    points, a ``Box (P, 4)`` (the cost of a PointNet update grows with the points it reads):
+    ``sampling="random"`` draws them from all returns (with replacement when fewer);
+    ``sampling="voxel"`` first keeps one return per occupied ``voxel_size`` cube (the first in
+    firing order), so a small object such as the goal post keeps its share of a small budget,
+    then draws ``P`` of those (with replacement when fewer).
+
+    ``corruption=NAME, severity=S`` (for robustness evaluation): every scan is corrupted before
+    the sampling by :func:`corrupt_scan` (a kitti-c corruption of
+    :mod:`robokit.pointcloud.corruptions`; ``beam_missing`` on this scanner's 16 rings), with a
+    generator drawn from the env's at ``reset``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(self, num_points: int | None = None, azimuth_steps: int = 90, max_range: float = 8.0,
                  frame_skip: int = 5, success_radius: float = 0.5, render_mode: str | None = None,
-                 width: int = 240, height: int = 240) -> None:
+                 width: int = 240, height: int = 240, sampling: str = "random", voxel_size: float = 0.5,
+                 corruption: str | None = None, severity: int = 1) -> None:
         import mujoco
 
         from robokit.simlidar.scanner import LidarConfig, LidarScanner
 
+        if sampling not in ("random", "voxel"):
+            raise ValueError(f"LidarNav: sampling must be 'random' or 'voxel', got {sampling!r}")
+        if not voxel_size > 0:
+            raise ValueError(f"LidarNav: voxel_size must be > 0, got {voxel_size}")
+        if corruption is not None:
+            corrupt_scan(np.ones((1, 4), np.float32), corruption, severity, np.random.default_rng(0), np.zeros(1))
         self._mujoco = mujoco
+        self.sampling, self.voxel_size = sampling, float(voxel_size)
+        self.corruption, self.severity, self._corruption_rng = corruption, int(severity), None
         self.model = mujoco.MjModel.from_xml_path(str(MJCF_PATH))
         self.data = mujoco.MjData(self.model)
         self.num_points, self.frame_skip, self.success_radius = num_points, frame_skip, success_radius
@@ -101,6 +141,8 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
         self.data.qpos[2] = rng.uniform(-np.pi, np.pi)
         mujoco.mj_forward(self.model, self.data)
         self.scanner.rng = np.random.default_rng(rng.integers(2**63))
+        if self.corruption is not None:  # drawn only then: clean episodes stay as they were
+            self._corruption_rng = np.random.default_rng(rng.integers(2**63))
         self._last_action = np.zeros(2)
         self._distance = self._goal_distance()
         return self._observation(), self._info(False, 0)
@@ -136,11 +178,13 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
     # ------------------------------------------------------------------ observation
     def _observation(self) -> dict[str, np.ndarray]:
         points = self.scanner.scan(self.data)
+        if self.corruption is not None and len(points):
+            points = corrupt_scan(points, self.corruption, self.severity, self._corruption_rng,
+                                  self.scanner.pattern.elevation_deg)
         if len(points) == 0:
             points = np.zeros((1 if self.num_points is None else self.num_points, 4), dtype=np.float32)
         elif self.num_points is not None:
-            pick = self.np_random.choice(len(points), self.num_points, replace=len(points) < self.num_points)
-            points = points[np.sort(pick)]
+            points = self._subsample(points)
         points = np.clip(points, *self._bounds)
         yaw = self.data.qpos[2]
         vx, vy, wz = self.data.qvel[:3]
@@ -148,6 +192,14 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
         proprio = np.clip(np.array([forward, lateral, wz, *self._last_action], dtype=np.float32),
                           -PROPRIO_BOUND, PROPRIO_BOUND)
         return {"points": points.astype(np.float32), "proprio": proprio}
+
+    def _subsample(self, points: np.ndarray) -> np.ndarray:
+        """(N, 4) returns -> (num_points, 4), in firing order (see the class docstring)."""
+        if self.sampling == "voxel":
+            cells = np.floor(points[:, :3] / self.voxel_size).astype(np.int64)
+            points = points[np.sort(np.unique(cells, axis=0, return_index=True)[1])]
+        pick = self.np_random.choice(len(points), self.num_points, replace=len(points) < self.num_points)
+        return points[np.sort(pick)]
 
     def scripted_action(self) -> np.ndarray:
         """A privileged go-to-goal controller (uses the goal position; for demos and tests, not a policy)."""

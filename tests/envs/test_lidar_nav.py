@@ -28,6 +28,21 @@ def test_registered_and_passes_gymnasium_checker():
     assert fixed.reset(seed=0)[0]["points"].shape == (128, 4)
 
 
+def test_voxel_sampling_keeps_one_return_per_voxel_of_the_full_scan():
+    full = gym.make(ENV_ID).reset(seed=5)[0]["points"]
+    env = gym.make("robokit/LidarNavVoxel64-v0")
+    check_env(env.unwrapped, skip_render_check=True)
+    points = env.reset(seed=5)[0]["points"]  # same seed: same scan, then the voxel draw
+    assert points.shape == (64, 4)
+    cells = np.floor(points[:, :3] / 0.5).astype(int)
+    assert len(np.unique(cells, axis=0)) == 64  # ~150 occupied voxels: 64 distinct ones, no repeats
+    assert (points[:, None] == full[None]).all(-1).any(1).all()  # every point is a return of the full scan
+    random = gym.make(ENV_ID, num_points=64).reset(seed=5)[0]["points"]
+    assert len(np.unique(np.floor(random[:, :3] / 0.5).astype(int), axis=0)) < 64  # dense voxels repeat
+    with pytest.raises(ValueError, match="sampling"):
+        gym.make(ENV_ID, num_points=64, sampling="grid")
+
+
 def test_same_seed_same_observations():
     def rollout(seed):
         env = gym.make(ENV_ID)
@@ -97,3 +112,40 @@ def test_sac_trains_on_the_ragged_lidar_clouds_end_to_end(tmp_path):
     assert code == 0 and (out / "final.pt").is_file()
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert rows and all(np.isfinite(float(v)) for row in rows for v in row.values() if v not in ("", None))
+
+
+def test_corrupted_scans_follow_their_severity():
+    """kitti-c corruptions on the scan before sampling; beam_missing removes whole rings of the 16."""
+    from robokit.envs.lidar_nav import corrupt_scan
+    from robokit.simlidar.patterns import make_pattern
+
+    clean = gym.make(ENV_ID).reset(seed=2)[0]["points"]
+    dropped = gym.make(ENV_ID, corruption="drop_points", severity=3).reset(seed=2)[0]["points"]
+    assert len(dropped) == len(clean) - round(0.5 * len(clean))  # kitti-c severity 3: half the points
+    table = make_pattern("vlp16", 90).elevation_deg
+    rings = np.argmin(np.abs(np.degrees(np.arctan2(clean[:, 2], np.hypot(clean[:, 0], clean[:, 1])))[:, None]
+                             - table[None]), axis=1)
+    kept = corrupt_scan(clean, "beam_missing", 5, np.random.default_rng(0), table)
+    kept_rings = np.argmin(np.abs(np.degrees(np.arctan2(kept[:, 2], np.hypot(kept[:, 0], kept[:, 1])))[:, None]
+                                  - table[None]), axis=1)
+    lost = set(rings) - set(kept_rings)
+    assert len(lost) >= 6 and len(kept) == np.isin(rings, list(set(kept_rings))).sum()  # 8 of 16 rings chosen
+    with pytest.raises(ValueError, match="corruption"):
+        gym.make(ENV_ID, corruption="fog")
+    with pytest.raises(ValueError, match="severity"):
+        gym.make(ENV_ID, corruption="crosstalk", severity=9)
+
+
+@pytest.mark.slow
+def test_wsrl_from_a_collected_lidar_dataset_end_to_end(tmp_path):
+    """robokit collect writes LiDAR clouds to robokit's .npz replay format; WSRL pretrains on it and goes online."""
+    from robokit.cli import main
+
+    data, out = tmp_path / "lidar.npz", tmp_path / "run"
+    assert main(["collect", "--env", "robokit/LidarNavVoxel64-v0", "--episodes", "2", "--max-steps", "10",
+                 "--out", str(data)]) == 0
+    code = main(["train", "--algo", "wsrl", "--env", "robokit/LidarNavVoxel64-v0", "--dataset", str(data),
+                 "--encoder", "pointnet", "--agent.encoder.pointnet-widths", "16", "32", "--agent.batch-size", "4",
+                 "--offline-steps", "4", "--online-steps", "6", "--eval-every", "1000", "--eval-episodes", "1",
+                 "--out", str(out), "--no-progress", "--logger", "csv", "--threads", "1"])
+    assert code == 0 and (out / "final.pt").is_file()

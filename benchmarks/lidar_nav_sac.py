@@ -1,0 +1,202 @@
+"""SAC on robokit/LidarNav-v0's LiDAR clouds: update cost before/after the scan budget, and the
+returns of trained policies against a random policy, clean and under LiDAR corruptions.
+
+Speed (default): SAC gradient updates per CPU-second (process time, one thread), batch 64,
+interleaved rounds, median; each contender updates on its own replay of random-policy steps:
+- ``full_scan``: every return of the scan (~600-750 points, ragged) through PointNet 64-128-256
+  (the encoder default; what issue 16's first attempt ran);
+- ``voxel64``: ``robokit/LidarNavVoxel64-v0`` (one return per occupied 0.5 m voxel, then 64 of
+  them) through PointNet 32-64-128 (``--agent.encoder.pointnet-widths 32 64 128``).
+One update = one critic step, one actor and temperature step, a Polyak update (SACConfig
+defaults otherwise: 2 critics, 256-256 heads, feature dim 50). The JSON line's ``robokit`` is
+voxel64's rate, ``peers`` the full scan's, ``ratio`` their quotient.
+
+Returns (``--eval RUN [RUN ...]``: run folders of ``robokit train``, each with ``final.pt``):
+each run's deterministic policy (and, clean, a uniform random policy, which never reads the scan)
+on the same ``--episodes`` reset seeds of the run's env, clean and under each ``--corruptions`` at ``--severities`` (applied to
+the full scan before the sampling, :func:`robokit.envs.lidar_nav.corrupt_scan`). Per condition:
+return and success rate, the mean over runs (seeds) with a 95% Student-t interval over the
+per-run means. Writes ``--out`` (JSON) and ends with one JSON line.
+
+    python benchmarks/lidar_nav_sac.py [--quick]
+    python benchmarks/lidar_nav_sac.py --eval runs/sac_s0 runs/sac_s1 runs/sac_s2 --out lidar_nav_eval.json
+    python benchmarks/lidar_nav_sac.py --merge eval_s0.json eval_s1.json eval_s2.json   # runs evaluated apart
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CONTENDERS = {"full_scan": ("robokit/LidarNav-v0", (64, 128, 256)),
+              "voxel64": ("robokit/LidarNavVoxel64-v0", (32, 64, 128))}
+BATCH = 64
+
+
+def filled_replay(env_id: str, steps: int, seed: int = 0):
+    """(spec, replay, mean points per cloud) of ``steps`` uniform-random steps of ``env_id``."""
+    from robokit.data.replay import ReplayBuffer
+    from robokit.envs import make_env
+    from robokit.nets.obs_spec import spec_from_space
+
+    env = make_env(env_id)
+    spec = spec_from_space(env.observation_space)
+    shape, dtype = spec.layout()
+    replay = ReplayBuffer(steps, shape, 2, seed=seed, obs_dtype=dtype)
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    counts = []
+    for _ in range(steps):
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        replay.add(obs, action, reward, next_obs, terminated, truncated)
+        counts.append(len(obs["points"]))
+        obs = env.reset()[0] if terminated or truncated else next_obs
+    return spec, replay, float(np.mean(counts))
+
+
+def sac_agent(spec, widths: tuple[int, ...]):
+    """SAC with the PointNet encoder of ``widths``, batch 64, other settings the defaults."""
+    import dataclasses
+
+    from robokit.algos import make_agent
+    from robokit.algos.sac import SACConfig
+
+    config = SACConfig(batch_size=BATCH)
+    config = dataclasses.replace(config, encoder=dataclasses.replace(config.encoder, pointnet_widths=widths))
+    return make_agent("sac", spec, 2, config)
+
+
+def speed(args: argparse.Namespace) -> dict:
+    """Median updates per CPU-second of each contender over interleaved rounds."""
+    from sac_update import load_average  # benchmarks/ is the script dir
+
+    steps, seconds, rounds = (300, 2.0, 3) if args.quick else (1000, 6.0, 5)
+    setups = {}
+    for name, (env_id, widths) in CONTENDERS.items():
+        spec, replay, mean_points = filled_replay(env_id, steps)
+        setups[name] = (sac_agent(spec, widths), replay)
+        print(f"{name:<10} {env_id:<28} widths {widths}  points per cloud: {mean_points:.0f}", flush=True)
+    rates: dict[str, list[float]] = {name: [] for name in setups}
+    for _ in range(rounds):
+        for name, (agent, replay) in setups.items():
+            agent.update(agent.torch_batch(replay.sample(BATCH)))  # warm
+            count, start = 0, time.process_time()
+            while time.process_time() - start < seconds:
+                agent.update(agent.torch_batch(replay.sample(BATCH)))
+                count += 1
+            rates[name].append(count / (time.process_time() - start))
+    median = {name: float(np.median(v)) for name, v in rates.items()}
+    for name, value in median.items():
+        print(f"{name:<10} {value:8.2f} updates per CPU-s ({1000 / value:7.1f} ms per update)")
+    return {"benchmark": "lidar_nav_sac_update", "unit": "updates/cpu-s", "higher_is_better": True,
+            "robokit": round(median["voxel64"], 3), "peers": {"full_scan": round(median["full_scan"], 3)},
+            "ratio": round(median["voxel64"] / median["full_scan"], 2),
+            "notes": f"batch {BATCH}, 1 thread, median of {rounds} interleaved rounds of {seconds:.0f} CPU-s; "
+                     f"load average {load_average()}" + ("; QUICK" if args.quick else "")}
+
+
+def episodes_of(policy, env_id: str, episodes: int, corruption: str | None, severity: int) -> dict:
+    """Return and success of ``policy(env) -> (obs -> action)`` over reset seeds 0..episodes-1."""
+    from robokit.envs import make_env
+    from robokit.trainers.evaluation import run_episode
+
+    env = make_env(env_id, **({} if corruption is None else {"corruption": corruption, "severity": severity}))
+    act = policy(env)
+    runs = [run_episode(env, act, seed) for seed in range(episodes)]
+    env.close()
+    return {"return": float(np.mean([r["return"] for r in runs])),
+            "success": float(np.mean([r["success"] for r in runs]))}
+
+
+def random_policy(env):
+    env.action_space.seed(0)
+    return lambda _obs: env.action_space.sample()
+
+
+def summarise(table: dict) -> dict:
+    """Add each condition's mean and 95% interval over runs (per-run means) to ``table``; print it."""
+    from robokit.intact.protocol import mean_ci95
+
+    for key, row in table.items():
+        per_run, rand = row["runs"], table["clean"]["random"]
+        row["return"] = mean_ci95([v["return"] for v in per_run.values()])
+        row["success"] = mean_ci95([v["success"] for v in per_run.values()])
+        print(f"{key:<18} SAC return {row['return']['mean']:7.2f} ± {row['return']['ci95']:5.2f}  success "
+              f"{100 * row['success']['mean']:5.1f} ± {100 * row['success']['ci95']:4.1f} %   random "
+              f"{rand['return']:7.2f} ({100 * rand['success']:.0f} %)   per run "
+              + " ".join(f"{v['return']:.2f}" for v in per_run.values()), flush=True)
+    return table
+
+
+def report(result: dict, out: Path | None) -> dict:
+    """Write ``result`` to ``out`` (when given) and return the JSON line."""
+    if out is not None:
+        out.write_text(json.dumps(result, indent=1))
+    clean = result["table"]["clean"]
+    return {"benchmark": "lidar_nav_sac_return", "unit": "return", "higher_is_better": True,
+            "robokit": round(clean["return"]["mean"], 3), "peers": {"random": round(clean["random"]["return"], 3)},
+            "ratio": None, "notes": f"{len(result['runs'])} runs x {result['episodes']} episodes (reset seeds 0..), "
+                                    f"{result['env']}"}
+
+
+def merge(paths: list[Path], out: Path | None) -> dict:
+    """One table from ``--eval`` results of the same env, episodes and conditions written apart."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    first = parts[0]
+    if any((p["env"], p["episodes"], sorted(p["table"])) != (first["env"], first["episodes"], sorted(first["table"]))
+           for p in parts):
+        raise SystemExit("--merge: the files evaluate other envs, episode counts or conditions")
+    table = {key: {"runs": {run: v for p in parts for run, v in p["table"][key]["runs"].items()},
+                   **({"random": first["table"][key]["random"]} if "random" in first["table"][key] else {})}
+             for key in first["table"]}
+    return report({**first, "runs": [r for p in parts for r in p["runs"]], "table": summarise(table)}, out)
+
+
+def returns(args: argparse.Namespace) -> dict:
+    """Per condition: each run's and the random policy's return and success, summarised over runs."""
+    from robokit.algos import load_agent
+    from robokit.core.checkpoint import load_checkpoint
+
+    torch.manual_seed(0)
+    runs = [Path(r) for r in args.eval]
+    env_id = load_checkpoint(runs[0] / "final.pt")["env_id"]
+    agents = {str(r): load_agent(r / "final.pt") for r in runs}
+    conditions = [(None, 0)] + [(c, s) for c in args.corruptions for s in args.severities]
+    table = {}
+    for corruption, severity in conditions:
+        key = "clean" if corruption is None else f"{corruption}/{severity}"
+        per_run = {run: episodes_of(lambda _env, a=agent: (lambda obs: a.act(obs)), env_id, args.episodes,
+                                    corruption, severity) for run, agent in agents.items()}
+        if corruption is None:  # a random policy never reads the scan: its returns are the same under corruption
+            rand = episodes_of(random_policy, env_id, args.episodes, None, 0)
+        table[key] = {"runs": per_run, **({"random": rand} if corruption is None else {})}
+    result = {"env": env_id, "episodes": args.episodes, "runs": [str(r) for r in runs], "table": summarise(table)}
+    return report(result, args.out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="speed: short rounds on small replays")
+    parser.add_argument("--eval", nargs="+", default=None, help="run folders to evaluate instead of timing")
+    parser.add_argument("--merge", nargs="+", type=Path, default=None, help="--eval result files to merge")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--corruptions", nargs="*", default=["drop_points", "gaussian_noise", "beam_missing",
+                                                              "crosstalk"])
+    parser.add_argument("--severities", type=int, nargs="*", default=[1, 3, 5])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.merge is not None:
+        print(json.dumps(merge(args.merge, args.out)))
+    else:
+        print(json.dumps(speed(args) if args.eval is None else returns(args)))
+
+
+if __name__ == "__main__":
+    main()
