@@ -94,3 +94,11 @@ def test_make_data_directory_gives_labelled_frames(tmp_path):
     assert labels.tolist() == [0, 0, 1, 1]
     assert texts[2:] == ["push the block to the green zone", "push the block back to the start zone"]
     assert len(load_frames(tmp_path / "data", final_frames=2)[2]) == 6
+
+
+def test_wired_as_robokit_robofume_reward(tmp_path, capsys):
+    """`robokit robofume reward` reaches reward_main (it pointed at a missing function before)."""
+    from robokit.cli import main
+
+    assert main(["robofume", "reward", "eval", "--model", str(tmp_path / "none"), "--data", str(tmp_path / "x.npz")]) == 2
+    assert "robokit robofume reward: error: " in capsys.readouterr().err
