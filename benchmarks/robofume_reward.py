@@ -79,11 +79,14 @@ def run_seed(frames, kind: str, seed: int, args: argparse.Namespace, test=None) 
     train, held = (frames, test) if test is not None else split_frames(frames, args.holdout, seed)
     options: dict = {"image_size": tuple(frames[0].shape[1:3]), "instructions": sorted(set(frames[1]))}
     if kind == "vlm":
-        options["seed"] = seed
+        options.update(seed=seed, tiny={"patch_size": args.vlm_patch})
     model = build_success_model(kind, **options)
+    if kind == "vlm" and args.vlm_freeze_text:  # diagnostic: the yes/no prompt embeddings stay apart
+        for parameter in [*model.clip.text_model.parameters(), *model.clip.text_projection.parameters()]:
+            parameter.requires_grad_(False)
     start = time.perf_counter()
     fit = fit_success_model(model, *by_label(*train), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                            seed=seed)
+                            seed=seed, augment_pad=args.augment_pad)
     seconds = time.perf_counter() - start
     table = confusion_table(model, *held)
     return {"seed": seed, "kind": kind, "fit_seconds": round(seconds, 1), "loss_first": fit["loss_first"],
@@ -117,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", type=float, default=0.3)
     parser.add_argument("--episodes", type=int, default=80, help="ArmReach episodes without --data")
     parser.add_argument("--kinds", nargs="+", default=["vlm", "cnn"])
+    parser.add_argument("--augment-pad", type=int, default=4, help="DrQ random-shift pixels (0: off)")
+    parser.add_argument("--vlm-patch", type=int, default=8, help="patch size of the tiny CLIP's vision tower")
+    parser.add_argument("--vlm-freeze-text", action="store_true", help="diagnostic: train the vision side only")
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10 epochs, 24 ArmReach episodes")
     parser.add_argument("--out", type=Path, default=Path("runs/robofume_reward"))
     args = parser.parse_args(argv)
