@@ -7,7 +7,8 @@ confusion table (FP rate, FN rate, accuracy, precision) on the held-out frames i
 
 Frames come from ``--data``: a ``robokit robofume make-data`` directory (failures.npz + demo
 datasets; positives are the last ``--final-frames`` frames of each demo) or an .npz of labelled
-frames. Without ``--data`` the recipe renders its own frames from ``robokit/ArmReach-v0`` (64x64,
+frames; ``--test-data`` (same forms, e.g. a make-data directory of another seed) is then the
+held-out set and all of ``--data`` trains. Without ``--data`` the recipe renders its own frames from ``robokit/ArmReach-v0`` (64x64,
 top camera) with two instructions on the same frames: "touch the green goal" (success: fingertip
 within 5 cm of the goal, the env's own success) and "keep away from the green goal" (success:
 farther than 12 cm). Positives of the first are the last frames of scripted reaches; its
@@ -34,7 +35,7 @@ AWAY = "keep away from the green goal"
 METRICS = ("fp_rate", "fn_rate", "accuracy", "precision")
 
 
-def arm_reach_frames(episodes: int, seed: int, final_frames: int = 3) -> tuple[np.ndarray, list[str], np.ndarray]:
+def arm_reach_frames(episodes: int, seed: int, final_frames: int = 1) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Labelled 64x64 frames of ``robokit/ArmReach-v0``: scripted reaches (last frames) and
     random-action failures (2 frames each), each frame under both instructions (module docstring)."""
     from robokit.envs import make_env
@@ -64,8 +65,9 @@ def arm_reach_frames(episodes: int, seed: int, final_frames: int = 3) -> tuple[n
             np.concatenate([touch, away]).astype(np.int64))
 
 
-def run_seed(frames, kind: str, seed: int, args: argparse.Namespace) -> dict:
-    """Fit ``kind`` on the seed's training split; its held-out confusion table and timings."""
+def run_seed(frames, kind: str, seed: int, args: argparse.Namespace, test=None) -> dict:
+    """Fit ``kind`` on the seed's training split (all of ``frames`` when a separate ``test`` set is
+    given); its held-out confusion table and timings."""
     from robokit.robofume.reward import (
         build_success_model,
         by_label,
@@ -74,14 +76,17 @@ def run_seed(frames, kind: str, seed: int, args: argparse.Namespace) -> dict:
     )
     from robokit.robofume.reward_cli import split_frames
 
-    train, held = split_frames(frames, args.holdout, seed)
+    train, held = (frames, test) if test is not None else split_frames(frames, args.holdout, seed)
     options: dict = {"image_size": tuple(frames[0].shape[1:3]), "instructions": sorted(set(frames[1]))}
     if kind == "vlm":
-        options["seed"] = seed
+        options.update(seed=seed, tiny={"patch_size": args.vlm_patch})
     model = build_success_model(kind, **options)
+    if kind == "vlm" and args.vlm_freeze_text:  # diagnostic: the yes/no prompt embeddings stay apart
+        for parameter in [*model.clip.text_model.parameters(), *model.clip.text_projection.parameters()]:
+            parameter.requires_grad_(False)
     start = time.perf_counter()
     fit = fit_success_model(model, *by_label(*train), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                            seed=seed)
+                            seed=seed, augment_pad=args.augment_pad)
     seconds = time.perf_counter() - start
     table = confusion_table(model, *held)
     return {"seed": seed, "kind": kind, "fit_seconds": round(seconds, 1), "loss_first": fit["loss_first"],
@@ -105,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="make-data directory or labelled .npz")
-    parser.add_argument("--final-frames", type=int, default=3)
+    parser.add_argument("--test-data", type=Path, default=None,
+                        help="a separate held-out set (same forms as --data); then all of --data trains")
+    parser.add_argument("--final-frames", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -113,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", type=float, default=0.3)
     parser.add_argument("--episodes", type=int, default=80, help="ArmReach episodes without --data")
     parser.add_argument("--kinds", nargs="+", default=["vlm", "cnn"])
+    parser.add_argument("--augment-pad", type=int, default=4, help="DrQ random-shift pixels (0: off)")
+    parser.add_argument("--vlm-patch", type=int, default=8, help="patch size of the tiny CLIP's vision tower")
+    parser.add_argument("--vlm-freeze-text", action="store_true", help="diagnostic: train the vision side only")
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10 epochs, 24 ArmReach episodes")
     parser.add_argument("--out", type=Path, default=Path("runs/robofume_reward"))
     args = parser.parse_args(argv)
@@ -125,12 +135,18 @@ def main(argv: list[str] | None = None) -> int:
         from robokit.robofume.reward_cli import load_frames
 
         frames, source = load_frames(args.data, args.final_frames), str(args.data)
+    test = None
+    if args.test_data is not None:
+        from robokit.robofume.reward_cli import load_frames
+
+        test = load_frames(args.test_data, args.final_frames)
+        source += f" (held out: {args.test_data}, {len(test[2])} frames, {int(test[2].sum())} positive)"
     print(f"{source}: {len(frames[2])} frames, {int(frames[2].sum())} positive, "
           f"instructions {sorted(set(frames[1]))}", flush=True)
     results: dict = {"source": source, "n_frames": len(frames[2]), "n_positive": int(frames[2].sum()),
                      "args": {k: str(v) for k, v in vars(args).items()}, "runs": [], "summary": {}}
     for kind in args.kinds:
-        runs = [run_seed(frames, kind, seed, args) for seed in range(args.seeds)]
+        runs = [run_seed(frames, kind, seed, args, test) for seed in range(args.seeds)]
         for run in runs:
             print(json.dumps(run), flush=True)
         results["runs"] += runs

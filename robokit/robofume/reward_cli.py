@@ -5,9 +5,9 @@ Labelled frames come from either
 - an ``.npz`` file with ``images`` (N, H, W, 3) uint8, ``instructions`` (N,) strings and
   ``labels`` (N,) 0/1 (1 = success), such as the ``failures.npz`` of ``robokit robofume make-data``; or
 - a ``make-data`` output directory: its ``failures.npz`` (every frame, with its label) plus the
-  last ``final_frames`` frames of each demo episode under ``target_*/`` as positives (the
-  paper's positives: the final frames of successful demonstrations), the episode's task as the
-  instruction.
+  last ``final_frames`` frames (default 1) of each target demo (forward and backward) as
+  positives (the paper's positives: the final frames of successful demonstrations), the demo's
+  instruction with each.
 
 ``train`` holds out a stratified ``holdout`` fraction, fits on the rest, writes the model
 directory (``--out``) with ``reward_metrics.json`` (training metrics and the held-out confusion
@@ -46,7 +46,7 @@ class TrainConfig:
     """vlm: CLIP-style classifier (P(yes) > P(no)); cnn: the small conv baseline"""
     pretrained: Path | None = None
     """vlm only: a local CLIP folder (save_pretrained layout) to start from; default a tiny CLIP from a config"""
-    final_frames: int = 3
+    final_frames: int = 1
     """demos of a directory: how many last frames of each demo are positives"""
     holdout: float = 0.3
     """stratified fraction of the frames held out for the confusion table (0: none)"""
@@ -72,7 +72,7 @@ class EvalConfig:
     """a model directory written by `robokit robofume reward train` (or a local CLIP folder)"""
     data: Path
     """labelled frames: an .npz (images, instructions, labels) or a make-data output directory"""
-    final_frames: int = 3
+    final_frames: int = 1
     """demos of a directory: how many last frames of each demo are positives"""
     json: Path | None = None
     """also write the table here (atomically)"""
@@ -93,39 +93,35 @@ def load_npz_frames(path: Path) -> Frames:
     return images, [str(text) for text in texts], np.asarray(labels).astype(np.int64)
 
 
-def demo_frames(directory: Path, final_frames: int) -> Frames:
-    """Positives from the demo datasets ``target_*/`` of a make-data directory: the last
-    ``final_frames`` images of each episode, its task as the instruction."""
-    from robokit.data import load_episodes
+def robofume_frames(directory: Path, final_frames: int) -> Frames:
+    """Labelled frames of a ``robokit robofume make-data`` directory (read by
+    :func:`robokit.robofume.data.load_robofume_data`): its failure frames with their labels, and as
+    positives the last ``final_frames`` images of each target demo (forward and backward), the
+    demo's instruction with each."""
+    from robokit.robofume.data import load_robofume_data
 
-    images, texts = [], []
-    for folder in sorted(path for path in directory.glob("target_*") if path.is_dir()):
-        for episode in load_episodes(folder):
-            if not isinstance(episode.observations, dict) or "image" not in episode.observations:
-                raise RewardModelError(f"{folder}: episodes have no 'image' observations")
-            if episode.task is None:
-                raise RewardModelError(f"{folder}: an episode has no task (instruction)")
-            frames = episode.observations["image"][-final_frames:]
-            images.append(frames)
-            texts += [str(episode.task)] * len(frames)
-    if not images:
-        raise RewardModelError(f"{directory}: no demo datasets target_*/ to take positives from")
-    stacked = np.concatenate(images)
-    return stacked, texts, np.ones(len(stacked), np.int64)
+    data = load_robofume_data(directory)
+    images = [data.failures["images"]]
+    texts = [str(text) for text in data.failures["instructions"]]
+    labels = [np.asarray(data.failures["labels"]).astype(np.int64)]
+    for episode in data.target_forward + data.target_backward:
+        frames = episode.observations["image"][-final_frames:]
+        images.append(frames)
+        texts += [str(episode.task)] * len(frames)
+        labels.append(np.ones(len(frames), np.int64))
+    return np.concatenate(images), texts, np.concatenate(labels)
 
 
-def load_frames(path: Path, final_frames: int = 3) -> Frames:
+def load_frames(path: Path, final_frames: int = 1) -> Frames:
     """Labelled frames (images (N, H, W, 3) uint8, N instructions, (N,) 0/1) of ``path`` (module docstring)."""
     path = Path(path)
+    if final_frames < 1:
+        raise RewardModelError(f"--final-frames {final_frames}: must be >= 1")
     if path.is_file():
         return load_npz_frames(path)
     if not path.is_dir():
         raise RewardModelError(f"{path}: no such file or directory")
-    if not (path / "failures.npz").exists():
-        raise RewardModelError(f"{path}: no failures.npz (not a `robokit robofume make-data` directory)")
-    failures, demos = load_npz_frames(path / "failures.npz"), demo_frames(path, final_frames)
-    return (np.concatenate([failures[0], demos[0]]), failures[1] + demos[1],
-            np.concatenate([failures[2], demos[2]]))
+    return robofume_frames(path, final_frames)
 
 
 def split_frames(frames: Frames, holdout: float, seed: int) -> tuple[Frames, Frames]:

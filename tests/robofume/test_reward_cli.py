@@ -79,3 +79,26 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys):
     np.savez(tmp_path / "nolabels.npz", images=np.zeros((2, 32, 32, 3), np.uint8), instructions=INSTRUCTIONS)
     _fails(train_args(tmp_path / "nolabels.npz", tmp_path / "model3"), capsys, "key 'labels' missing")
     assert not written.exists() and not (tmp_path / "model2").exists() and not (tmp_path / "model3").exists()
+
+
+def test_make_data_directory_gives_labelled_frames(tmp_path):
+    """A real `make-data` directory (rfenv's PushBackForth-v0, MuJoCo, tiny counts): its failure
+    frames as negatives, the last frame of each target demo as a positive with the demo's instruction."""
+    pytest.importorskip("mujoco")
+    from robokit.robofume.data import make_robofume_data
+
+    make_robofume_data("robokit/PushBackForth-v0", tmp_path / "data", prior_tasks_demos=0, target_demos=1,
+                       failures=2, seed=0, progress=False)
+    images, texts, labels = load_frames(tmp_path / "data")
+    assert images.shape == (4, 64, 64, 3) and images.dtype == np.uint8
+    assert labels.tolist() == [0, 0, 1, 1]
+    assert texts[2:] == ["push the block to the green zone", "push the block back to the start zone"]
+    assert len(load_frames(tmp_path / "data", final_frames=2)[2]) == 6
+
+
+def test_wired_as_robokit_robofume_reward(tmp_path, capsys):
+    """`robokit robofume reward` reaches reward_main (it pointed at a missing function before)."""
+    from robokit.cli import main
+
+    assert main(["robofume", "reward", "eval", "--model", str(tmp_path / "none"), "--data", str(tmp_path / "x.npz")]) == 2
+    assert "robokit robofume reward: error: " in capsys.readouterr().err
