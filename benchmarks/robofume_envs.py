@@ -10,7 +10,10 @@ loop runs) and each prior instruction is attempted in turn, ``--attempts`` times
 with Gaussian action noise ``--noise``; an attempt succeeds when the instruction's success
 (simulator truth) is reached within the episode limit. Mean steps to success are over successes.
 
-Usage: ``python benchmarks/robofume_envs.py [--quick] [--robosuite]``; the last line is the JSON.
+The robosuite pair (``--robosuite``) gets a fifth of the steps and attempts (it is ~10x slower).
+
+Usage: ``python benchmarks/robofume_envs.py [--quick] [--robosuite] [--envs ID ...] [--frames PNG]``;
+the last line is the benchmark JSON.
 """
 
 from __future__ import annotations
@@ -65,6 +68,23 @@ def expert_success(env_id: str, attempts: int, noise: float, seed: int = 0) -> d
                    else float("nan")} for name, r in results.items()}
 
 
+def sample_frames(env_id: str, seed: int = 0) -> np.ndarray:
+    """(64, 4*64, 3) uint8: the start, mid-forward, forward success and backward success frames."""
+    import gymnasium as gym
+
+    from robokit.robofume.data import rollout, scripted_policy
+
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=seed)
+    frames = [obs["image"]]
+    for name in (env.unwrapped.forward, env.unwrapped.backward):
+        episode = rollout(env, name, scripted_policy(env, name))
+        images = episode.observations["image"]
+        frames += [images[len(images) // 2], images[-1]] if name == env.unwrapped.forward else [images[-1]]
+    env.close()
+    return np.concatenate(frames, axis=1)
+
+
 def main() -> None:
     import gymnasium as gym
 
@@ -75,9 +95,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="500 steps per rate, 10 attempts per instruction")
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--robosuite", action="store_true", help="also the robosuite pair")
+    parser.add_argument("--frames", help="write a PNG of sample frames (rows: envs) to this path")
+    parser.add_argument("--envs", nargs="+", help="measure only these ids (default: the own pairs)")
     args = parser.parse_args()
     steps, attempts = (500, 10) if args.quick else (2000, 50)
-    ids = PAIRS + (("robokit/RobosuiteLiftPlace-v0",) if args.robosuite else ())
+    ids = tuple(args.envs or PAIRS) + (("robokit/RobosuiteLiftPlace-v0",) if args.robosuite else ())
     report: dict = {"benchmark": "robofume_envs", "quick": args.quick, "noise": args.noise, "envs": {}}
     for env_id in ids:
         env = gym.make(env_id)
@@ -86,6 +108,11 @@ def main() -> None:
                                                             else max(2, attempts // 5), args.noise)}
         env.close()
         print(env_id, json.dumps(report["envs"][env_id]), flush=True)
+    if args.frames:
+        from PIL import Image
+
+        strip = np.concatenate([sample_frames(env_id) for env_id in ids], axis=0)
+        Image.fromarray(strip).resize((strip.shape[1] * 3, strip.shape[0] * 3), Image.NEAREST).save(args.frames)
     peer = make_pixel_env("Pusher-v5", PixelOptions(size=64, frame_stack=1, proprio=True))
     report["peer"] = {"Pusher-v5 (64x64 pixels)": rate(peer, steps)}
     peer.close()

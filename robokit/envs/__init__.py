@@ -31,6 +31,7 @@ ENV_SPECS = {
     # reset-free forward/backward pairs (RoboFuME, docs/robofume_envs.md)
     "robokit/PushBackForth-v0": ("robokit.envs.reset_free:PushBackForthEnv", 80),
     "robokit/DrawerOpenClose-v0": ("robokit.envs.reset_free:DrawerOpenCloseEnv", 80),
+    "robokit/RobosuiteLiftPlace-v0": ("robokit.envs.robosuite_pair:RobosuiteLiftPlaceEnv", 80),
     # hidden-context pixel families for inverse-dynamics pretraining (docs/pretrain_envs.md)
     "robokit/PointMassGoal-v0": ("robokit.envs.hidden_context:PointMassGoalEnv", 50),
     "robokit/PushHidden-v0": ("robokit.envs.hidden_context:PushHiddenEnv", 60),

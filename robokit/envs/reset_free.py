@@ -16,8 +16,10 @@ episode (the time limit comes from the registration). ``hard_resets`` counts the
 too (it reseeds the env's RNG and draws the start state from it, so a seeded reset always gives the
 same state, as gymnasium's checker requires): seed once at the start of a run, then call ``reset()``.
 
-Scenes: ``envs/push_back_forth/push_back_forth.xml`` and ``envs/drawer_open_close/drawer_open_close.xml``;
-cards with measured figures in ``docs/robofume_envs.md``. Each env has a privileged scripted expert,
+:class:`ResetFreeEnv` holds this contract; :class:`PlanarPusherEnv` runs it on robokit's own scenes
+(``envs/push_back_forth/push_back_forth.xml``, ``envs/drawer_open_close/drawer_open_close.xml``) and
+:mod:`robokit.envs.robosuite_pair` on robosuite's Lift. Cards with measured figures:
+``docs/robofume_envs.md``. Each env has a privileged scripted expert,
 :meth:`ResetFreeEnv.expert_action`, used by :mod:`robokit.robofume.data` to make demos.
 """
 
@@ -35,40 +37,30 @@ from robokit.envs.rendering import TopCameraRendering
 SCENES = Path(__file__).resolve().parents[2] / "envs"
 #: pusher speed [m/s] at action 1.0 (the velocity actuators' ctrlrange)
 MAX_SPEED = 0.3
-#: the paper's simulation resets every 1,000 steps (RoboFuME, Sec. V)
+#: RoboFuME's simulation experiments reset every 1,000 steps (as issue 14 quotes the paper)
 DEFAULT_RESET_EVERY = 1000
 
 
-class ResetFreeEnv(TopCameraRendering, gym.Env):
-    """Base of the reset-free pairs: a planar pusher (2 velocity-controlled slide joints) in a scene.
+class ResetFreeEnv(gym.Env):
+    """The reset-free contract shared by every pair (module docstring); subclasses hold the simulator.
 
-    Subclasses set ``SCENE`` (MJCF path), ``INSTRUCTIONS`` (forward, backward, prior...) and
-    implement :meth:`_start_state`, :meth:`_object_state`, :meth:`_succeeds` and :meth:`expert_action`.
-
-    Args:
-        reset_every: env steps between real resets (K; the paper's simulation uses 1,000).
-        instructions: the instruction names observed in the one-hot, a subset of ``INSTRUCTIONS``
-            in any order (default: all of them, forward first, backward second).
-        instruction: the instruction at the start (name or index; default the first).
-        image_size: frame height and width in pixels.
-        frame_skip: physics steps per env step (timestep 0.01 s).
-        privileged_proprio: append the object state (``info["state"]``'s object part) to ``proprio``.
-        render_mode: ``"rgb_array"`` makes ``render()`` return the observed frame.
-
-    Raises:
-        ValueError: a bad ``reset_every``, ``image_size`` or an unknown instruction, named.
+    A subclass sets ``INSTRUCTIONS`` (forward, backward, prior...) and ``ACTION_DIM``, calls
+    :meth:`_init_contract` from its constructor and implements :meth:`_real_reset` (put the scene in a
+    start state drawn from ``np_random``), :meth:`_advance` (apply a clipped action), :meth:`_image`,
+    :meth:`_proprio`, :meth:`state`, :meth:`_succeeds` and :meth:`expert_action`.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
-    SCENE: Path
     INSTRUCTIONS: tuple[str, ...]
-    OBJECT_DIM: int = 2
+    ACTION_DIM: int = 2
 
-    def __init__(self, reset_every: int = DEFAULT_RESET_EVERY, instructions: tuple[str, ...] | None = None,
-                 instruction: str | int = 0, image_size: int = 64, frame_skip: int = 5,
-                 privileged_proprio: bool = False, render_mode: str | None = None, **_: Any) -> None:
-        import mujoco
+    def _init_contract(self, reset_every: int, instructions: tuple[str, ...] | None, instruction: str | int,
+                       image_size: int, proprio_dim: int, render_mode: str | None) -> None:
+        """Check the contract's arguments and set the instruction, counters and spaces.
 
+        Raises:
+            ValueError: a bad ``reset_every``, ``image_size`` or an unknown instruction, named.
+        """
         name = type(self).__name__
         if isinstance(reset_every, bool) or not isinstance(reset_every, int | np.integer) or reset_every < 1:
             raise ValueError(f"{name}: reset_every must be a positive integer (env steps), got {reset_every!r}")
@@ -77,29 +69,21 @@ class ResetFreeEnv(TopCameraRendering, gym.Env):
         names = tuple(self.INSTRUCTIONS if instructions is None else instructions)
         for text in names:
             task_index(text, self.INSTRUCTIONS, kind="instruction")
-        if len(names) < 1 or len(set(names)) != len(names):
-            raise ValueError(f"{name}: instructions must be distinct and non-empty, got {list(names)}")
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError(f"{name}: instructions must be distinct, forward and backward at least, got {list(names)}")
         self.instructions = names
-        self.reset_every = int(reset_every)
-        self.frame_skip = int(frame_skip)
-        self.privileged_proprio = bool(privileged_proprio)
-        self.render_mode = render_mode
-        self._mujoco = mujoco
-        self.model = mujoco.MjModel.from_xml_path(str(self.SCENE))
-        self.data = mujoco.MjData(self.model)
-        self._size = (int(image_size), int(image_size))
-        self._renderer = None
-        self._pusher = self.model.body("pusher").id
         self.instruction = task_index(instruction, names, kind="instruction")
+        self.reset_every = int(reset_every)
+        self.render_mode = render_mode
+        self._size = (int(image_size), int(image_size))
         self.hard_resets = 0
         self.steps_since_hard_reset = 0
         self._needs_hard_reset = True
-        proprio_dim = 4 + (self.OBJECT_DIM if self.privileged_proprio else 0)
         self.observation_space = gym.spaces.Dict({
             "image": gym.spaces.Box(0, 255, (*self._size, 3), np.uint8),
             "proprio": gym.spaces.Box(-np.inf, np.inf, (proprio_dim,), np.float32),
             "task": gym.spaces.Box(0.0, 1.0, (len(names),), np.float32)})
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.ACTION_DIM,), np.float32)
 
     # -- instructions ---------------------------------------------------------------------------
     @property
@@ -124,11 +108,15 @@ class ResetFreeEnv(TopCameraRendering, gym.Env):
         """
         self.instruction = task_index(instruction, self.instructions, kind="instruction")
 
+    def _name(self, instruction: str | int | None) -> str:
+        """The instruction's text (default: the current one); ValueError for an unknown one."""
+        if instruction is None:
+            return self.instruction_name
+        return self.instructions[task_index(instruction, self.instructions, kind="instruction")]
+
     def success(self, instruction: str | int | None = None) -> bool:
         """The simulator's truth: is ``instruction`` (default the current one) achieved now?"""
-        index = self.instruction if instruction is None else task_index(instruction, self.instructions,
-                                                                         kind="instruction")
-        return bool(self._succeeds(self.instructions[index]))
+        return bool(self._succeeds(self._name(instruction)))
 
     # -- gymnasium API --------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
@@ -139,23 +127,18 @@ class ResetFreeEnv(TopCameraRendering, gym.Env):
         hard = (bool(options.get("hard")) or seed is not None or self._needs_hard_reset
                 or self.steps_since_hard_reset >= self.reset_every)
         if hard:
-            self._hard_reset()
+            self._real_reset()
+            self.hard_resets += 1
+            self.steps_since_hard_reset = 0
+            self._needs_hard_reset = False
         return self._observation(), self._info(hard_reset=hard)
-
-    def _hard_reset(self) -> None:
-        self._mujoco.mj_resetData(self.model, self.data)
-        self._start_state()
-        self._mujoco.mj_forward(self.model, self.data)
-        self.hard_resets += 1
-        self.steps_since_hard_reset = 0
-        self._needs_hard_reset = False
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict[str, Any]]:
         action = np.asarray(action, dtype=np.float64)
-        if action.shape != (2,) or not np.all(np.isfinite(action)):
-            raise ValueError(f"{type(self).__name__}: action must be 2 finite numbers, got {action!r}")
-        self.data.ctrl[:] = np.clip(action, -1.0, 1.0) * MAX_SPEED
-        self._mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        if action.shape != (self.ACTION_DIM,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"{type(self).__name__}: action must be {self.ACTION_DIM} finite numbers, "
+                             f"got {action!r}")
+        self._advance(np.clip(action, -1.0, 1.0))
         self.steps_since_hard_reset += 1
         info = self._info(hard_reset=False)
         return self._observation(), float(info["success"]), False, False, info
@@ -167,48 +150,111 @@ class ResetFreeEnv(TopCameraRendering, gym.Env):
     def _observation(self) -> dict[str, np.ndarray]:
         one_hot = np.zeros(len(self.instructions), np.float32)
         one_hot[self.instruction] = 1.0
-        return {"image": self.render_top(), "proprio": self._proprio(), "task": one_hot}
+        return {"image": self._image(), "proprio": self._proprio(), "task": one_hot}
 
-    def _proprio(self) -> np.ndarray:
-        """(4,) pusher xy [m] and velocity [m/s] (+ the object state with ``privileged_proprio``)."""
-        parts = [self.pusher_xy(), self.data.qvel[self._pusher_dofs()]]
-        if self.privileged_proprio:
-            parts.append(self._object_state())
-        return np.concatenate(parts).astype(np.float32)
-
-    def state(self) -> np.ndarray:
-        """Privileged state (4 + OBJECT_DIM,): pusher xy, pusher velocity, object state."""
-        return np.concatenate([self.pusher_xy(), self.data.qvel[self._pusher_dofs()],
-                               self._object_state()]).astype(np.float32)
-
-    def render(self) -> np.ndarray | None:
-        """The observed ``(S, S, 3)`` frame with ``render_mode="rgb_array"``, else None."""
-        return super().render()
-
-    # -- helpers for subclasses -----------------------------------------------------------------
-    def _pusher_dofs(self) -> np.ndarray:
-        return np.array([self.model.joint("pusher_x").dofadr[0], self.model.joint("pusher_y").dofadr[0]])
-
-    def pusher_xy(self) -> np.ndarray:
-        """(2,) the pusher's position [m] (its slide joints' positions: the body sits at the origin)."""
-        return self.data.qpos[[self.model.joint("pusher_x").qposadr[0],
-                               self.model.joint("pusher_y").qposadr[0]]].copy()
-
-    def _set_pusher(self, xy: np.ndarray) -> None:
-        self.data.qpos[self.model.joint("pusher_x").qposadr[0]] = xy[0]
-        self.data.qpos[self.model.joint("pusher_y").qposadr[0]] = xy[1]
-
-    def _start_state(self) -> None:
+    # -- the simulator's part -------------------------------------------------------------------
+    def _real_reset(self) -> None:
         raise NotImplementedError
 
-    def _object_state(self) -> np.ndarray:
+    def _advance(self, action: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _image(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _proprio(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def state(self) -> np.ndarray:
+        """The privileged state, (S,) float32 (``info["state"]``)."""
         raise NotImplementedError
 
     def _succeeds(self, instruction: str) -> bool:
         raise NotImplementedError
 
     def expert_action(self, instruction: str | int | None = None) -> np.ndarray:
-        """(2,) float32 in [-1, 1]: the privileged scripted expert's action for ``instruction``."""
+        """(ACTION_DIM,) float32 in [-1, 1]: the privileged scripted expert's action for ``instruction``."""
+        raise NotImplementedError
+
+
+class PlanarPusherEnv(TopCameraRendering, ResetFreeEnv):
+    """A reset-free pair in robokit's own MJCF: a planar pusher (2 velocity-controlled slide joints).
+
+    Subclasses set ``SCENE`` (MJCF path), ``INSTRUCTIONS`` and implement :meth:`_start_state`,
+    :meth:`_object_state`, :meth:`_succeeds` and :meth:`expert_action`.
+
+    Args:
+        reset_every: env steps between real resets (K; the paper's simulation uses 1,000).
+        instructions: the instruction names observed in the one-hot, a subset of ``INSTRUCTIONS``
+            in any order, forward and backward first (default: all of them).
+        instruction: the instruction at the start (name or index; default the first).
+        image_size: frame height and width in pixels.
+        frame_skip: physics steps per env step (timestep 0.01 s).
+        privileged_proprio: append the object state (``info["state"]``'s object part) to ``proprio``.
+        render_mode: ``"rgb_array"`` makes ``render()`` return the observed frame.
+
+    Raises:
+        ValueError: a bad ``reset_every``, ``image_size`` or an unknown instruction, named.
+    """
+
+    SCENE: Path
+    OBJECT_DIM: int = 2
+
+    def __init__(self, reset_every: int = DEFAULT_RESET_EVERY, instructions: tuple[str, ...] | None = None,
+                 instruction: str | int = 0, image_size: int = 64, frame_skip: int = 5,
+                 privileged_proprio: bool = False, render_mode: str | None = None) -> None:
+        import mujoco
+
+        self.privileged_proprio = bool(privileged_proprio)
+        self._init_contract(reset_every, instructions, instruction, image_size,
+                            4 + (self.OBJECT_DIM if self.privileged_proprio else 0), render_mode)
+        self.frame_skip = int(frame_skip)
+        self._mujoco = mujoco
+        self.model = mujoco.MjModel.from_xml_path(str(self.SCENE))
+        self.data = mujoco.MjData(self.model)
+        self._renderer = None
+        self._pusher_q = [self.model.joint(j).qposadr[0] for j in ("pusher_x", "pusher_y")]
+        self._pusher_v = [self.model.joint(j).dofadr[0] for j in ("pusher_x", "pusher_y")]
+
+    def _real_reset(self) -> None:
+        self._mujoco.mj_resetData(self.model, self.data)
+        self._start_state()
+        self._mujoco.mj_forward(self.model, self.data)
+
+    def _advance(self, action: np.ndarray) -> None:
+        self.data.ctrl[:] = action * MAX_SPEED
+        self._mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+
+    def _image(self) -> np.ndarray:
+        return self.render_top()
+
+    def _proprio(self) -> np.ndarray:
+        """(4,) pusher xy [m] and velocity [m/s] (+ the object state with ``privileged_proprio``)."""
+        parts = [self.pusher_xy(), self.data.qvel[self._pusher_v]]
+        if self.privileged_proprio:
+            parts.append(self._object_state())
+        return np.concatenate(parts).astype(np.float32)
+
+    def state(self) -> np.ndarray:
+        """Privileged state (4 + OBJECT_DIM,): pusher xy, pusher velocity, object state."""
+        return np.concatenate([self.pusher_xy(), self.data.qvel[self._pusher_v],
+                               self._object_state()]).astype(np.float32)
+
+    def render(self) -> np.ndarray | None:
+        """The observed ``(S, S, 3)`` frame with ``render_mode="rgb_array"``, else None."""
+        return super().render()
+
+    def pusher_xy(self) -> np.ndarray:
+        """(2,) the pusher's position [m] (its slide joints' positions: the body sits at the origin)."""
+        return self.data.qpos[self._pusher_q].copy()
+
+    def _set_pusher(self, xy: np.ndarray) -> None:
+        self.data.qpos[self._pusher_q] = xy
+
+    def _start_state(self) -> None:
+        raise NotImplementedError
+
+    def _object_state(self) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -218,7 +264,7 @@ def move_towards(current: np.ndarray, target: np.ndarray, gain: float = 30.0) ->
 
 
 # ---------------------------------------------------------------------------------------------
-class PushBackForthEnv(ResetFreeEnv):
+class PushBackForthEnv(PlanarPusherEnv):
     """robokit/PushBackForth-v0: push the puck from the start zone to the green zone and back.
 
     Prior instructions push it to the red (north) and blue (south) zones. Success: the puck's
@@ -258,8 +304,7 @@ class PushBackForthEnv(ResetFreeEnv):
 
     def expert_action(self, instruction: str | int | None = None) -> np.ndarray:
         """Go behind the puck (around it when needed), then push it along the line to the zone."""
-        name = self.instruction_name if instruction is None else \
-            self.instructions[task_index(instruction, self.instructions, kind="instruction")]
+        name = self._name(instruction)
         block, pusher, target = self.block_xy(), self.pusher_xy(), self.zones[name]
         offset = target - block
         distance = float(np.linalg.norm(offset))
@@ -283,7 +328,7 @@ class PushBackForthEnv(ResetFreeEnv):
         return np.clip(along_dir * speed + correction, -1.0, 1.0).astype(np.float32)
 
 
-class DrawerOpenCloseEnv(ResetFreeEnv):
+class DrawerOpenCloseEnv(PlanarPusherEnv):
     """robokit/DrawerOpenClose-v0: open the drawer (pull it by its T-handle) and close it again.
 
     The drawer slides along y (0 = closed, 0.15 m = fully out); its handle is a bar 4 cm in
@@ -324,8 +369,7 @@ class DrawerOpenCloseEnv(ResetFreeEnv):
 
     def expert_action(self, instruction: str | int | None = None) -> np.ndarray:
         """Hook behind the bar from the side and pull (open), or come from above and push (close)."""
-        name = self.instruction_name if instruction is None else \
-            self.instructions[task_index(instruction, self.instructions, kind="instruction")]
+        name = self._name(instruction)
         if self._succeeds(name):
             return np.zeros(2, np.float32)
         opening = self.opening()
