@@ -275,7 +275,8 @@ def plot(results: dict, out: Path) -> list[str]:
             continue
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
         for run in results[name]["runs"]:
-            ax.plot(run["env_steps"], run["eval_return"], marker="o", ms=3, label=f"SAC seed {run['seed']}")
+            ax.plot(run["env_steps"], run["eval_return"], marker="o", ms=3,
+                    label=run.get("label", f"SAC seed {run['seed']}"))
         rand = results[name]["random"]["return"]
         ax.axhspan(rand["low"], rand["high"], color="gray", alpha=0.3,
                    label=f"random policy (95% CI, {results[name]['random']['episodes']} episodes)")
