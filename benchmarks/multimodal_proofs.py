@@ -1,21 +1,24 @@
 """Issue 10's learning proofs on CPU, reduced: SAC from pixels, SAC from point clouds, multi-task BC.
 
-Three experiments (``--only`` picks some), each a short CPU run:
+Three experiments (``--only`` picks some), each a short CPU run, every seed reported:
 
 - ``pixels``: SAC (robokit's, DrQ-style shared CNN trained by the critic, random shift) on
-  ``robokit/InvertedPendulumPixels-v0`` (32x32 RGB, 3 stacked frames, 200-step episodes), one
-  run per seed; eval return (5 episodes) against env steps. The CNN is cut to 2 layers of 16
-  filters so a run fits a shared 2-core CPU.
+  ``robokit/InvertedPendulumPixels-v1`` (32x32 RGB from a camera tracking the cart, 3 stacked
+  frames, action repeat 2, 200-step episodes = 100 actions), one run per seed; eval return
+  against env steps (the trainer's steps: actions, 2 simulator steps each). The CNN is cut to 2 layers of 16 filters so a
+  run fits a shared 2-core CPU.
 - ``pointcloud``: SAC with the PointNet encoder on ``robokit/ArmReachCloud-v0`` (points on the
   arm's and the goal disc's surfaces, plus joint proprio; dense reward minus distance).
 - ``multitask``: BC conditioned on the task one-hot of ``robokit/ArmReachMultiTask-v0`` from
   noisy scripted demonstrations of both tasks (sampled balanced across tasks with
   :class:`robokit.data.samplers.TaskSampler`); success per task, against the same BC with the
-  task vector zeroed (it cannot tell the goals apart).
+  task vector zeroed (it cannot tell the goals apart), one run per seed.
 
-Budgets are far below the papers' (see ``BUDGETS``; docs/multimodal_envs.md has the figures).
-Outputs under ``--out``: each run's trainer folder (metrics.csv), ``results.json``, one PNG per
-experiment; the last stdout line is the benchmark JSON object.
+Each SAC experiment also evaluates a uniformly random policy on the same evaluation resets (mean
+return with a 95% Student-t interval over episodes); across seeds the final evaluations get a 95%
+interval too. Budgets are far below the papers' (see ``BUDGETS``; docs/multimodal_envs.md has
+the figures). Outputs under ``--out``: each run's trainer folder (metrics.csv), ``results.json``,
+one PNG per experiment; the last stdout line is the benchmark JSON object.
 """
 
 from __future__ import annotations
@@ -34,53 +37,108 @@ import torch
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
-PIXEL_ENV = "robokit/InvertedPendulumPixels-v0"
+PIXEL_ENV = "robokit/InvertedPendulumPixels-v1"
 CLOUD_ENV = "robokit/ArmReachCloud-v0"
 TASK_ENV = "robokit/ArmReachMultiTask-v0"
+PIXEL_STEPS, CLOUD_STEPS = 2500, 2500
+#: random-shift padding for 32x32 frames: DrQ's 4 px is for 84x84 (5% of a side); 2 px is 6% of 32
+PIXEL_PAD = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class SacBudget:
+    """One SAC experiment's budget: env steps and seeds, batch, UTD, warm-up, eval schedule."""
+
+    steps: int
+    seeds: tuple[int, ...]
+    batch: int
+    eval_every: int
+    eval_episodes: int
+    warmup: int
+    utd: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    pixel_steps: int
-    pixel_seeds: tuple[int, ...]
-    cloud_steps: int
-    cloud_seeds: tuple[int, ...]
-    sac_batch: int
-    eval_every: int
-    eval_episodes: int
+    pixels: SacBudget
+    cloud: SacBudget
     demos_per_task: int
     bc_steps: int
+    bc_seeds: tuple[int, ...]
     bc_eval_episodes: int
+    baseline_episodes: int
+    """uniformly random policy episodes per experiment (the reference line)"""
 
 
 BUDGETS = {
-    "full": Budget(pixel_steps=600, pixel_seeds=(0, 1, 2), cloud_steps=1500, cloud_seeds=(0,), sac_batch=32,
-                   eval_every=150, eval_episodes=5, demos_per_task=40, bc_steps=1500, bc_eval_episodes=20),
-    "quick": Budget(pixel_steps=60, pixel_seeds=(0,), cloud_steps=60, cloud_seeds=(0,), sac_batch=16,
-                    eval_every=30, eval_episodes=2, demos_per_task=4, bc_steps=50, bc_eval_episodes=3),
+    "full": Budget(pixels=SacBudget(steps=PIXEL_STEPS, seeds=(0, 1, 2), batch=32, eval_every=500, eval_episodes=5,
+                                    warmup=500),
+                   cloud=SacBudget(steps=CLOUD_STEPS, seeds=(0, 1, 2), batch=64, eval_every=500, eval_episodes=5,
+                                   warmup=500),
+                   demos_per_task=40, bc_steps=1500, bc_seeds=(0, 1, 2), bc_eval_episodes=20, baseline_episodes=30),
+    "quick": Budget(pixels=SacBudget(steps=60, seeds=(0,), batch=16, eval_every=30, eval_episodes=2, warmup=20),
+                    cloud=SacBudget(steps=60, seeds=(0,), batch=16, eval_every=30, eval_episodes=2, warmup=20),
+                    demos_per_task=4, bc_steps=50, bc_seeds=(0,), bc_eval_episodes=3, baseline_episodes=3),
 }
 
 
-def sac_run(env_id: str, seed: int, budget: Budget, out: Path, agent_options: dict) -> dict:
-    """One robokit SAC run through the trainer; returns its eval curve (env steps, returns)."""
+def sac_run(env_id: str, seed: int, budget: SacBudget, out: Path, agent_options: dict) -> dict:
+    """One robokit SAC run through the trainer; returns its eval curve (env steps, returns, success)."""
     from robokit.algos import SACConfig
     from robokit.nets.encoders import EncoderConfig
     from robokit.trainers.plotting import read_eval_curve
     from robokit.trainers.trainer import config_class_for, train
 
     encoder = EncoderConfig(**agent_options.pop("encoder", {}))
-    steps = budget.pixel_steps if env_id == PIXEL_ENV else budget.cloud_steps
-    agent = SACConfig(batch_size=budget.sac_batch, warmup_steps=min(200, steps // 4), encoder=encoder,
+    agent = SACConfig(batch_size=budget.batch, utd_ratio=budget.utd, warmup_steps=budget.warmup, encoder=encoder,
                       **agent_options)
-    config = config_class_for("sac")(env=env_id, online_steps=steps, seed=seed, out=out, logger=("csv",),
+    config = config_class_for("sac")(env=env_id, online_steps=budget.steps, seed=seed, out=out, logger=("csv",),
                                      eval_every=budget.eval_every, eval_episodes=budget.eval_episodes,
                                      log_every=budget.eval_every, checkpoint_every=10**9, progress=False,
                                      overwrite=True, agent=agent)
     started = time.perf_counter()
-    summary = train("sac", config)
+    train("sac", config)
     curve = read_eval_curve(out / "metrics.csv")
+    seconds = time.perf_counter() - started
+    updates = max(0, budget.steps - budget.warmup) * budget.utd
     return {"seed": seed, "env_steps": curve["env_steps"], "eval_return": curve["mean"],
-            "final_return": summary.get("final_return"), "seconds": round(time.perf_counter() - started, 1)}
+            "eval_success": curve["success"], "final_return": curve["mean"][-1], "updates": updates,
+            "seconds": round(seconds, 1), "updates_per_s": round(updates / seconds, 2)}
+
+
+class RandomPolicy:
+    """Uniform actions in [-1, 1]^A from a seeded generator (``act`` as an agent's)."""
+
+    def __init__(self, action_dim: int, seed: int) -> None:
+        self.rng, self.action_dim = np.random.default_rng(seed), action_dim
+
+    def act(self, _obs, deterministic: bool = True) -> np.ndarray:
+        return self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
+
+
+def random_baseline(env_id: str, episodes: int, seed: int = 0) -> dict:
+    """The uniformly random policy on the eval episodes' reset seeds: per-episode returns,
+    mean with a 95% interval (Student t over episodes), success rate where the env has one."""
+    from robokit.envs import make_env
+    from robokit.intact.protocol import mean_ci95
+    from robokit.trainers.evaluation import eval_seeds, evaluate_episode
+
+    env = make_env(env_id)
+    policy = RandomPolicy(int(env.action_space.shape[0]), seed)
+    records = [evaluate_episode(policy, env, reset_seed) for reset_seed in eval_seeds(seed, episodes)]
+    env.close()
+    returns = [r["return"] for r in records]
+    out = {"episodes": episodes, "return": mean_ci95(returns), "returns": [round(x, 3) for x in returns]}
+    if all(r["has_success"] for r in records):
+        out["success_rate"] = float(np.mean([r["success"] for r in records]))
+    return out
+
+
+def over_seeds(runs: list[dict], last: int = 1) -> dict:
+    """Mean and 95% interval over seeds of each run's mean eval return over its ``last`` evaluations."""
+    from robokit.intact.protocol import mean_ci95
+
+    return {"last_evals": last, **mean_ci95([float(np.mean(r["eval_return"][-last:])) for r in runs])}
 
 
 #: DrQ's SAC settings (denisyarats/drq config.yaml: lr 1e-3, init_temperature 0.1, critic_tau 0.01);
@@ -88,19 +146,30 @@ def sac_run(env_id: str, seed: int, budget: Budget, out: Path, agent_options: di
 DRQ_SAC = {"actor_lr": 1e-3, "critic_lr": 1e-3, "temperature_lr": 1e-3, "init_temperature": 0.1, "tau": 0.01}
 
 
+def sac_experiment(env_id: str, name: str, budget: SacBudget, baseline_episodes: int, out: Path,
+                   options: dict, encoder_note: str) -> dict:
+    """Every seed's run, the random baseline, and the across-seed interval of the final evals."""
+    runs = [sac_run(env_id, seed, budget, out / f"{name}_seed{seed}", {**options, "encoder": dict(options["encoder"])})
+            for seed in budget.seeds]
+    return {"env": env_id, "encoder": encoder_note, "budget": dataclasses.asdict(budget),
+            "agent": {k: v for k, v in options.items() if k != "encoder"}, "runs": runs,
+            "final": over_seeds(runs, 1), "last2": over_seeds(runs, 2),
+            "random": random_baseline(env_id, baseline_episodes)}
+
+
 def pixels(budget: Budget, out: Path) -> dict:
     """SAC from 32x32 pixels (3 frames) on InvertedPendulum, one run per seed."""
-    options = {"hidden_dims": (256, 256), "encoder": {"cnn_layers": 2, "cnn_filters": 16}, **DRQ_SAC}
-    runs = [sac_run(PIXEL_ENV, seed, budget, out / f"pixels_seed{seed}", dict(options)) for seed in budget.pixel_seeds]
-    return {"env": PIXEL_ENV, "encoder": "cnn 2 layers x 16 filters, feature 50, random shift 4", "runs": runs}
+    options = {"hidden_dims": (256, 256), "encoder": {"cnn_layers": 2, "cnn_filters": 16, "shift_pad": PIXEL_PAD},
+               **DRQ_SAC}
+    return sac_experiment(PIXEL_ENV, "pixels", budget.pixels, budget.baseline_episodes, out, options,
+                          f"cnn 2 layers x 16 filters, feature 50, random shift {PIXEL_PAD}")
 
 
 def pointcloud(budget: Budget, out: Path) -> dict:
     """SAC with PointNet on the ArmReach point-cloud task."""
     options = {"hidden_dims": (256, 256), "encoder": {"pointnet_widths": (32, 64)}, **DRQ_SAC}
-    runs = [sac_run(CLOUD_ENV, seed, budget, out / f"pointcloud_seed{seed}", dict(options))
-            for seed in budget.cloud_seeds]
-    return {"env": CLOUD_ENV, "encoder": "pointnet (32, 64) + max pool, feature 50", "runs": runs}
+    return sac_experiment(CLOUD_ENV, "pointcloud", budget.cloud, budget.baseline_episodes, out, options,
+                          "pointnet (32, 64) + max pool, feature 50")
 
 
 def scripted_demos(per_task: int, seed: int) -> list:
@@ -145,8 +214,8 @@ def success_rates(policy, tasks: tuple[str, ...], episodes: int, blind: bool = F
     return rates
 
 
-def multitask(budget: Budget, out: Path, seed: int = 0) -> dict:
-    """BC on both tasks' demos, with the task one-hot and with it zeroed."""
+def bc_seed(budget: Budget, seed: int) -> dict:
+    """One seed: fresh noisy demos, then BC with the task one-hot and with it zeroed."""
     from robokit.algos import BCConfig, make_agent
     from robokit.data import Episode
     from robokit.data.formats import episodes_to_buffer
@@ -156,10 +225,8 @@ def multitask(budget: Budget, out: Path, seed: int = 0) -> dict:
 
     started = time.perf_counter()
     demos = scripted_demos(budget.demos_per_task, seed)
-    result: dict = {"env": TASK_ENV, "demos": {t: sum(e.task == t for e in demos) for t in TASKS},
-                    "demo_success": float(np.mean([e.infos["success"].any() for e in demos])),
-                    "scripted": success_rates(lambda _obs, env: env.unwrapped.scripted_action(), tuple(TASKS),
-                                              budget.bc_eval_episodes)}
+    result: dict = {"seed": seed, "demos": {t: sum(e.task == t for e in demos) for t in TASKS},
+                    "demo_success": float(np.mean([e.infos["success"].any() for e in demos]))}
     for blind in (False, True):
         episodes = [Episode({**e.observations, "task": e.observations["task"] * (0.0 if blind else 1.0)},
                             e.actions, e.rewards, e.terminated, e.truncated, e.infos, task=e.task) for e in demos]
@@ -174,7 +241,29 @@ def multitask(budget: Budget, out: Path, seed: int = 0) -> dict:
     return result
 
 
+def multitask(budget: Budget, out: Path) -> dict:
+    """BC on both tasks' demos, with the task one-hot and with it zeroed, one run per seed; the
+    scripted controller (no noise) and the random policy on the same evaluation resets."""
+    from robokit.envs.multitask import TASKS
+    from robokit.intact.protocol import mean_ci95
+
+    runs = [bc_seed(budget, seed) for seed in budget.bc_seeds]
+    tasks = tuple(TASKS)
+    rng = np.random.default_rng(0)
+    summary = {variant: {task: mean_ci95([r[variant][task] for r in runs]) for task in tasks}
+               for variant in ("conditioned", "blind")}
+    for variant in ("conditioned", "blind"):
+        summary[variant]["both"] = mean_ci95([np.mean([r[variant][t] for t in tasks]) for r in runs])
+    return {"env": TASK_ENV, "runs": runs, "summary": summary,
+            "scripted": success_rates(lambda _obs, env: env.unwrapped.scripted_action(), tasks,
+                                      budget.bc_eval_episodes),
+            "random": success_rates(lambda _obs, _env: rng.uniform(-1, 1, 2).astype(np.float32), tasks,
+                                    budget.bc_eval_episodes)}
+
+
 def plot(results: dict, out: Path) -> list[str]:
+    """One PNG per experiment: eval return per seed with the random policy's 95% band; success
+    per task (mean over seeds, 95% interval) for multi-task BC."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,13 +273,17 @@ def plot(results: dict, out: Path) -> list[str]:
     for name in ("pixels", "pointcloud"):
         if name not in results:
             continue
-        fig, ax = plt.subplots(figsize=(5, 3.2))
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
         for run in results[name]["runs"]:
-            ax.plot(run["env_steps"], run["eval_return"], marker="o", label=f"seed {run['seed']}")
+            ax.plot(run["env_steps"], run["eval_return"], marker="o", ms=3,
+                    label=run.get("label", f"SAC seed {run['seed']}"))
+        rand = results[name]["random"]["return"]
+        ax.axhspan(rand["low"], rand["high"], color="gray", alpha=0.3,
+                   label=f"random policy (95% CI, {results[name]['random']['episodes']} episodes)")
         ax.set_xlabel("env steps")
         ax.set_ylabel("eval return (mean of episodes)")
         ax.set_title(f"SAC on {results[name]['env']}", fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / f"{name}_sac.png"
         fig.savefig(path, dpi=120)
@@ -198,15 +291,19 @@ def plot(results: dict, out: Path) -> list[str]:
         written.append(str(path))
     if "multitask" in results:
         mt = results["multitask"]
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        tasks = list(mt["conditioned"])
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        tasks = list(mt["scripted"])
         x = np.arange(len(tasks))
-        ax.bar(x - 0.2, [mt["conditioned"][t] for t in tasks], 0.4, label="BC + task one-hot")
-        ax.bar(x + 0.2, [mt["blind"][t] for t in tasks], 0.4, label="BC, task zeroed")
+        for offset, variant, label in ((-0.2, "conditioned", "BC + task one-hot"), (0.2, "blind", "BC, task zeroed")):
+            stats = [mt["summary"][variant][t] for t in tasks]
+            ax.bar(x + offset, [s["mean"] for s in stats], 0.4, yerr=[s["ci95"] for s in stats], capsize=4,
+                   label=f"{label} ({len(mt['runs'])} seeds, 95% CI)")
+        ax.scatter(x, [mt["scripted"][t] for t in tasks], marker="_", s=900, color="k", label="scripted expert")
+        ax.scatter(x, [mt["random"][t] for t in tasks], marker="x", color="gray", label="random policy")
         ax.set_xticks(x, tasks)
         ax.set_ylabel("success rate")
-        ax.set_ylim(0, 1.05)
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, 1.1)
+        ax.legend(fontsize=7)
         ax.set_title(f"multi-task BC on {mt['env']}", fontsize=9)
         fig.tight_layout()
         path = out / "multitask_bc.png"
@@ -222,15 +319,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=("multitask", "pointcloud", "pixels"),
                         default=["multitask", "pointcloud", "pixels"])
     parser.add_argument("--out", type=Path, default=Path("runs/multimodal_proofs"))
-    parser.add_argument("--pixel-steps", type=int, help="override the budget's env steps per pixel run")
-    parser.add_argument("--pixel-seeds", type=int, nargs="+", help="override the budget's pixel seeds")
+    for name in ("pixel", "cloud"):
+        parser.add_argument(f"--{name}-steps", type=int, help=f"override the {name} runs' env steps")
+        parser.add_argument(f"--{name}-seeds", type=int, nargs="+", help=f"override the {name} runs' seeds")
+    parser.add_argument("--bc-seeds", type=int, nargs="+", help="override the multi-task BC seeds")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    budget = BUDGETS["quick" if args.quick else "full"]
-    if args.pixel_steps:
-        budget = dataclasses.replace(budget, pixel_steps=args.pixel_steps)
-    if args.pixel_seeds:
-        budget = dataclasses.replace(budget, pixel_seeds=tuple(args.pixel_seeds))
+    budget = budget_from(args)
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -238,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only:
         results[name] = experiments[name](budget, args.out)
         results_path.write_text(json.dumps(results, indent=2))
-        print(f"{name}: {json.dumps(results[name])[:400]}", flush=True)
+        print(f"{name}: {json.dumps(_headline(results[name]))}", flush=True)
     results["pngs"] = plot(results, args.out)
     results_path.write_text(json.dumps(results, indent=2))
     summary = {"benchmark": "multimodal_proofs", "unit": "eval return / success rate", "higher_is_better": True,
@@ -250,11 +345,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def budget_from(args: argparse.Namespace) -> Budget:
+    """The --quick or full budget with the command line's step and seed overrides."""
+    budget = BUDGETS["quick" if args.quick else "full"]
+    for name, field in (("pixel", "pixels"), ("cloud", "cloud")):
+        sac = getattr(budget, field)
+        if getattr(args, f"{name}_steps"):
+            sac = dataclasses.replace(sac, steps=getattr(args, f"{name}_steps"))
+        if getattr(args, f"{name}_seeds"):
+            sac = dataclasses.replace(sac, seeds=tuple(getattr(args, f"{name}_seeds")))
+        budget = dataclasses.replace(budget, **{field: sac})
+    if args.bc_seeds:
+        budget = dataclasses.replace(budget, bc_seeds=tuple(args.bc_seeds))
+    return budget
+
+
 def _headline(result: dict) -> dict:
-    if "runs" in result:
-        return {f"seed{r['seed']}": [round(r["eval_return"][0], 2), round(r["eval_return"][-1], 2)]
-                for r in result["runs"]}
-    return {"conditioned": result["conditioned"], "blind": result["blind"]}
+    if "runs" in result and "final" in result:
+        return {"first_last": {f"seed{r['seed']}": [round(r["eval_return"][0], 2), round(r["eval_return"][-1], 2)]
+                               for r in result["runs"]},
+                "final_mean_ci95": [round(result["final"]["mean"], 2), round(result["final"]["ci95"], 2)],
+                "random_mean_ci95": [round(result["random"]["return"]["mean"], 2),
+                                     round(result["random"]["return"]["ci95"], 2)]}
+    return {variant: {t: [round(v["mean"], 3), round(v["ci95"], 3)] for t, v in result["summary"][variant].items()}
+            for variant in ("conditioned", "blind")} | {"scripted": result["scripted"], "random": result["random"]}
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ Architecture, the same for every ``*_drq`` contender (robokit's pixel encoder, D
 How each library wires it (each as its users run it):
 - robokit_drq: ``robokit.algos.SAC`` on an image observation spec: one conv body shared by
   actor and critic, trained by the critic loss only (the actor reads detached features; DrQ's
-  rule), a trunk per network, the target critic with its own body copy.
+  rule), a trunk per network, the target critic with its own body copy. The actor step reuses
+  the body output of the critic step (DrQ-v2's encode-once rule, ``encoder.reuse_features``).
+- robokit_reencode (reported in notes, not a peer): the same with ``reuse_features=False``: the
+  actor step runs the body again (DrQ's rule; robokit before the feature cache).
 - sb3_drq: Stable-Baselines3 ``SAC("CnnPolicy")`` with ``features_extractor_class`` set to the
   body + trunk above (features_dim 50) and ``net_arch=[256, 256]``; SB3's default
   ``share_features_extractor=False``: the actor and the critic each own a conv body, and the
@@ -187,10 +190,11 @@ def make_torchrl():
 
 
 # -- robokit -------------------------------------------------------------------------------------
-def make_robokit(batch: int):
+def make_robokit(batch: int, reuse_features: bool = True):
     """An update function on robokit's pixel SAC: ``SAC`` on ``ImageSpec(84, 84, 3, frame_stack=3)``
     with the default image encoder (DrQ body shared, critic-trained; 50-feature trunks) and
-    augmentation off; or (None, reason)."""
+    augmentation off; or (None, reason). ``reuse_features=False``: the actor step re-encodes the
+    batch (DrQ's rule, robokit before the feature cache), reported in ``notes`` only."""
     try:
         from robokit.algos import SAC, SACConfig
         from robokit.nets.encoders import EncoderConfig
@@ -199,7 +203,8 @@ def make_robokit(batch: int):
         return None, f"robokit has no image observation specs here: {err}"
     config = SACConfig(hidden_dims=HIDDEN, batch_size=batch,
                        encoder=EncoderConfig(image="cnn", feature_dim=FEATURES, augment="none",
-                                             cnn_filters=FILTERS, cnn_layers=CONV_LAYERS))
+                                             cnn_filters=FILTERS, cnn_layers=CONV_LAYERS,
+                                             reuse_features=reuse_features))
     agent = SAC(config, ImageSpec(HEIGHT, WIDTH, RGB, frame_stack=FRAMES), ACT)
     return agent.update, None
 
@@ -236,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     channels_first = random_batches(2, batch, 0, channels_last=False)
     contenders, batches, why = {}, {}, {}
     for name, (make, data) in {"robokit_drq": (lambda: make_robokit(batch), random_batches(2, batch, 0, channels_last=True)),
+                               "robokit_reencode": (lambda: make_robokit(batch, reuse_features=False),
+                                                    random_batches(2, batch, 0, channels_last=True)),
                                "sb3_drq": (lambda: make_sb3(channels_first), channels_first),
                                "torchrl_drq": (make_torchrl, channels_first),
                                "sb3_nature": (lambda: make_sb3(channels_first, nature=True), channels_first)}.items():
@@ -255,6 +262,9 @@ def report(median: dict[str, float], why: dict[str, str | None], batch: int, loa
     notes = (f"84x84x3 frame stack 3 (9 ch uint8), batch {batch}, action {ACT}; DrQ conv body (32 filters 3x3, "
              f"{CONV_LAYERS} layers, first stride 2) -> trunk Linear {body_dim()}->{FEATURES} + LayerNorm + tanh -> "
              f"MLP {HIDDEN}; 2 critics; no augmentation; {threads} thread(s), updates per CPU-second; load {load}")
+    if "robokit_reencode" in median:
+        notes += f"; robokit re-encoding the batch in the actor step (reuse_features False, DrQ's rule): " \
+                 f"{median['robokit_reencode']:.3f} upd/s"
     if "sb3_nature" in median:
         notes += f"; sb3 default CnnPolicy (NatureCNN, 512 features; different network, not a peer): " \
                  f"{median['sb3_nature']:.3f} upd/s"

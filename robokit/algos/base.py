@@ -34,6 +34,7 @@ from robokit.core.config import check_ranges, to_dict
 from robokit.nets.encoders import (
     EncodedHead,
     EncoderConfig,
+    FeatureCache,
     augment_images,
     build_body,
     image_keys,
@@ -108,6 +109,8 @@ class Agent(nn.Module):
                 self.obs_spec, self.encoder_config)
         self.__dict__["_shared_body"] = shared  # registered by the network that trains it (on_features)
         self.__dict__["_body_owned"] = False
+        #: the shared body's outputs within one update (reused by reads that do not train it)
+        self.__dict__["_feature_cache"] = FeatureCache() if shared is not None else None
         self._image_keys = image_keys(self.obs_spec)
         # on the device the agent is built on (``with torch.device("cuda"): Agent(...)``), so
         # sampling with it works on CUDA tensors; CPU otherwise
@@ -131,7 +134,15 @@ class Agent(nn.Module):
             return EncodedHead(head, build_body(self.obs_spec, cfg), cfg.feature_dim, owns_body=True, detach=False)
         owns = trains_encoder and not self._body_owned
         self.__dict__["_body_owned"] = self._body_owned or owns
-        return EncodedHead(head, self._shared_body, cfg.feature_dim, owns_body=owns, detach=not trains_encoder)
+        return EncodedHead(head, self._shared_body, cfg.feature_dim, owns_body=owns, detach=not trains_encoder,
+                           cache=self._feature_cache)
+
+    def reusing_features(self) -> contextlib.AbstractContextManager:
+        """Context of one update: reads of the shared encoder that do not train it reuse its output
+        on the same batch (``encoder.reuse_features``, DrQ-v2; :class:`~robokit.nets.encoders.FeatureCache`)."""
+        if self._feature_cache is None or not self.encoder_config.reuse_features:
+            return contextlib.nullcontext()
+        return self._feature_cache.scope()
 
     def obs_batch(self, obs: Any) -> tuple[Any, bool]:
         """Validate numpy observations against the spec and batch them on the agent's device:

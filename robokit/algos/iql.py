@@ -129,7 +129,8 @@ class IQL(Agent):
             group["lr"] = lr
         metrics: dict[str, float] = {}
         for part in self.minibatches(batch):
-            metrics = self._update_once(part)
+            with self.reusing_features():  # V encodes the batch, the actor reuses it; Q trains the body
+                metrics = self._update_once(part)
         self.num_updates += 1
         metrics["train/actor_lr"] = lr
         return metrics

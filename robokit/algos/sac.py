@@ -186,13 +186,17 @@ class SAC(Agent):
         return metrics
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Critic on each of k minibatches, then actor and temperature once (``actor_batch``)."""
+        """Critic on each of k minibatches, then actor and temperature once (``actor_batch``).
+
+        With a shared encoder the actor step reads the body output of the last critic step's batch
+        (computed before that step's optimizer step, DrQ-v2; ``encoder.reuse_features``)."""
         check_batch(batch, BATCH_KEYS, self.name)
         metrics: dict[str, float] = {}
         parts = self.minibatches(batch)
-        for part in parts:
-            metrics = self.update_critic(part)
-        metrics.update(self.update_actor(batch if self.config.actor_batch == "full" else parts[-1]))
+        with self.reusing_features():
+            for part in parts:
+                metrics = self.update_critic(part)
+            metrics.update(self.update_actor(batch if self.config.actor_batch == "full" else parts[-1]))
         self.num_updates += 1
         return metrics
 

@@ -22,6 +22,7 @@ ENV_SPECS = {
     "robokit/ArmReachMultiTask-v0": ("robokit.envs.multitask:ArmReachMultiTaskEnv", 50),
     "robokit/ArmReachDensePixels-v0": ("robokit.envs.pixels:registered_pixel_env", None),
     "robokit/InvertedPendulumPixels-v0": ("robokit.envs.pixels:registered_pixel_env", None),
+    "robokit/InvertedPendulumPixels-v1": ("robokit.envs.pixels:registered_pixel_env", None),
     "robokit/BernoulliBandit-v0": ("robokit.envs.stochastic:BernoulliBanditEnv", 1),
     "robokit/FrozenLake-v0": ("robokit.envs.stochastic:frozen_lake", None),
     "robokit/FrozenLake8x8-v0": ("robokit.envs.stochastic:frozen_lake_8x8", None),
@@ -47,6 +48,12 @@ ENV_KWARGS: dict[str, dict] = {
     # 32x32 and 200-step episodes: sized so pixel SAC runs on a CPU (docs/multimodal_envs.md)
     "robokit/InvertedPendulumPixels-v0": {"env_id": "InvertedPendulum-v5", "size": 32, "frame_stack": 3,
                                           "max_episode_steps": 200},
+    # v1: a camera tracking the cart at 1.2 m, level with the pole's middle (the pole spans half
+    # the frame instead of a third), and DrQ's action repeat (2): 100 actions per 200-step episode
+    "robokit/InvertedPendulumPixels-v1": {"env_id": "InvertedPendulum-v5", "size": 32, "frame_stack": 3,
+                                          "max_episode_steps": 200, "action_repeat": 2,
+                                          "default_camera_config": {"trackbodyid": 1, "distance": 1.2,
+                                                                    "lookat": (0.0, 0.0, 0.3), "elevation": 0.0}},
 }
 
 

@@ -38,12 +38,40 @@ class PixelOptions:
     """observe the dict {"image", "proprio"} (the env's own observation as proprio)"""
     camera: str | None = None
     """camera name to render from (default: the env's own default camera)"""
+    action_repeat: int = 1
+    """each action is applied this many times, rewards summed, one frame rendered (DrQ's action_repeat)"""
 
     def __post_init__(self) -> None:
         if self.size < 8:
             raise ValueError(f"--pixel-size must be >= 8, got {self.size}")
         if self.frame_stack < 1:
             raise ValueError(f"--frame-stack must be >= 1, got {self.frame_stack}")
+        if self.action_repeat < 1:
+            raise ValueError(f"action_repeat must be >= 1, got {self.action_repeat}")
+
+
+class ActionRepeat(gym.Wrapper):
+    """Apply each action ``repeat`` times, summing the rewards; stop early when the episode ends.
+
+    DrQ's ``action_repeat`` (``denisyarats/drq`` ``config.yaml``: 4). Inside
+    :class:`PixelObservation`, so only the last sub-step is rendered.
+    The wrapped env's time limit counts sub-steps (an episode of T steps is T / repeat actions).
+    """
+
+    def __init__(self, env: gym.Env, repeat: int) -> None:
+        super().__init__(env)
+        if repeat < 1:
+            raise ValueError(f"action_repeat must be >= 1, got {repeat}")
+        self.repeat = int(repeat)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        total = 0.0
+        for _ in range(self.repeat):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, info
 
 
 class PixelObservation(gym.ObservationWrapper):
@@ -137,10 +165,12 @@ def make_pixel_env(env_id: str, options: PixelOptions | None = None, **kwargs: A
         raise ValueError(f"--env '{env_id}' cannot render at a chosen size ({err})") from err
     except gym.error.Error as err:
         raise ValueError(f"cannot make env '{env_id}': {err}") from err
+    if options.action_repeat > 1:
+        env = ActionRepeat(env, options.action_repeat)
     return PixelObservation(env, options.frame_stack, options.proprio)
 
 
 def registered_pixel_env(env_id: str, size: int = 84, frame_stack: int = 3, proprio: bool = False,
-                         render_mode: str | None = None, **kwargs: Any) -> gym.Env:
+                         render_mode: str | None = None, action_repeat: int = 1, **kwargs: Any) -> gym.Env:
     """Entry point of the ``robokit/<Task>Pixels-v0`` ids (``render_mode`` is always rgb_array)."""
-    return make_pixel_env(env_id, PixelOptions(size, frame_stack, proprio), **kwargs)
+    return make_pixel_env(env_id, PixelOptions(size, frame_stack, proprio, action_repeat=action_repeat), **kwargs)

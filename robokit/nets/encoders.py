@@ -15,7 +15,9 @@ body (the actor) the body's output is detached, so the actor loss never reaches 
 weights (DrQ's ``detach_encoder=True`` in ``update_actor_and_alpha``). Every method of the head
 that takes the observation first (``sample``, ``log_prob``, ``many_actions``, ...) is wrapped the
 same way, so algorithm code calls ``actor.sample(obs)`` or ``critic.many_actions(obs, a)`` with
-raw observations whatever their kind.
+raw observations whatever their kind. Reads that do not train the body run it without a graph,
+and inside one update reuse the output the critic step computed on the same batch
+(:class:`FeatureCache`, DrQ-v2's encode-once rule), so SAC's actor step costs no encoder pass.
 
 Images enter as uint8 ``(B, [K,] H, W, C)`` and become float only here: ``x / 255 - 0.5``
 (DrQ-v2's ``Encoder.forward``), stacked frames folded into channels. :func:`random_shift` is
@@ -24,9 +26,10 @@ DrQ's augmentation (pad 4 with edge replication, random crop back), applied to u
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -50,6 +53,8 @@ class EncoderConfig:
     """point clouds: PointNet (per-point MLP + max pool) or robokit's spconv encoder over voxels"""
     shared: bool = True
     """one body for actor and critic, trained by the critic loss only (DrQ); False: one body per network"""
+    reuse_features: bool = True
+    """the actor step reuses the critic step's encoding of the batch (DrQ-v2); False: re-encodes it (DrQ)"""
     feature_dim: int = 50
     """width of each network's trunk Linear -> LayerNorm -> tanh (DrQ: 50)"""
     augment: Literal["shift", "none"] = "shift"
@@ -243,6 +248,51 @@ def trunk(in_dim: int, feature_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
 
 
+class FeatureCache:
+    """The shared body's outputs on the observation batches of one update, detached.
+
+    DrQ-v2's rule (``facebookresearch/drqv2`` ``drqv2.py``, ``DrQV2Agent.update``): the batch is
+    encoded once, the critic step trains on that output, and the actor step reads the same
+    output detached (``self.update_actor(obs.detach(), step)``), i.e. the features from the
+    encoder weights *before* the critic's optimizer step. DrQ (``denisyarats/drq``) instead
+    re-encodes in ``update_actor_and_alpha`` with the updated weights; that is
+    ``EncoderConfig.reuse_features=False``. Batches are matched by identity (the same tensor,
+    :class:`ObsDict` or :class:`PointBatch` object), and the cache holds a reference to each, so
+    an identity cannot be reused while the cache lives. Active only inside :meth:`scope` (one
+    ``Agent.update``); at most ``capacity`` batches are kept (the newest).
+    """
+
+    def __init__(self, capacity: int = 4) -> None:
+        self.capacity = int(capacity)
+        self.entries: list[tuple[Any, torch.Tensor]] | None = None  # None: not in an update
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """Keep body outputs until the block ends (nested scopes share the outer one)."""
+        if self.entries is not None:
+            yield
+            return
+        self.entries = []
+        try:
+            yield
+        finally:
+            self.entries = None
+
+    def get(self, obs: Any) -> torch.Tensor | None:
+        """The cached (B, body_dim) output for this very batch object, or None."""
+        for key, hidden in self.entries or ():
+            if key is obs:
+                return hidden
+        return None
+
+    def put(self, obs: Any, hidden: torch.Tensor) -> None:
+        """Remember ``hidden`` (detached) as the body output on ``obs`` (no-op outside a scope)."""
+        if self.entries is None:
+            return
+        kept = [(key, value) for key, value in self.entries if key is not obs]
+        self.entries = kept[max(0, len(kept) - self.capacity + 1):] + [(obs, hidden.detach())]
+
+
 #: head methods that take the observation first (wrapped by EncodedHead)
 OBS_FIRST = frozenset({"sample", "sample_n", "log_prob", "mode", "distribution_params", "many_actions"})
 
@@ -257,9 +307,11 @@ class EncodedHead(nn.Module):
         owns_body: register ``body`` as this network's submodule (its optimizer and target copy
             include it); otherwise it is only referenced (another network owns it).
         detach: stop gradients at the body's output (networks that must not train the body).
+        cache: the shared body's :class:`FeatureCache` (None: always run the body).
     """
 
-    def __init__(self, head: nn.Module, body: nn.Module, feature_dim: int, owns_body: bool, detach: bool) -> None:
+    def __init__(self, head: nn.Module, body: nn.Module, feature_dim: int, owns_body: bool, detach: bool,
+                 cache: FeatureCache | None = None) -> None:
         super().__init__()
         if owns_body:
             self.body = body
@@ -268,11 +320,35 @@ class EncodedHead(nn.Module):
         self.trunk = trunk(body.out_dim, feature_dim)
         self.head = head
         self.detach = bool(detach)
+        self.cache = cache
 
     def features(self, obs: Any) -> torch.Tensor:
         """Observation batch -> (B, feature_dim)."""
-        hidden = self.body(obs)
-        return self.trunk(hidden.detach() if self.detach else hidden)
+        return self.trunk(self.hidden(obs))
+
+    def trains_body(self) -> bool:
+        """Whether this read can train the body: not detached, autograd on, and the body's weights
+        require grad (they do not while SAC's actor step freezes the critic that owns them)."""
+        if self.detach or not torch.is_grad_enabled():
+            return False
+        weights = list(self.body.parameters())
+        return not weights or any(w.requires_grad for w in weights)
+
+    def hidden(self, obs: Any) -> torch.Tensor:
+        """The body's output (B, body_dim): with its graph when this read trains the body; else
+        detached, computed without a graph, or taken from the cache when the update already
+        encoded this batch (see :class:`FeatureCache`)."""
+        if self.trains_body():
+            hidden = self.body(obs)
+        else:
+            cached = self.cache.get(obs) if self.cache is not None else None
+            if cached is not None:
+                return cached
+            with torch.no_grad():
+                hidden = self.body(obs)
+        if self.cache is not None:
+            self.cache.put(obs, hidden)
+        return hidden
 
     def forward(self, obs: Any, *args: Any, **kwargs: Any) -> Any:
         return self.head(self.features(obs), *args, **kwargs)

@@ -78,7 +78,8 @@ def test_registered_pixel_ids_pass_the_env_checker(egl):
     from gymnasium.utils.env_checker import check_env
 
     for env_id, shape in (("robokit/ArmReachDensePixels-v0", (3, 64, 64, 3)),
-                          ("robokit/InvertedPendulumPixels-v0", (3, 32, 32, 3))):
+                          ("robokit/InvertedPendulumPixels-v0", (3, 32, 32, 3)),
+                          ("robokit/InvertedPendulumPixels-v1", (3, 32, 32, 3))):
         env = make_env(env_id)
         assert env.observation_space.shape == shape
         with pytest.warns(UserWarning):  # gymnasium warns that a wrapped env is checked
@@ -86,9 +87,35 @@ def test_registered_pixel_ids_pass_the_env_checker(egl):
         env.close()
 
 
+def test_action_repeat_steps_k_times_sums_rewards_and_stops_at_the_end(egl):
+    """Against the plain env stepped by hand with the same actions and seed."""
+    repeated = make_pixel_env("InvertedPendulum-v5", PixelOptions(size=16, frame_stack=1, action_repeat=2))
+    plain = gym.make("InvertedPendulum-v5")
+    repeated.reset(seed=4)
+    plain.reset(seed=4)
+    action = np.array([0.7], np.float32)
+    for _ in range(50):
+        _, reward, terminated, truncated, _ = repeated.step(action)
+        expected, done = 0.0, False
+        for _ in range(2):
+            _, r, term, trunc, _ = plain.step(action)
+            expected, done = expected + r, term or trunc
+            if done:
+                break
+        np.testing.assert_array_equal(repeated.unwrapped.data.qpos, plain.unwrapped.data.qpos)
+        assert reward == expected and (terminated or truncated) == done
+        if done:
+            break
+    assert done  # a constant push topples the pole: the early stop was exercised
+    repeated.close()
+    plain.close()
+
+
 def test_bad_pixel_options_and_non_rendering_envs_raise():
     with pytest.raises(ValueError, match="--frame-stack must be >= 1"):
         PixelOptions(frame_stack=0)
+    with pytest.raises(ValueError, match="action_repeat must be >= 1"):
+        PixelOptions(action_repeat=0)
     with pytest.raises(ValueError, match="--pixel-size must be >= 8"):
         PixelOptions(size=2)
     with pytest.raises(ValueError, match="render_mode='rgb_array'"):

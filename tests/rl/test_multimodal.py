@@ -216,6 +216,80 @@ def test_target_critic_keeps_its_own_polyak_copy_of_the_encoder():
     assert not torch.equal(first, next(target.parameters()))
 
 
+
+def counting_body(agent) -> list[int]:
+    """Count forward passes of the agent's shared encoder body (a forward hook; one list entry)."""
+    calls = [0]
+    agent.critic.body.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+@pytest.mark.parametrize(("algo", "reused", "fresh"), [("sac", 2, 4), ("cql", 4, 6), ("iql", 3, 4)])
+def test_one_update_reuses_the_critic_steps_encoding(algo, reused, fresh):
+    """SAC: critic step encodes s' (actor, no graph) and s (critic, with graph); the actor step then
+    reads s twice (actor, frozen critic) from the cache instead of running the CNN again. CQL
+    adds its policy pass over [s, s'] and a second critic pass over s with a graph (its penalty;
+    reads that train the body always run it); IQL's actor reuses V's encoding of s."""
+    counts = {}
+    for reuse in (True, False):
+        config = small_config(algo, EncoderConfig(reuse_features=reuse))
+        agent = make_agent(algo, IMAGE, ACT, config, seed=0)
+        calls = counting_body(agent)
+        agent.update(training_batch(agent, filled_replay(IMAGE), BATCH))
+        counts[reuse] = calls[0]
+    assert counts == {True: reused, False: fresh}
+
+
+def test_reused_features_are_the_pre_step_encoding_drqv2_rule():
+    """With reuse the actor step equals re-encoding with the body weights from before the critic's
+    optimizer step (DrQ-v2); re-encoding with the updated weights (DrQ) gives another update, and
+    with a zero critic learning rate (weights unchanged) the two rules agree exactly."""
+    buffer = filled_replay(IMAGE)
+    batches = [buffer.sample(BATCH) for _ in range(3)]
+
+    def trained(reuse: bool, pre_step_weights: bool = False, critic_lr: float = 1e-3):
+        config = dataclasses.replace(small_config("sac", EncoderConfig(reuse_features=reuse)), critic_lr=critic_lr)
+        agent = make_agent("sac", IMAGE, ACT, config, seed=0)
+        if pre_step_weights:  # the reference: re-encode, but with the weights the update started from
+            update_actor, body = agent.update_actor, agent.critic.body
+            start = {}
+            agent.update_critic = lambda batch, inner=agent.update_critic: (
+                start.update({k: v.clone() for k, v in body.state_dict().items()}), inner(batch))[1]
+
+            def actor_step(batch):
+                now = {k: v.clone() for k, v in body.state_dict().items()}
+                body.load_state_dict(start)
+                try:
+                    return update_actor(batch)
+                finally:
+                    body.load_state_dict(now)
+            agent.update_actor = actor_step
+        for raw in batches:
+            agent.update(agent.torch_batch(raw))
+        return agent.state_dict()
+
+    def same(a, b) -> bool:
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    reused = trained(True)
+    assert same(reused, trained(False, pre_step_weights=True))
+    assert not same(reused, trained(False))
+    assert same(trained(True, critic_lr=0.0), trained(False, critic_lr=0.0))
+
+
+def test_feature_cache_lives_for_one_update_and_skips_the_target():
+    agent = make_agent("sac", IMAGE, ACT, small_config("sac", EncoderConfig()), seed=0)
+    batch = training_batch(agent, filled_replay(IMAGE), BATCH)
+    assert agent.target_critic.cache is not agent.critic.cache  # its own (never active) copy
+    agent.update(batch)
+    assert agent.critic.cache.entries is None  # nothing kept after the update
+    calls = counting_body(agent)
+    with torch.no_grad():
+        agent.actor.sample(batch["obs"], agent.generator)
+        agent.actor.sample(batch["obs"], agent.generator)
+    assert calls[0] == 2  # outside an update every read runs the body
+
+
 # ----------------------------------------------------------------------------- replay -> torch
 def test_replay_batches_keep_images_uint8_and_clouds_flat():
     agent = make_agent("sac", DICT, ACT, small_config("sac", EncoderConfig(cnn_filters=8)), seed=0)
