@@ -45,7 +45,7 @@ class TrackArgs:
     seqs: str | None = None
     """comma-separated sequences (default: every file in --detections)"""
     preset: Literal["robokit", "ab3dmot"] = "robokit"
-    """tracker settings: robokit's tracker (SimpleTrack's Waymo settings for cyclists), or AB3DMOT's released KITTI configuration"""
+    """tracker settings: robokit's tracker (with its per-class rows: tentative tracks reported for cars and cyclists, SimpleTrack's settings for cyclists, a higher birth score for pedestrians), or AB3DMOT's released KITTI configuration"""
     metric: Literal["giou3d", "iou3d", "dist3d"] | None = None
     """association similarity; dist3d is minus the centre distance in metres (default: the preset's)"""
     match_threshold: float | None = None

@@ -12,8 +12,8 @@ unmatched for ``max_age`` frames die. A track is reported once it has ``min_hits
 (or during the first ``min_hits`` frames of the sequence) and while it was matched at most
 ``max_report_misses`` frames ago, at its predicted position when missed.
 
-``TrackerConfig()`` is robokit's tracker (``preset_configs("robokit")`` adds its per-class rows:
-SimpleTrack's settings for cyclists); ``TRACKER_PRESETS["ab3dmot"]`` is AB3DMOT's
+``TrackerConfig()`` is robokit's tracker before its per-class rows (``preset_configs("robokit")``
+adds them: :data:`ROBOKIT_CLASSES`); ``TRACKER_PRESETS["ab3dmot"]`` is AB3DMOT's
 released KITTI configuration (one stage, any detection starts a track, ``max_age`` 2) and
 writes the same boxes and tracks as AB3DMOT run without ego-motion compensation.
 
@@ -51,6 +51,7 @@ __all__ = [
     "AB3DMOT_POINTRCNN_CLASSES",
     "SIMPLETRACK_WAYMO_CLASSES",
     "PRESET_CLASS_ROWS",
+    "ROBOKIT_CLASSES",
     "preset_configs",
     "Tracker",
     "track_sequence",
@@ -95,6 +96,16 @@ class TrackerConfig:
             high-score detection (the detection confirms where the object is, not that it
             exists); False: every match sets the track's score (AB3DMOT).
         matching: "hungarian" (optimal assignment) or "greedy" (pairs taken best first).
+        confirm_score: a track whose detection scores at least this is reported from that
+            hit on, without waiting for ``min_hits`` (None: never; only ``min_hits`` counts).
+        tentative_penalty: tracks not yet confirmed are reported too, on the frames they are
+            matched, with their score lowered by this much (None: not reported, AB3DMOT).
+            The devkit ranks whole tracks by their mean score, so a track that never gets
+            confirmed falls to the end of the recall sweep while a confirmed one keeps its rank.
+        coast_penalty: the score of a missed track reported at its prediction is lowered by
+            this much per missed frame (0: the last detection's score, AB3DMOT).
+        report_detection_box: a matched track is reported at its detection's box rather than
+            at the Kalman filter's corrected state (missed tracks: the prediction either way).
     """
 
     metric: str = "giou3d"
@@ -110,6 +121,10 @@ class TrackerConfig:
     max_distance: float | None = None
     keep_high_score: bool = True
     matching: str = "hungarian"
+    confirm_score: float | None = None
+    tentative_penalty: float | None = None
+    coast_penalty: float = 0.0
+    report_detection_box: bool = False
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -124,6 +139,11 @@ class TrackerConfig:
             raise ValueError(f"max_report_misses must be >= 0, got {self.max_report_misses}")
         if self.max_distance is not None and self.max_distance <= 0:
             raise ValueError(f"max_distance must be > 0, got {self.max_distance}")
+        if self.coast_penalty < 0 or (self.tentative_penalty or 0.0) < 0:
+            raise ValueError(
+                f"coast_penalty and tentative_penalty must be >= 0, got "
+                f"{self.coast_penalty}, {self.tentative_penalty}"
+            )
 
     @property
     def report_misses(self) -> int:
@@ -192,12 +212,19 @@ SIMPLETRACK_WAYMO_CLASSES: dict[str, dict] = {
     for name, split in (("Car", 0.7), ("Pedestrian", 0.5), ("Cyclist", 0.5))
 }  # fmt: skip
 
-#: Per-class rows each preset applies on top of its :data:`TRACKER_PRESETS` entry. robokit's
-#: cyclists take SimpleTrack's row (looser GIoU, score floor, ``max_age`` 2): of the published
-#: per-class settings tried, the only change that helps Cyclist without touching Car or
-#: Pedestrian (docs/kitti_tracking.md, "Per-class settings").
+#: robokit's own per-class rows, chosen by ``benchmarks/tracking.py --select`` (a small grid
+#: scored on two halves of the ten KITTI training sequences; docs/kitti_tracking.md): cars and
+#: cyclists report tentative tracks with a score penalty, pedestrians start tracks only from
+#: detections scoring at least logit 2; cyclists keep SimpleTrack's row under that.
+ROBOKIT_CLASSES: dict[str, dict] = {
+    "Car": dict(tentative_penalty=2.0, max_age=6),
+    "Pedestrian": dict(birth_score=2.0),
+    "Cyclist": dict(SIMPLETRACK_WAYMO_CLASSES["Cyclist"], tentative_penalty=20.0),
+}
+
+#: Per-class rows each preset applies on top of its :data:`TRACKER_PRESETS` entry.
 PRESET_CLASS_ROWS: dict[str, dict[str, dict]] = {
-    "robokit": {"Cyclist": SIMPLETRACK_WAYMO_CLASSES["Cyclist"]},
+    "robokit": ROBOKIT_CLASSES,
     "ab3dmot": {},
 }
 
@@ -226,6 +253,7 @@ class Tracker:
         self.hits = np.zeros(0, dtype=np.int64)
         self.misses = np.zeros(0, dtype=np.int64)  # frames since the last match
         self.info = np.zeros((0, 7))  # alpha, x1, y1, x2, y2, score, type index
+        self.last_box = np.zeros((0, 7))  # the last matched detection's camera-frame box
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -264,8 +292,12 @@ class Tracker:
             )
             previous = self.info[track_index, 5].copy()
             self.hits[track_index] += 1
+            if config.confirm_score is not None:
+                sure = track_index[info[det_index, 5] >= config.confirm_score]
+                self.hits[sure] = np.maximum(self.hits[sure], config.min_hits)
             self.misses[track_index] = 0
             self.info[track_index] = info[det_index]
+            self.last_box[track_index] = boxes[det_index]
             if config.keep_high_score and config.high_score is not None:
                 weak = info[det_index, 5] < config.high_score
                 self.info[track_index[weak], 5] = previous[weak]
@@ -274,16 +306,28 @@ class Tracker:
         if config.birth_score is not None:
             born &= info[:, 5] >= config.birth_score
         self._start_tracks(boxes[born], info[born])
-        reported = (self.misses <= config.report_misses) & (
-            (self.hits >= config.min_hits) | (self.frame_count <= config.min_hits)
-        )
-        output = (
-            self.mean[reported][:, :7][:, _MEASUREMENT_TO_BOX],
-            self.ids[reported].copy(),
-            self.info[reported].copy(),
-        )
+        output = self._report()
         self._drop(self.misses >= config.max_age)
         return output
+
+    def _report(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(boxes, ids, info)`` of the tracks reported this frame, with their output scores."""
+        config = self.config
+        confirmed = (self.hits >= config.min_hits) | (self.frame_count <= config.min_hits)
+        reported = confirmed & (self.misses <= config.report_misses)
+        if config.tentative_penalty is not None:
+            tentative = ~confirmed & (self.misses == 0)
+            reported |= tentative
+        info = self.info[reported].copy()
+        if config.coast_penalty:
+            info[:, 5] -= config.coast_penalty * self.misses[reported]
+        if config.tentative_penalty is not None:
+            info[tentative[reported], 5] -= config.tentative_penalty
+        boxes = self.mean[reported][:, :7][:, _MEASUREMENT_TO_BOX]
+        if config.report_detection_box:
+            matched = self.misses[reported] == 0
+            boxes[matched] = self.last_box[reported][matched]
+        return boxes, self.ids[reported].copy(), info
 
     def _similarity(self, boxes: np.ndarray) -> np.ndarray:
         """``(N, K)`` similarity of detections to predicted tracks; gated pairs are -inf."""
@@ -334,9 +378,13 @@ class Tracker:
         self.cov = np.concatenate([self.cov, cov])
         self.ids = np.concatenate([self.ids, np.arange(self.next_id, self.next_id + count)])
         self.next_id += count
-        self.hits = np.concatenate([self.hits, np.ones(count, dtype=np.int64)])
+        hits = np.ones(count, dtype=np.int64)
+        if self.config.confirm_score is not None:
+            hits[info[:, 5] >= self.config.confirm_score] = self.config.min_hits
+        self.hits = np.concatenate([self.hits, hits])
         self.misses = np.concatenate([self.misses, np.zeros(count, dtype=np.int64)])
         self.info = np.concatenate([self.info, info])
+        self.last_box = np.concatenate([self.last_box, boxes])
 
     def _drop(self, dead: np.ndarray) -> None:
         if not dead.any():
@@ -344,7 +392,7 @@ class Tracker:
         alive = ~dead
         self.mean, self.cov = self.mean[alive], self.cov[alive]
         self.ids, self.hits, self.misses = self.ids[alive], self.hits[alive], self.misses[alive]
-        self.info = self.info[alive]
+        self.info, self.last_box = self.info[alive], self.last_box[alive]
 
 
 def _hungarian(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:

@@ -309,3 +309,49 @@ def test_published_class_tables_build_valid_configs():
             TrackerConfig().replace(**changes)  # every field exists and passes the checks
     # probability 0.7 -> logit 0.847 (SimpleTrack's vehicle split, in PointRCNN's units)
     assert SIMPLETRACK_WAYMO_CLASSES["Car"]["high_score"] == pytest.approx(0.8473, abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- output and scores
+
+
+def test_tentative_tracks_are_reported_with_a_lowered_score():
+    car = camera_box(0, 20)
+    ghost = camera_box(8, 40)
+    frames = [[(car, 5.0)]] * 4 + [[(car, 5.0), (ghost, 4.0)], [(car, 5.0)]]
+    hidden = run_scored(Tracker(TrackerConfig()), frames)
+    assert [ids.tolist() for _, ids, _ in hidden][4] == [1]  # the one-hit ghost waits (min_hits)
+    shown = run_scored(Tracker(TrackerConfig(tentative_penalty=20.0)), frames)
+    boxes, ids, info = shown[4]
+    order = np.argsort(ids)
+    assert ids[order].tolist() == [1, 2]
+    # the confirmed car keeps its score, the tentative ghost is ranked below every confirmed track
+    np.testing.assert_allclose(info[order, 5], [5.0, 4.0 - 20.0])
+    assert shown[5][1].tolist() == [1]  # missed while tentative: not reported
+    with pytest.raises(ValueError, match="tentative_penalty"):
+        TrackerConfig(tentative_penalty=-1.0)
+
+
+def test_confirm_score_reports_a_confident_track_from_its_first_hit():
+    car = camera_box(0, 20)
+    late = camera_box(8, 40)
+    frames = [[(car, 5.0)]] * 4 + [[(car, 5.0), (late, 9.0)]]
+    assert run_scored(Tracker(TrackerConfig()), frames)[4][1].tolist() == [1]
+    sure = run_scored(Tracker(TrackerConfig(confirm_score=8.0)), frames)[4]
+    assert sorted(sure[1].tolist()) == [1, 2]
+    assert sorted(sure[2][:, 5].tolist()) == [5.0, 9.0]  # confirmed: no penalty
+
+
+def test_coast_penalty_lowers_the_score_per_missed_frame():
+    config = TrackerConfig(min_hits=1, max_report_misses=2, coast_penalty=1.5)
+    frames = [[(camera_box(0, 20), 5.0)]] * 3 + [[]] * 2
+    outputs = run_scored(Tracker(config), frames)
+    assert [info[0, 5] for _, _, info in outputs] == [5.0, 5.0, 5.0, 3.5, 2.0]
+
+
+def test_report_detection_box_outputs_the_matched_detection():
+    frames = [[camera_box(0, 20 + t)] for t in range(3)] + [[camera_box(0.5, 23.2)], []]
+    filtered = run(Tracker(TrackerConfig(min_hits=1)), frames)
+    raw = run(Tracker(TrackerConfig(min_hits=1, report_detection_box=True)), frames)
+    np.testing.assert_allclose(raw[3][0][0], camera_box(0.5, 23.2))
+    assert not np.allclose(filtered[3][0][0], camera_box(0.5, 23.2))  # the Kalman state
+    np.testing.assert_allclose(raw[4][0], filtered[4][0])  # missed: the same prediction

@@ -63,7 +63,8 @@ def test_degrade_tracking_table(tracking_root, tmp_path, capsys):
                  "--kinds", "miss,false_positive", "--rates", "0,0.5", "--json", out)  # fmt: skip
     assert code == 0
     rows = {(r["kind"], r["rate"]): r for r in json.loads(out.read_text())["rows"]}
-    assert rows["miss", 0.5]["mota"] < rows["miss", 0.0]["mota"] - 0.2
+    # sequence 0003: MOTA 0.89 -> 0.69 with the default tracker (which bridges gaps of 5 frames)
+    assert rows["miss", 0.5]["mota"] < rows["miss", 0.0]["mota"] - 0.1
     assert rows["miss", 0.5]["fn"] > rows["miss", 0.0]["fn"]
     assert rows["miss", 0.0]["mota"] == rows["false_positive", 0.0]["mota"]
     assert "degradation" in capsys.readouterr().out
@@ -181,13 +182,18 @@ def test_empty_label_file_says_there_is_no_ground_truth(tmp_path, capsys):
 
 def test_flags_override_the_preset(tmp_path):
     from robokit.tracking.cli import TrackArgs, _tracker_config
-    from robokit.tracking.tracker import SIMPLETRACK_WAYMO_CLASSES, TRACKER_PRESETS
+    from robokit.tracking.tracker import ROBOKIT_CLASSES, SIMPLETRACK_WAYMO_CLASSES, TRACKER_PRESETS
 
     args = dict(detections=tmp_path, out=tmp_path)
     robokit = _tracker_config(TrackArgs(**args))
     assert robokit.default == TRACKER_PRESETS["robokit"]
-    cyclist = TRACKER_PRESETS["robokit"].replace(**SIMPLETRACK_WAYMO_CLASSES["Cyclist"])
-    assert robokit.for_class("Cyclist") == cyclist  # robokit's per-class row
+    for name in ("Car", "Pedestrian", "Cyclist"):  # robokit's per-class rows
+        assert robokit.for_class(name) == TRACKER_PRESETS["robokit"].replace(
+            **ROBOKIT_CLASSES[name]
+        )
+    cyclist = robokit.for_class("Cyclist")
+    assert cyclist == cyclist.replace(**SIMPLETRACK_WAYMO_CLASSES["Cyclist"])  # SimpleTrack's row
+    assert cyclist.tentative_penalty == 20.0 and robokit.for_class("Pedestrian").birth_score == 2.0
     ab3dmot = _tracker_config(TrackArgs(**args, preset="ab3dmot", max_age=3))
     assert ab3dmot.default == TRACKER_PRESETS["ab3dmot"].replace(max_age=3)
     assert ab3dmot.for_class("Cyclist") == ab3dmot.default  # AB3DMOT: one setting for all
