@@ -63,6 +63,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--validation-demos", type=int, default=5, help="held-out-context demos for the action MSE")
     parser.add_argument("--noise", type=float, default=0.1, help="expert action noise in the corpora")
     parser.add_argument("--workdir", type=Path, default=Path("runs/id_pretrain"))
+    parser.add_argument("--report", action="store_true", help="only print the tables and plot of results.json")
     parser.add_argument("--plot", type=Path, default=None, help="PNG (default: <workdir>/id_pretrain.png)")
     args = parser.parse_args()
     if args.quick:
@@ -76,9 +77,8 @@ def parse() -> argparse.Namespace:
 
 
 def corpus_demos(args: argparse.Namespace, per_context: int):
-    from robokit.pretrain.demos import make_demos
-
     from robokit.pretrain.data import demos_from_episodes
+    from robokit.pretrain.demos import make_demos
 
     contexts = list(range(args.contexts - 1))
     episodes = make_demos(args.env, contexts, per_context, seed=0, noise=args.noise)
@@ -86,9 +86,8 @@ def corpus_demos(args: argparse.Namespace, per_context: int):
 
 
 def finetune_demos(args: argparse.Namespace, count: int, seed: int):
-    from robokit.pretrain.demos import make_demos
-
     from robokit.pretrain.data import demos_from_episodes
+    from robokit.pretrain.demos import make_demos
 
     episodes = make_demos(args.env, [args.contexts - 1], count, seed=10_000 + seed)
     return demos_from_episodes(episodes, source=f"{args.env} held-out {count} demos seed {seed}")
@@ -237,10 +236,10 @@ def main() -> None:
     results_path = args.workdir / "results.json"
     results = load_results(results_path)
     started = time.perf_counter()
-    fine = {(n, s): finetune_demos(args, n, s) for n in args.demos for s in range(args.seeds)}
-    validation = finetune_demos(args, args.validation_demos, seed=10_000)  # fixed held-out demos for the action MSE
+    fine = {} if args.report else {(n, s): finetune_demos(args, n, s) for n in args.demos for s in range(args.seeds)}
+    validation = None if args.report else finetune_demos(args, args.validation_demos, seed=10_000)  # fixed held-out demos for the action MSE
     corpora: dict[int, object] = {}
-    for method, corpus in jobs(args):  # largest corpus first: a cut-short run has every objective on it
+    for method, corpus in [] if args.report else jobs(args):  # largest corpus first
         todo = [(c, s) for (c, s) in fine if cell_key(method, corpus, c, s) not in results]
         if not todo:
             continue
