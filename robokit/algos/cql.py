@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -32,6 +32,7 @@ from robokit.losses import (
     soft_target_value,
     td_target,
 )
+from robokit.nets.encoders import head_input, unwrap
 from robokit.nets.obs_spec import ObsSpec
 
 
@@ -159,33 +160,38 @@ class CQL(SAC):
         next_value = soft_target_value(next_value, chosen_log_prob, self.alpha, self.config.backup_entropy)
         return td_target(batch["reward"], next_value, batch["terminated"], self.config.discount)
 
-    def policy_q_samples(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def policy_q_samples(self, batch: dict[str, torch.Tensor], critic_input: Any = None
+                         ) -> dict[str, torch.Tensor]:
         """Q of N uniform / current-policy / next-policy actions at s: each (E, B, N), plus log-probs
         (B, N) and the actions themselves, ``actions`` (B, 3N, A) in that order.
 
         The policy actions (constants for the critic, as in the CQL code) are N draws per state
-        from one actor pass over the B states s and B states s'; all 3N actions of every state then
-        go through the critic in one pass per layer (``QEnsemble.many_actions``), not one pass per
-        proposal.
+        from one actor head pass over the B states s and B states s'; all 3N actions of every state
+        then go through the critic in one pass per layer (``QEnsemble.many_actions``), not one pass
+        per proposal. With an encoder, no observation is encoded again: the critic reads
+        ``critic_input`` (the TD term's encoding of s, with its graph; encoded here when None) and
+        the actor the update's cached encodings of s and s' (:class:`~robokit.nets.encoders.FeatureCache`).
         """
         obs, n_actions = batch["obs"], self.config.cql_n_actions
         batch_size = len(obs)
+        if critic_input is None:
+            critic_input = head_input(self.critic, obs)
         with torch.no_grad():
             random_action = torch.rand((batch_size * n_actions, self.action_dim), generator=self.generator) * 2 - 1
-            policy_action, policy_log_prob = self.actor.sample_n(torch.cat([obs, batch["next_obs"]]), n_actions,
-                                                                 self.generator)
+            actor_input = torch.cat([head_input(self.actor, obs), head_input(self.actor, batch["next_obs"])])
+            policy_action, policy_log_prob = unwrap(self.actor).sample_n(actor_input, n_actions, self.generator)
         current_action, next_action = policy_action.split(batch_size)
         actions = torch.cat([random_action.view(batch_size, n_actions, -1), current_action, next_action], dim=1)
-        q_random, q_current, q_next = self.critic.many_actions(obs, actions).split(n_actions, dim=-1)
+        q_random, q_current, q_next = unwrap(self.critic).many_actions(critic_input, actions).split(n_actions, dim=-1)
         current_log_prob, next_log_prob = policy_log_prob.split(batch_size)
         return {"random": q_random, "current": q_current, "next": q_next, "actions": actions,
                 "current_log_prob": current_log_prob, "next_log_prob": next_log_prob}
 
-    def critic_regularizer(self, batch: dict[str, torch.Tensor], q_data: torch.Tensor
-                           ) -> tuple[torch.Tensor, dict[str, float]]:
+    def critic_regularizer(self, batch: dict[str, torch.Tensor], q_data: torch.Tensor,
+                           critic_input: Any = None) -> tuple[torch.Tensor, dict[str, float]]:
         if not self.penalty_active:
             return q_data.new_zeros(()), {}
-        samples = self.policy_q_samples(batch)
+        samples = self.policy_q_samples(batch, critic_input)
         q_current, q_next = samples["current"], samples["next"]
         metrics: dict[str, float] = {}
         if self.calibrating:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -34,6 +34,7 @@ from robokit.losses import (
     temperature_loss,
 )
 from robokit.nets import QEnsemble, TanhGaussianPolicy
+from robokit.nets.encoders import head_input, unwrap
 from robokit.nets.obs_spec import ObsSpec
 
 BATCH_KEYS = ("obs", "action", "reward", "next_obs", "terminated")
@@ -136,16 +137,19 @@ class SAC(Agent):
         next_value = soft_target_value(next_q, next_log_prob, self.alpha, self.config.backup_entropy)
         return td_target(batch["reward"], next_value, batch["terminated"], self.config.discount)
 
-    def critic_regularizer(self, batch: dict[str, torch.Tensor], q_data: torch.Tensor
-                           ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Extra critic loss term (CQL overrides); SAC adds nothing."""
+    def critic_regularizer(self, batch: dict[str, torch.Tensor], q_data: torch.Tensor,
+                           critic_input: Any = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Extra critic loss term (CQL overrides); SAC adds nothing. ``critic_input``: the critic
+        head's input on ``batch["obs"]`` (:func:`~robokit.nets.encoders.head_input`), already
+        encoded for the TD term, so a regulariser does not run the encoder again."""
         return q_data.new_zeros(()), {}
 
     def update_critic(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         target = self.td_targets(batch)
-        q_data = self.critic(batch["obs"], batch["action"])
+        critic_input = head_input(self.critic, batch["obs"])  # one encoder pass (with graph) per step
+        q_data = unwrap(self.critic)(critic_input, batch["action"])
         td_loss = ensemble_critic_loss(q_data, target)
-        extra, metrics = self.critic_regularizer(batch, q_data)
+        extra, metrics = self.critic_regularizer(batch, q_data, critic_input)
         loss = td_loss + extra
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -371,6 +371,13 @@ def unwrap(network: nn.Module) -> nn.Module:
     return network.head if isinstance(network, EncodedHead) else network
 
 
+def head_input(network: nn.Module, obs: Any) -> Any:
+    """What :func:`unwrap` (``network``'s head) reads for ``obs``: the encoded features (B,
+    feature_dim) of an :class:`EncodedHead` (with the graph when the read trains the body), else
+    ``obs`` itself. Encode once, then call the head on the result as often as one loss needs."""
+    return network.features(obs) if isinstance(network, EncodedHead) else obs
+
+
 def image_keys(spec: ObsSpec) -> list[str | None]:
     """Where the images are: [None] for an image spec, the image parts' names for a dict."""
     if isinstance(spec, ImageSpec):

@@ -68,9 +68,10 @@ class Confusion:
 
     def rates(self) -> dict[str, float]:
         """``fp_rate`` = FP / true negatives seen, ``fn_rate`` = FN / true positives seen (nan when none)."""
-        negatives, positives = self.fp + self.tn, self.tp + self.fn
-        return {"train/reward_fp_rate": self.fp / negatives if negatives else float("nan"),
-                "train/reward_fn_rate": self.fn / positives if positives else float("nan"),
+        from robokit.robofume.reward import confusion_rates
+
+        rates = confusion_rates(self.tp, self.fp, self.tn, self.fn)
+        return {"train/reward_fp_rate": rates["fp_rate"], "train/reward_fn_rate": rates["fn_rate"],
                 "train/reward_fp": float(self.fp), "train/reward_fn": float(self.fn)}
 
 

@@ -248,14 +248,20 @@ def confusion_table(model: SuccessModel, images: np.ndarray, instructions: Seque
     predicted = np.asarray(model.predict_proba(images, instructions)) >= SUCCESS_THRESHOLD
     tp, fp = int(np.sum(predicted & truth)), int(np.sum(predicted & ~truth))
     tn, fn = int(np.sum(~predicted & ~truth)), int(np.sum(~predicted & truth))
+    return {**confusion_rates(tp, fp, tn, fn), "tp": tp, "fp": fp, "tn": tn, "fn": fn, "n": len(truth)}
+
+
+def confusion_rates(tp: int, fp: int, tn: int, fn: int) -> dict[str, float]:
+    """Table II's rates from counts: ``fp_rate`` = FP / (FP + TN), ``fn_rate`` = FN / (FN + TP),
+    ``accuracy``, ``precision`` = TP / (TP + FP); a rate whose denominator is 0 is NaN."""
 
     def ratio(num: int, den: int) -> float:
         return num / den if den else float("nan")
 
-    return {"fp_rate": ratio(fp, fp + tn), "fn_rate": ratio(fn, fn + tp), "accuracy": ratio(tp + tn, len(truth)),
-            "precision": ratio(tp, tp + fp), "tp": tp, "fp": fp, "tn": tn, "fn": fn, "n": len(truth)}
+    return {"fp_rate": ratio(fp, fp + tn), "fn_rate": ratio(fn, fn + tp), "accuracy": ratio(tp + tn, tp + fp + tn + fn),
+            "precision": ratio(tp, tp + fp)}
 
 
 __all__ = ["CONFIG_FILE", "KINDS", "SUCCESS_THRESHOLD", "CNNSuccessModel", "OracleReward", "RewardModelError",
            "SuccessModel", "TorchSuccessModel", "build_success_model", "by_label", "check_inputs",
-           "confusion_table", "fit_success_model", "load_success_model"]
+           "confusion_rates", "confusion_table", "fit_success_model", "load_success_model"]

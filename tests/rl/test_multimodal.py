@@ -224,12 +224,13 @@ def counting_body(agent) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize(("algo", "reused", "fresh"), [("sac", 2, 4), ("cql", 4, 6), ("iql", 3, 4)])
+@pytest.mark.parametrize(("algo", "reused", "fresh"), [("sac", 2, 4), ("cql", 2, 6), ("iql", 3, 4)])
 def test_one_update_reuses_the_critic_steps_encoding(algo, reused, fresh):
     """SAC: critic step encodes s' (actor, no graph) and s (critic, with graph); the actor step then
-    reads s twice (actor, frozen critic) from the cache instead of running the CNN again. CQL
-    adds its policy pass over [s, s'] and a second critic pass over s with a graph (its penalty;
-    reads that train the body always run it); IQL's actor reuses V's encoding of s."""
+    reads s twice (actor, frozen critic) from the cache instead of running the CNN again. CQL's
+    penalty reads the TD term's encoding of s (with its graph) and the cached s and s' for its
+    policy actions, so it adds no pass with reuse (without: the policy's s and s'); IQL's actor
+    reuses V's encoding of s."""
     counts = {}
     for reuse in (True, False):
         config = small_config(algo, EncoderConfig(reuse_features=reuse))
@@ -536,3 +537,23 @@ def test_collected_dict_episodes_fill_a_replay_with_the_env_spec():
     for episode in episodes:
         buffer.add_episode(episode)
     assert spec_from_replay(buffer) == spec and len(buffer) == 40
+
+
+def test_cql_penalty_on_the_td_terms_encoding_equals_encoding_again():
+    """CQL's penalty reads the TD term's encoding of s (one graph, gradients from both terms
+    summed in the shared body); encoding s a second time for the penalty (the old computation)
+    gives the same update up to float summation order."""
+
+    def trained(reencode: bool) -> dict:
+        agent = make_agent("cql", IMAGE, ACT, small_config("cql", EncoderConfig()), seed=0)
+        if reencode:
+            inner = agent.critic_regularizer
+            agent.critic_regularizer = lambda batch, q_data, critic_input=None: inner(batch, q_data)
+        buffer = filled_replay(IMAGE)
+        for _ in range(2):
+            agent.update(training_batch(agent, buffer, BATCH))
+        return agent.state_dict()
+
+    shared, again = trained(False), trained(True)
+    for key in shared:
+        torch.testing.assert_close(shared[key], again[key], rtol=1e-4, atol=1e-5, msg=key)
