@@ -24,7 +24,7 @@ recorded; speed-ups below the 2-core ideal are partly contention.
 Peer: robokit itself in one process (the same code path with ``--distributed none``); the
 equality of the numbers is asserted in tests/distributed, not here.
 
-Usage: ``python benchmarks/distributed.py [--quick]``; the last line is the benchmark JSON.
+Usage: ``python benchmarks/distributed.py [--quick] [--test-per-class N]``; the last line is the benchmark JSON.
 """
 
 from __future__ import annotations
@@ -111,12 +111,11 @@ def compare(name: str, items: list, single: tuple, on_ray: tuple, ray2) -> dict:
     return row
 
 
-def suite_setup(work: Path, quick: bool) -> tuple:
+def suite_setup(work: Path, per_class: int) -> tuple:
     """A small PointNet trained on the procedural set; returns (suite inputs, test clouds)."""
     from robokit.intact.evaluate import suite_inputs
     from robokit.intact.train import TrainConfig, train
 
-    per_class = 8 if quick else 20
     cfg = TrainConfig(method="standard", backbone="pointnet", out=work / "pointnet", epochs=1, num_points=512,
                       width=0.5, train_per_class=4, test_per_class=per_class, dataset_points=1024,
                       progress=False)
@@ -163,6 +162,10 @@ def learner_rates(work: Path, steps: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller suite and learner runs (about 3 min here)")
+    parser.add_argument("--test-per-class", type=int, default=None,
+                        help="suite test clouds per procedural class (13 classes); default 8 with --quick, else 190 "
+                             "(2,470 clouds: the size of ModelNet40's 2,468-cloud test split, which ModelNet-C "
+                             "corrupts)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     import torch
@@ -178,7 +181,8 @@ def main() -> int:
 
     load_before = load()
     work = Path(tempfile.mkdtemp(prefix="robokit-distributed-bench-"))
-    inputs, test_clouds = suite_setup(work, args.quick)
+    per_class = args.test_per_class or (8 if args.quick else 190)
+    inputs, test_clouds = suite_setup(work, per_class)
     sac = eval_checkpoint(work)
     env_vars = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
     ray_started, _ = timed(lambda: ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
