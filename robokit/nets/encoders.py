@@ -153,8 +153,10 @@ class ConvBody(nn.Module):
         batch = images.shape[0]
         x = images.reshape(batch, -1, *images.shape[-3:])  # (B, K, H, W, C)
         x = x.permute(0, 1, 4, 2, 3).reshape(batch, self.spec.in_channels, self.spec.height, self.spec.width)
-        # contiguous NCHW while still uint8 (a quarter of the float copy); the convs run ~5% faster on it
-        x = x.contiguous().float() / 255.0 - 0.5
+        # channels-last (NHWC in memory, as frames are stored) while still uint8: mkldnn's convs run
+        # forward + backward ~1.4x faster on 64x64 frames than on NCHW (~1.07x at 84x84); the map's
+        # logical (B, filters, h, w) order, and so every checkpoint, is unchanged
+        x = x.contiguous(memory_format=torch.channels_last).float() / 255.0 - 0.5
         return self.convs(x)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

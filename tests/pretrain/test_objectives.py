@@ -190,3 +190,31 @@ def test_spatial_softmax_finds_a_bright_spot():
     maps = torch.zeros(1, 1, 5, 5)
     maps[0, 0, 4, 0] = 1.0  # bottom-left: x = -1, y = +1
     assert torch.allclose(layer(maps), torch.tensor([[-1.0, 1.0]]), atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_spatial_softmax_equals_the_1x1_conv_form_in_either_memory_layout(layout):
+    """The keypoint logits as one batched matmul equal ``Conv2d(F, K, 1)`` then a softmax over the
+    flattened positions, for an NCHW map and for the channels-last map ConvBody produces."""
+    from robokit.pretrain.objectives import SpatialSoftmax
+
+    torch.manual_seed(0)
+    layer = SpatialSoftmax(6, 5, 4, 3)
+    maps = torch.randn(2, 6, 4, 3).contiguous(memory_format=layout)
+    reference = (layer.project(maps).flatten(2).softmax(-1) @ layer.grid).flatten(1)
+    torch.testing.assert_close(layer(maps), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_body_runs_channels_last_and_keeps_the_logical_map():
+    """ConvBody hands its convs a channels-last batch (faster mkldnn kernels); the map's values in
+    logical (B, F, h, w) order equal those of the same convs on the NCHW batch."""
+    from robokit.nets.encoders import ConvBody
+    from robokit.nets.obs_spec import ImageSpec
+
+    torch.manual_seed(0)
+    body = ConvBody(ImageSpec(20, 20, 3), filters=4, layers=2)
+    images = torch.randint(0, 256, (3, 20, 20, 3), dtype=torch.uint8)
+    out = body.feature_map(images)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    nchw = images.permute(0, 3, 1, 2).contiguous().float() / 255.0 - 0.5
+    torch.testing.assert_close(out, body.convs(nchw), rtol=1e-5, atol=1e-5)
