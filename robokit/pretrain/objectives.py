@@ -82,11 +82,11 @@ class SpatialSoftmax(nn.Module):
         self.out_dim = 2 * keypoints
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        # the 1x1 conv as a batched matmul (K, F) @ (B, F, h*w) with the bias fused, on the map made
-        # NCHW-contiguous first (ConvBody's map is channels-last; F = 32 channels is 8x cheaper to
-        # transpose than the K = 256 logits): the logits come out contiguous along the positions, so
-        # the softmax runs on a unit-stride axis and nothing of size (B, K, h*w) is copied
-        maps = maps.contiguous().flatten(2)  # (B, F, h*w)
+        # the 1x1 conv as a batched matmul (K, F) @ (B, F, h*w) with the bias fused: the logits come
+        # out contiguous along the positions whatever the map's memory layout, so the softmax runs on
+        # a unit-stride axis (a conv on a channels-last map would give channels-last logits, and the
+        # softmax would run on a stride-K axis, ~2x slower)
+        maps = maps.contiguous().flatten(2)  # (B, F, h*w); a no-op on ConvBody's NCHW map
         weight = self.project.weight.flatten(1).expand(len(maps), -1, -1)  # (B, K, F), a view
         attention = torch.baddbmm(self.project.bias[:, None], weight, maps).softmax(dim=-1)  # (B, K, h*w)
         return (attention @ self.grid).flatten(1)  # (B, K, 2) -> (B, 2K)

@@ -206,15 +206,17 @@ def test_spatial_softmax_equals_the_1x1_conv_form_in_either_memory_layout(layout
 
 
 def test_conv_body_runs_channels_last_and_keeps_the_logical_map():
-    """ConvBody hands its convs a channels-last batch (faster mkldnn kernels); the map's values in
-    logical (B, F, h, w) order equal those of the same convs on the NCHW batch."""
+    """ConvBody hands its convs a channels-last batch (faster mkldnn kernels) and returns an
+    NCHW-contiguous map whose values equal those of the same convs on the NCHW batch."""
     from robokit.nets.encoders import ConvBody
     from robokit.nets.obs_spec import ImageSpec
 
     torch.manual_seed(0)
     body = ConvBody(ImageSpec(20, 20, 3), filters=4, layers=2)
     images = torch.randint(0, 256, (3, 20, 20, 3), dtype=torch.uint8)
+    first = []
+    body.convs[0].register_forward_hook(lambda _m, inputs, _o: first.append(inputs[0]))
     out = body.feature_map(images)
-    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert first[0].is_contiguous(memory_format=torch.channels_last) and out.is_contiguous()
     nchw = images.permute(0, 3, 1, 2).contiguous().float() / 255.0 - 0.5
     torch.testing.assert_close(out, body.convs(nchw), rtol=1e-5, atol=1e-5)
