@@ -271,8 +271,12 @@ def paired_difference(mine: list[float], peer: list[float]) -> dict:
 
 def combine(paths: list[Path], out: Path | None) -> int:
     """``--combine``: merge per-seed ``--out`` files (one seed per process) into one summary."""
-    files = [json.loads(path.read_text()) for path in paths]
-    runs = [run for data in files for run in data["runs"]]
+    try:
+        files = [json.loads(path.read_text()) for path in paths]
+        runs = [run for data in files for run in data["runs"]]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"error: --combine: {err} (each file must be a benchmark --out JSON with 'runs')", file=sys.stderr)
+        return 2
     summary = summarize(runs)
     for name, row in summary.items():
         if name != "paired":
@@ -282,11 +286,16 @@ def combine(paths: list[Path], out: Path | None) -> int:
         pair = summary["paired"]
         print(f"paired robokit - d3rlpy: {pair['mean']:.1f} [{pair['low']:.1f}, {pair['high']:.1f}] (95% CI), "
               f"wins {pair['robokit_wins']}:{pair['d3rlpy_wins']}, sign-flip p = {pair['sign_flip_p']:.3f}")
+    first = next((data for data in files if data.get("args") and data.get("data")), None)
+    if first is None:
+        print("error: --combine: no file holds the run's 'args' and 'data' (a benchmark --out file does)",
+              file=sys.stderr)
+        return 2
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"runs": runs, "summary": summary, "sources": [str(p) for p in paths],
-                                   "data": files[0].get("data"), "args": files[0].get("args")}, indent=1))
-    first = files[0]
+                                   "notes": [data["notes"] for data in files if data.get("notes")],
+                                   "data": first["data"], "args": first["args"]}, indent=1))
     args = argparse.Namespace(**first["args"])
     path = Path(str(first["args"].get("dataset") or "medium-replay"))
     seeds = sorted({run["seed"] for run in runs})

@@ -61,3 +61,13 @@ def test_combine_merges_per_seed_files(tmp_path, capsys):
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["benchmark"] == "iql_vs_d3rlpy" and "seeds [0, 1, 2]" in line["notes"]
     assert line["paired_return_difference"]["robokit_wins"] == 2
+
+
+def test_combine_refuses_a_file_that_is_not_a_benchmark_output(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"summary": {}}')
+    out = tmp_path / "all.json"
+    assert bench.main(["--combine", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "runs" in err
+    assert not out.exists()
