@@ -189,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learners", nargs="+", default=["robokit", "d3rlpy"], choices=("robokit", "d3rlpy"),
                         help="train only these (e.g. robokit alone for an ablation)")
     parser.add_argument("--out", type=Path, default=None, help="also write the per-seed results here (JSON)")
+    parser.add_argument("--combine", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="merge earlier --out files (e.g. one seed per process) into one summary; trains nothing")
     args = parser.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out)
     torch.set_num_threads(args.threads)
     updates = args.updates or (300 if args.quick else 10_000)
     seeds = args.seeds or ([0] if args.quick else [0, 1])
@@ -218,15 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             runs.append({"learner": learner.name, "seed": seed, "updates_per_s": updates / seconds[learner.name],
                          "return": result["eval/return_mean"], "return_std_episodes": result["eval/return_std"]})
             print(json.dumps(runs[-1]), flush=True)
-    summary = {}
-    for name in args.learners:
-        mine = [r for r in runs if r["learner"] == name]
-        returns = np.array([r["return"] for r in mine])
-        summary[name] = {"updates_per_s": float(np.mean([r["updates_per_s"] for r in mine])),
-                         "return_mean": float(returns.mean()), "return_std_seeds": float(returns.std()),
-                         "returns": returns.round(1).tolist()}
-        print(f"{name:<8} {summary[name]['updates_per_s']:8.1f} upd/s   return {returns.mean():7.1f} "
-              f"+- {returns.std():5.1f} over seeds {seeds}")
+    summary = summarize(runs)
+    for name, row in summary.items():
+        print(f"{name:<8} {row['updates_per_s']:8.1f} upd/s   return {row['return_mean']:7.1f} "
+              f"+- {row['return_std_seeds']:5.1f} over seeds {seeds}")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"runs": runs, "summary": summary, "data": facts, "args": vars(args)},
@@ -235,11 +234,82 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def summarize(runs: list[dict]) -> dict:
+    """Per learner: mean updates/s, the returns over seeds with their 95% Student-t interval, and,
+    where both learners ran the same seeds, the paired difference robokit - d3rlpy per seed."""
+    from robokit.intact.protocol import mean_ci95
+
+    summary = {}
+    for name in dict.fromkeys(r["learner"] for r in runs):
+        mine = sorted((r for r in runs if r["learner"] == name), key=lambda r: r["seed"])
+        returns = np.array([r["return"] for r in mine])
+        interval = mean_ci95(returns)
+        summary[name] = {"updates_per_s": float(np.mean([r["updates_per_s"] for r in mine])),
+                         "return_mean": float(returns.mean()), "return_std_seeds": float(returns.std()),
+                         "return_ci95": interval["ci95"], "seeds": [r["seed"] for r in mine],
+                         "returns": returns.round(1).tolist()}
+    if {"robokit", "d3rlpy"} <= summary.keys() and summary["robokit"]["seeds"] == summary["d3rlpy"]["seeds"]:
+        summary["paired"] = paired_difference(summary["robokit"]["returns"], summary["d3rlpy"]["returns"])
+    return summary
+
+
+def paired_difference(mine: list[float], peer: list[float]) -> dict:
+    """robokit - d3rlpy per seed: mean, 95% Student-t interval, seeds won by each, and the
+    two-sided sign-flip (exact permutation) p-value of the mean difference."""
+    import itertools
+
+    from robokit.intact.protocol import mean_ci95
+
+    diff = np.asarray(mine, np.float64) - np.asarray(peer, np.float64)
+    interval = mean_ci95(diff)
+    flips = [abs(np.dot(signs, diff)) for signs in itertools.product((1.0, -1.0), repeat=len(diff))]
+    p_value = float(np.mean(np.asarray(flips) >= abs(diff.sum()) - 1e-9))
+    return {"differences": diff.round(1).tolist(), "mean": interval["mean"], "ci95": interval["ci95"],
+            "low": interval["low"], "high": interval["high"], "robokit_wins": int((diff > 0).sum()),
+            "d3rlpy_wins": int((diff < 0).sum()), "sign_flip_p": p_value}
+
+
+def combine(paths: list[Path], out: Path | None) -> int:
+    """``--combine``: merge per-seed ``--out`` files (one seed per process) into one summary."""
+    try:
+        files = [json.loads(path.read_text()) for path in paths]
+        runs = [run for data in files for run in data["runs"]]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"error: --combine: {err} (each file must be a benchmark --out JSON with 'runs')", file=sys.stderr)
+        return 2
+    summary = summarize(runs)
+    for name, row in summary.items():
+        if name != "paired":
+            print(f"{name:<8} {row['updates_per_s']:8.1f} upd/s   return {row['return_mean']:7.1f} "
+                  f"+- {row['return_ci95']:5.1f} (95% CI) over seeds {row['seeds']}: {row['returns']}")
+    if "paired" in summary:
+        pair = summary["paired"]
+        print(f"paired robokit - d3rlpy: {pair['mean']:.1f} [{pair['low']:.1f}, {pair['high']:.1f}] (95% CI), "
+              f"wins {pair['robokit_wins']}:{pair['d3rlpy_wins']}, sign-flip p = {pair['sign_flip_p']:.3f}")
+    first = next((data for data in files if data.get("args") and data.get("data")), None)
+    if first is None:
+        print("error: --combine: no file holds the run's 'args' and 'data' (a benchmark --out file does)",
+              file=sys.stderr)
+        return 2
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"runs": runs, "summary": summary, "sources": [str(p) for p in paths],
+                                   "notes": [data["notes"] for data in files if data.get("notes")],
+                                   "data": first["data"], "args": first["args"]}, indent=1))
+    args = argparse.Namespace(**first["args"])
+    path = Path(str(first["args"].get("dataset") or "medium-replay"))
+    seeds = sorted({run["seed"] for run in runs})
+    print(json.dumps(benchmark_line(summary, first["data"], args, path, int(first["args"]["updates"] or 10_000),
+                                    seeds, int(first["args"]["eval_episodes"] or 10))))
+    return 0
+
+
 def benchmark_line(summary: dict, facts: dict, args: argparse.Namespace, path: Path, updates: int,
                    seeds: list[int], episodes: int) -> dict:
     """The closing JSON object: updates/s and returns of robokit and d3rlpy (where trained)."""
-    described = "; ".join(f"return {name} {s['return_mean']:.1f} +- {s['return_std_seeds']:.1f} {s['returns']}"
-                          for name, s in summary.items())
+    described = "; ".join(f"return {name} {s['return_mean']:.1f} +- {s['return_std_seeds']:.1f} (std over seeds; "
+                          f"95% CI +- {s['return_ci95']:.1f}) {s['returns']}"
+                          for name, s in summary.items() if name != "paired")
     notes = (f"{'quick smoke run: random-policy data; ' if args.quick else ''}{facts['transitions']} transitions "
              f"({path.name}), {updates} updates, seeds {seeds}, {episodes} eval episodes, batch {BATCH}, hidden "
              f"{HIDDEN}, {args.threads} thread(s); official recipe (reward x{facts['reward_scale']:.3f}, cosine "
@@ -253,10 +323,10 @@ def benchmark_line(summary: dict, facts: dict, args: argparse.Namespace, path: P
             "d3rlpy_return": round(d3["return_mean"], 1) if d3 else None, "notes": notes}
     if rk and d3 and d3["return_mean"]:
         line["return_ratio"] = round(rk["return_mean"] / d3["return_mean"], 3)
+    if "paired" in summary:
+        line["paired_return_difference"] = {key: round(value, 3) if isinstance(value, float) else value
+                                            for key, value in summary["paired"].items()}
     return line
-
-
-    return 0
 
 
 if __name__ == "__main__":

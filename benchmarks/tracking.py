@@ -26,10 +26,11 @@ validation half is reserved), so the margins are not a generalisation claim.
    ``max_age``, ``birth_score``) on top of robokit's earlier row is scored on two halves of the
    ten sequences (:data:`HALVES`); the point with the best worst-gain over AB3DMOT on one half
    is reported on the other half, and the point best on both halves together (robokit's
-   default) on all ten.
+   default) on all ten. ``--lost-output`` searches :data:`LOST_OUTPUT_GRID` instead (also how
+   many frames a lost track is reported at its prediction: 0, 1 or 2).
 6. ``--tried``: the output options robokit has but does not use by default, one row each.
 
-Usage: python benchmarks/tracking.py [--quick] [--per-class | --select | --tried]
+Usage: python benchmarks/tracking.py [--quick] [--per-class | --select [--lost-output] | --tried]
 The last line printed is the JSON object of the benchmark convention.
 """
 
@@ -42,6 +43,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "kitti" / "tracking"
@@ -104,6 +107,12 @@ GRID = {
     "max_age": (None, 6),  # None: the row's own
     "birth_score": (0.0, 2.0),
 }
+#: ``--select --lost-output``: GRID plus the "prediction when lost" output policy: a missed track
+#: reported at its prediction for the row's 1 frame (AB3DMOT), 0 (CenterPoint's tracker writes
+#: only matched tracks) or 2 frames (toward SimpleTrack's and Poly-MOT's outputs of predictions)
+LOST_OUTPUT_GRID = {**GRID, "max_report_misses": (None, 0, 2)}  # None: the row's own
+#: grid keys whose None means "the row's own value" (left out of the label and the changes)
+ROW_DEFAULT_KEYS = ("max_age", "max_report_misses")
 FIGURES = ("samota@0.25", "mota@0.25", "samota@0.5", "mota@0.5")
 
 
@@ -125,14 +134,17 @@ def with_rows(configs, classes):
     return ClassConfigs(configs.default, rows)
 
 
-def grid_configs(base):
-    """(label, config) for every point of :data:`GRID` applied to ``base``."""
+def grid_configs(base, grid=None):
+    """(label, config) for every point of ``grid`` (default :data:`GRID`) applied to ``base``."""
     import itertools
 
+    grid = GRID if grid is None else grid
     out = []
-    for values in itertools.product(*GRID.values()):
+    for values in itertools.product(*grid.values()):
         changes = {
-            k: v for k, v in zip(GRID, values, strict=True) if v is not None or k != "max_age"
+            k: v
+            for k, v in zip(grid, values, strict=True)
+            if v is not None or k not in ROW_DEFAULT_KEYS
         }
         label = ", ".join(f"{k}={v}" for k, v in changes.items())
         out.append((label, base.replace(**changes)))
@@ -166,7 +178,7 @@ def both_halves_key(figures: dict, reference: dict) -> tuple[float, float]:
     return a[0] + b[0], a[1] + b[1]
 
 
-def run_select(labels, detections, classes=CLASSES) -> int:
+def run_select(labels, detections, classes=CLASSES, search=None) -> int:
     """Grid per class, chosen on one half and reported on the other (and on all ten)."""
     from robokit.tracking import track_sequence
     from robokit.tracking.tracker import TRACKER_PRESETS
@@ -185,7 +197,8 @@ def run_select(labels, detections, classes=CLASSES) -> int:
     for cls in classes:
         reference = figures(cls, TRACKER_PRESETS["ab3dmot"], tuple(parts))
         grid = [
-            (label, figures(cls, config)) for label, config in grid_configs(before.for_class(cls))
+            (label, figures(cls, config))
+            for label, config in grid_configs(before.for_class(cls), search)
         ]
         chosen = {
             p: max(grid, key=lambda row, p=p: selection_key(row[1][p], reference[p]))[0]
@@ -193,7 +206,7 @@ def run_select(labels, detections, classes=CLASSES) -> int:
         }
         # the default: best on both halves together (the sum of each half's worst-gain key)
         chosen["both"] = max(grid, key=lambda row: both_halves_key(row[1], reference))[0]
-        configs = dict(grid_configs(before.for_class(cls)))
+        configs = dict(grid_configs(before.for_class(cls), search))
         by_label = dict(grid)
         for label in set(chosen.values()):
             by_label[label] = {**by_label[label], **figures(cls, configs[label], ("all",))}
@@ -218,6 +231,7 @@ def run_select(labels, detections, classes=CLASSES) -> int:
         "benchmark": "kitti_tracking_select", "unit": "gain over AB3DMOT (sAMOTA / MOTA points)",
         "higher_is_better": True, "robokit": None, "peers": {}, "ratio": None, "bound": None,
         "notes": "grid chosen on one half of the 10 training sequences, reported on the other",
+        "grid": {key: list(values) for key, values in (search or GRID).items()},
         "tracking": _rounded(record),
     }))  # fmt: skip
     return 0
@@ -379,6 +393,90 @@ def run_per_class(
     return 0
 
 
+def frame_overlaps(labels, objects, cls: str, frame: int) -> np.ndarray:
+    """``(G, N)`` 3D IoU of the ``cls`` label boxes of ``frame`` with ``objects``' boxes there."""
+    from robokit.pointcloud.boxes import camera_to_upright_boxes, overlaps_unchecked
+
+    gt = (labels.obj_type == cls) & (labels.frame == frame)
+    mine = objects.frame == frame
+    if not gt.any() or not mine.any():
+        return np.zeros((int(gt.sum()), int(mine.sum())))
+    return overlaps_unchecked(
+        camera_to_upright_boxes(labels.boxes[gt]),
+        camera_to_upright_boxes(objects.boxes[mine]),
+        use_height=True,
+        generalized=False,
+    )
+
+
+def run_diagnose(labels, detections, cls: str) -> int:
+    """``--diagnose CLASS``: what limits the class at IoU 0.5. Per sequence, the label boxes with a
+    detection at 3D IoU >= 0.25 / 0.5 and the mean size error (detection - label) of the best
+    detection of each label box found at >= 0.25; then every track
+    of robokit's tracker with its frames at IoU >= 0.5 / 0.25 against the nearest label box and its
+    mean score (the devkit's ranking key). Nearest-box IoU, not the devkit's matching (ignore rules,
+    DontCare and one-to-one assignment are left out), so counts are close to, not equal to, its."""
+    from robokit.tracking import track_sequence
+
+    record = {}
+    for seq in SEQUENCES:
+        dets, gt = detections[cls, seq], labels[seq]
+        hits, errors = np.zeros(2, int), []
+        for frame in range(gt.num_frames):
+            iou = frame_overlaps(gt, dets, cls, frame)
+            if iou.size:
+                best = iou.max(1)
+                hits += [(best >= 0.25).sum(), (best >= 0.5).sum()]
+                found = best >= 0.25
+                label_boxes = gt.boxes[(gt.obj_type == cls) & (gt.frame == frame)][found]
+                det_boxes = dets.boxes[dets.frame == frame][iou.argmax(1)[found]]
+                errors += list(det_boxes[:, 3:6] - label_boxes[:, 3:6])
+        size = np.mean(errors, axis=0) if errors else np.zeros(3)
+        tracks = track_sequence(dets, None, (cls,), gt.num_frames).objects
+        per_track: dict[int, list] = {}
+        for frame in range(gt.num_frames):
+            iou = frame_overlaps(gt, tracks, cls, frame)
+            best = iou.max(0) if iou.shape[0] else np.zeros(iou.shape[1])
+            for track_id, iou, score in zip(
+                tracks.track_id[tracks.frame == frame],
+                best,
+                tracks.score[tracks.frame == frame],
+                strict=True,
+            ):
+                row = per_track.setdefault(int(track_id), [0, 0, 0, 0.0])
+                row[0] += 1
+                row[1] += int(iou >= 0.5)
+                row[2] += int(iou >= 0.25)
+                row[3] += float(score)
+        rows = sorted(
+            ([n, h5, h25, round(total / n, 2)] for n, h5, h25, total in per_track.values()),
+            key=lambda r: -r[3],
+        )
+        label_count = int((gt.obj_type == cls).sum())
+        print(
+            f"{seq}: {label_count} {cls} label boxes, with a detection at IoU >= 0.25: {hits[0]}, "
+            f">= 0.5: {hits[1]}; mean size error of those at >= 0.25 (h, w, l): {np.round(size, 3).tolist()} m"
+        )
+        for n, h5, h25, mean in rows:
+            print(
+                f"    track: {n:4d} boxes, {h5:4d} at IoU >= 0.5, {h25:4d} at >= 0.25, mean score {mean:6.2f}"
+            )
+        record[seq] = {
+            "labels": label_count,
+            "detected@0.25": int(hits[0]),
+            "detected@0.5": int(hits[1]),
+            "size_error_hwl": np.round(size, 3).tolist(),
+            "tracks": rows,
+        }
+    print(json.dumps({
+        "benchmark": "kitti_tracking_diagnose", "unit": "label boxes", "higher_is_better": True,
+        "robokit": None, "peers": {}, "ratio": None, "bound": None,
+        "notes": f"{cls}: detector localisation and robokit's tracks per sequence (nearest-box IoU)",
+        "tracking": record,
+    }))  # fmt: skip
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="before/after only, fewer repeats")
@@ -387,7 +485,15 @@ def main(argv=None) -> int:
         action="store_true",
         help="the per-class grid chosen on one half of the sequences, reported on the other",
     )
+    parser.add_argument(
+        "--lost-output",
+        action="store_true",
+        help="--select: also search how many frames a lost track is reported (0, 1, 2)",
+    )
     parser.add_argument("--tried", action="store_true", help="output options tried, not adopted")
+    parser.add_argument(
+        "--diagnose", default=None, metavar="CLASS", help="localisation and per-track diagnosis"
+    )
     parser.add_argument("--classes", default=",".join(CLASSES), help="--select: these classes")
     parser.add_argument(
         "--per-class",
@@ -405,8 +511,11 @@ def main(argv=None) -> int:
 
     warm_up()
     labels, detections = load()
+    if args.diagnose:
+        return run_diagnose(labels, detections, args.diagnose)
     if args.select:
-        return run_select(labels, detections, tuple(args.classes.split(",")))
+        grid = LOST_OUTPUT_GRID if args.lost_output else GRID
+        return run_select(labels, detections, tuple(args.classes.split(",")), grid)
     if args.per_class:
         return run_per_class(labels, detections, repeats=1 if args.quick else 3)
     if args.tried:

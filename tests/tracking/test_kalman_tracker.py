@@ -228,6 +228,17 @@ def test_a_track_survives_max_age_misses_unreported_and_keeps_its_id():
     assert [ids.tolist() for _, ids, _ in run(Tracker(short), frames)][-1] == [2]
 
 
+def test_lost_tracks_unwritten_with_zero_report_misses_as_in_centerpoint():
+    """``max_report_misses=0``: only matched tracks are written (CenterPoint's output rule, one
+    of the lost-track policies of ``benchmarks/tracking.py --select --lost-output``)."""
+    frames = [[camera_box(0, 20)]] * 3 + [[]] * 3 + [[camera_box(0, 20)]] * 2
+    config = TrackerConfig(min_hits=1, max_age=4, max_report_misses=0)
+    reported = [ids.tolist() for _, ids, _ in run(Tracker(config), frames)]
+    assert reported == [[1]] * 3 + [[], [], []] + [[1]] * 2
+    two = [ids.tolist() for _, ids, _ in run(Tracker(config.replace(max_report_misses=2)), frames)]
+    assert two == [[1]] * 3 + [[1], [1], []] + [[1]] * 2
+
+
 def test_distance_metric_matches_within_its_radius():
     config = TrackerConfig(
         metric="dist3d", match_threshold=-2.0, low_match_threshold=-2.0, min_hits=1
