@@ -223,9 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                          "return": result["eval/return_mean"], "return_std_episodes": result["eval/return_std"]})
             print(json.dumps(runs[-1]), flush=True)
     summary = summarize(runs)
-    for name, row in summary.items():
-        print(f"{name:<8} {row['updates_per_s']:8.1f} upd/s   return {row['return_mean']:7.1f} "
-              f"+- {row['return_std_seeds']:5.1f} over seeds {seeds}")
+    print(summary_text(summary))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"runs": runs, "summary": summary, "data": facts, "args": vars(args)},
@@ -253,6 +251,19 @@ def summarize(runs: list[dict]) -> dict:
     return summary
 
 
+def summary_text(summary: dict) -> str:
+    """The lines printed for a :func:`summarize` result: one per learner, then the pairing."""
+    lines = [f"{name:<8} {row['updates_per_s']:8.1f} upd/s   return {row['return_mean']:7.1f} "
+             f"+- {row['return_ci95']:5.1f} (95% CI) over seeds {row['seeds']}: {row['returns']}"
+             for name, row in summary.items() if name != "paired"]
+    if "paired" in summary:
+        pair = summary["paired"]
+        lines.append(f"paired robokit - d3rlpy: {pair['mean']:.1f} [{pair['low']:.1f}, {pair['high']:.1f}] "
+                     f"(95% CI), wins {pair['robokit_wins']}:{pair['d3rlpy_wins']}, "
+                     f"sign-flip p = {pair['sign_flip_p']:.3f}")
+    return "\n".join(lines)
+
+
 def paired_difference(mine: list[float], peer: list[float]) -> dict:
     """robokit - d3rlpy per seed: mean, 95% Student-t interval, seeds won by each, and the
     two-sided sign-flip (exact permutation) p-value of the mean difference."""
@@ -278,14 +289,7 @@ def combine(paths: list[Path], out: Path | None) -> int:
         print(f"error: --combine: {err} (each file must be a benchmark --out JSON with 'runs')", file=sys.stderr)
         return 2
     summary = summarize(runs)
-    for name, row in summary.items():
-        if name != "paired":
-            print(f"{name:<8} {row['updates_per_s']:8.1f} upd/s   return {row['return_mean']:7.1f} "
-                  f"+- {row['return_ci95']:5.1f} (95% CI) over seeds {row['seeds']}: {row['returns']}")
-    if "paired" in summary:
-        pair = summary["paired"]
-        print(f"paired robokit - d3rlpy: {pair['mean']:.1f} [{pair['low']:.1f}, {pair['high']:.1f}] (95% CI), "
-              f"wins {pair['robokit_wins']}:{pair['d3rlpy_wins']}, sign-flip p = {pair['sign_flip_p']:.3f}")
+    print(summary_text(summary))
     first = next((data for data in files if data.get("args") and data.get("data")), None)
     if first is None:
         print("error: --combine: no file holds the run's 'args' and 'data' (a benchmark --out file does)",

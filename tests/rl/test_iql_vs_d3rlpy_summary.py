@@ -71,3 +71,11 @@ def test_combine_refuses_a_file_that_is_not_a_benchmark_output(tmp_path, capsys)
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "runs" in err
     assert not out.exists()
+
+
+def test_summary_text_prints_both_learners_and_the_pairing():
+    """The training path printed this summary and crashed on the 'paired' entry (no updates/s)."""
+    text = bench.summary_text(bench.summarize(_runs([200.0, 250.0], [180.0, 260.0], [0, 1])))
+    lines = text.splitlines()
+    assert lines[0].startswith("robokit") and lines[1].startswith("d3rlpy")
+    assert lines[2].startswith("paired robokit - d3rlpy: 5.0") and "wins 1:1" in lines[2]
