@@ -112,7 +112,7 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    fig, ax = plt.subplots(figsize=(6.0, 4.8))
     for kind, style, colour in (("pixels", "-", "tab:blue"), ("state", "--", "tab:orange")):
         runs = result.get(kind, [])
         for run in runs:
@@ -127,12 +127,11 @@ def plot(result: dict, path: Path) -> None:
         ref = result["references"]["pixels"][name]
         ax.axhline(ref["return"]["mean"], color=colour, ls=":", lw=1.3,
                    label=f"{name.replace('_', ' ')}, 4-step actions ({ref['episodes']} eval episodes)")
-    ax.set_xlabel("env steps = actions (500 random, then 1 update each); a pixel action is 4 simulator steps")
+    ax.set_xlabel("env steps = actions (500 random, then 1 update each)")
     ax.set_ylabel("eval return (5 episodes of 2.5 s)")
-    ax.set_title(f"robokit SAC on {result['env']}", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    ax.set_title(f"robokit SAC on {result['env']} (a pixel action is 4 simulator steps)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
