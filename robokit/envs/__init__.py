@@ -36,6 +36,9 @@ ENV_SPECS = {
     # hidden-context pixel families for inverse-dynamics pretraining (docs/pretrain_envs.md)
     "robokit/PointMassGoal-v0": ("robokit.envs.hidden_context:PointMassGoalEnv", 50),
     "robokit/PushHidden-v0": ("robokit.envs.hidden_context:PushHiddenEnv", 60),
+    # the pixel-SAC learning proof's task (docs/multimodal_envs.md)
+    "robokit/PointMassReach-v0": ("robokit.envs.point_mass_reach:PointMassReachEnv", 50),
+    "robokit/PointMassReachPixels-v0": ("robokit.envs.pixels:registered_pixel_env", None),
 }
 
 #: id -> keyword arguments of its entry point (pixel ids name the env they render; the time
@@ -54,6 +57,11 @@ ENV_KWARGS: dict[str, dict] = {
                                           "max_episode_steps": 200, "action_repeat": 2,
                                           "default_camera_config": {"trackbodyid": 1, "distance": 1.2,
                                                                     "lookat": (0.0, 0.0, 0.3), "elevation": 0.0}},
+    # 32x32 top view showing the mass and the goal disc (2 and 2.6 px radius), 3 frames, DrQ's
+    # action repeat 4 (13 actions per 50-step episode), dense reward, no termination: sized so
+    # pixel SAC learns in a short CPU run (docs/multimodal_envs.md)
+    "robokit/PointMassReachPixels-v0": {"env_id": "robokit/PointMassReach-v0", "size": 32, "frame_stack": 3,
+                                        "action_repeat": 4},
 }
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from robokit.envs.rendering import TopCameraRendering
+from robokit.envs.rendering import TopCameraRendering, step_planar_motors
 
 SCENES = Path(__file__).resolve().parents[2] / "envs"
 
@@ -133,11 +133,7 @@ class HiddenContextEnv(TopCameraRendering, gym.Env):
         return self._frame, self._info(False)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        action = np.asarray(action, dtype=np.float64)
-        if action.shape != (2,) or not np.all(np.isfinite(action)):
-            raise ValueError(f"{type(self).__name__}: action must be 2 finite numbers, got {action!r}")
-        self.data.ctrl[:] = np.clip(action, -1.0, 1.0)
-        self._mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        step_planar_motors(self, action)
         success = self._success()
         self._frame = self.render_top()
         return self._frame, float(success), success, False, self._info(success)

@@ -26,3 +26,16 @@ class TopCameraRendering:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+
+def step_planar_motors(env: object, action: object) -> None:
+    """Apply a 2-motor action ``(2,)`` (clipped to [-1, 1]) for ``env.frame_skip`` simulator steps.
+
+    ``env`` holds ``_mujoco``, ``model``, ``data`` and ``frame_skip`` (robokit's top-view planar
+    scenes). Raises ValueError naming the env's class when the action is not 2 finite numbers.
+    """
+    action = np.asarray(action, dtype=np.float64)
+    if action.shape != (2,) or not np.all(np.isfinite(action)):
+        raise ValueError(f"{type(env).__name__}: action must be 2 finite numbers, got {action!r}")
+    env.data.ctrl[:] = np.clip(action, -1.0, 1.0)  # type: ignore[attr-defined]
+    env._mujoco.mj_step(env.model, env.data, nstep=env.frame_skip)  # type: ignore[attr-defined]
