@@ -9,7 +9,8 @@ its final stochastic policy are ``medium`` (seed 0, shared by all seeds). Then p
     critic + BC + improvement steps, for every method): ``unio4`` (its chosen start policy), the best
     single member of its BC ensemble (evaluated from its checkpoint), ``bc`` and ``iql``;
 (b) offline-to-online on ``medium-replay``: ``unio4`` (online PPO), ``iql`` fine-tuned online
-    (50 % offline data retained, its default) and ``wsrl`` (CQL pretraining, then WSRL fine-tuning).
+    (50 % offline data retained, its default) and ``wsrl`` (Cal-QL pretraining at the same offline
+    budget, then WSRL fine-tuning: policy warm-up, no offline data retained, UTD ``wsrl_utd``).
 
 Outputs in ``--out``: ``results.md`` (tables), ``results.json``, ``curves.png``; the last stdout
 line is the benchmark JSON object. Finished runs are skipped and killed ones resumed on a re-run.
@@ -34,6 +35,7 @@ ENVS = ("Hopper-v5", "Walker2d-v5")
 DATASETS = ("medium", "medium-replay")
 OFFLINE_METHODS = ("unio4", "unio4_best_bc_member", "bc", "iql")
 ONLINE_METHODS = ("unio4", "iql", "wsrl")
+METHODS = ("unio4", "bc", "iql", "wsrl")  # the runs per cell (wsrl: medium-replay only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Budget:
     eval_episodes: dict
     seeds: tuple[int, ...]
     envs: tuple[str, ...] = ENVS
+    wsrl_utd: int = 1  # WSRL fine-tuning UTD (paper and code: 4); 1 = IQL->online's here, for the CPU
 
     @property
     def offline_steps(self) -> int:
@@ -96,7 +99,8 @@ def make_datasets(root: Path, env: str, budget: Budget) -> Path:
     return folder
 
 
-def run_cell(out: Path, env: str, dataset: str, data_dir: Path, seed: int, budget: Budget) -> None:
+def run_cell(out: Path, env: str, dataset: str, data_dir: Path, seed: int, budget: Budget,
+             methods: tuple[str, ...] = METHODS) -> None:
     from robokit.algos import BCConfig, IQLConfig, WSRLConfig
 
     cell = out / env / dataset / f"seed{seed}"
@@ -105,14 +109,18 @@ def run_cell(out: Path, env: str, dataset: str, data_dir: Path, seed: int, budge
     online_steps = budget.online_steps if online else 0
     h = budget.hidden_dims
     runs = budget if online else dataclasses.replace(budget, eval_every=0)  # offline-only: one final evaluation
-    run("unio4", cell / "unio4", env, seed, runs, unio4_config(budget), online_steps=online_steps, **steps)
-    run("bc", cell / "bc", env, seed, runs, BCConfig(hidden_dims=h), online_steps=0, **steps)
-    run("iql", cell / "iql", env, seed, runs, IQLConfig(hidden_dims=h), online_steps=online_steps, **steps)
-    if online:
+    if "unio4" in methods:
+        run("unio4", cell / "unio4", env, seed, runs, unio4_config(budget), online_steps=online_steps, **steps)
+    if "bc" in methods:
+        run("bc", cell / "bc", env, seed, runs, BCConfig(hidden_dims=h), online_steps=0, **steps)
+    if "iql" in methods:
+        run("iql", cell / "iql", env, seed, runs, IQLConfig(hidden_dims=h), online_steps=online_steps, **steps)
+    if online and "wsrl" in methods:
         pretrain = run("wsrl", cell / "wsrl_pretrain", env, seed, budget, WSRLConfig(hidden_dims=h, cql_n_actions=4),
                        online_steps=0, **steps)
         run("wsrl", cell / "wsrl", env, seed, budget,
-            WSRLConfig(hidden_dims=h, cql_n_actions=4, warmup_steps=min(500, budget.online_steps // 8)),
+            WSRLConfig(hidden_dims=h, cql_n_actions=4, warmup_steps=min(500, budget.online_steps // 8),
+                       utd_ratio=budget.wsrl_utd),
             dataset=data_dir / dataset, init_from=pretrain / "final.pt", online_steps=budget.online_steps)
 
 
@@ -252,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="*", default=None, help="override the budget's seeds")
     parser.add_argument("--envs", nargs="*", default=None, help="override the budget's envs (e.g. one per process)")
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS), help="which datasets to run (both by default)")
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS,
+                        help="which runs to train (all by default; the report reads every finished run)")
     parser.add_argument("--report-only", action="store_true", help="only aggregate finished runs")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -269,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir = make_datasets(out / "datasets", env, budget)
             for seed in budget.seeds:
                 for dataset in args.datasets:
-                    run_cell(out, env, dataset, data_dir, seed, budget)
+                    run_cell(out, env, dataset, data_dir, seed, budget, tuple(args.methods))
     results = collect(out, budget)
     table = tables(results, budget)
     plot(results, budget, out / "curves.png")
@@ -287,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"online steps ({env} medium-replay)", "higher_is_better": True,
                       "robokit": final["unio4"] if np.isfinite(final["unio4"]) else None, "peers": peers,
                       "ratio": None if ratio is None else round(ratio, 3), "bound": None,
-                      "notes": f"robokit = Uni-O4; peers = IQL->online and WSRL (CQL pretraining) implemented in "
-                               f"robokit; budget '{name}', {budget.offline_steps} offline steps, seeds "
+                      "notes": f"robokit = Uni-O4; peers = IQL->online and WSRL (Cal-QL pretraining, then "
+                               f"WSRL fine-tuning at UTD {budget.wsrl_utd}) implemented in robokit; budget '{name}', "
+                               f"{budget.offline_steps} offline steps, seeds "
                                f"{list(budget.seeds)}; offline table in results.md; {time.perf_counter() - start:.0f}s"}))
     return 0
 
