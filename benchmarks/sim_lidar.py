@@ -127,9 +127,9 @@ def main() -> None:
     ratio = float(np.median(ratios))
     medians = [r["ratio_median"] for r in results]
     print(f"scene: {scene.model.ngeom} geoms; {rays} rays (64 x 2048), {len(points)} returns")
-    print(f"robokit scan      {1e3 * ours:8.1f} ms  {robokit_rate:12.0f} rays/s  (median over runs of the per-run minimum)")
+    print(f"robokit scan      {1e3 * ours:8.1f} ms  {robokit_rate:12.0f} rays/s  (median over runs of each run's minimum)")
     print(f"bare mj_multiRay  {1e3 * bare:8.1f} ms  {bare_rate:12.0f} rays/s")
-    print(f"robokit / bare: median {ratio:.1%} over {runs} runs (range {min(ratios):.1%}-{max(ratios):.1%}); "
+    print(f"robokit / bare, paired within each run: median {ratio:.1%} over {runs} runs (range {min(ratios):.1%}-{max(ratios):.1%}); "
           f"median-based {np.median(medians):.1%} ({min(medians):.1%}-{max(medians):.1%}); "
           f"load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
     print(f"mj_ray loop       {1e3 * rays / loop:8.1f} ms  {loop:12.0f} rays/s  "

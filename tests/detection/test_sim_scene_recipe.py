@@ -47,7 +47,7 @@ def test_summary_means_over_seeds_and_corruptions():
 
 
 @pytest.mark.slow
-def test_toy_chain_scenes_train_corrupt_track(tmp_path):
+def test_toy_chain_scenes_train_corrupt_track(tmp_path, monkeypatch):
     budget = recipe.TOY
     split = recipe.make_scenes(tmp_path / "scenes", budget)
     assert split == {"train": ["0000"], "test": ["0001"], "frames": 3}
@@ -64,3 +64,6 @@ def test_toy_chain_scenes_train_corrupt_track(tmp_path):
     for row in rows:  # every link produced its figures: AP in [0, 100], MOTA <= 1, ground truth counted
         assert 0.0 <= row["bev"] <= 100.0 and row["mota"] <= 1.0 and row["num_gt"] > 0
     json.dumps(rows)  # the recipe writes them as JSON
+    monkeypatch.syspath_prepend(str(_PATH.parent))  # spawned workers import the recipe by name
+    assert recipe.evaluate_run(Path(summary["checkpoint"]), tmp_path / "scenes", split,
+                               corruptions=("drop_points",), jobs=2) == rows  # split over processes: same rows
