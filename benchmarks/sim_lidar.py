@@ -14,11 +14,13 @@ vehicle's LiDAR (its own body excluded).
   per ray: 4096 rays, 1024 with ``--quick``).
 
 The robokit and bare timings alternate (AB, BA, AB, ...) so load from other jobs hits both
-alike; rates come from the minimum CPU time of each (``time.process_time``; the minimum is
-the least disturbed run on a shared machine, as ``timeit`` advises), and the median ratio is
-printed too. Everything runs on one thread. Unit: rays per second (higher is better).
+alike; each run's rates come from the minimum CPU time of each (``time.process_time``; the
+minimum is the least disturbed run on a shared machine, as ``timeit`` advises). Several runs
+(``--runs``, default 7) are made in one invocation and the ratio reported is their median, with
+its range and the load average. Everything runs on one thread. Unit: rays per second (higher is
+better).
 
-Usage: ``python benchmarks/sim_lidar.py [--quick]``; the last line is the benchmark JSON.
+Usage: ``python benchmarks/sim_lidar.py [--quick] [--runs N]``; the last line is the benchmark JSON.
 """
 
 from __future__ import annotations
@@ -89,35 +91,59 @@ def interleaved(robokit, bare, repeats: int) -> dict[str, tuple[float, float]]:
     return {name: (float(np.min(values)), float(np.median(values))) for name, values in times.items()}
 
 
+def measure(scene, repeats: int, runs: int) -> list[dict[str, float]]:
+    """``runs`` independent interleaved measurements; per run the minimum- and median-based ratios."""
+    scanner = scene.scanner
+    out = []
+    for run in range(runs):
+        timings = interleaved(lambda: scanner.scan(scene.data), bare_runner(scene), repeats)
+        (ours, ours_median), (bare, bare_median) = timings["robokit"], timings["bare"]
+        out.append({"robokit_s": ours, "bare_s": bare, "ratio_min": bare / ours, "ratio_median": bare_median / ours_median,
+                    "load1": os.getloadavg()[0]})
+        print(f"run {run + 1}/{runs}: robokit {1e3 * ours:.1f} ms, bare {1e3 * bare:.1f} ms (minimum of {repeats}): "
+              f"ratio {bare / ours:.1%} at the minimum, {bare_median / ours_median:.1%} at the median; "
+              f"load {out[-1]['load1']:.1f}", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="8 alternating repeats, 1024 mj_ray calls")
+    parser.add_argument("--quick", action="store_true", help="3 runs of 8 alternating repeats, 1024 mj_ray calls")
+    parser.add_argument("--runs", type=int, default=None, help="independent measurements (default 7; 3 with --quick)")
     args = parser.parse_args()
-    repeats, loop_rays = (8, 1024) if args.quick else (30, 4096)
+    repeats, loop_rays, runs = (8, 1024, 3) if args.quick else (30, 4096, 7)
+    runs = args.runs or runs
     scene = build_scene()
     scanner = scene.scanner
     rays = scanner.pattern.num_rays
     points = scanner.scan(scene.data)
-    timings = interleaved(lambda: scanner.scan(scene.data), bare_runner(scene), repeats)
-    (ours, ours_median), (bare, bare_median) = timings["robokit"], timings["bare"]
+    load_before = os.getloadavg()
+    results = measure(scene, repeats, runs)
+    load_after = os.getloadavg()
+    ratios = [r["ratio_min"] for r in results]
+    ours, bare = (float(np.median([r[key] for r in results])) for key in ("robokit_s", "bare_s"))
     loop = loop_rays_per_second(scene, loop_rays)
     robokit_rate, bare_rate = rays / ours, rays / bare
+    ratio = float(np.median(ratios))
+    medians = [r["ratio_median"] for r in results]
     print(f"scene: {scene.model.ngeom} geoms; {rays} rays (64 x 2048), {len(points)} returns")
-    print(f"robokit scan      {1e3 * ours:8.1f} ms  {robokit_rate:12.0f} rays/s  (median {1e3 * ours_median:.1f} ms)")
-    print(f"bare mj_multiRay  {1e3 * bare:8.1f} ms  {bare_rate:12.0f} rays/s  (median {1e3 * bare_median:.1f} ms; "
-          f"robokit = {robokit_rate / bare_rate:.1%} at the minimum, {bare_median / ours_median:.1%} at the median)")
+    print(f"robokit scan      {1e3 * ours:8.1f} ms  {robokit_rate:12.0f} rays/s  (median over runs of each run's minimum)")
+    print(f"bare mj_multiRay  {1e3 * bare:8.1f} ms  {bare_rate:12.0f} rays/s")
+    print(f"robokit / bare, paired within each run: median {ratio:.1%} over {runs} runs (range {min(ratios):.1%}-{max(ratios):.1%}); "
+          f"median-based {np.median(medians):.1%} ({min(medians):.1%}-{max(medians):.1%}); "
+          f"load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
     print(f"mj_ray loop       {1e3 * rays / loop:8.1f} ms  {loop:12.0f} rays/s  "
           f"(robokit = {robokit_rate / loop:.1f}x)")
     print(json.dumps({
         "benchmark": "sim_lidar", "unit": "rays/s", "higher_is_better": True,
         "robokit": round(robokit_rate, 1),
         "peers": {"mj_multiRay_bare": round(bare_rate, 1), "mj_ray_python_loop": round(loop, 1)},
-        "ratio": round(robokit_rate / bare_rate, 4), "bound": None,
+        "ratio": round(ratio, 4), "ratio_range": [round(min(ratios), 4), round(max(ratios), 4)],
+        "load_average": [round(load_before[0], 1), round(load_after[0], 1)], "bound": None,
         "notes": (f"64x2048 HDL-64E scan of a {scene.model.ngeom}-geom street scene, {len(points)} returns; "
-                  f"minimum of {repeats} alternating CPU-time repeats (median ratio {bare_median / ours_median:.3f}); "
-                  f"ratio is vs the bare mj_multiRay call (target >= 0.9); mj_ray loop timed on {loop_rays} rays, "
-                  "robokit/loop = "
-                  f"{robokit_rate / loop:.1f}x"),
+                  f"{runs} runs of {repeats} alternating CPU-time repeats, each run's minimum, median over runs "
+                  f"(median-based ratio {np.median(medians):.3f}); ratio is vs the bare mj_multiRay call "
+                  f"(target >= 0.9); mj_ray loop timed on {loop_rays} rays, robokit/loop = {robokit_rate / loop:.1f}x"),
     }))
 
 

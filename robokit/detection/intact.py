@@ -18,8 +18,8 @@ only says what the detector is to INTACT (:class:`DetectionTask`, a
   snapshot; teacher inputs are xyz / ``coordinate_scale`` (40 m per unit), ``task_points`` random
   points per scan after the targets are computed.
 * **Robust score**: mean BEV AP / 100 (moderate, or easy where a class has no moderate object)
-  over the classes with objects, on the training scans corrupted in the method's own way at the
-  current strength (the tiny-data check has no held-out split).
+  over the classes with objects, on the training scans (the first ``score_frames`` of them, or all)
+  corrupted in the method's own way at the current strength (the tiny-data check has no held-out split).
 
 ``method="random"`` is the plain-curriculum baseline (the classifier's untargeted drop / noise /
 displace, unchanged); ``method="standard"`` trains on clean clouds (no hooks). Point clouds are
@@ -66,6 +66,8 @@ class IntactDetectionConfig:
     task_scenes: int = 2
     task_points: int = 4096
     snapshots: int = 2
+    score_frames: int | None = None
+    """training scans the robust score is measured on (the first N; None: all of them)."""
     seed: int = 0
 
 
@@ -221,7 +223,7 @@ class DetectionTask:
         """Mean BEV AP / 100 (classes with objects) on the training scans corrupted by ``corrupt``."""
         from robokit.detection.evaluate import evaluate_frames
 
-        frames = self.frames
+        frames = self.frames[: self.config.score_frames]
 
         def transform(points, index):
             frame = frames[index]

@@ -40,6 +40,8 @@ class TrainDetectorConfig:
     """override the preset's [xmin, ymin, zmin, xmax, ymax, zmax] (metres)."""
     voxel_size: tuple[float, float, float] | None = None
     """override the preset's voxel size (metres)."""
+    classes: tuple[str, ...] | None = None
+    """override the preset's trained classes (e.g. Car only: a third of the anchors)."""
     epochs: int = 80
     """training epochs"""
     batch_size: int = 1
@@ -145,7 +147,8 @@ def frame_batch(
 
 def _detector_config(config: TrainDetectorConfig) -> DetectorConfig:
     return preset_config(
-        config.preset, point_range=config.point_range, voxel_size=config.voxel_size
+        config.preset, point_range=config.point_range, voxel_size=config.voxel_size,
+        classes=config.classes,
     )
 
 

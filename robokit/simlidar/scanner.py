@@ -126,10 +126,13 @@ class LidarScanner:
         self._world_rotation: np.ndarray | None = None  # rotation self._world was built for (whole sweeps)
         self._gaussian = np.empty(count)
         self._uniform = np.empty(count, dtype=np.float32)
-        self._points = np.empty((count, 4), dtype=np.float32)
         self._index = np.empty(count, dtype=np.int32)
         self._group = None if self.config.geomgroup is None else np.asarray(self.config.geomgroup, np.uint8)
         self._mount = np.asarray(self.config.mount_pos, dtype=np.float64)
+        cfg = self.config
+        self._params = np.array([cfg.min_range, cfg.max_range, cfg.range_noise_std, 0.5e-3 * cfg.divergence_mrad,
+                                 cfg.attenuation, cfg.dropout, cfg.weak_dropout, cfg.weak_limit, cfg.edge_gap,
+                                 self._edge_probability()])
 
     @property
     def exclude_id(self) -> int:
@@ -186,18 +189,19 @@ class LidarScanner:
         return (points, self._geom[index]) if return_geom_ids else points
 
     def _returns(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Points ``(N, 4)`` float32 and their ray indices ``(N,)`` from the cast buffers (module doc)."""
-        cfg = self.config
-        gaussian, uniform = self._gaussian, self._uniform
-        rng.standard_normal(out=gaussian)
-        rng.random(out=uniform, dtype=np.float32)
-        points, index = self._points, self._index
-        params = np.array([cfg.min_range, cfg.max_range, cfg.range_noise_std, 0.5e-3 * cfg.divergence_mrad,
-                           cfg.attenuation, cfg.dropout, cfg.weak_dropout, cfg.weak_limit, cfg.edge_gap,
-                           self._edge_probability()])
+        """Points ``(N, 4)`` float32 and their ray indices ``(N,)`` from the cast buffers (module doc).
+
+        The kernel writes the points straight into a new ``(rays, 4)`` array and the result is its
+        first ``N`` rows (no copy; the caller owns it). The indices are a view of the scanner's own
+        buffer, valid until the next scan (``scan`` only reads them).
+        """
+        rng.standard_normal(out=self._gaussian)
+        rng.random(out=self._uniform, dtype=np.float32)
+        points = np.empty((self.pattern.num_rays, 4), dtype=np.float32)
         kept = _returns_kernel(self._local, self._world, self._dist, self._normal, self._geom, self.reflectivity,
-                               gaussian, uniform, self.pattern.num_beams, params, points, index)
-        return points[:kept].copy(), index[:kept].copy()
+                               self._gaussian, self._uniform, self.pattern.num_beams, self._params, points,
+                               self._index)
+        return points[:kept], self._index[:kept]
 
     def _edge_probability(self) -> float:
         """Loss probability of a return beside a depth edge: ``min(1, divergence / azimuth step) / 2``."""
@@ -249,8 +253,6 @@ def _returns_kernel(local, world, dist, normal, geom, reflectivity, gaussian, un
             continue
         cos_t = abs(normal[k, 0] * world[k, 0] + normal[k, 1] * world[k, 1] + normal[k, 2] * world[k, 2])
         cos_t = min(max(cos_t, 0.05), 1.0)
-        spread = half_div * r * np.sqrt(1.0 - cos_t * cos_t) / cos_t  # r * div / 2 * tan(incidence)
-        noisy = r + np.sqrt(sigma0 * sigma0 + spread * spread) * gaussian[k]
         intensity = min(reflectivity[geom[k]] * cos_t * np.exp(-alpha * r), 1.0)
         keep = 1.0 - dropout
         if intensity < weak_limit:
@@ -259,7 +261,11 @@ def _returns_kernel(local, world, dist, normal, geom, reflectivity, gaussian, un
         before, after = k - beams, k + beams
         if (before >= 0 and 0 < dist[before] < r - edge_gap) or (after < count and 0 < dist[after] < r - edge_gap):
             keep *= 1.0 - edge_p
-        if uniform[k] < keep and noisy > 0:  # lost with probability 1 - keep
+        if uniform[k] >= keep:  # lost with probability 1 - keep: its noise is never needed
+            continue
+        spread = half_div * r * np.sqrt(1.0 - cos_t * cos_t) / cos_t  # r * div / 2 * tan(incidence)
+        noisy = r + np.sqrt(sigma0 * sigma0 + spread * spread) * gaussian[k]
+        if noisy > 0:
             points[kept, 0] = local[k, 0] * noisy
             points[kept, 1] = local[k, 1] * noisy
             points[kept, 2] = local[k, 2] * noisy

@@ -138,3 +138,34 @@ def test_hooks_state_survives_a_checkpoint_round_trip(scan, tmp_path):
     assert len(fresh.snapshots) == 1
     saved, restored = hooks.snapshots[0].state_dict(), fresh.snapshots[0].state_dict()
     assert all(torch.equal(saved[k], restored[k]) for k in saved)
+
+
+def test_robust_score_reads_only_the_first_score_frames(scan):
+    """``score_frames`` bounds the curriculum's per-epoch robust score to the first N training scans."""
+    from robokit.detection.intact import DetectionTask
+
+    model = _tiny_model().eval()
+    seen = []
+
+    def corrupt(clouds, targets):
+        seen.append(len(clouds[0]))
+        return clouds
+
+    frames = [scan, scan, scan]
+    for score_frames, expected in ((None, 3), (2, 2), (1, 1)):
+        task = DetectionTask(IntactDetectionConfig(score_frames=score_frames))
+        task.attach(frames)
+        seen.clear()
+        score = task.robust_score(model, corrupt, np.random.default_rng(0))
+        assert len(seen) == expected and 0.0 <= score <= 1.0
+
+
+def test_train_detector_classes_override_the_preset():
+    from pathlib import Path
+
+    from robokit.detection.train import TrainDetectorConfig, _detector_config
+
+    car = _detector_config(TrainDetectorConfig(data=Path("d"), out=Path("o"), preset="cpu-tiny", classes=("Car",)))
+    assert car.classes == ("Car",) and len(car.anchor_classes()) == 1
+    default = _detector_config(TrainDetectorConfig(data=Path("d"), out=Path("o"), preset="cpu-tiny"))
+    assert default.classes == ("Car", "Pedestrian", "Cyclist")
