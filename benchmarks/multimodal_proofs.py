@@ -123,15 +123,16 @@ class RandomPolicy:
         return self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
 
 
-def random_baseline(env_id: str, episodes: int, seed: int = 0) -> dict:
-    """The uniformly random policy on the eval episodes' reset seeds: per-episode returns,
-    mean with a 95% interval (Student t over episodes), success rate where the env has one."""
+def random_baseline(env_id: str, episodes: int, seed: int = 0, policy=None) -> dict:
+    """The uniformly random policy (or ``policy``, an agent) on the eval episodes' reset seeds:
+    per-episode returns, mean with a 95% interval (Student t over episodes), success rate where
+    the env has one."""
     from robokit.envs import make_env
     from robokit.intact.protocol import mean_ci95
     from robokit.trainers.evaluation import eval_seeds, evaluate_episode
 
     env = make_env(env_id)
-    policy = RandomPolicy(int(env.action_space.shape[0]), seed)
+    policy = policy or RandomPolicy(int(env.action_space.shape[0]), seed)
     records = [evaluate_episode(policy, env, reset_seed) for reset_seed in eval_seeds(seed, episodes)]
     env.close()
     returns = [r["return"] for r in records]
@@ -158,10 +159,12 @@ def sac_experiment(env_id: str, name: str, budget: SacBudget, baseline_episodes:
     """Every seed's run, the random baseline, and the across-seed interval of the final evals."""
     runs = [sac_run(env_id, seed, budget, out / f"{name}_seed{seed}", {**options, "encoder": dict(options["encoder"])})
             for seed in budget.seeds]
-    return {"env": env_id, "encoder": encoder_note, "budget": dataclasses.asdict(budget),
-            "agent": {k: v for k, v in options.items() if k != "encoder"}, "runs": runs,
-            "final": over_seeds(runs, 1), "last2": over_seeds(runs, 2),
-            "random": random_baseline(env_id, baseline_episodes)}
+    result = {"env": env_id, "encoder": encoder_note, "budget": dataclasses.asdict(budget),
+              "agent": {k: v for k, v in options.items() if k != "encoder"}, "runs": runs,
+              "final": over_seeds(runs, 1), "last2": over_seeds(runs, 2),
+              "random": random_baseline(env_id, baseline_episodes)}
+    final_policies(result, out, name)
+    return result
 
 
 def pixels(budget: Budget, out: Path) -> dict:
@@ -183,6 +186,7 @@ def pointcloud(budget: Budget, out: Path) -> dict:
                        "runs": [sac_run(CLOUD_STATE_ENV, seed, budget.cloud, out / f"pointcloud_state_seed{seed}",
                                         dict(state)) for seed in budget.cloud.seeds]}
     result["state"]["final"] = over_seeds(result["state"]["runs"], 1)
+    final_policies(result, out, "pointcloud")
     return result
 
 
@@ -366,6 +370,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def final_policy(run: dict, folder: Path, env_id: str, episodes: int) -> None:
+    """Add ``final_policy`` to ``run``: its trained policy (``folder/final.pt``, deterministic) on
+    the random baseline's reset seeds, so the two are compared episode for episode."""
+    from robokit.algos import load_agent
+
+    if "final_policy" not in run and (folder / "final.pt").exists():
+        run["final_policy"] = random_baseline(env_id, episodes, policy=load_agent(folder / "final.pt"))
+
+
+def final_policies(result: dict, folder: Path | None, name: str) -> None:
+    """``final_policy`` of every run (and state run) of ``result`` whose run folder
+    ``folder/<name>[_state]_seed<S>`` holds a final.pt (none with ``folder=None``), then their
+    mean and 95% interval over the seeds that have one (return and success rate)."""
+    from robokit.intact.protocol import mean_ci95
+
+    episodes = result["random"]["episodes"]
+    groups = [(result, result["env"], name)] + ([(result["state"], result["state"]["env"], f"{name}_state")]
+                                                 if "state" in result else [])
+    for group, env_id, prefix in groups:
+        for run in group["runs"] if folder is not None else ():
+            final_policy(run, folder / f"{prefix}_seed{run['seed']}", env_id, episodes)
+        finals = [r["final_policy"] for r in group["runs"] if "final_policy" in r]
+        if finals:
+            group["final_policy"] = {"episodes": episodes, "seeds": len(finals),
+                                     "return": mean_ci95([f["return"]["mean"] for f in finals]),
+                                     "success_rate": mean_ci95([f.get("success_rate", np.nan) for f in finals])}
+
+
 def merge_sac(parts: list[dict]) -> dict:
     """One SAC experiment from parts run apart (each its seeds): runs (and state runs) in seed
     order, the across-seed intervals recomputed; the random baseline is the first part's (every
@@ -382,10 +414,18 @@ def merge(paths: list[Path], out: Path) -> int:
     """``--merge``: SAC experiments merged across results files, the rest from the first file that has it."""
     loaded = [json.loads(Path(p).read_text()) for p in paths]
     results: dict = {}
-    for name in ("pixels", "pointcloud", "multitask"):
-        parts = [r[name] for r in loaded if name in r]
+    for name in ("pixels", "pointcloud"):
+        parts = []
+        for path, result in zip(paths, loaded, strict=True):
+            if name in result:
+                final_policies(result[name], Path(path).parent, name)
+                parts.append(result[name])
         if parts:
-            results[name] = merge_sac(parts) if name != "multitask" else parts[0]
+            results[name] = merge_sac(parts)
+            final_policies(results[name], None, name)
+    multitask = next((r["multitask"] for r in loaded if "multitask" in r), None)
+    if multitask is not None:
+        results["multitask"] = multitask
     out.mkdir(parents=True, exist_ok=True)
     results["merged_from"] = [str(p) for p in paths]
     results["pngs"] = plot(results, out)
@@ -423,6 +463,12 @@ def _headline(result: dict) -> dict:
         if "state" in result:
             headline["state_final_mean_ci95"] = [round(result["state"]["final"]["mean"], 2),
                                                  round(result["state"]["final"]["ci95"], 2)]
+        for key, group in (("final_policy", result), ("state_final_policy", result.get("state", {}))):
+            if "final_policy" in group:
+                final = group["final_policy"]
+                headline[key] = {"return": [round(final["return"]["mean"], 2), round(final["return"]["ci95"], 2)],
+                                 "success": [round(final["success_rate"]["mean"], 3),
+                                             round(final["success_rate"]["ci95"], 3)]}
         return headline
     return {variant: {t: [round(v["mean"], 3), round(v["ci95"], 3)] for t, v in result["summary"][variant].items()}
             for variant in ("conditioned", "blind")} | {"scripted": result["scripted"], "random": result["random"]}
