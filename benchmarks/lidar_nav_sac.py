@@ -21,6 +21,10 @@ per-run means. Writes ``--out`` (JSON) and ends with one JSON line.
     python benchmarks/lidar_nav_sac.py [--quick]
     python benchmarks/lidar_nav_sac.py --eval runs/sac_s0 runs/sac_s1 runs/sac_s2 --out lidar_nav_eval.json
     python benchmarks/lidar_nav_sac.py --merge eval_s0.json eval_s1.json eval_s2.json   # runs evaluated apart
+    python benchmarks/lidar_nav_sac.py --curves runs/sac_s0 runs/sac_s1 runs/state_s0 --png lidar_nav_sac.png
+
+``--scan-policy`` adds :func:`scan_policy` (a hand-written policy reading only the observation)
+to ``--eval``.
 """
 
 from __future__ import annotations
@@ -206,6 +210,47 @@ def returns(args: argparse.Namespace) -> dict:
     return report(result, args.out)
 
 
+def curves(args: argparse.Namespace) -> dict:
+    """``--curves RUN ...``: eval return and success against env steps of trainer run folders
+    (state-observation runs dashed), with the random policy's return on ``--episodes`` resets
+    as a band; written to ``--png``. Returns the JSON line (last eval of each run)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import yaml
+
+    from robokit.trainers.plotting import read_eval_curve
+
+    runs = {}
+    for run in map(Path, args.curves):
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        runs[str(run)] = {"env": config["env"], "seed": config["seed"], **read_eval_curve(run / "metrics.csv")}
+    cloud_env = next(r["env"] for r in runs.values() if "State" not in r["env"])
+    rand = episodes_of(random_policy, cloud_env, args.episodes, None, 0)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for run in runs.values():
+        style = {"ls": "--", "lw": 1} if "State" in run["env"] else {"marker": "o", "ms": 3}
+        label = f"{run['env'].split('/')[-1]} seed {run['seed']}"
+        ax.plot(run["env_steps"], run["mean"], label=label, **style)
+        bx.plot(run["env_steps"], run["success"], label=label, **style)
+    ax.axhline(rand["return"], color="gray", lw=3, alpha=0.5, label=f"random policy ({args.episodes} episodes)")
+    bx.axhline(rand["success"], color="gray", lw=3, alpha=0.5)
+    for axis, name in ((ax, "eval return"), (bx, "eval success rate")):
+        axis.set_xlabel("env steps")
+        axis.set_ylabel(name)
+    ax.legend(fontsize=6)
+    fig.suptitle("SAC on LidarNav: from the LiDAR cloud (solid) and the privileged state (dashed)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(args.png, dpi=120)
+    last = {name: {"return": r["mean"][-1], "success": r["success"][-1], "env_steps": r["env_steps"][-1]}
+            for name, r in runs.items()}
+    cloud = [v["return"] for k, v in last.items() if "State" not in runs[k]["env"]]
+    return {"benchmark": "lidar_nav_sac_curves", "unit": "return", "higher_is_better": True,
+            "robokit": round(float(np.mean(cloud)), 3), "peers": {"random": round(rand["return"], 3)},
+            "ratio": None, "runs": last, "random": rand, "png": str(args.png)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="speed: short rounds on small replays")
@@ -218,9 +263,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--scan-policy", action="store_true",
                         help="--eval: also the hand-written policy that reads only the scan (scan_policy)")
+    parser.add_argument("--curves", nargs="+", default=None, help="run folders whose learning curves to plot")
+    parser.add_argument("--png", type=Path, default=Path("lidar_nav_sac.png"), help="--curves: the figure")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    if args.merge is not None:
+    if args.curves is not None:
+        print(json.dumps(curves(args)))
+    elif args.merge is not None:
         print(json.dumps(merge(args.merge, args.out)))
     else:
         print(json.dumps(speed(args) if args.eval is None else returns(args)))
