@@ -7,8 +7,11 @@ Three experiments (``--only`` picks some), each a short CPU run, every seed repo
   frames, action repeat 2, 200-step episodes = 100 actions), one run per seed; eval return
   against env steps (the trainer's steps: actions, 2 simulator steps each). The CNN is cut to 2 layers of 16 filters so a
   run fits a shared 2-core CPU.
-- ``pointcloud``: SAC with the PointNet encoder on ``robokit/ArmReachCloud-v0`` (points on the
-  arm's and the goal disc's surfaces, plus joint proprio; dense reward minus distance).
+- ``pointcloud``: SAC with the PointNet encoder on ``robokit/ArmReachCloud-v1`` (points on the
+  arm's and the goal disc's surfaces, plus joint proprio; dense reward minus distance;
+  fingertip-velocity actions), and the same SAC on the privileged state of the same task
+  (``robokit/ArmReachDense-v1``, the 12-d vector with goal and fingertip) as the reference of
+  what the budget allows.
 - ``multitask``: BC conditioned on the task one-hot of ``robokit/ArmReachMultiTask-v0`` from
   noisy scripted demonstrations of both tasks (sampled balanced across tasks with
   :class:`robokit.data.samplers.TaskSampler`); success per task, against the same BC with the
@@ -38,7 +41,11 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 PIXEL_ENV = "robokit/InvertedPendulumPixels-v1"
-CLOUD_ENV = "robokit/ArmReachCloud-v0"
+CLOUD_ENV = "robokit/ArmReachCloud-v1"
+#: the same task observed through its privileged state (goal and fingertip positions)
+CLOUD_STATE_ENV = "robokit/ArmReachDense-v1"
+#: PointNet reads x, y, z in arm reaches (0.21 m), so the workspace spans [-1, 1]
+ARM_REACH_M = 0.21
 TASK_ENV = "robokit/ArmReachMultiTask-v0"
 PIXEL_STEPS, CLOUD_STEPS = 2500, 2500
 #: random-shift padding for 32x32 frames: DrQ's 4 px is for 84x84 (5% of a side); 2 px is 6% of 32
@@ -116,15 +123,16 @@ class RandomPolicy:
         return self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
 
 
-def random_baseline(env_id: str, episodes: int, seed: int = 0) -> dict:
-    """The uniformly random policy on the eval episodes' reset seeds: per-episode returns,
-    mean with a 95% interval (Student t over episodes), success rate where the env has one."""
+def random_baseline(env_id: str, episodes: int, seed: int = 0, policy=None) -> dict:
+    """The uniformly random policy (or ``policy``, an agent) on the eval episodes' reset seeds:
+    per-episode returns, mean with a 95% interval (Student t over episodes), success rate where
+    the env has one."""
     from robokit.envs import make_env
     from robokit.intact.protocol import mean_ci95
     from robokit.trainers.evaluation import eval_seeds, evaluate_episode
 
     env = make_env(env_id)
-    policy = RandomPolicy(int(env.action_space.shape[0]), seed)
+    policy = policy or RandomPolicy(int(env.action_space.shape[0]), seed)
     records = [evaluate_episode(policy, env, reset_seed) for reset_seed in eval_seeds(seed, episodes)]
     env.close()
     returns = [r["return"] for r in records]
@@ -151,10 +159,12 @@ def sac_experiment(env_id: str, name: str, budget: SacBudget, baseline_episodes:
     """Every seed's run, the random baseline, and the across-seed interval of the final evals."""
     runs = [sac_run(env_id, seed, budget, out / f"{name}_seed{seed}", {**options, "encoder": dict(options["encoder"])})
             for seed in budget.seeds]
-    return {"env": env_id, "encoder": encoder_note, "budget": dataclasses.asdict(budget),
-            "agent": {k: v for k, v in options.items() if k != "encoder"}, "runs": runs,
-            "final": over_seeds(runs, 1), "last2": over_seeds(runs, 2),
-            "random": random_baseline(env_id, baseline_episodes)}
+    result = {"env": env_id, "encoder": encoder_note, "budget": dataclasses.asdict(budget),
+              "agent": {k: v for k, v in options.items() if k != "encoder"}, "runs": runs,
+              "final": over_seeds(runs, 1), "last2": over_seeds(runs, 2),
+              "random": random_baseline(env_id, baseline_episodes)}
+    final_policies(result, out, name)
+    return result
 
 
 def pixels(budget: Budget, out: Path) -> dict:
@@ -166,10 +176,18 @@ def pixels(budget: Budget, out: Path) -> dict:
 
 
 def pointcloud(budget: Budget, out: Path) -> dict:
-    """SAC with PointNet on the ArmReach point-cloud task."""
-    options = {"hidden_dims": (256, 256), "encoder": {"pointnet_widths": (32, 64)}, **DRQ_SAC}
-    return sac_experiment(CLOUD_ENV, "pointcloud", budget.cloud, budget.baseline_episodes, out, options,
-                          "pointnet (32, 64) + max pool, feature 50")
+    """SAC with PointNet on the ArmReach point-cloud task, and the same SAC on its state."""
+    options = {"hidden_dims": (256, 256), "encoder": {"pointnet_widths": (32, 64), "point_scale": ARM_REACH_M},
+               **DRQ_SAC}
+    result = sac_experiment(CLOUD_ENV, "pointcloud", budget.cloud, budget.baseline_episodes, out, options,
+                            f"pointnet (32, 64) + max pool, xyz / {ARM_REACH_M} m, feature 50")
+    state = {**DRQ_SAC, "hidden_dims": (256, 256), "encoder": {}}
+    result["state"] = {"env": CLOUD_STATE_ENV,
+                       "runs": [sac_run(CLOUD_STATE_ENV, seed, budget.cloud, out / f"pointcloud_state_seed{seed}",
+                                        dict(state)) for seed in budget.cloud.seeds]}
+    result["state"]["final"] = over_seeds(result["state"]["runs"], 1)
+    final_policies(result, out, "pointcloud")
+    return result
 
 
 def scripted_demos(per_task: int, seed: int) -> list:
@@ -277,6 +295,9 @@ def plot(results: dict, out: Path) -> list[str]:
         for run in results[name]["runs"]:
             ax.plot(run["env_steps"], run["eval_return"], marker="o", ms=3,
                     label=run.get("label", f"SAC seed {run['seed']}"))
+        for run in results[name].get("state", {}).get("runs", []):
+            ax.plot(run["env_steps"], run["eval_return"], ls="--", color="gray", lw=1,
+                    label=f"SAC from the state, seed {run['seed']}")
         rand = results[name]["random"]["return"]
         ax.axhspan(rand["low"], rand["high"], color="gray", alpha=0.3,
                    label=f"random policy (95% CI, {results[name]['random']['episodes']} episodes)")
@@ -323,7 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}-steps", type=int, help=f"override the {name} runs' env steps")
         parser.add_argument(f"--{name}-seeds", type=int, nargs="+", help=f"override the {name} runs' seeds")
     parser.add_argument("--bc-seeds", type=int, nargs="+", help="override the multi-task BC seeds")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="RESULTS_JSON",
+                        help="merge the SAC runs of results files of one-seed processes into --out, then plot")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
     torch.set_num_threads(1)
     budget = budget_from(args)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -345,6 +370,74 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def final_policy(run: dict, folder: Path, env_id: str, episodes: int) -> None:
+    """Add ``final_policy`` to ``run``: its trained policy (``folder/final.pt``, deterministic) on
+    the random baseline's reset seeds, so the two are compared episode for episode."""
+    from robokit.algos import load_agent
+
+    if "final_policy" not in run and (folder / "final.pt").exists():
+        run["final_policy"] = random_baseline(env_id, episodes, policy=load_agent(folder / "final.pt"))
+
+
+def final_policies(result: dict, folder: Path | None, name: str) -> None:
+    """``final_policy`` of every run (and state run) of ``result`` whose run folder
+    ``folder/<name>[_state]_seed<S>`` holds a final.pt (none with ``folder=None``), then their
+    mean and 95% interval over the seeds that have one (return and success rate)."""
+    from robokit.intact.protocol import mean_ci95
+
+    episodes = result["random"]["episodes"]
+    groups = [(result, result["env"], name)] + ([(result["state"], result["state"]["env"], f"{name}_state")]
+                                                 if "state" in result else [])
+    for group, env_id, prefix in groups:
+        for run in group["runs"] if folder is not None else ():
+            final_policy(run, folder / f"{prefix}_seed{run['seed']}", env_id, episodes)
+        finals = [r["final_policy"] for r in group["runs"] if "final_policy" in r]
+        if finals:
+            group["final_policy"] = {"episodes": episodes, "seeds": len(finals),
+                                     "return": mean_ci95([f["return"]["mean"] for f in finals]),
+                                     "success_rate": mean_ci95([f.get("success_rate", np.nan) for f in finals])}
+
+
+def merge_sac(parts: list[dict]) -> dict:
+    """One SAC experiment from parts run apart (each its seeds): runs (and state runs) in seed
+    order, the across-seed intervals recomputed; the random baseline is the first part's (every
+    part evaluates it on the same resets)."""
+    merged = {**parts[0], "runs": sorted((r for p in parts for r in p["runs"]), key=lambda r: r["seed"])}
+    merged["final"], merged["last2"] = over_seeds(merged["runs"], 1), over_seeds(merged["runs"], 2)
+    if all("state" in p for p in parts):
+        runs = sorted((r for p in parts for r in p["state"]["runs"]), key=lambda r: r["seed"])
+        merged["state"] = {**parts[0]["state"], "runs": runs, "final": over_seeds(runs, 1)}
+    return merged
+
+
+def merge(paths: list[Path], out: Path) -> int:
+    """``--merge``: SAC experiments merged across results files, the rest from the first file that has it."""
+    loaded = [json.loads(Path(p).read_text()) for p in paths]
+    results: dict = {}
+    for name in ("pixels", "pointcloud"):
+        parts = []
+        for path, result in zip(paths, loaded, strict=True):
+            if name in result:
+                final_policies(result[name], Path(path).parent, name)
+                parts.append(result[name])
+        if parts:
+            results[name] = merge_sac(parts)
+            final_policies(results[name], None, name)
+    multitask = next((r["multitask"] for r in loaded if "multitask" in r), None)
+    if multitask is not None:
+        results["multitask"] = multitask
+    out.mkdir(parents=True, exist_ok=True)
+    results["merged_from"] = [str(p) for p in paths]
+    results["pngs"] = plot(results, out)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps({"benchmark": "multimodal_proofs", "unit": "eval return / success rate", "higher_is_better": True,
+                      "robokit": {k: _headline(results[k]) for k in ("pixels", "pointcloud", "multitask")
+                                  if k in results},
+                      "peers": {}, "ratio": None, "bound": None,
+                      "notes": f"merged from {len(paths)} results files; no peer run (a learning proof)"}))
+    return 0
+
+
 def budget_from(args: argparse.Namespace) -> Budget:
     """The --quick or full budget with the command line's step and seed overrides."""
     budget = BUDGETS["quick" if args.quick else "full"]
@@ -362,11 +455,21 @@ def budget_from(args: argparse.Namespace) -> Budget:
 
 def _headline(result: dict) -> dict:
     if "runs" in result and "final" in result:
-        return {"first_last": {f"seed{r['seed']}": [round(r["eval_return"][0], 2), round(r["eval_return"][-1], 2)]
-                               for r in result["runs"]},
-                "final_mean_ci95": [round(result["final"]["mean"], 2), round(result["final"]["ci95"], 2)],
-                "random_mean_ci95": [round(result["random"]["return"]["mean"], 2),
-                                     round(result["random"]["return"]["ci95"], 2)]}
+        headline = {"first_last": {f"seed{r['seed']}": [round(r["eval_return"][0], 2),
+                                                        round(r["eval_return"][-1], 2)] for r in result["runs"]},
+                    "final_mean_ci95": [round(result["final"]["mean"], 2), round(result["final"]["ci95"], 2)],
+                    "random_mean_ci95": [round(result["random"]["return"]["mean"], 2),
+                                         round(result["random"]["return"]["ci95"], 2)]}
+        if "state" in result:
+            headline["state_final_mean_ci95"] = [round(result["state"]["final"]["mean"], 2),
+                                                 round(result["state"]["final"]["ci95"], 2)]
+        for key, group in (("final_policy", result), ("state_final_policy", result.get("state", {}))):
+            if "final_policy" in group:
+                final = group["final_policy"]
+                headline[key] = {"return": [round(final["return"]["mean"], 2), round(final["return"]["ci95"], 2)],
+                                 "success": [round(final["success_rate"]["mean"], 3),
+                                             round(final["success_rate"]["ci95"], 3)]}
+        return headline
     return {variant: {t: [round(v["mean"], 3), round(v["ci95"], 3)] for t, v in result["summary"][variant].items()}
             for variant in ("conditioned", "blind")} | {"scripted": result["scripted"], "random": result["random"]}
 

@@ -17,8 +17,11 @@ ENV_SPECS = {
     "robokit/ArmReach-v0": ("robokit.envs.arm_reach:ArmReachEnv", 50),
     "robokit/LidarNav-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
     "robokit/LidarNavVoxel64-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
+    "robokit/LidarNavState-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
     "robokit/ArmReachDense-v0": ("robokit.envs.arm_reach:ArmReachEnv", 50),
     "robokit/ArmReachCloud-v0": ("robokit.envs.point_cloud:ArmReachCloudEnv", 50),
+    "robokit/ArmReachDense-v1": ("robokit.envs.arm_reach:ArmReachEnv", 50),
+    "robokit/ArmReachCloud-v1": ("robokit.envs.point_cloud:ArmReachCloudEnv", 50),
     "robokit/ArmReachMultiTask-v0": ("robokit.envs.multitask:ArmReachMultiTaskEnv", 50),
     "robokit/ArmReachDensePixels-v0": ("robokit.envs.pixels:registered_pixel_env", None),
     "robokit/InvertedPendulumPixels-v0": ("robokit.envs.pixels:registered_pixel_env", None),
@@ -45,8 +48,14 @@ ENV_SPECS = {
 #: limit of a pixel id is the rendered env's own)
 ENV_KWARGS: dict[str, dict] = {
     "robokit/ArmReachDense-v0": {"reward": "dense"},
+    # v1: fingertip-velocity actions (the torque-driven arm did not learn in 2,000 SAC updates,
+    # even from the state; docs/multimodal_envs.md) and, for the cloud, 72 points instead of 168
+    "robokit/ArmReachDense-v1": {"reward": "dense", "control": "tip"},
+    "robokit/ArmReachCloud-v1": {"control": "tip", "cloud": "light"},
     # 64 points, one per 0.5 m voxel: sized so SAC's PointNet updates run on a CPU (docs/sim_lidar.md)
     "robokit/LidarNavVoxel64-v0": {"num_points": 64, "sampling": "voxel", "voxel_size": 0.5},
+    # the privileged reference: goal and obstacle positions instead of the scan (no LiDAR)
+    "robokit/LidarNavState-v0": {"observation": "state"},
     "robokit/ArmReachDensePixels-v0": {"env_id": "robokit/ArmReachDense-v0", "size": 64, "frame_stack": 3},
     # 32x32 and 200-step episodes: sized so pixel SAC runs on a CPU (docs/multimodal_envs.md)
     "robokit/InvertedPendulumPixels-v0": {"env_id": "InvertedPendulum-v5", "size": 32, "frame_stack": 3,

@@ -67,6 +67,11 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
     the sampling by :func:`corrupt_scan` (a kitti-c corruption of
     :mod:`robokit.pointcloud.corruptions`; ``beam_missing`` on this scanner's 16 rings), with a
     generator drawn from the env's at ``reset``.
+
+    ``observation="state"`` (``robokit/LidarNavState-v0``, the privileged reference that tells
+    a task that SAC cannot learn from one whose LiDAR encoder is the obstacle): no scan; a
+    ``Box (23,)`` of the goal's and the six obstacles' centres in the robot frame (2 + 12, m),
+    the robot's position in the arena (2, m), cos and sin of its heading (2) and the proprio (5).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -74,13 +79,16 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
     def __init__(self, num_points: int | None = None, azimuth_steps: int = 90, max_range: float = 8.0,
                  frame_skip: int = 5, success_radius: float = 0.5, render_mode: str | None = None,
                  width: int = 240, height: int = 240, sampling: str = "random", voxel_size: float = 0.5,
-                 corruption: str | None = None, severity: int = 1) -> None:
+                 corruption: str | None = None, severity: int = 1, observation: str = "lidar") -> None:
         import mujoco
 
         from robokit.simlidar.scanner import LidarConfig, LidarScanner
 
         if sampling not in ("random", "voxel"):
             raise ValueError(f"LidarNav: sampling must be 'random' or 'voxel', got {sampling!r}")
+        if observation not in ("lidar", "state"):
+            raise ValueError(f"LidarNav: observation must be 'lidar' or 'state', got {observation!r}")
+        self.observation = observation
         if not voxel_size > 0:
             raise ValueError(f"LidarNav: voxel_size must be > 0, got {voxel_size}")
         if corruption is not None:
@@ -113,6 +121,8 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
             "points": points,
             "proprio": gym.spaces.Box(-PROPRIO_BOUND, PROPRIO_BOUND, dtype=np.float32),
         })
+        if observation == "state":
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * (NUM_OBSTACLES + 1) + 4 + 5,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
     # ------------------------------------------------------------------ layout
@@ -176,7 +186,25 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
         return {"success": bool(success), "distance": self._distance, "collisions": collisions}
 
     # ------------------------------------------------------------------ observation
-    def _observation(self) -> dict[str, np.ndarray]:
+    def _proprio(self) -> np.ndarray:
+        """(5,) forward and lateral speed (m/s), yaw rate (rad/s), previous action, clipped to its bounds."""
+        yaw = self.data.qpos[2]
+        vx, vy, wz = self.data.qvel[:3]
+        forward, lateral = np.cos(yaw) * vx + np.sin(yaw) * vy, -np.sin(yaw) * vx + np.cos(yaw) * vy
+        return np.clip(np.array([forward, lateral, wz, *self._last_action], dtype=np.float32),
+                       -PROPRIO_BOUND, PROPRIO_BOUND)
+
+    def _state(self) -> np.ndarray:
+        """(23,) float32 privileged state (``observation="state"``; see the class docstring)."""
+        yaw = self.data.qpos[2]
+        to_body = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
+        centres = self.data.mocap_pos[[self._goal_mocap, *self._obstacle_mocaps], :2] - self.data.qpos[:2]
+        return np.concatenate([(centres @ to_body.T).ravel(), self.data.qpos[:2], [np.cos(yaw), np.sin(yaw)],
+                               self._proprio()]).astype(np.float32)
+
+    def _observation(self) -> dict[str, np.ndarray] | np.ndarray:
+        if self.observation == "state":
+            return self._state()
         points = self.scanner.scan(self.data)
         if self.corruption is not None and len(points):
             points = corrupt_scan(points, self.corruption, self.severity, self._corruption_rng,
@@ -186,12 +214,7 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
         elif self.num_points is not None:
             points = self._subsample(points)
         points = np.clip(points, *self._bounds)
-        yaw = self.data.qpos[2]
-        vx, vy, wz = self.data.qvel[:3]
-        forward, lateral = np.cos(yaw) * vx + np.sin(yaw) * vy, -np.sin(yaw) * vx + np.cos(yaw) * vy
-        proprio = np.clip(np.array([forward, lateral, wz, *self._last_action], dtype=np.float32),
-                          -PROPRIO_BOUND, PROPRIO_BOUND)
-        return {"points": points.astype(np.float32), "proprio": proprio}
+        return {"points": points.astype(np.float32), "proprio": self._proprio()}
 
     def _subsample(self, points: np.ndarray) -> np.ndarray:
         """(N, 4) returns -> (num_points, 4), in firing order (see the class docstring)."""

@@ -122,6 +122,10 @@ class SurfaceSampler:
 #: the parts of the ArmReach scene in its cloud: links and base (label 0) and the goal disc (label 1)
 ARM_REACH_PARTS = (SurfacePart("link0", 48), SurfacePart("link1", 48), SurfacePart("base", 8),
                    SurfacePart("goal", 64, label=1.0, kind="site"))
+#: the same parts with 72 points instead of 168 (v1): a PointNet update reads fewer than half the points
+ARM_REACH_PARTS_LIGHT = (SurfacePart("link0", 24), SurfacePart("link1", 24), SurfacePart("base", 8),
+                         SurfacePart("goal", 16, label=1.0, kind="site"))
+ARM_REACH_CLOUDS = {"full": ARM_REACH_PARTS, "light": ARM_REACH_PARTS_LIGHT}
 
 
 def point_cloud_space(channels: int) -> gym.spaces.Sequence:
@@ -134,15 +138,20 @@ class ArmReachCloudEnv(ArmReachEnv):
     """ArmReach observed as a point cloud: ``{"points": (N, 4) float32, "proprio": (6,) float32}``.
 
     ``points``: (x, y, z, label) on the surfaces of the two links and the base (label 0) and of
-    the goal disc (label 1), 168 before dropout, each dropped with probability ``dropout`` (0.1),
+    the goal disc (label 1), 168 (or 72) before dropout, each dropped with probability ``dropout`` (0.1),
     so N varies per step. ``proprio``: cos q (2), sin q (2), joint velocities (2). The goal and
     the fingertip appear only in the cloud. Reward, termination and actions as ArmReach
     (dense reward by default here: minus the fingertip-goal distance).
+
+    ``cloud``: ``"full"`` (168 points, :data:`ARM_REACH_PARTS`) or ``"light"`` (72,
+    :data:`ARM_REACH_PARTS_LIGHT`, v1).
     """
 
-    def __init__(self, dropout: float = 0.1, reward: str = "dense", **kwargs: Any) -> None:
+    def __init__(self, dropout: float = 0.1, reward: str = "dense", cloud: str = "full", **kwargs: Any) -> None:
         super().__init__(reward=reward, **kwargs)
-        self.sampler = SurfaceSampler(self.model, ARM_REACH_PARTS, dropout)
+        if cloud not in ARM_REACH_CLOUDS:
+            raise ValueError(f"ArmReachCloud: cloud must be one of {sorted(ARM_REACH_CLOUDS)}, got {cloud!r}")
+        self.sampler = SurfaceSampler(self.model, ARM_REACH_CLOUDS[cloud], dropout)
         self.observation_space = gym.spaces.Dict({
             "points": point_cloud_space(4),
             "proprio": gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)})

@@ -69,6 +69,9 @@ class EncoderConfig:
     """hidden widths of the vector MLP body"""
     pointnet_widths: tuple[int, ...] = (64, 128, 256)
     """per-point MLP widths of PointNet (Qi et al. 2017's shared MLP without T-Nets)"""
+    point_scale: float = 1.0
+    """PointNet reads x, y, z divided by this (the scene's extent, so coordinates span about [-1, 1]
+    as in PointNet's unit-sphere inputs; other channels as they are)"""
     voxel_size: float = 0.0625
     """voxel edge of the sparse encoder (32 cells across the default extent)"""
     cloud_extent: float = 1.0
@@ -76,7 +79,7 @@ class EncoderConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("feature_dim", "cnn_filters", "cnn_layers", "mlp_hidden", "pointnet_widths",
-                                     "voxel_size", "cloud_extent"),
+                                     "point_scale", "voxel_size", "cloud_extent"),
                      non_negative=("shift_pad",), prefix="agent.encoder.")
 
 
@@ -168,15 +171,19 @@ class ConvBody(nn.Module):
 
 class PointNetBody(nn.Module):
     """PointNet without T-Nets (Qi et al. 2017): a shared per-point MLP, then a max over each
-    cloud's points: :class:`PointBatch` (sum N, C) -> (B, widths[-1])."""
+    cloud's points: :class:`PointBatch` (sum N, C) -> (B, widths[-1]). x, y, z are divided by
+    ``point_scale`` first (the other channels, such as intensity or a label, are not)."""
 
-    def __init__(self, channels: int, widths: Sequence[int] = (64, 128, 256)) -> None:
+    def __init__(self, channels: int, widths: Sequence[int] = (64, 128, 256), point_scale: float = 1.0) -> None:
         super().__init__()
         self.per_point = MLPBody(channels, widths)
         self.out_dim = self.per_point.out_dim
+        scale = torch.ones(channels)
+        scale[:3] = 1.0 / point_scale
+        self.register_buffer("input_scale", scale, persistent=False)
 
     def forward(self, clouds: PointBatch) -> torch.Tensor:
-        return segment_max(self.per_point(clouds.points), clouds.batch_index, len(clouds))
+        return segment_max(self.per_point(clouds.points * self.input_scale), clouds.batch_index, len(clouds))
 
 
 class SparseVoxelBody(nn.Module):
@@ -238,7 +245,7 @@ def build_body(spec: ObsSpec, config: EncoderConfig) -> nn.Module:
     if isinstance(spec, PointCloudSpec):
         if config.pointcloud == "sparse":
             return SparseVoxelBody(spec.channels, config.voxel_size, config.cloud_extent)
-        return PointNetBody(spec.channels, config.pointnet_widths)
+        return PointNetBody(spec.channels, config.pointnet_widths, config.point_scale)
     raise TypeError(f"no encoder for observation spec {spec!r}")
 
 

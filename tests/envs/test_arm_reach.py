@@ -110,3 +110,81 @@ def test_import_robokit_envs_does_not_import_mujoco():
 def test_hopper_actions_are_in_unit_box():
     env = make_env("Hopper-v5")
     assert np.all(env.action_space.low == -1) and np.all(env.action_space.high == 1)
+
+
+def _rollout(env_id: str, seed: int, steps: int = 10) -> np.ndarray:
+    env = make_env(env_id)
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(0)
+    observations = [obs]
+    for _ in range(steps):
+        observations.append(env.step(rng.uniform(-1, 1, 2).astype(np.float32))[0])
+    return np.stack(observations)
+
+
+def test_velocity_control_v1_passes_checker_and_is_seeded():
+    from gymnasium.utils.env_checker import check_env
+
+    env = make_env("robokit/ArmReachDense-v1")
+    check_env(env.unwrapped, skip_render_check=True)
+    np.testing.assert_array_equal(_rollout("robokit/ArmReachDense-v1", 3), _rollout("robokit/ArmReachDense-v1", 3))
+    assert not np.array_equal(_rollout("robokit/ArmReachDense-v1", 3), _rollout("robokit/ArmReachDense-v1", 4))
+    # same reset draws as v0: only the actuators differ
+    np.testing.assert_array_equal(make_env("robokit/ArmReachDense-v1").reset(seed=5)[0],
+                                  make_env("robokit/ArmReachDense-v0").reset(seed=5)[0])
+
+
+def test_velocity_actions_set_joint_speeds_and_zero_holds_the_arm():
+    env = make_env("robokit/ArmReachDense-v0", control="velocity").unwrapped
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(np.array([1.0, -0.5], np.float32))
+    # steady state of gain * (max_speed * ctrl - qdot) - damping * qdot = 0 (gain 0.3, joint damping 0.01)
+    np.testing.assert_allclose(env.data.qvel[:2], np.array([1.0, -0.5]) * 2 * np.pi * 0.3 / 0.31, rtol=0.02)
+    for _ in range(3):
+        env.step(np.zeros(2, np.float32))
+    assert np.abs(env.data.qvel[:2]).max() < 0.05
+    torque = make_env("robokit/ArmReachDense-v0").unwrapped  # a torque-driven arm coasts on (damping 0.01)
+    torque.reset(seed=0)
+    for action in ([1.0, -0.5],) * 3 + ([0.0, 0.0],) * 3:
+        torque.step(np.array(action, np.float32))
+    assert np.abs(torque.data.qvel[:2]).max() > 0.5
+    with pytest.raises(ValueError, match="control"):
+        make_env("robokit/ArmReachDense-v0", control="position")
+
+
+def test_tip_actions_move_the_fingertip_along_the_commanded_direction():
+    env = make_env("robokit/ArmReachDense-v1").unwrapped
+    for seed, direction in ((0, [1.0, 0.0]), (1, [0.0, -1.0]), (2, [-0.6, 0.8])):
+        env.reset(seed=seed)
+        env.data.qpos[:2] = [0.3, 1.5]  # elbow bent: far from the straight and folded singular poses
+        env.data.qvel[:2] = 0.0
+        env._mujoco.mj_forward(env.model, env.data)
+        before = env._fingertip_xy()
+        for _ in range(3):
+            env.step(np.array(direction, np.float32) * 0.5)
+        moved = env._fingertip_xy() - before
+        # 3 steps of 0.02 s at 0.5 m/s, less the servo's lag in the first step
+        assert 0.02 < np.linalg.norm(moved) < 0.031
+        assert moved @ np.array(direction) / np.linalg.norm(moved) > 0.98  # cos of the angle to the command
+        for _ in range(3):
+            env.step(np.zeros(2, np.float32))
+        assert np.abs(env.data.qvel[:2]).max() < 0.05
+
+
+def test_greedy_tip_policy_reaches_every_goal_and_random_does_not():
+    """v1's actions make reaching a matter of pointing at the goal: the policy 'towards goal - tip'
+    succeeds in every episode (what SAC has to find), a random one seldom."""
+    env = make_env("robokit/ArmReachDense-v1")
+    greedy, random = [], []
+    for seed in range(10):
+        for policy, results in ((lambda o: np.clip(o[10:12] / 0.02, -1, 1), greedy),
+                                (lambda o: env.action_space.sample(), random)):
+            obs, _ = env.reset(seed=seed)
+            env.action_space.seed(seed)
+            while True:
+                obs, _, terminated, truncated, info = env.step(policy(obs).astype(np.float32))
+                if terminated or truncated:
+                    break
+            results.append(info["success"])
+    assert np.mean(greedy) == 1.0 and np.mean(random) <= 0.3

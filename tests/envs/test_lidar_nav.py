@@ -149,3 +149,25 @@ def test_wsrl_from_a_collected_lidar_dataset_end_to_end(tmp_path):
                  "--offline-steps", "4", "--online-steps", "6", "--eval-every", "1000", "--eval-episodes", "1",
                  "--out", str(out), "--no-progress", "--logger", "csv", "--threads", "1"])
     assert code == 0 and (out / "final.pt").is_file()
+
+
+def test_privileged_state_variant_is_seeded_and_holds_the_goal_in_the_robot_frame():
+    env = gym.make("robokit/LidarNavState-v0")
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, info = env.reset(seed=2)
+    assert obs.shape == (23,) and obs.dtype == np.float32
+    assert np.linalg.norm(obs[:2]) == pytest.approx(info["distance"], rel=1e-5)
+    robot = env.unwrapped
+    # the goal ahead of the robot after turning to face it: body-frame x = distance, y = 0
+    offset = robot.data.mocap_pos[robot._goal_mocap, :2] - robot.data.qpos[:2]
+    robot.data.qpos[2] = np.arctan2(offset[1], offset[0])
+    np.testing.assert_allclose(robot._state()[:2], [info["distance"], 0.0], atol=1e-5)
+    same = gym.make("robokit/LidarNavState-v0")
+    actions = np.random.default_rng(0).uniform(-1, 1, (5, 2)).astype(np.float32)
+    runs = []
+    for e in (gym.make("robokit/LidarNavState-v0"), same):
+        first = e.reset(seed=7)[0]
+        runs.append(np.stack([first] + [e.step(a)[0] for a in actions]))
+    np.testing.assert_array_equal(*runs)
+    with pytest.raises(ValueError, match="observation"):
+        gym.make("robokit/LidarNav-v0", observation="image")

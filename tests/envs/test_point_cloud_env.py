@@ -99,3 +99,27 @@ def test_bad_parts_raise_naming_them():
         SurfaceSampler(model, ARM_REACH_PARTS, dropout=1.0)
     with pytest.raises(ValueError, match="geom type 0"):
         surface_points(0, np.ones(3), 4, np.random.default_rng(0))
+
+
+def test_v1_passes_the_checker_is_seeded_and_has_the_light_cloud():
+    from gymnasium.utils.env_checker import check_env
+
+    from robokit.envs.point_cloud import ARM_REACH_PARTS_LIGHT
+
+    env = make_env("robokit/ArmReachCloud-v1")
+    check_env(env.unwrapped, skip_render_check=True)
+
+    def rollout(seed):
+        env = make_env("robokit/ArmReachCloud-v1")
+        clouds = [env.reset(seed=seed)[0]["points"]]
+        for action in np.random.default_rng(0).uniform(-1, 1, (5, 2)).astype(np.float32):
+            clouds.append(env.step(action)[0]["points"])
+        return clouds
+
+    first, again, other = rollout(3), rollout(3), rollout(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(len(a) == len(b) and np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+    assert max(len(c) for c in first) <= sum(p.points for p in ARM_REACH_PARTS_LIGHT) == 72
+    assert env.unwrapped.control == "tip"
+    with pytest.raises(ValueError, match="cloud"):
+        make_env("robokit/ArmReachCloud-v1", cloud="dense")

@@ -324,6 +324,25 @@ def test_point_batch_row_operations_match_per_cloud_lists():
     assert np.array_equal(as_list(picked)[0], clouds[4]) and np.array_equal(as_list(picked)[1], clouds[0])
 
 
+def test_pointnet_point_scale_divides_xyz_only():
+    """``--agent.encoder.point-scale s``: PointNet reads x, y, z / s and the other channels as they are."""
+    from robokit.core.config import ConfigError
+    from robokit.nets.encoders import build_body
+
+    rng = np.random.default_rng(0)
+    clouds = [rng.uniform(-8, 8, (n, 4)).astype(np.float32) for n in (5, 9)]
+    spec = PointCloudSpec(channels=4)
+    torch.manual_seed(0)
+    scaled = build_body(spec, EncoderConfig(point_scale=8.0))
+    torch.manual_seed(0)
+    plain = build_body(spec, EncoderConfig())
+    by_hand = [np.concatenate([c[:, :3] / 8.0, c[:, 3:]], axis=1) for c in clouds]
+    torch.testing.assert_close(scaled(PointBatch.from_clouds(clouds)), plain(PointBatch.from_clouds(by_hand)))
+    assert not torch.allclose(plain(PointBatch.from_clouds(clouds)), plain(PointBatch.from_clouds(by_hand)))
+    with pytest.raises(ConfigError, match="point-scale"):
+        EncoderConfig(point_scale=0.0)
+
+
 def test_training_batches_are_shifted_except_for_on_policy_agents():
     buffer = filled_replay(IMAGE)
     raw = buffer.gather_transitions(np.arange(BATCH))
