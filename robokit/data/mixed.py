@@ -51,10 +51,13 @@ class LinearSchedule:
     steps: int
 
     def __call__(self, step: int) -> float:
-        if self.steps <= 0:
+        # the end points exactly: start + (end - start) * 1.0 can miss ``end`` by one ulp, which
+        # moves the offline row count of a batch when f * B lands on .5 (f = 0.975, B = 100)
+        if self.steps <= 0 or step >= self.steps:
             return float(self.end)
-        progress = min(max(step / self.steps, 0.0), 1.0)
-        return float(self.start + (self.end - self.start) * progress)
+        if step <= 0:
+            return float(self.start)
+        return float(self.start + (self.end - self.start) * (step / self.steps))
 
 
 def offline_rows(fraction: float, batch_size: int) -> int:

@@ -93,6 +93,16 @@ def test_annealed_fraction_reaches_its_end_and_stays(start, end, steps):
     assert min(start, end) - 1e-9 <= halfway <= max(start, end) + 1e-9
 
 
+def test_annealed_fraction_ends_exactly_at_end():
+    """A case of what hypothesis found: 0.15385199641837377 + (0.025 - 0.15385199641837377) * 1.0
+    is 0.024999999999999994, one ulp below 0.025, so a batch of 100 drew 2 offline rows instead of
+    floor(2.5 + 0.5) = 3 once the schedule had ended."""
+    start = 0.15385199641837377
+    schedule = LinearSchedule(start, 0.025, 1)
+    assert schedule(1) == 0.025 and schedule(5) == 0.025 and schedule(0) == start
+    assert offline_rows(schedule(1), 100) == offline_rows(0.025, 100) == 3
+
+
 def test_append_mode_samples_the_union_uniformly():
     mix = MixedReplay(offline_buffer(60), online_buffer(40), mode="append", seed=0)
     add_online(mix, 20)  # pool: 60 offline + 20 online -> offline share 0.75
