@@ -19,7 +19,7 @@ export PYOPENGL_PLATFORM ?= egl
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 
-.PHONY: demo test lint bench gpu-check system-deps install install-dev robosuite d3rlpy bench-peers clean
+.PHONY: demo test lint bench gpu-check gpu-install system-deps install install-dev robosuite d3rlpy bench-peers clean
 
 demo: install
 	$(PY) -m robokit demo
@@ -67,21 +67,44 @@ $(VENV)/.installed-robosuite: constraints.txt | $(VENV)/.created
 # spconv. --system-site-packages lets a machine's own CUDA build of torch serve; without one,
 # pip installs torch==$(TORCH_VERSION) from PyPI (a CUDA build there). Then the gpu-marked tests
 # and the CUDA benchmarks. Figures: docs/gpu.md.
+#
+# Offline (a GPU machine with no package index, such as a lent cloud box): GPU_WHEELS=<folder>
+# holding spconv-cu126, cumm-cu126 and whatever else the machine lacks. They install with
+# --no-index --no-deps into GPU_SITE, and robokit runs from this checkout on PYTHONPATH beside
+# the machine's own CUDA torch. GPU_TESTS then names the gpu test files, because collecting the
+# whole suite imports packages (mujoco, ray, ...) such a machine need not have.
 GPU_VENV ?= .venv-gpu
-GPU_PY := $(GPU_VENV)/bin/python
+GPU_WHEELS ?=
+GPU_SITE ?= /tmp/robokit-gpu-site
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' constraints.txt)
-gpu-check:
+ifeq ($(GPU_WHEELS),)
+GPU_PY := $(GPU_VENV)/bin/python
+GPU_TESTS ?=
+else
+GPU_PY := PYTHONPATH=$(GPU_SITE):$(CURDIR) $(PYTHON)
+GPU_TESTS ?= tests/gpu tests/pointcloud/test_spconv_cpu.py
+endif
+gpu-check: gpu-install
+	$(GPU_PY) -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
+	  torch.cuda.get_device_name() if torch.cuda.is_available() else 'NO GPU'); \
+	  sys.exit(not torch.cuda.is_available())"
+	$(GPU_PY) -c "import spconv, cumm; print('spconv', spconv.__version__, 'cumm', cumm.__version__)"
+	$(GPU_PY) -m pytest -m gpu -ra -p no:cacheprovider $(GPU_TESTS)
+	$(GPU_PY) benchmarks/sac_update.py --quick --device cuda
+	$(GPU_PY) benchmarks/voxelize.py --quick --device cuda
+
+ifeq ($(GPU_WHEELS),)
+gpu-install:
 	test -x $(GPU_PY) || $(PYTHON) -m venv --system-site-packages $(GPU_VENV)
 	grep -v -E '^(torch|spconv|cumm)==' constraints.txt > $(GPU_VENV)/constraints-gpu.txt
 	$(GPU_PY) -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null \
 	  || $(GPU_PY) -m pip install "torch==$(TORCH_VERSION)"
 	$(GPU_PY) -m pip install -c $(GPU_VENV)/constraints-gpu.txt -e ".[cuda,sim,dev]"
-	$(GPU_PY) -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
-	  torch.cuda.get_device_name() if torch.cuda.is_available() else 'NO GPU'); \
-	  sys.exit(not torch.cuda.is_available())"
-	$(GPU_PY) -m pytest -m gpu -ra -p no:cacheprovider
-	$(GPU_PY) benchmarks/sac_update.py --quick --device cuda
-	$(GPU_PY) benchmarks/voxelize.py --quick --device cuda
+else
+gpu-install:
+	$(PYTHON) -m pip install -q --no-index --no-deps --no-compile --upgrade --target $(GPU_SITE) \
+	  $(GPU_WHEELS)/*.whl
+endif
 
 # d3rlpy 2.8.1 (the peer of benchmarks/iql_vs_d3rlpy.py and cql_update.py) pins gymnasium==1.0.0;
 # robokit runs gymnasium 1.4.0. Install d3rlpy without its pins: its other needs (gym 0.26.2,

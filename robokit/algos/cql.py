@@ -177,7 +177,8 @@ class CQL(SAC):
         if critic_input is None:
             critic_input = head_input(self.critic, obs)
         with torch.no_grad():
-            random_action = torch.rand((batch_size * n_actions, self.action_dim), generator=self.generator) * 2 - 1
+            random_action = torch.rand((batch_size * n_actions, self.action_dim), generator=self.generator,
+                                       device=batch["action"].device) * 2 - 1
             actor_input = torch.cat([head_input(self.actor, obs), head_input(self.actor, batch["next_obs"])])
             policy_action, policy_log_prob = unwrap(self.actor).sample_n(actor_input, n_actions, self.generator)
         current_action, next_action = policy_action.split(batch_size)

@@ -152,9 +152,9 @@ class DoC(SequenceAgent):
         mask = batch["mask"]
         if mask.shape[1] != k + f:
             raise ValueError(f"doc.update: windows of {mask.shape[1]} steps, expected context {k} + future {f}")
-        rows = torch.arange(len(mask))
+        rows = torch.arange(len(mask), device=mask.device)
         real_context = mask[:, :k].sum(dim=1).long().clamp_min(1)
-        decision = (torch.rand(len(mask), generator=self.generator) * real_context).long().clamp_max(k - 1)
+        decision = (torch.rand(len(mask), generator=self.generator, device=mask.device) * real_context).long().clamp_max(k - 1)
         prev_reward = torch.cat([torch.zeros_like(batch["reward"][:, :1]), batch["reward"][:, :-1]], dim=1)
         context = {key: batch[key][:, :k] for key in ("obs", "action", "timestep")}
         tokens = self.context_tokens({**context, "prev_reward": prev_reward[:, :k]})
@@ -163,7 +163,7 @@ class DoC(SequenceAgent):
         prior_mean, prior_logvar = self.gaussian(self.prior_head, step_outputs(self.prior_trunk(tokens),
                                                                                  STATE)[rows, decision])
         post_mean, post_logvar = self.posterior(batch, decision)
-        noise = torch.randn(post_mean.shape, generator=self.generator)
+        noise = torch.randn(post_mean.shape, generator=self.generator, device=post_mean.device)
         z = post_mean + noise * torch.exp(0.5 * post_logvar)
         action, value = self.heads(h_state, z)
         z_energy = reverse_gradient(z) if cfg.mi_gradient == "reverse" else z
@@ -193,7 +193,8 @@ class DoC(SequenceAgent):
         h_state = step_outputs(self.trunk(tokens), STATE)[:, -1]
         mean, logvar = self.gaussian(self.prior_head, step_outputs(self.prior_trunk(tokens), STATE)[:, -1])
         count = self.config.num_samples
-        z = mean + torch.randn((count, mean.shape[-1]), generator=self.generator) * torch.exp(0.5 * logvar)
+        noise = torch.randn((count, mean.shape[-1]), generator=self.generator, device=mean.device)
+        z = mean + noise * torch.exp(0.5 * logvar)
         _, values = self.heads(h_state.expand(count, -1), z)
         target = None if self.aim is None else float(self.scaled_returns(window)[0, -1])
         chosen = select_latent(values[None], z[None], target)

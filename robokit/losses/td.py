@@ -29,7 +29,8 @@ def random_subset(ensemble_size: int, subset_size: int, generator: torch.Generat
         raise ValueError(f"subset_size {subset_size} must be in [1, {ensemble_size}]")
     if subset_size == ensemble_size:
         return None
-    return torch.randperm(ensemble_size, generator=generator)[:subset_size]
+    device = None if generator is None else generator.device  # a CUDA generator draws on CUDA
+    return torch.randperm(ensemble_size, generator=generator, device=device)[:subset_size]
 
 
 def subset_min(q_values: torch.Tensor, subset_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -46,7 +47,7 @@ def subset_min(q_values: torch.Tensor, subset_size: int, generator: torch.Genera
     if subset_size > ensemble or subset_size < 1:
         raise ValueError(f"subset_size {subset_size} must be in [1, {ensemble}]")
     if subset_size < ensemble:
-        chosen = torch.randperm(ensemble, generator=generator)[:subset_size]
+        chosen = torch.randperm(ensemble, generator=generator, device=q_values.device)[:subset_size]
         q_values = q_values[chosen]
     return q_values.min(dim=0).values
 

@@ -104,6 +104,7 @@ class SparseEncoder8x(nn.Module):
         self.out_channels = c3
         # the class, not the module: modules cannot be deep-copied (INTACT snapshots the student)
         self._sparse_tensor = spconv.SparseConvTensor
+        self._algorithms_on_cuda: bool | None = None  # device the conv algorithms were set for
 
     def forward(self, features: torch.Tensor, coords: torch.Tensor, batch_size: int):
         if features.ndim != 2 or features.shape[1] != self.in_channels:
@@ -114,6 +115,11 @@ class SparseEncoder8x(nn.Module):
             raise ValueError(
                 f"SparseEncoder8x: coords must be (V, 4) [b,z,y,x], got {tuple(coords.shape)}"
             )
+        if features.is_cuda != self._algorithms_on_cuda:
+            from robokit.pointcloud.spconv_patch import match_algorithms_to_device
+
+            match_algorithms_to_device(self, features.is_cuda)
+            self._algorithms_on_cuda = features.is_cuda
         x = self._sparse_tensor(
             features, coords.int(), self.grid_shape_zyx, int(batch_size)
         )

@@ -6,6 +6,11 @@ spconv 2.3.8's autograd functions call ``get_current_stream()`` (in
 stream handle is unused, so returning ``0`` is exact. :func:`ensure_spconv_cpu`
 replaces the two module-level references once; calling it again is a no-op.
 
+A CUDA build of spconv (the ``cuda`` extra) fixes each convolution's algorithm when the layer is
+built: MaskImplicitGemm for 3x3x3 kernels, which asserts "implicit gemm only support cuda" on CPU
+tensors (seen on an H200 with spconv-cu126 2.3.8, 2026-11-30). :func:`match_algorithms_to_device`
+gives every layer Native on CPU and its build-time algorithm on CUDA.
+
 Two more CPU rules that this module cannot patch, and that robokit's layers
 follow (see :mod:`robokit.pointcloud.backbones`): spconv convolutions are built with
 ``bias=False`` (the bias path fails in eval mode on CPU) and without a fused
@@ -17,6 +22,7 @@ from __future__ import annotations
 from types import ModuleType
 
 _PATCHED_ATTR = "_robokit_cpu_stream_patch"
+_BUILD_ALGO_ATTR = "_robokit_build_algo"
 
 
 def _cpu_safe_stream(original):
@@ -50,6 +56,24 @@ def ensure_spconv_cpu() -> ModuleType:
         if not getattr(current, _PATCHED_ATTR, False):
             module.get_current_stream = _cpu_safe_stream(current)
     return spconv_pytorch
+
+
+def match_algorithms_to_device(module, on_cuda: bool) -> None:
+    """Set the algorithm of every spconv convolution under ``module`` for the device it runs on.
+
+    CPU: ``ConvAlgo.Native`` (the only algorithm spconv runs on CPU tensors). CUDA: the algorithm
+    spconv chose when the layer was built (remembered on the layer the first time). Weights are
+    KRSC under every algorithm (``spconv.constants.ALL_WEIGHT_IS_KRSC``), so switching moves no
+    weights; layers that share an ``indice_key`` always switch together.
+    """
+    from spconv.core import ConvAlgo
+    from spconv.pytorch.conv import SparseConvolution
+
+    for layer in module.modules():
+        if isinstance(layer, SparseConvolution):
+            if not hasattr(layer, _BUILD_ALGO_ATTR):
+                setattr(layer, _BUILD_ALGO_ATTR, layer.algo)
+            layer.algo = getattr(layer, _BUILD_ALGO_ATTR) if on_cuda else ConvAlgo.Native
 
 
 def is_patched() -> bool:

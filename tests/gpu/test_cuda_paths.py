@@ -51,15 +51,21 @@ def test_sac_ensemble_forward_on_cuda_matches_cpu():
     torch.testing.assert_close(cuda_q.cpu(), cpu_q, rtol=1e-4, atol=1e-5)
 
 
-def test_sac_updates_on_cuda_stay_finite():
-    from robokit.algos import SAC, SACConfig
+@pytest.mark.parametrize("algo", ["sac", "cql"])
+def test_updates_on_cuda_stay_finite(algo):
+    """Built under ``torch.device("cuda")``, updated outside it: every random draw of the update
+    (target subset, CQL's random actions) follows the agent's CUDA generator."""
+    from robokit.algos import CQL, SAC, CQLConfig, SACConfig
 
     torch.manual_seed(0)
+    batch = {k: v.cuda() for k, v in _sac_batch(256, 17, 6).items()}
     with torch.device("cuda"):
-        agent = SAC(SACConfig(hidden_dims=(64, 64), ensemble_size=10, target_subset=2), 17, 6)
-        batch = {k: v.cuda() for k, v in _sac_batch(256, 17, 6).items()}
-        for _ in range(3):
-            metrics = agent.update(batch)
+        if algo == "sac":
+            agent = SAC(SACConfig(hidden_dims=(64, 64), ensemble_size=10, target_subset=2), 17, 6)
+        else:
+            agent = CQL(CQLConfig(hidden_dims=(64, 64)), 17, 6)
+    for _ in range(3):
+        metrics = agent.update(batch)
     assert all(torch.isfinite(torch.as_tensor(float(v))) for v in metrics.values())
 
 

@@ -8,7 +8,11 @@ import torch
 
 pytest.importorskip("spconv")
 
-from robokit.pointcloud.spconv_patch import ensure_spconv_cpu, is_patched  # noqa: E402
+from robokit.pointcloud.spconv_patch import (  # noqa: E402
+    ensure_spconv_cpu,
+    is_patched,
+    match_algorithms_to_device,
+)
 
 GRID_ZYX = (6, 5, 7)
 
@@ -59,6 +63,7 @@ def test_sparse_conv_matches_dense_forward_and_backward(kind, device):
         layer = spconv.SparseConv3d(2, 3, 3, stride=2, padding=1, bias=False)
         stride = 2
     layer = layer.to(device)
+    match_algorithms_to_device(layer, on_cuda=device != "cpu")  # a CUDA spconv build: Native on CPU
 
     sparse_feats = features.clone().requires_grad_(True)
     tensor = spconv.SparseConvTensor(sparse_feats, coords, list(GRID_ZYX), batch)
@@ -97,3 +102,33 @@ def test_patch_is_idempotent():
     assert ops.get_current_stream is patched
     if not torch.cuda.is_available():
         assert ops.get_current_stream() == 0
+
+
+def test_encoder_built_with_cuda_algorithms_runs_on_cpu():
+    """A CUDA build of spconv (the `cuda` extra) builds 3x3x3 layers with MaskImplicitGemm, which
+    asserts "implicit gemm only support cuda" on CPU tensors (seen on an H200, spconv-cu126 2.3.8).
+    The encoder runs such layers with Native on CPU, gives the same output, and remembers the
+    build-time algorithm for CUDA."""
+    from spconv.core import ConvAlgo
+    from spconv.pytorch.conv import SparseConvolution
+
+    from robokit.pointcloud.backbones import SparseEncoder8x
+
+    torch.manual_seed(0)
+    native = SparseEncoder8x(2, (8, 8, 8), channels=(4, 4, 8, 8)).eval()
+    as_cuda_build = SparseEncoder8x(2, (8, 8, 8), channels=(4, 4, 8, 8)).eval()
+    as_cuda_build.load_state_dict(native.state_dict())
+    convs = [m for m in as_cuda_build.modules() if isinstance(m, SparseConvolution)]
+    for layer in convs:
+        layer.algo = ConvAlgo.MaskImplicitGemm  # what spconv-cu126 picks at build time
+    rng = np.random.default_rng(1)
+    zyx = np.unique(rng.integers(0, 8, size=(40, 3)), axis=0)
+    coords = torch.from_numpy(np.concatenate([np.zeros((len(zyx), 1)), zyx], 1).astype(np.int32))
+    features = torch.from_numpy(rng.normal(size=(len(zyx), 2)).astype(np.float32))
+    with torch.no_grad():
+        expected = native(features, coords, 1)
+        got = as_cuda_build(features, coords, 1)
+    torch.testing.assert_close(got.features, expected.features)
+    assert torch.equal(got.indices, expected.indices)
+    assert all(layer.algo == ConvAlgo.Native for layer in convs)
+    assert all(layer._robokit_build_algo == ConvAlgo.MaskImplicitGemm for layer in convs)
