@@ -34,6 +34,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from robokit.pointcloud.spconv_patch import eval_with_input_grads
+
 __all__ = [
     "DetectionTask",
     "IntactDetectionConfig",
@@ -103,9 +105,7 @@ def detector_point_grads(model, clouds: list[np.ndarray], targets: list) -> list
     from robokit.detection.losses import detection_loss
     from robokit.detection.train import boxes_in_range, build_targets
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_with_input_grads(model):
         device = next(model.parameters()).device
         features, coords = model.voxelize(clouds, device)
         features = features.clone().requires_grad_(True)
@@ -121,8 +121,6 @@ def detector_point_grads(model, clouds: list[np.ndarray], targets: list) -> list
             model(features, coords, len(clouds)), labels, residuals, directions, model.num_classes
         )["loss"]
         (grad,) = torch.autograd.grad(loss, features)
-    finally:
-        model.train(was_training)
     coords_np, grad_np = coords.cpu().numpy(), grad[:, :3].cpu().numpy()
     out = []
     for b, cloud in enumerate(clouds):

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robokit.pointcloud.spconv_patch import eval_with_input_grads
+
 TARGETED_OPS = ("drop", "noise", "displace")
 
 
@@ -166,19 +168,15 @@ def pgd_attack(
         are not touched) and its parameters get no gradient.
     """
     step_size = 2.5 * eps / max(steps, 1) if step_size is None else step_size
-    was_training = model.training
-    model.eval()
-    start = (torch.rand(points.shape, generator=generator) * 2 - 1) * eps
+    start = (torch.rand(points.shape, generator=generator, device=points.device) * 2 - 1) * eps
     adv = (points + start).detach()
-    try:
+    with eval_with_input_grads(model):
         for _ in range(steps):
             adv.requires_grad_(True)
             loss = F.cross_entropy(model(adv), labels)
             (grad,) = torch.autograd.grad(loss, adv)
             adv = adv.detach() + step_size * grad.sign()
             adv = points + (adv - points).clamp(-eps, eps)
-    finally:
-        model.train(was_training)
     return adv.detach()
 
 

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robokit.pointcloud.spconv_patch import eval_with_input_grads
+
 
 @torch.enable_grad()
 def loss_point_grads(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -35,14 +37,10 @@ def loss_point_grads(model: nn.Module, points: torch.Tensor, labels: torch.Tenso
     The model is run in eval mode (its own mode is restored) and its parameters
     receive no gradient; gradients are on here even under ``torch.no_grad()``.
     """
-    was_training = model.training
-    model.eval()
     inputs = points.detach().clone().requires_grad_(True)
-    try:
+    with eval_with_input_grads(model):
         loss = F.cross_entropy(model(inputs), labels, reduction="sum")
         (grad,) = torch.autograd.grad(loss, inputs)
-    finally:
-        model.train(was_training)
     return grad
 
 

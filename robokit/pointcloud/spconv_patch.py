@@ -19,6 +19,9 @@ activation; BatchNorm1d + ReLU follow as separate modules.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 _PATCHED_ATTR = "_robokit_cpu_stream_patch"
@@ -76,10 +79,32 @@ def match_algorithms_to_device(module, on_cuda: bool) -> None:
             layer.algo = getattr(layer, _BUILD_ALGO_ATTR) if on_cuda else ConvAlgo.Native
 
 
+@contextlib.contextmanager
+def eval_with_input_grads(model) -> Iterator[None]:
+    """Eval mode (BatchNorm on running statistics) in which the loss still differentiates w.r.t. the input.
+
+    On CUDA, spconv's eval-mode implicit-GEMM path calls the kernel outside autograd, so no
+    gradient reaches the input features ("One of the differentiated Tensors appears to not have
+    been used in the graph", seen on an H200 with spconv-cu126 2.3.8). Inside this context every
+    spconv convolution stays in training mode, which only selects spconv's differentiable path
+    (convolutions have no train/eval behaviour of their own); everything else is in eval mode.
+    The model's own mode is restored on exit. Models without spconv layers just run in eval.
+    """
+    was_training = model.training
+    model.eval()
+    conv_module = sys.modules.get("spconv.pytorch.conv")
+    if conv_module is not None:
+        for layer in model.modules():
+            if isinstance(layer, conv_module.SparseConvolution):
+                layer.training = True
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def is_patched() -> bool:
     """True once :func:`ensure_spconv_cpu` has patched both spconv modules."""
-    import sys
-
     modules = [sys.modules.get("spconv.pytorch.ops"), sys.modules.get("spconv.pytorch.hash")]
     return all(
         m is not None and getattr(m.get_current_stream, _PATCHED_ATTR, False) for m in modules

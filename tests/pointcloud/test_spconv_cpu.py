@@ -132,3 +132,30 @@ def test_encoder_built_with_cuda_algorithms_runs_on_cpu():
     assert torch.equal(got.indices, expected.indices)
     assert all(layer.algo == ConvAlgo.Native for layer in convs)
     assert all(layer._robokit_build_algo == ConvAlgo.MaskImplicitGemm for layer in convs)
+
+
+def test_eval_with_input_grads_keeps_spconv_differentiable_and_restores_modes():
+    """spconv's CUDA eval path runs outside autograd, so input gradients (INTACT saliency, PGD) keep
+    spconv's convolutions in training mode (same maths) while BatchNorm reads running statistics.
+    The CUDA half is tests/gpu/test_cuda_paths.py::test_input_gradients_on_cuda_match_cpu."""
+    from spconv.pytorch.conv import SparseConvolution
+
+    from robokit.pointcloud.backbones import SparseClassifier
+    from robokit.pointcloud.spconv_patch import eval_with_input_grads
+
+    model = SparseClassifier(num_classes=3, channels=(4, 4, 8, 8), hidden=8)
+    convs = [m for m in model.modules() if isinstance(m, SparseConvolution)]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    for start_training in (True, False):
+        model.train(start_training)
+        with eval_with_input_grads(model):
+            assert convs and all(conv.training for conv in convs)
+            assert norms and not any(norm.training for norm in norms)
+            points = torch.rand(2, 64, 3).mul(1.6).sub(0.8).requires_grad_(True)
+            (grad,) = torch.autograd.grad(model(points).sum(), points)
+            assert grad.abs().sum() > 0
+        assert all(m.training == start_training for m in model.modules())
+    plain = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3)).train()
+    with eval_with_input_grads(plain):
+        assert not plain.training and not plain[1].training
+    assert plain.training and plain[1].training
