@@ -174,6 +174,33 @@ def test_select_scores_each_half_with_the_correction_fit_on_the_other(monkeypatc
     assert point["out"]["B"]["mota@0.5"] < 0  # B's exact boxes shrunk by A's fit
 
 
+def test_cross_fitted_results_track_each_fold_with_the_other_folds_fit(monkeypatch):
+    """``--size-check``: sequence a is tracked with b's fit, b with a's, never with its own."""
+    bench = _benchmark()
+    biased, other = sequence([0.0, 3.0]), sequence([-1.0, 2.0])
+    monkeypatch.setattr(bench, "SEQUENCES", ("a", "b"))
+    labels = {"a": biased[0], "b": other[0]}
+    detections = {("Pedestrian", "a"): biased[1], ("Pedestrian", "b"): other[1]}
+    config = TrackerConfig(min_hits=1)
+    folds = (("a",), ("b",))
+    fitted = bench.cross_fitted_results(labels, detections, "Pedestrian", config, "scale", folds)
+    plain = bench.cross_fitted_results(labels, detections, "Pedestrian", config, None, folds)
+    # both sequences share the bias, so each is corrected by the other's fit
+    np.testing.assert_allclose(fitted["a"].boxes[:, 3:6], labels["a"].boxes[:, 3:6], atol=1e-3)
+    np.testing.assert_allclose(
+        plain["b"].boxes[:, 3:6], detections["Pedestrian", "b"].boxes[:, 3:6]
+    )
+    detections["Pedestrian", "b"] = other[0].select(np.arange(len(other[0])))  # b: exact boxes
+    detections["Pedestrian", "b"].score[:] = 5.0
+    fitted = bench.cross_fitted_results(labels, detections, "Pedestrian", config, "scale", folds)
+    np.testing.assert_allclose(
+        fitted["a"].boxes[:, 3:6], detections["Pedestrian", "a"].boxes[:, 3:6]
+    )
+    np.testing.assert_allclose(
+        fitted["b"].boxes[:, 3:6], labels["b"].boxes[:, 3:6] / BIAS, atol=1e-3
+    )  # a's fit shrinks b's exact boxes
+
+
 TEN = ("0000", "0002", "0003", "0004", "0005", "0007", "0009", "0011", "0017", "0020")
 
 
