@@ -198,6 +198,12 @@ KITTI: dict[str, Case] = {
                                                str(t / "o")], "nodets"),
     "eval-tracking missing labels": lambda t, f: (["eval-tracking", "--labels", str(t / "nolabels"),
                                                    "--results", str(t)], "nolabels"),
+    "track malformed size correction": lambda t, f: (["track", "--detections", str(t), "--out", str(t / "o"),
+                                                      "--size-correction", str(_file(t / "sizes.json"))],
+                                                     "sizes.json"),
+    "fit-size-correction missing labels": lambda t, f: (["fit-size-correction", "--detections", str(t),
+                                                         "--labels", str(t / "nolabels"), "--out",
+                                                         str(t / "sizes.json")], "nolabels"),
 }
 
 ROS: dict[str, Case] = {

@@ -1,4 +1,4 @@
-"""``robokit kitti``: KITTI 3D tracking (track, eval-tracking, degrade-tracking) and detection.
+"""``robokit kitti``: KITTI 3D tracking (track, eval-tracking, degrade-tracking, fit-size-correction) and detection.
 
 ``train-detector`` and ``eval-detection`` are forwarded to :mod:`robokit.detection.cli`.
 
@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Literal
 
 from robokit.core.atomic import atomic_write_text
-from robokit.core.cli_errors import run_command
+from robokit.core.cli_errors import error_line, run_command
 from robokit.distributed.options import DistributedField, DistributedOptions
 
 PROG = "robokit kitti"
 STATS_FILE = "tracking_stats.json"
+#: the TrackerConfig fields a size correction file may set
+SIZE_KEYS = frozenset({"size_scale", "size_offset"})
 #: AB3DMOT's thresholds for the similarities other than GIoU
 METRIC_THRESHOLDS = {"iou3d": 0.01, "dist3d": -2.0}
 DETECTION_COMMANDS = {"train-detector": "train_main", "eval-detection": "eval_main"}
@@ -62,8 +64,30 @@ class TrackArgs:
     """folder of KITTI calib/<sequence>.txt files (R_rect, Tr_velo_cam, Tr_imu_velo), with --oxts"""
     poses: Path | None = None
     """folder of <sequence>.txt pose files (one 3x4 or 4x4 box-frame pose per frame): ego-motion compensation"""
+    size_correction: str | None = None
+    """detection box-size correction per class: a JSON file written by 'fit-size-correction' (it replaces the preset's correction for the classes it names), or 'none' to track every class at its detected sizes (default: the preset's; robokit's corrects PointRCNN's pedestrian sizes)"""
     overwrite: bool = False
     """write into a non-empty --out, first removing the *.txt and tracking_stats.json there"""
+
+
+@dataclass(frozen=True)
+class FitSizeCorrectionArgs:
+    """Fit a per-class detection box-size (h, w, l) correction on labelled sequences, for 'track --size-correction'."""
+
+    detections: Path
+    """folder of <sequence>.txt detection files"""
+    labels: Path
+    """folder of KITTI label_02 <sequence>.txt files"""
+    out: Path
+    """JSON file to write: {"classes": {class: {"size_scale" or "size_offset": [h, w, l]}}, ...}"""
+    classes: str = "Pedestrian"
+    """comma-separated classes to fit"""
+    seqs: str | None = None
+    """comma-separated sequences to fit on (default: every label file); score on others"""
+    kind: Literal["scale", "offset"] = "scale"
+    """least-squares fit of label sizes as detection sizes times a factor (scale) or plus metres (offset)"""
+    min_iou: float = 0.25
+    """a label box is paired with its best detection of the frame when their 3D IoU is at least this"""
 
 
 @dataclass(frozen=True)
@@ -132,7 +156,66 @@ def _tracker_config(args: TrackArgs):
         changes["match_threshold"] = METRIC_THRESHOLDS[args.metric]
     if "match_threshold" in changes:
         changes["low_match_threshold"] = changes["match_threshold"]
-    return preset_configs(args.preset, **changes)
+    if args.size_correction is not None and args.size_correction.lower() == "none":
+        changes.update(size_scale=None, size_offset=None)
+    configs = preset_configs(args.preset, **changes)
+    if args.size_correction is None or args.size_correction.lower() == "none":
+        return configs
+    rows = dict(configs.by_class)
+    for name, correction in read_size_correction(Path(args.size_correction)).items():
+        cleared = configs.for_class(name).replace(size_scale=None, size_offset=None)
+        rows[name] = cleared.replace(**correction)
+    return dataclasses.replace(configs, by_class=rows)
+
+
+def read_size_correction(path: Path) -> dict[str, dict]:
+    """``{class: {"size_scale" or "size_offset": (h, w, l)}}`` from a 'fit-size-correction' JSON file."""
+    from robokit.tracking.tracker import TrackerConfig
+
+    try:
+        classes = json.loads(path.read_text())["classes"]
+        if not isinstance(classes, dict):
+            raise TypeError("'classes' is not an object")
+        out = {}
+        for name, correction in classes.items():
+            if not isinstance(correction, dict) or not set(correction) <= SIZE_KEYS:
+                raise TypeError(f"classes.{name} must hold only {sorted(SIZE_KEYS)}")
+            TrackerConfig(**correction)  # checks the values
+            out[name] = {key: tuple(value) for key, value in correction.items()}
+        return out
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{path}: size correction file not found") from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: not a size correction file ({error_line(err)})") from err
+
+
+def _fit_size_correction(args: FitSizeCorrectionArgs) -> int:
+    from robokit.tracking import read_detections, read_tracking_labels
+    from robokit.tracking.calibrate import fit_size_correction, matched_sizes
+    from robokit.tracking.io import list_sequences
+
+    seqs = list_sequences(args.labels, _split(args.seqs))
+    data = [
+        (
+            read_tracking_labels(args.labels / f"{s}.txt"),
+            read_detections(args.detections / f"{s}.txt"),
+        )
+        for s in seqs
+    ]
+    classes, pairs = {}, {}
+    for cls in _split(args.classes) or ["Pedestrian"]:
+        classes[cls] = fit_size_correction(data, cls, args.kind, args.min_iou)
+        pairs[cls] = sum(len(matched_sizes(lab, det, cls, args.min_iou)[0]) for lab, det in data)
+        print(f"{cls}: {classes[cls]} from {pairs[cls]} label boxes with a detection")
+    report = {
+        "classes": classes, "kind": args.kind, "min_iou": args.min_iou, "sequences": seqs,
+        "pairs": pairs, "detections": str(args.detections),
+    }  # fmt: skip
+    atomic_write_text(args.out, json.dumps(report, indent=2))
+    print(
+        f"size correction written to {args.out} (use it on other sequences than {','.join(seqs)})"
+    )
+    return 0
 
 
 def _sequence_poses(args: TrackArgs, seq: str):
@@ -408,6 +491,7 @@ def _main(args: list[str]) -> int:
         "track": TrackArgs,
         "eval-tracking": EvalTrackingArgs,
         "degrade-tracking": DegradeTrackingArgs,
+        "fit-size-correction": FitSizeCorrectionArgs,
     }
     description = (
         "KITTI 3D tracking and detection. Also: 'robokit kitti train-detector --help' and "
@@ -420,5 +504,6 @@ def _main(args: list[str]) -> int:
         TrackArgs: _track,
         EvalTrackingArgs: _eval_tracking,
         DegradeTrackingArgs: _degrade_tracking,
+        FitSizeCorrectionArgs: _fit_size_correction,
     }
     return handlers[type(config)](config)

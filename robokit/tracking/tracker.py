@@ -52,6 +52,7 @@ __all__ = [
     "SIMPLETRACK_WAYMO_CLASSES",
     "PRESET_CLASS_ROWS",
     "ROBOKIT_CLASSES",
+    "POINTRCNN_PEDESTRIAN_SIZE_SCALE",
     "preset_configs",
     "Tracker",
     "track_sequence",
@@ -63,6 +64,7 @@ __all__ = [
 _BOX_TO_MEASUREMENT = [0, 1, 2, 6, 5, 4, 3]
 _MEASUREMENT_TO_BOX = [0, 1, 2, 6, 5, 4, 3]  # the permutation is its own inverse
 _REFUSED = -np.inf
+_MIN_SIZE = 0.01  # metres: the floor of a size-corrected detection's h, w, l
 #: similarities: 3D GIoU, 3D IoU, or minus the 3D centre distance in metres (AB3DMOT's dist_3d)
 METRICS = ("giou3d", "iou3d", "dist3d")
 #: assignment: optimal (Hungarian) or greedy (best pair first, AB3DMOT's ``greedy``)
@@ -106,6 +108,11 @@ class TrackerConfig:
             this much per missed frame (0: the last detection's score, AB3DMOT).
         report_detection_box: a matched track is reported at its detection's box rather than
             at the Kalman filter's corrected state (missed tracks: the prediction either way).
+        size_scale: every detection's ``(h, w, l)`` is multiplied by these before tracking (a
+            detector's size bias, fit on other labelled sequences by
+            :func:`robokit.tracking.calibrate.fit_size_correction`; None: sizes as detected).
+        size_offset: metres added to every detection's ``(h, w, l)`` (after ``size_scale``);
+            None: none. Corrected sizes are floored at 1 cm.
     """
 
     metric: str = "giou3d"
@@ -125,6 +132,8 @@ class TrackerConfig:
     tentative_penalty: float | None = None
     coast_penalty: float = 0.0
     report_detection_box: bool = False
+    size_scale: tuple[float, float, float] | None = None
+    size_offset: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -144,6 +153,32 @@ class TrackerConfig:
                 f"coast_penalty and tentative_penalty must be >= 0, got "
                 f"{self.coast_penalty}, {self.tentative_penalty}"
             )
+        for name in ("size_scale", "size_offset"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = tuple(float(v) for v in value)
+            if len(value) != 3 or not all(np.isfinite(value)):
+                raise ValueError(f"{name} must be 3 finite numbers (h, w, l), got {value}")
+            if name == "size_scale" and min(value) <= 0:
+                raise ValueError(f"size_scale must be > 0, got {value}")
+            object.__setattr__(self, name, value)
+
+    @property
+    def corrects_sizes(self) -> bool:
+        """Whether detection sizes are changed before tracking (``size_scale`` / ``size_offset``)."""
+        return self.size_scale is not None or self.size_offset is not None
+
+    def corrected_sizes(self, boxes: np.ndarray) -> np.ndarray:
+        """``(N, 7)`` camera-frame boxes with ``(h, w, l)`` scaled, offset and floored at 1 cm (a copy)."""
+        boxes = np.array(boxes, dtype=np.float64)
+        sizes = boxes[:, 3:6]
+        if self.size_scale is not None:
+            sizes *= self.size_scale
+        if self.size_offset is not None:
+            sizes += self.size_offset
+        np.maximum(sizes, _MIN_SIZE, out=sizes)
+        return boxes
 
     @property
     def report_misses(self) -> int:
@@ -212,13 +247,22 @@ SIMPLETRACK_WAYMO_CLASSES: dict[str, dict] = {
     for name, split in (("Car", 0.7), ("Pedestrian", 0.5), ("Cyclist", 0.5))
 }  # fmt: skip
 
+#: PointRCNN's pedestrian boxes (the detections published with AB3DMOT) are too wide and long:
+#: least-squares size factors (h, w, l) fit on the labels of the ten shared KITTI tracking
+#: training sequences (``robokit kitti fit-size-correction --kind scale``, 1035 label boxes with a
+#: detection at 3D IoU >= 0.25). Fit on either half and scored on the other, the correction wins
+#: over AB3DMOT on both halves (``benchmarks/tracking.py --select --size-grid``). A property of
+#: that detector: fit your own for another one, or track with ``--size-correction none``.
+POINTRCNN_PEDESTRIAN_SIZE_SCALE = (0.9925, 0.8313, 0.8067)
+
 #: robokit's own per-class rows, chosen by ``benchmarks/tracking.py --select`` (a small grid
 #: scored on two halves of the ten KITTI training sequences; docs/kitti_tracking.md): cars and
 #: cyclists report tentative tracks with a score penalty, pedestrians start tracks only from
-#: detections scoring at least logit 2; cyclists keep SimpleTrack's row under that.
+#: detections scoring at least logit 2 and have their box sizes corrected; cyclists keep
+#: SimpleTrack's row under that.
 ROBOKIT_CLASSES: dict[str, dict] = {
     "Car": dict(tentative_penalty=2.0, max_age=6),
-    "Pedestrian": dict(birth_score=2.0),
+    "Pedestrian": dict(birth_score=2.0, size_scale=POINTRCNN_PEDESTRIAN_SIZE_SCALE),
     "Cyclist": dict(SIMPLETRACK_WAYMO_CLASSES["Cyclist"], tentative_penalty=20.0),
 }
 
@@ -276,6 +320,8 @@ class Tracker:
         self.frame_count += 1
         config = self.config
         boxes = check_boxes(boxes)
+        if config.corrects_sizes:
+            boxes = config.corrected_sizes(boxes)
         info = np.asarray(info, dtype=np.float64)
         if info.shape != (len(boxes), 7):
             raise ValueError(f"info: expected shape ({len(boxes)}, 7), got {info.shape}")

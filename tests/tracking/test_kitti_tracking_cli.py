@@ -204,3 +204,30 @@ def test_flags_override_the_preset(tmp_path):
     )  # fmt: skip
     iou = _tracker_config(TrackArgs(**args, metric="iou3d", match_threshold=0.1)).default
     assert (iou.match_threshold, iou.low_match_threshold) == (0.1, 0.1)
+
+
+def test_fit_size_correction_then_track_other_sequences_with_it(tracking_root, tmp_path, capsys):
+    detections = tracking_root / "detections" / "pointrcnn_Pedestrian"
+    labels = tracking_root / "training" / "label_02"
+    sizes = tmp_path / "sizes.json"
+    assert kitti("fit-size-correction", "--detections", detections, "--labels", labels,
+                 "--seqs", "0002", "--out", sizes) == 0  # fmt: skip
+    fitted = json.loads(sizes.read_text())
+    assert fitted["sequences"] == ["0002"] and fitted["pairs"]["Pedestrian"] == 152
+    scale = fitted["classes"]["Pedestrian"]["size_scale"]
+    out = tmp_path / "tracks"
+    assert kitti("track", "--detections", detections, "--classes", "Pedestrian", "--seqs", "0000",
+                 "--out", out, "--size-correction", sizes) == 0  # fmt: skip
+    stats = json.loads((out / "tracking_stats.json").read_text())
+    assert stats["tracker_by_class"]["Pedestrian"]["size_scale"] == scale
+    plain = tmp_path / "plain"
+    assert kitti("track", "--detections", detections, "--classes", "Pedestrian", "--seqs", "0000",
+                 "--out", plain, "--size-correction", "none") == 0  # fmt: skip
+    stats = json.loads((plain / "tracking_stats.json").read_text())
+    assert stats["tracker_by_class"]["Pedestrian"]["size_scale"] is None
+    widths = [read_tracking_results(d / "0000.txt").boxes[:, 4].mean() for d in (out, plain)]
+    assert widths[0] == pytest.approx(widths[1] * scale[1], rel=0.02)
+    assert kitti("fit-size-correction", "--detections", detections, "--labels", labels,
+                 "--seqs", "0002", "--classes", "Tram", "--out", tmp_path / "tram.json") == 2  # fmt: skip
+    assert "no Tram label box" in capsys.readouterr().err
+    assert not (tmp_path / "tram.json").exists()

@@ -1,14 +1,10 @@
-"""benchmarks/tracking.py's selection grids and its diagnosis overlap (no shared data needed)."""
+"""benchmarks/tracking.py's selection grids (no shared data needed)."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
-import numpy as np
-import pytest
-
-from robokit.tracking.io import TrackObjects
 from robokit.tracking.tracker import TrackerConfig
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "tracking.py"
@@ -38,27 +34,23 @@ def test_lost_output_grid_adds_the_lost_track_policy_and_keeps_the_rows_own_when
     assert (coasting.max_age, coasting.report_misses) == (6, 2)
 
 
-def _objects(frames, types, boxes):
-    count = len(frames)
-    return TrackObjects(
-        frame=np.asarray(frames, dtype=np.int64),
-        track_id=np.arange(count, dtype=np.int64),
-        obj_type=np.asarray(types),
-        truncated=np.zeros(count),
-        occluded=np.zeros(count, dtype=np.int64),
-        alpha=np.zeros(count),
-        bbox2d=np.zeros((count, 4)),
-        boxes=np.asarray(boxes, dtype=np.float64),
-        score=np.zeros(count),
-    )
-
-
-def test_frame_overlaps_compares_one_class_in_one_frame():
-    person = [0.0, 1.7, 10.0, 1.8, 0.6, 0.8, 0.0]
-    labels = _objects([0, 0, 1], ["Pedestrian", "Car", "Pedestrian"], [person, person, person])
-    wider = [0.0, 1.7, 10.0, 1.8, 1.2, 0.8, 0.0]  # twice as wide, same centre: IoU 0.5
-    found = _objects([0, 0], ["Pedestrian", "Pedestrian"], [person, wider])
-    iou = bench.frame_overlaps(labels, found, "Pedestrian", 0)
-    assert iou.shape == (1, 2)  # the car label is left out
-    assert iou[0] == pytest.approx([1.0, 0.5])
-    assert bench.frame_overlaps(labels, found, "Pedestrian", 1).shape == (1, 0)
+def test_size_grid_crosses_associations_with_size_fits():
+    base = TrackerConfig(max_age=4)
+    points = {
+        label: (config, fit) for label, config, fit in bench.grid_points(base, bench.SIZE_GRID)
+    }
+    assert len(points) == 48
+    config, fit = points[
+        "association=dist<=1m, tentative_penalty=None, birth_score=2.0, size_fit=scale"
+    ]
+    assert fit == "scale"
+    assert config == base.replace(
+        metric="dist3d", match_threshold=-1.0, low_match_threshold=-1.0, birth_score=2.0,
+        tentative_penalty=None,
+    )  # fmt: skip
+    greedy, fit = points[
+        "association=giou>=-0.4 greedy, tentative_penalty=2.0, birth_score=0.0, size_fit=None"
+    ]
+    assert fit is None and greedy.matching == "greedy" and greedy.match_threshold == -0.4
+    assert greedy.size_scale is None  # the fit is made per half by run_select, not here
+    assert {fit for _, fit in points.values()} == {None, "scale", "offset"}
