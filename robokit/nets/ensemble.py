@@ -13,8 +13,34 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from robokit.nets.mlp import HIDDEN_GAIN
+
+
+class _ScalarHead(torch.autograd.Function):
+    """x (E, B, in) @ w (E, in, 1) + b (E, 1, 1) -> (E, B, 1): an ensemble layer with one output
+    (the Q head), as dot products instead of ``baddbmm``.
+
+    On CPU a batched matmul whose result has one column (and its backward: the outer product
+    grad @ w^T, the weight gradient x^T @ grad) takes a slow path, ~1 ms per call on (10, 256, 256)
+    against ~0.1 ms for the same work as a broadcast multiply or a row-vector ``bmm``
+    (benchmarks/sac_update.py, docs/benchmarks.md). Same values up to float summation order.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return torch.linalg.vecdot(x, weight.transpose(1, 2)).unsqueeze(-1) + bias
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad * weight.transpose(1, 2) if ctx.needs_input_grad[0] else None  # (E, B, 1) * (E, 1, in)
+        grad_weight = torch.bmm(grad.transpose(1, 2), x).transpose(1, 2) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(1, keepdim=True) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias
 
 
 class EnsembleLinear(nn.Module):
@@ -38,6 +64,8 @@ class EnsembleLinear(nn.Module):
         weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(weight.shape[0], -1, -1)
+        if self.out_dim == 1:
+            return _ScalarHead.apply(x, weight, bias)
         return torch.baddbmm(bias, x, weight)
 
     def orthogonal_(self, gain: float) -> None:

@@ -438,6 +438,31 @@ def test_wsrl_max_target_backup_only_while_pretraining():
     assert not agent.max_target_active
 
 
+def test_rlpd_update_unchanged_by_the_scalar_q_head(monkeypatch):
+    """The Q head's dot-product layer (``_ScalarHead``, a CPU speed-up, benchmarks/sac_update.py)
+    trains an RLPD agent like the plain ``baddbmm`` layer it replaces: same parameters, optimizer
+    state and targets after 5 updates, up to float summation order."""
+    from robokit.nets.ensemble import EnsembleLinear
+
+    config = RLPDConfig(**SMALL, ensemble_size=4, utd_ratio=2)
+    fast, plain = (make_agent("rlpd", OBS, ACT, config, seed=0) for _ in range(2))
+    for k in range(5):
+        fast.update(batch(16, seed=k))
+
+    def baddbmm_forward(self, x, members=None):
+        weight, bias = (self.weight, self.bias) if members is None else (self.weight[members], self.bias[members])
+        return torch.baddbmm(bias, x.expand(weight.shape[0], -1, -1) if x.dim() == 2 else x, weight)
+
+    monkeypatch.setattr(EnsembleLinear, "forward", baddbmm_forward)
+    for k in range(5):
+        plain.update(batch(16, seed=k))
+    for (name, got), (_, want) in zip(fast.training_state()["modules"].items(),
+                                      plain.training_state()["modules"].items(), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)
+    torch.testing.assert_close(fast.optimizers()["critic_optimizer"].state_dict(),
+                               plain.optimizers()["critic_optimizer"].state_dict(), rtol=1e-5, atol=1e-6)
+
+
 def test_sac_fused_adam_steps_like_the_default_adam():
     """SAC's optimizers use Adam's fused step (a speed-up, benchmarks/sac_update.py); the same agent
     stepped by torch's default (single-tensor loop) Adam reaches the same parameters."""

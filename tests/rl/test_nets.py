@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from robokit.nets import MLP, DeterministicPolicy, EnsembleMLP, QEnsemble, TanhGaussianPolicy
-from robokit.nets.ensemble import EnsembleLayerNorm, EnsembleLinear
+from robokit.nets.ensemble import EnsembleLayerNorm, EnsembleLinear, _ScalarHead
 
 
 def member_forward(mlp: EnsembleMLP, x: torch.Tensor, member: int) -> torch.Tensor:
@@ -41,6 +42,38 @@ def test_ensemble_matches_per_member_loop():
     expected = torch.autograd.grad((reference * upstream).sum(), [x, *mlp.parameters()])
     for got, want in zip(grads, expected, strict=True):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("hidden_dims", [(8, 8), ()])
+def test_scalar_output_layer_matches_per_member_loop(hidden_dims):
+    """A one-output ensemble (the Q head) computes its last layer as dot products (``_ScalarHead``,
+    a CPU speed-up over ``baddbmm``): values and gradients equal the per-member loop with trainable
+    weights (critic step), frozen weights (actor step: input gradient only) and a member subset."""
+    torch.manual_seed(3)
+    mlp = EnsembleMLP(5, 1, ensemble_size=4, hidden_dims=hidden_dims, layer_norm=True)
+    x = torch.randn(6, 5, requires_grad=True)
+    upstream = torch.randn(4, 6, 1)
+    out = mlp(x)
+    reference = torch.stack([member_forward(mlp, x, m) for m in range(4)])
+    torch.testing.assert_close(out, reference)
+    grads = torch.autograd.grad((out * upstream).sum(), [x, *mlp.parameters()])
+    expected = torch.autograd.grad((reference * upstream).sum(), [x, *mlp.parameters()])
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want)
+    members = torch.tensor([3, 1])
+    torch.testing.assert_close(mlp(x, members), out[members])
+    mlp.requires_grad_(False)
+    (grad_x,) = torch.autograd.grad((mlp(x) * upstream).sum(), [x])
+    torch.testing.assert_close(grad_x, expected[0])
+
+
+def test_scalar_head_gradcheck():
+    """``_ScalarHead``'s hand-written backward against finite differences (float64)."""
+    torch.manual_seed(4)
+    x = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 7, 1, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, 1, 1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_ScalarHead.apply, (x, weight, bias))
 
 
 def test_ensemble_members_subset_and_per_member_inputs():
