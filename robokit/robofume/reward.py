@@ -183,28 +183,50 @@ def by_label(images: np.ndarray, instructions: Sequence[str],
             (images[~truth], [texts[i] for i in np.flatnonzero(~truth)]))
 
 
+#: the random shift's pixels at 64x64 (DrQ shifts 84x84 frames by 4; the reward models' measured setting)
+SHIFT_PAD_64 = 4
+
+
+def default_augment_pad(image_size: tuple[int, int]) -> int:
+    """The random-shift pad for frames of ``image_size`` (H, W): 4 pixels per 64 (4 at 64x64, 5 at
+    84x84), and none below 64 pixels a side.
+
+    Below 64 the shift is off because it is what made the reduced RoboFuME reproduction's
+    classifiers constant: on 32x32 frames, where the block is 2-3 pixels and success is an
+    instruction-dependent position, a shift of 4 (or even 2) pixels left the CNN at the
+    class-prior loss on every seed, while no shift separated the held-out frames
+    (docs/robofume.md, "Why the reward models were constant").
+    """
+    side = min(int(image_size[0]), int(image_size[1]))
+    return SHIFT_PAD_64 * side // 64 if side >= 64 else 0
+
+
 def fit_success_model(model: SuccessModel, positives: tuple[np.ndarray, Sequence[str]],
                       negatives: tuple[np.ndarray, Sequence[str]], *, epochs: int = 30, batch_size: int = 32,
-                      lr: float = 3e-4, seed: int = 0, weight_decay: float = 1e-4, augment_pad: int = 4,
+                      lr: float = 3e-4, seed: int = 0, weight_decay: float = 1e-4, augment_pad: int | None = None,
                       balance: bool = True) -> dict[str, Any]:
     """Fine-tune ``model`` as a binary success classifier; returns the training metrics.
 
     Binary cross-entropy on the success logit (for the VLM: the yes-minus-no logit, i.e. the
     two-way softmax over the "yes" and "no" prompts), AdamW, ``epochs`` shuffled passes of
-    ``batch_size``, DrQ random shifts of ``augment_pad`` pixels on the images. With ``balance``
-    the positives' loss is weighted by n_neg / n_pos so both classes count equally.
+    ``batch_size``, DrQ random shifts of ``augment_pad`` pixels on the images (None:
+    :func:`default_augment_pad` of the model's image size). With ``balance`` the positives' loss
+    is weighted by n_neg / n_pos so both classes count equally.
 
     Args:
         positives: (images (P, H, W, 3) uint8, P instructions) that show success.
         negatives: (images (N, H, W, 3) uint8, N instructions) that do not.
     Returns: ``losses`` (mean per epoch), ``loss_first``/``loss_last``, ``train_accuracy``,
-        ``n_pos``, ``n_neg``, ``steps``, ``seconds``.
+        ``constant`` (True when the fitted model gives every training frame the same answer:
+        it learned nothing beyond a class prior), ``augment_pad``, ``n_pos``, ``n_neg``,
+        ``steps``, ``seconds``.
     """
     if not isinstance(model, TorchSuccessModel):
         raise RewardModelError(f"a '{getattr(model, 'kind', type(model).__name__)}' reward model is not trainable")
     if not model.instructions:
         model.instructions = tuple(sorted(set(map(str, positives[1])) | set(map(str, negatives[1]))))
     images, texts, labels = _labelled(positives, negatives, model)
+    pad = default_augment_pad(model.image_size) if augment_pad is None else int(augment_pad)
     n_pos = int(labels.sum())
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -219,7 +241,7 @@ def fit_success_model(model: SuccessModel, positives: tuple[np.ndarray, Sequence
         total = 0.0
         for begin in range(0, len(order), batch_size):
             index = order[begin:begin + batch_size]
-            batch = random_shift(all_images[index], augment_pad, generator)
+            batch = random_shift(all_images[index], pad, generator)
             loss = loss_fn(model.success_logits(batch, [texts[i] for i in index.tolist()]), all_labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -230,7 +252,8 @@ def fit_success_model(model: SuccessModel, positives: tuple[np.ndarray, Sequence
     predictions = model.predict_proba(images, texts) >= SUCCESS_THRESHOLD
     return {"losses": losses, "loss_first": losses[0] if losses else float("nan"),
             "loss_last": losses[-1] if losses else float("nan"),
-            "train_accuracy": float(np.mean(predictions == labels.astype(bool))), "n_pos": n_pos,
+            "train_accuracy": float(np.mean(predictions == labels.astype(bool))),
+            "constant": bool(predictions.all() or not predictions.any()), "augment_pad": pad, "n_pos": n_pos,
             "n_neg": len(labels) - n_pos, "steps": steps, "seconds": time.perf_counter() - start}
 
 
@@ -264,4 +287,4 @@ def confusion_rates(tp: int, fp: int, tn: int, fn: int) -> dict[str, float]:
 
 __all__ = ["CONFIG_FILE", "KINDS", "SUCCESS_THRESHOLD", "CNNSuccessModel", "OracleReward", "RewardModelError",
            "SuccessModel", "TorchSuccessModel", "build_success_model", "by_label", "check_inputs",
-           "confusion_rates", "confusion_table", "fit_success_model", "load_success_model"]
+           "confusion_rates", "confusion_table", "default_augment_pad", "fit_success_model", "load_success_model"]

@@ -56,8 +56,8 @@ class TrainConfig:
     """frames per optimiser step"""
     lr: float = 3e-4
     """AdamW learning rate"""
-    augment_pad: int = 4
-    """DrQ random-shift pixels during training (0: off)"""
+    augment_pad: int | None = None
+    """DrQ random-shift pixels during training (0: off; default 4 per 64 pixels, none below 64: reward.default_augment_pad)"""
     seed: int = 0
     """seed of the hold-out split, initial weights and batches"""
     overwrite: bool = False
