@@ -300,6 +300,23 @@ def returns(args: argparse.Namespace) -> dict:
     return report(result, args.out)
 
 
+#: training episodes averaged in the curves' third panel
+TRAIN_WINDOW = 10
+
+
+def training_success(metrics: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(env steps at each training episode's end, share of the last ``TRAIN_WINDOW`` episodes
+    that reached the goal) from a trainer's ``metrics.csv``."""
+    import csv
+
+    with open(metrics, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("train/success")]
+    steps = np.array([float(r["train/env_steps"]) for r in rows])
+    hits = np.array([float(r["train/success"]) > 0 for r in rows], np.float64)
+    window = np.convolve(hits, np.ones(TRAIN_WINDOW), "full")[: len(hits)]
+    return steps, window / np.minimum(np.arange(1, len(hits) + 1), TRAIN_WINDOW)
+
+
 def curves(args: argparse.Namespace) -> dict:
     """``--curves RUN ...``: eval return and success against env steps of trainer run folders
     (state-observation runs dashed), with the random policy's return on ``--episodes`` resets
@@ -318,19 +335,25 @@ def curves(args: argparse.Namespace) -> dict:
         runs[str(run)] = {"env": config["env"], "seed": config["seed"], **read_eval_curve(run / "metrics.csv")}
     cloud_env = next(r["env"] for r in runs.values() if "State" not in r["env"])
     rand = episodes_of(random_policy, cloud_env, args.episodes, None, 0)
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for run in runs.values():
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(13, 3.6))
+    colours = {env: f"C{i}" for i, env in enumerate(dict.fromkeys(r["env"] for r in runs.values()))}
+    for path, run in runs.items():
         style = {"ls": "--", "lw": 1} if "State" in run["env"] else {"marker": "o", "ms": 3}
         label = f"{run['env'].split('/')[-1]} seed {run['seed']}"
-        ax.plot(run["env_steps"], run["mean"], label=label, **style)
-        bx.plot(run["env_steps"], run["success"], label=label, **style)
+        colour = colours[run["env"]]
+        ax.plot(run["env_steps"], run["mean"], label=label, color=colour, **style)
+        bx.plot(run["env_steps"], run["success"], color=colour, **style)
+        steps, success = training_success(Path(path) / "metrics.csv")
+        cx.plot(steps, success, color=colour, lw=1, ls=style.get("ls", "-"))
     ax.axhline(rand["return"], color="gray", lw=3, alpha=0.5, label=f"random policy ({args.episodes} episodes)")
     bx.axhline(rand["success"], color="gray", lw=3, alpha=0.5)
-    for axis, name in ((ax, "eval return"), (bx, "eval success rate")):
+    cx.axhline(rand["success"], color="gray", lw=3, alpha=0.5)
+    for axis, name in ((ax, "eval return"), (bx, "eval success rate"),
+                       (cx, f"training success (last {TRAIN_WINDOW} episodes)")):
         axis.set_xlabel("env steps")
         axis.set_ylabel(name)
     ax.legend(fontsize=6)
-    fig.suptitle("SAC on LidarNav: from the LiDAR cloud (solid) and the privileged state (dashed)", fontsize=9)
+    fig.suptitle("SAC on LidarNav: from the LiDAR (solid) and the privileged state (dashed)", fontsize=9)
     fig.tight_layout()
     fig.savefig(args.png, dpi=120)
     last = {name: {"return": r["mean"][-1], "success": r["success"][-1], "env_steps": r["env_steps"][-1]}
