@@ -25,6 +25,13 @@ per-run means. Writes ``--out`` (JSON) and ends with one JSON line.
     python benchmarks/lidar_nav_sac.py --merge eval_s0.json eval_s1.json eval_s2.json   # runs evaluated apart
     python benchmarks/lidar_nav_sac.py --curves runs/sac_s0 runs/sac_s1 runs/state_s0 --png lidar_nav_sac.png
 
+INTACT on the policy's input (``--intact RUN [RUN ...]``: range-scan runs, ``robokit/LidarNavRange-v0``
+or ``-RangeGoal-v0``): each policy clean and with INTACT's ``drop`` and ``noise`` on the cloud behind
+its scan at ``--strengths``, targeted by the policy's own perturbation saliency against untargeted at
+the same budget (:func:`intact_policy`); return, success and the action change per condition.
+
+    python benchmarks/lidar_nav_sac.py --intact runs/range_s0 runs/range_s1 runs/range_s2 --episodes 10 --out intact.json
+
 ``--scan-policy`` adds :func:`scan_policy` (a hand-written policy reading only the observation)
 to ``--eval``.
 """
@@ -210,6 +217,8 @@ def intact(args: argparse.Namespace) -> dict:
     from robokit.core.checkpoint import load_checkpoint
 
     torch.manual_seed(0)
+    if args.quick:  # one op at full strength on 3 episodes: a smoke run of the protocol
+        args.ops, args.strengths, args.episodes = ["drop"], [1.0], min(args.episodes, 3)
     runs = [Path(r) for r in args.intact]
     env_id = load_checkpoint(runs[0] / "final.pt")["env_id"]
     agents = {str(r): load_agent(r / "final.pt") for r in runs}
@@ -366,7 +375,8 @@ def curves(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="speed: short rounds on small replays")
+    parser.add_argument("--quick", action="store_true",
+                        help="speed: short rounds on small replays; --intact: drop at strength 1, 3 episodes")
     parser.add_argument("--eval", nargs="+", default=None, help="run folders to evaluate instead of timing")
     parser.add_argument("--merge", nargs="+", type=Path, default=None, help="--eval result files to merge")
     parser.add_argument("--episodes", type=int, default=10)
