@@ -282,6 +282,10 @@ def merge(paths: list[Path], out: Path | None) -> dict:
     table = {key: {"runs": {run: v for p in parts for run, v in p["table"][key]["runs"].items()},
                    **{ref: first["table"][key][ref] for ref in ("random", "scan_policy") if ref in first["table"][key]}}
              for key in first["table"]}
+    for row in table.values():  # --intact files: the mean action change over every run
+        changes = [v["action_change"] for v in row["runs"].values() if "action_change" in v]
+        if changes:
+            row["action_change"] = float(np.mean(changes))
     return report({**first, "runs": [r for p in parts for r in p["runs"]], "table": summarise(table)}, out)
 
 
