@@ -6,7 +6,9 @@ interleaved rounds, median; each contender updates on its own replay of random-p
 - ``full_scan``: every return of the scan (~600-750 points, ragged) through PointNet 64-128-256
   (the encoder default; what issue 16's first attempt ran);
 - ``voxel64``: ``robokit/LidarNavVoxel64-v0`` (one return per occupied 0.5 m voxel, then 64 of
-  them) through PointNet 32-64-128 (``--agent.encoder.pointnet-widths 32 64 128``).
+  them) through PointNet 32-64-128 (``--agent.encoder.pointnet-widths 32 64 128``);
+- ``range90``: ``robokit/LidarNavRange-v0`` (the cloud as a 90-bin range scan, a 180-vector,
+  plus the proprio; the dict encoder's identity parts and DrQ's trunk), reported beside them.
 One update = one critic step, one actor and temperature step, a Polyak update (SACConfig
 defaults otherwise: 2 critics, 256-256 heads, feature dim 50). The JSON line's ``robokit`` is
 voxel64's rate, ``peers`` the full scan's, ``ratio`` their quotient.
@@ -23,6 +25,13 @@ per-run means. Writes ``--out`` (JSON) and ends with one JSON line.
     python benchmarks/lidar_nav_sac.py --merge eval_s0.json eval_s1.json eval_s2.json   # runs evaluated apart
     python benchmarks/lidar_nav_sac.py --curves runs/sac_s0 runs/sac_s1 runs/state_s0 --png lidar_nav_sac.png
 
+INTACT on the policy's input (``--intact RUN [RUN ...]``: range-scan runs, ``robokit/LidarNavRange-v0``
+or ``-RangeGoal-v0``): each policy clean and with INTACT's ``drop`` and ``noise`` on the cloud behind
+its scan at ``--strengths``, targeted by the policy's own perturbation saliency against untargeted at
+the same budget (:func:`intact_policy`); return, success and the action change per condition.
+
+    python benchmarks/lidar_nav_sac.py --intact runs/range_s0 runs/range_s1 runs/range_s2 --episodes 10 --out intact.json
+
 ``--scan-policy`` adds :func:`scan_policy` (a hand-written policy reading only the observation)
 to ``--eval``.
 """
@@ -38,7 +47,8 @@ import numpy as np
 import torch
 
 CONTENDERS = {"full_scan": ("robokit/LidarNav-v0", (64, 128, 256)),
-              "voxel64": ("robokit/LidarNavVoxel64-v0", (32, 64, 128))}
+              "voxel64": ("robokit/LidarNavVoxel64-v0", (32, 64, 128)),
+              "range90": ("robokit/LidarNavRange-v0", None)}
 BATCH = 64
 
 
@@ -59,20 +69,22 @@ def filled_replay(env_id: str, steps: int, seed: int = 0):
         action = env.action_space.sample()
         next_obs, reward, terminated, truncated, _ = env.step(action)
         replay.add(obs, action, reward, next_obs, terminated, truncated)
-        counts.append(len(obs["points"]))
+        counts.append(len(obs["points"]) if "points" in obs else 0)
         obs = env.reset()[0] if terminated or truncated else next_obs
     return spec, replay, float(np.mean(counts))
 
 
-def sac_agent(spec, widths: tuple[int, ...]):
-    """SAC with the PointNet encoder of ``widths``, batch 64, other settings the defaults."""
+def sac_agent(spec, widths: tuple[int, ...] | None):
+    """SAC with the PointNet encoder of ``widths`` (None: no cloud, the default encoder), batch 64,
+    other settings the defaults."""
     import dataclasses
 
     from robokit.algos import make_agent
     from robokit.algos.sac import SACConfig
 
     config = SACConfig(batch_size=BATCH)
-    config = dataclasses.replace(config, encoder=dataclasses.replace(config.encoder, pointnet_widths=widths))
+    if widths is not None:
+        config = dataclasses.replace(config, encoder=dataclasses.replace(config.encoder, pointnet_widths=widths))
     return make_agent("sac", spec, 2, config)
 
 
@@ -100,7 +112,7 @@ def speed(args: argparse.Namespace) -> dict:
         print(f"{name:<10} {value:8.2f} updates per CPU-s ({1000 / value:7.1f} ms per update)")
     return {"benchmark": "lidar_nav_sac_update", "unit": "updates/cpu-s", "higher_is_better": True,
             "robokit": round(median["voxel64"], 3), "peers": {"full_scan": round(median["full_scan"], 3)},
-            "ratio": round(median["voxel64"] / median["full_scan"], 2),
+            "ratio": round(median["voxel64"] / median["full_scan"], 2), "range90": round(median["range90"], 3),
             "notes": f"batch {BATCH}, 1 thread, median of {rounds} interleaved rounds of {seconds:.0f} CPU-s; "
                      f"load average {load_average()}" + ("; QUICK" if args.quick else "")}
 
@@ -145,6 +157,93 @@ def scan_policy(_env):
     return act
 
 
+#: INTACT's targeted operations run on the policy's input (robokit.intact.attacks) and strengths
+INTACT_OPS = ("drop", "noise")
+INTACT_STRENGTHS = (0.33, 0.67, 1.0)
+
+
+def scan_saliency(agent, obs: dict, bins: int) -> np.ndarray:
+    """(bins,) perturbation saliency of a range-scan policy: each bin emptied (range 1, intensity 0,
+    what dropping every return in it does) -> half the squared change of the deterministic action
+    (:func:`robokit.intact.policy.occlusion_saliency`, Greydanus et al. 2018)."""
+    from robokit.intact.policy import occlusion_saliency
+
+    groups = np.stack([np.arange(bins), bins + np.arange(bins)], axis=1)
+    return occlusion_saliency(lambda batch: agent.act(batch), obs, "scan", groups, np.array([1.0, 0.0]))
+
+
+def intact_policy(agent, op: str, strength: float, targeted: bool, seed: int = 0, changes: list | None = None):
+    """``policy(env) -> (obs -> action)`` for :func:`episodes_of`: at every step the scan's raw cloud
+    (``env.unwrapped.last_points``, metres, divided by the max range so it spans the unit sphere
+    as INTACT's clouds do) goes through INTACT's ``op`` at ``strength``
+    (:func:`robokit.intact.attacks.corrupt_cloud`, default budgets: drop up to 75% of the points,
+    noise sigma up to 0.06 x 2 x saliency), targeted by the policy's own per-bin saliency
+    (rank percentiles, each point its bin's) or untargeted (uniform saliency, the same budget);
+    the policy then acts on the range scan of the corrupted cloud. ``changes`` (optional) hears
+    each step's ``0.5 ||a(corrupted) - a(clean)||^2``, the action change the corruption causes."""
+    import torch
+
+    from robokit.envs.lidar_nav import range_bins, range_scan
+    from robokit.intact.attacks import corrupt_cloud
+    from robokit.intact.saliency import rank_normalise
+
+    def make(env):
+        base, rng = env.unwrapped, np.random.default_rng(seed)
+
+        def act(obs: dict) -> np.ndarray:
+            points, scale = base.last_points, base.max_range
+            if len(points) < 2:
+                return agent.act(obs)
+            saliency = None
+            if targeted:
+                ranks = rank_normalise(torch.from_numpy(scan_saliency(agent, obs, base.bins))[None])[0].numpy()
+                saliency = ranks[range_bins(points, base.bins)]
+            cloud = points.copy()
+            cloud[:, :3] /= scale
+            cloud = corrupt_cloud(cloud, saliency, op, strength, rng)
+            cloud[:, :3] *= scale
+            action = agent.act({**obs, "scan": range_scan(cloud, base.bins, scale)})
+            if changes is not None:
+                changes.append(0.5 * float(((action - agent.act(obs)) ** 2).sum()))
+            return action
+        return act
+    return make
+
+
+def intact(args: argparse.Namespace) -> dict:
+    """``--intact RUN ...``: each run's policy clean and under INTACT's targeted and untargeted
+    ``drop``/``noise`` at ``--strengths`` on its own input; per condition the mean over runs."""
+    from robokit.algos import load_agent
+    from robokit.core.checkpoint import load_checkpoint
+
+    torch.manual_seed(0)
+    if args.quick:  # one op at full strength on 3 episodes: a smoke run of the protocol
+        args.ops, args.strengths, args.episodes = ["drop"], [1.0], min(args.episodes, 3)
+    runs = [Path(r) for r in args.intact]
+    env_id = load_checkpoint(runs[0] / "final.pt")["env_id"]
+    agents = {str(r): load_agent(r / "final.pt") for r in runs}
+    conditions = [("clean", None)] + [(f"{op}/{strength:g}/{kind}", (op, strength, kind == "targeted"))
+                                      for op in args.ops for strength in args.strengths
+                                      for kind in ("targeted", "random")]
+    table = {}
+    for key, condition in conditions:
+        per_run = {}
+        for run, agent in agents.items():
+            changes: list[float] = []
+            policy = (lambda _env, a=agent: (lambda obs: a.act(obs))) if condition is None \
+                else intact_policy(agent, *condition, changes=changes)
+            per_run[run] = {**episodes_of(policy, env_id, args.episodes, None, 0),
+                            "action_change": float(np.mean(changes)) if changes else 0.0}
+        table[key] = {"runs": per_run, "action_change": float(np.mean([v["action_change"] for v in per_run.values()]))}
+        print(f"{key:<18} mean action change 0.5|a' - a|^2 per step: {table[key]['action_change']:.4f}", flush=True)
+        if condition is None:
+            table[key]["random"] = episodes_of(random_policy, env_id, args.episodes, None, 0)
+    result = {"env": env_id, "episodes": args.episodes, "runs": [str(r) for r in runs], "table": summarise(table),
+              "protocol": "robokit.intact.attacks.corrupt_cloud on the scan's cloud / max range; saliency: "
+                          "occlusion of each range bin (Greydanus et al. 2018), rank percentiles"}
+    return report(result, args.out)
+
+
 def summarise(table: dict) -> dict:
     """Add each condition's mean and 95% interval over runs (per-run means) to ``table``; print it."""
     from robokit.intact.protocol import mean_ci95
@@ -183,6 +282,10 @@ def merge(paths: list[Path], out: Path | None) -> dict:
     table = {key: {"runs": {run: v for p in parts for run, v in p["table"][key]["runs"].items()},
                    **{ref: first["table"][key][ref] for ref in ("random", "scan_policy") if ref in first["table"][key]}}
              for key in first["table"]}
+    for row in table.values():  # --intact files: the mean action change over every run
+        changes = [v["action_change"] for v in row["runs"].values() if "action_change" in v]
+        if changes:
+            row["action_change"] = float(np.mean(changes))
     return report({**first, "runs": [r for p in parts for r in p["runs"]], "table": summarise(table)}, out)
 
 
@@ -210,6 +313,23 @@ def returns(args: argparse.Namespace) -> dict:
     return report(result, args.out)
 
 
+#: training episodes averaged in the curves' third panel
+TRAIN_WINDOW = 10
+
+
+def training_success(metrics: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(env steps at each training episode's end, share of the last ``TRAIN_WINDOW`` episodes
+    that reached the goal) from a trainer's ``metrics.csv``."""
+    import csv
+
+    with open(metrics, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("train/success")]
+    steps = np.array([float(r["train/env_steps"]) for r in rows])
+    hits = np.array([float(r["train/success"]) > 0 for r in rows], np.float64)
+    window = np.convolve(hits, np.ones(TRAIN_WINDOW), "full")[: len(hits)]
+    return steps, window / np.minimum(np.arange(1, len(hits) + 1), TRAIN_WINDOW)
+
+
 def curves(args: argparse.Namespace) -> dict:
     """``--curves RUN ...``: eval return and success against env steps of trainer run folders
     (state-observation runs dashed), with the random policy's return on ``--episodes`` resets
@@ -228,19 +348,25 @@ def curves(args: argparse.Namespace) -> dict:
         runs[str(run)] = {"env": config["env"], "seed": config["seed"], **read_eval_curve(run / "metrics.csv")}
     cloud_env = next(r["env"] for r in runs.values() if "State" not in r["env"])
     rand = episodes_of(random_policy, cloud_env, args.episodes, None, 0)
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for run in runs.values():
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(13, 3.6))
+    colours = {env: f"C{i}" for i, env in enumerate(dict.fromkeys(r["env"] for r in runs.values()))}
+    for path, run in runs.items():
         style = {"ls": "--", "lw": 1} if "State" in run["env"] else {"marker": "o", "ms": 3}
         label = f"{run['env'].split('/')[-1]} seed {run['seed']}"
-        ax.plot(run["env_steps"], run["mean"], label=label, **style)
-        bx.plot(run["env_steps"], run["success"], label=label, **style)
+        colour = colours[run["env"]]
+        ax.plot(run["env_steps"], run["mean"], label=label, color=colour, **style)
+        bx.plot(run["env_steps"], run["success"], color=colour, **style)
+        steps, success = training_success(Path(path) / "metrics.csv")
+        cx.plot(steps, success, color=colour, lw=1, ls=style.get("ls", "-"))
     ax.axhline(rand["return"], color="gray", lw=3, alpha=0.5, label=f"random policy ({args.episodes} episodes)")
     bx.axhline(rand["success"], color="gray", lw=3, alpha=0.5)
-    for axis, name in ((ax, "eval return"), (bx, "eval success rate")):
+    cx.axhline(rand["success"], color="gray", lw=3, alpha=0.5)
+    for axis, name in ((ax, "eval return"), (bx, "eval success rate"),
+                       (cx, f"training success (last {TRAIN_WINDOW} episodes)")):
         axis.set_xlabel("env steps")
         axis.set_ylabel(name)
     ax.legend(fontsize=6)
-    fig.suptitle("SAC on LidarNav: from the LiDAR cloud (solid) and the privileged state (dashed)", fontsize=9)
+    fig.suptitle("SAC on LidarNav: from the LiDAR (solid) and the privileged state (dashed)", fontsize=9)
     fig.tight_layout()
     fig.savefig(args.png, dpi=120)
     last = {name: {"return": r["mean"][-1], "success": r["success"][-1], "env_steps": r["env_steps"][-1]}
@@ -253,7 +379,8 @@ def curves(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="speed: short rounds on small replays")
+    parser.add_argument("--quick", action="store_true",
+                        help="speed: short rounds on small replays; --intact: drop at strength 1, 3 episodes")
     parser.add_argument("--eval", nargs="+", default=None, help="run folders to evaluate instead of timing")
     parser.add_argument("--merge", nargs="+", type=Path, default=None, help="--eval result files to merge")
     parser.add_argument("--episodes", type=int, default=10)
@@ -263,12 +390,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--scan-policy", action="store_true",
                         help="--eval: also the hand-written policy that reads only the scan (scan_policy)")
+    parser.add_argument("--intact", nargs="+", default=None,
+                        help="range-scan run folders: returns under INTACT's targeted vs random corruptions")
+    parser.add_argument("--ops", nargs="+", default=list(INTACT_OPS), choices=INTACT_OPS)
+    parser.add_argument("--strengths", type=float, nargs="+", default=list(INTACT_STRENGTHS))
     parser.add_argument("--curves", nargs="+", default=None, help="run folders whose learning curves to plot")
     parser.add_argument("--png", type=Path, default=Path("lidar_nav_sac.png"), help="--curves: the figure")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.curves is not None:
         print(json.dumps(curves(args)))
+    elif args.intact is not None:
+        print(json.dumps(intact(args)))
     elif args.merge is not None:
         print(json.dumps(merge(args.merge, args.out)))
     else:

@@ -18,6 +18,10 @@ ENV_SPECS = {
     "robokit/LidarNav-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
     "robokit/LidarNavVoxel64-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
     "robokit/LidarNavState-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 300),
+    # 5 Hz control (action repeat 10 of 20 ms steps) in 150-step (30 s) episodes (docs/sim_lidar.md)
+    "robokit/LidarNavRange-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 150),
+    "robokit/LidarNavRangeGoal-v0": ("robokit.envs.lidar_nav:LidarNavEnv", 150),
+    "robokit/LidarNavState-v1": ("robokit.envs.lidar_nav:LidarNavEnv", 150),
     "robokit/ArmReachDense-v0": ("robokit.envs.arm_reach:ArmReachEnv", 50),
     "robokit/ArmReachCloud-v0": ("robokit.envs.point_cloud:ArmReachCloudEnv", 50),
     "robokit/ArmReachDense-v1": ("robokit.envs.arm_reach:ArmReachEnv", 50),
@@ -56,6 +60,12 @@ ENV_KWARGS: dict[str, dict] = {
     "robokit/LidarNavVoxel64-v0": {"num_points": 64, "sampling": "voxel", "voxel_size": 0.5},
     # the privileged reference: goal and obstacle positions instead of the scan (no LiDAR)
     "robokit/LidarNavState-v0": {"observation": "state"},
+    # a 1-D range scan of 90 bins from a 1-degree, 12 m sweep (the whole arena; the 16 cm goal post
+    # stays between no two azimuth steps up to ~9 m), 5 Hz control; the state reference at 5 Hz
+    "robokit/LidarNavRange-v0": {"observation": "range", "azimuth_steps": 360, "max_range": 12.0, "frame_skip": 10},
+    "robokit/LidarNavRangeGoal-v0": {"observation": "range", "azimuth_steps": 360, "max_range": 12.0,
+                                     "frame_skip": 10, "goal_vector": True},
+    "robokit/LidarNavState-v1": {"observation": "state", "frame_skip": 10},
     "robokit/ArmReachDensePixels-v0": {"env_id": "robokit/ArmReachDense-v0", "size": 64, "frame_stack": 3},
     # 32x32 and 200-step episodes: sized so pixel SAC runs on a CPU (docs/multimodal_envs.md)
     "robokit/InvertedPendulumPixels-v0": {"env_id": "InvertedPendulum-v5", "size": 32, "frame_stack": 3,

@@ -49,6 +49,32 @@ def corrupt_scan(points: np.ndarray, name: str, severity: int, rng: np.random.Ge
     return np.asarray(kitti_c.CORRUPTIONS[name](points, severity, rng), dtype=np.float32)
 
 
+def range_bins(points: np.ndarray, bins: int) -> np.ndarray:
+    """(N, >=2) sensor-frame points -> (N,) int64 azimuth bin of each: bin ``b`` covers azimuths
+    ``[-180 + 360 b / bins, -180 + 360 (b + 1) / bins)`` degrees (x forward, y left: bin
+    ``bins // 2`` starts straight ahead)."""
+    azimuth = np.arctan2(points[:, 1], points[:, 0])
+    return np.clip(((azimuth + np.pi) / (2 * np.pi) * bins).astype(np.int64), 0, bins - 1)
+
+
+def range_scan(points: np.ndarray, bins: int, max_range: float) -> np.ndarray:
+    """A 1-D range scan from a cloud: (N, 4) x, y, z, intensity -> (2 * bins,) float32 in [0, 1].
+
+    The first ``bins`` numbers: per azimuth bin (:func:`range_bins`), the nearest horizontal range
+    over every beam and return, divided by ``max_range`` (1 where the bin has no return); the last
+    ``bins``: the brightest intensity in the bin (0 where none). The planar laser scan of mapless
+    navigation policies (Tai et al. 2017; Pfeiffer et al. 2018) with an intensity channel, in which
+    the retro-reflective goal post is the only bright bin.
+    """
+    scan = np.concatenate([np.ones(bins, np.float32), np.zeros(bins, np.float32)])
+    if len(points):
+        index = range_bins(points, bins)
+        horizontal = np.minimum(np.hypot(points[:, 0], points[:, 1]) / max_range, 1.0).astype(np.float32)
+        np.minimum.at(scan[:bins], index, horizontal)
+        np.maximum.at(scan[bins:], index, np.clip(points[:, 3], 0.0, 1.0).astype(np.float32))
+    return scan
+
+
 class LidarNavEnv(TopCameraRendering, gym.Env):
     """Observation: ``{"points": (N_t, 4) float32 x, y, z, intensity (sensor frame, m),
     "proprio": (5,) float32 forward and lateral speed (m/s), yaw rate (rad/s), previous action (2)}``.
@@ -72,6 +98,12 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
     a task that SAC cannot learn from one whose LiDAR encoder is the obstacle): no scan; a
     ``Box (23,)`` of the goal's and the six obstacles' centres in the robot frame (2 + 12, m),
     the robot's position in the arena (2, m), cos and sin of its heading (2) and the proprio (5).
+
+    ``observation="range"`` (``robokit/LidarNavRange-v0``): the cloud becomes a 1-D range scan,
+    ``{"scan": (2 * bins,) float32 in [0, 1], "proprio": (5,)}`` (:func:`range_scan`: per azimuth
+    bin the nearest horizontal range over all beams / ``max_range`` and the brightest intensity);
+    the raw cloud of the step (after any corruption) stays readable as ``last_points``.
+    ``goal_vector=True`` adds ``"goal": (3,)`` (:meth:`_goal`, the relative goal in polar form).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -79,16 +111,22 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
     def __init__(self, num_points: int | None = None, azimuth_steps: int = 90, max_range: float = 8.0,
                  frame_skip: int = 5, success_radius: float = 0.5, render_mode: str | None = None,
                  width: int = 240, height: int = 240, sampling: str = "random", voxel_size: float = 0.5,
-                 corruption: str | None = None, severity: int = 1, observation: str = "lidar") -> None:
+                 corruption: str | None = None, severity: int = 1, observation: str = "lidar",
+                 bins: int = 90, goal_vector: bool = False) -> None:
         import mujoco
 
         from robokit.simlidar.scanner import LidarConfig, LidarScanner
 
         if sampling not in ("random", "voxel"):
             raise ValueError(f"LidarNav: sampling must be 'random' or 'voxel', got {sampling!r}")
-        if observation not in ("lidar", "state"):
-            raise ValueError(f"LidarNav: observation must be 'lidar' or 'state', got {observation!r}")
-        self.observation = observation
+        if observation not in ("lidar", "state", "range"):
+            raise ValueError(f"LidarNav: observation must be 'lidar', 'state' or 'range', got {observation!r}")
+        if not (isinstance(bins, int | np.integer) and bins > 0):
+            raise ValueError(f"LidarNav: bins must be a positive integer, got {bins!r}")
+        if goal_vector and observation == "state":
+            raise ValueError("LidarNav: goal_vector adds a key to the dict observations ('lidar', 'range'), not 'state'")
+        self.observation, self.bins, self.goal_vector, self.max_range = observation, int(bins), goal_vector, max_range
+        self.last_points = np.zeros((0, 4), np.float32)
         if not voxel_size > 0:
             raise ValueError(f"LidarNav: voxel_size must be > 0, got {voxel_size}")
         if corruption is not None:
@@ -123,6 +161,12 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
         })
         if observation == "state":
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * (NUM_OBSTACLES + 1) + 4 + 5,), np.float32)
+        elif observation == "range":
+            self.observation_space = gym.spaces.Dict({
+                "scan": gym.spaces.Box(0.0, 1.0, (2 * self.bins,), np.float32),
+                "proprio": self.observation_space["proprio"]})
+        if goal_vector:
+            self.observation_space["goal"] = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
     # ------------------------------------------------------------------ layout
@@ -202,6 +246,14 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
         return np.concatenate([(centres @ to_body.T).ravel(), self.data.qpos[:2], [np.cos(yaw), np.sin(yaw)],
                                self._proprio()]).astype(np.float32)
 
+    def _goal(self) -> np.ndarray:
+        """(3,) float32 the goal's distance (divided by max_range, clipped to 1) and the cos and
+        sin of its bearing in the robot frame: the relative goal in polar form (Tai et al. 2017)."""
+        offset = self.data.mocap_pos[self._goal_mocap, :2] - self.data.qpos[:2]
+        bearing = np.arctan2(offset[1], offset[0]) - self.data.qpos[2]
+        distance = min(float(np.linalg.norm(offset)) / self.max_range, 1.0)
+        return np.array([distance, np.cos(bearing), np.sin(bearing)], np.float32)
+
     def _observation(self) -> dict[str, np.ndarray] | np.ndarray:
         if self.observation == "state":
             return self._state()
@@ -209,12 +261,16 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
         if self.corruption is not None and len(points):
             points = corrupt_scan(points, self.corruption, self.severity, self._corruption_rng,
                                   self.scanner.pattern.elevation_deg)
+        self.last_points = points
+        extra = {"goal": self._goal()} if self.goal_vector else {}
+        if self.observation == "range":
+            return {"scan": range_scan(points, self.bins, self.max_range), "proprio": self._proprio(), **extra}
         if len(points) == 0:
             points = np.zeros((1 if self.num_points is None else self.num_points, 4), dtype=np.float32)
         elif self.num_points is not None:
             points = self._subsample(points)
         points = np.clip(points, *self._bounds)
-        return {"points": points.astype(np.float32), "proprio": self._proprio()}
+        return {"points": points.astype(np.float32), "proprio": self._proprio(), **extra}
 
     def _subsample(self, points: np.ndarray) -> np.ndarray:
         """(N, 4) returns -> (num_points, 4), in firing order (see the class docstring)."""

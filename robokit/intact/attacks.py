@@ -85,16 +85,16 @@ def _drop(cloud, saliency, strength, cfg, rng):
 
 def _noise(cloud, saliency, strength, cfg, rng):
     sigma = strength * cfg.max_sigma * 2.0 * saliency
-    return cloud + rng.normal(size=cloud.shape).astype(np.float32) * sigma[:, None].astype(
-        np.float32
-    )
+    out = cloud.copy()
+    out[:, :3] += rng.normal(size=(len(cloud), 3)).astype(np.float32) * sigma[:, None].astype(np.float32)
+    return out
 
 
 def _displace(cloud, saliency, strength, cfg, rng):
     k = int(round(strength * cfg.max_displace_fraction * len(cloud)))
     moved = gumbel_top_k(cfg.sharpness * saliency, k, rng)
     out = cloud.copy()
-    out[moved] += rng.normal(scale=strength * cfg.displace_sigma, size=(k, 3)).astype(np.float32)
+    out[moved, :3] += rng.normal(scale=strength * cfg.displace_sigma, size=(k, 3)).astype(np.float32)
     return out
 
 
@@ -135,6 +135,30 @@ def targeted_corruption(
         op = config.ops[rng.integers(len(config.ops))]
         out[i] = _OPS[op](cloud, weights.astype(np.float64), float(strength), config, rng)
     return out.astype(np.float32)
+
+
+def corrupt_cloud(
+    cloud: np.ndarray,
+    saliency: np.ndarray | None,
+    op: str,
+    strength: float,
+    rng: np.random.Generator,
+    config: TargetedCorruptionConfig = TargetedCorruptionConfig(),
+) -> np.ndarray:
+    """One cloud through one named operation of :func:`targeted_corruption`: (N, C) -> (N, C).
+
+    ``C >= 3``: x, y, z in the unit sphere first (noise and displacement move only those; the
+    other channels, such as a LiDAR's intensity, travel with their point). ``saliency`` (N,) in
+    [0, 1], or None for the untargeted twin (uniform 0.5), as in :func:`targeted_corruption`.
+    """
+    if op not in _OPS:
+        raise ValueError(f"unknown targeted op {op!r}; choose from {TARGETED_OPS}")
+    if cloud.ndim != 2 or cloud.shape[1] < 3:
+        raise ValueError(f"corrupt_cloud expects (N, C >= 3) points, got {cloud.shape}")
+    weights = np.full(len(cloud), 0.5) if saliency is None else np.asarray(saliency, np.float64)
+    if weights.shape != (len(cloud),):
+        raise ValueError(f"saliency shape {weights.shape} does not match points ({len(cloud)},)")
+    return _OPS[op](np.asarray(cloud, np.float32), weights, float(strength), config, rng).astype(np.float32)
 
 
 def random_drop(points: np.ndarray, max_fraction: float, rng: np.random.Generator) -> np.ndarray:

@@ -171,3 +171,49 @@ def test_privileged_state_variant_is_seeded_and_holds_the_goal_in_the_robot_fram
     np.testing.assert_array_equal(*runs)
     with pytest.raises(ValueError, match="observation"):
         gym.make("robokit/LidarNav-v0", observation="image")
+
+
+def test_range_scan_by_hand():
+    from robokit.envs.lidar_nav import range_bins, range_scan
+
+    # 4 bins of 90 deg from -180: behind-right, right-front... points ahead (+x) fall in bin 2
+    points = np.array([[2.0, 0.1, 0.0, 0.3], [3.0, -0.1, 0.5, 0.9], [0.0, 6.0, 0.0, 0.3], [-1.0, -0.5, 0.0, 0.2]],
+                      np.float32)
+    np.testing.assert_array_equal(range_bins(points, 4), [2, 1, 3, 0])
+    scan = range_scan(points, 4, max_range=8.0)
+    assert scan.dtype == np.float32 and scan.shape == (8,)
+    np.testing.assert_allclose(scan[:4], [np.hypot(1, 0.5) / 8, np.hypot(3, 0.1) / 8, np.hypot(2, 0.1) / 8, 6 / 8],
+                               rtol=1e-6)
+    np.testing.assert_allclose(scan[4:], [0.2, 0.9, 0.3, 0.3])
+    empty = range_scan(np.zeros((0, 4), np.float32), 4, 8.0)  # no return: far and dark
+    np.testing.assert_array_equal(empty, [1, 1, 1, 1, 0, 0, 0, 0])
+
+
+def test_range_variant_shows_the_goal_bright_in_its_bearing_and_goal_vector():
+    from robokit.envs.lidar_nav import range_scan
+
+    env = gym.make("robokit/LidarNavRangeGoal-v0")
+    check_env(env.unwrapped, skip_render_check=True)
+    robot = env.unwrapped
+    assert env.spec.max_episode_steps == 150 and robot.frame_skip == 10
+    for seed in range(10):
+        obs, info = env.reset(seed=seed)
+        assert set(obs) == {"scan", "proprio", "goal"} and obs["scan"].shape == (180,)
+        assert env.observation_space.contains(obs)
+        distance, cos, sin = obs["goal"]
+        assert distance == pytest.approx(min(info["distance"] / 12.0, 1.0), rel=1e-5)
+        bearing = np.arctan2(sin, cos)
+        bright = np.flatnonzero(obs["scan"][90:] > 0.5)  # only the goal post reflects above 0.3
+        if len(bright):  # the post seen: its bin is the goal's bearing (4-degree bins from -180)
+            assert np.abs(bright - (bearing + np.pi) / (2 * np.pi) * 90).min() <= 1.0
+            assert obs["scan"][bright].min() == pytest.approx(info["distance"] / 12.0, abs=0.02)
+            np.testing.assert_array_equal(obs["scan"], range_scan(robot.last_points, 90, 12.0))
+            break
+    else:
+        pytest.fail("the goal post was hidden in all ten episodes")
+    scan_only = gym.make("robokit/LidarNavRange-v0")
+    assert set(scan_only.reset(seed=0)[0]) == {"scan", "proprio"}
+    with pytest.raises(ValueError, match="bins"):
+        gym.make("robokit/LidarNavRange-v0", bins=0)
+    with pytest.raises(ValueError, match="goal_vector"):
+        gym.make("robokit/LidarNavState-v0", goal_vector=True)
