@@ -22,7 +22,9 @@ env step against ``info["success"]``.
 Peers in the same run: BC on the same demos, and the pretrained policy without fine-tuning. The JSON's
 ``robokit`` figure is RoboFuME (VLM reward) final forward success, mean over pairs and seeds.
 
-Usage: ``python benchmarks/robofume.py [--quick] [--out DIR]``; the last line is the JSON.
+Usage: ``python benchmarks/robofume.py [--quick] [--out DIR]``; the last line is the JSON. A budget
+sweep changes the sizes and picks arms: ``--pairs Drawer --seeds 0 1 2 --pretrain-steps 1000
+--online-steps 600 --variants robofume_oracle`` (a new ``--out`` per budget: results are cached there).
 """
 
 from __future__ import annotations
@@ -55,6 +57,27 @@ def budget(quick: bool) -> dict:
             "image_size": 32}
 
 
+def with_overrides(b: dict, args: argparse.Namespace) -> dict:
+    """``b`` with the command line's sizes and arms; ``--online-steps`` also sets evaluation to
+    every third of the run."""
+    b = dict(b)
+    if args.pairs:
+        b["pairs"] = tuple(next((p for p in PAIRS if name in p), name) for name in args.pairs)
+    if args.seeds:
+        b["seeds"] = tuple(args.seeds)
+    if args.pretrain_steps:
+        b["pretrain_steps"] = args.pretrain_steps
+    if args.online_steps:
+        b["online_steps"], b["eval_every"] = args.online_steps, max(1, args.online_steps // 3)
+    if args.variants:
+        b["variants"] = tuple(args.variants)
+    if args.eval_episodes:
+        b["eval_episodes"] = args.eval_episodes
+    if args.privileged_proprio:
+        b["privileged_proprio"] = True
+    return b
+
+
 def agent_options() -> dict:
     """The reduced agent (CPU budget): batch 32, 128x128 MLPs, 4 CQL actions, a 2-layer 16-filter CNN."""
     from robokit.nets.encoders import EncoderConfig
@@ -75,6 +98,12 @@ def cached(path: Path, make) -> dict:
     return result
 
 
+def env_kwargs(b: dict) -> dict:
+    """The envs' constructor arguments of budget ``b``: the image size, and the object state in
+    proprio with ``--privileged-proprio`` (a diagnostic: not the paper's pixel setting)."""
+    return {"image_size": b["image_size"], **({"privileged_proprio": True} if b.get("privileged_proprio") else {})}
+
+
 def make_data(env_id: str, root: Path, seed: int, b: dict) -> None:
     from robokit.robofume.data import make_robofume_data
 
@@ -82,7 +111,7 @@ def make_data(env_id: str, root: Path, seed: int, b: dict) -> None:
         if not (root / name).exists():
             make_robofume_data(env_id, root / name, prior_tasks_demos=b["prior_demos"] if name == "data" else 0,
                                target_demos=b["target_demos"], failures=b["failures"], seed=data_seed,
-                               env_kwargs={"image_size": b["image_size"]}, progress=False)
+                               env_kwargs=env_kwargs(b), progress=False)
 
 
 def reward_model(kind: str, root: Path, seed: int, b: dict) -> dict:
@@ -123,7 +152,7 @@ def evaluate_policy(env_id: str, checkpoint: Path, seed: int, b: dict) -> dict:
     from robokit.envs import make_env
     from robokit.robofume.loop import forward_success
 
-    env = make_env(env_id, reset_every=1, image_size=b["image_size"])
+    env = make_env(env_id, reset_every=1, **env_kwargs(b))
     try:
         return forward_success(load_agent(checkpoint), env, 0, b["eval_episodes"], seed)
     finally:
@@ -139,6 +168,7 @@ def finetune_run(env_id: str, variant: str, root: Path, seed: int, b: dict) -> d
                             datasets=(root / "data" / "target_forward", root / "data" / "target_backward"),
                             fine_tune=fine_tune, online_steps=b["online_steps"], eval_every=b["eval_every"],
                             eval_episodes=b["eval_episodes"], image_size=b["image_size"], seed=seed,
+                            privileged_proprio=b.get("privileged_proprio", False),
                             out=root / f"finetune_{variant}", logger=("csv",), progress=False, overwrite=True,
                             log_every=max(1, b["online_steps"] // 5))
     summary = finetune(config)
@@ -151,7 +181,8 @@ def one_seed(env_id: str, seed: int, out: Path, b: dict, log) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     make_data(env_id, root, seed, b)
     result: dict = {"reward": {}, "pretrained": {}, "finetune": {}}
-    for kind in ("vlm", "cnn"):
+    variants = b.get("variants", tuple(VARIANTS))
+    for kind in sorted({VARIANTS[v][0] for v in variants} - {"oracle"}, reverse=True):
         result["reward"][kind] = cached(root / f"result_reward_{kind}.json", lambda k=kind: reward_model(k, root, seed, b))
         log(env_id, seed, f"reward {kind}", result["reward"][kind]["heldout"])
     for algo in ("robofume", "bc"):
@@ -160,7 +191,7 @@ def one_seed(env_id: str, seed: int, out: Path, b: dict, log) -> dict:
                     **evaluate_policy(env_id, root / f"pretrain_{a}" / "final.pt", seed, b)}
         result["pretrained"][algo] = cached(root / f"result_pretrain_{algo}.json", run)
         log(env_id, seed, f"pretrain {algo}", result["pretrained"][algo])
-    for variant in VARIANTS:
+    for variant in variants:
         result["finetune"][variant] = cached(root / f"result_finetune_{variant}.json",
                                              lambda v=variant: finetune_run(env_id, v, root, seed, b))
         log(env_id, seed, f"finetune {variant}", {k: v for k, v in result["finetune"][variant].items() if k != "curve"})
@@ -172,7 +203,7 @@ def aggregate(results: dict) -> dict:
     table = {}
     for env_id, seeds in results.items():
         rows = {}
-        for method in ("robofume_vlm", "robofume_cnn", "robofume_oracle", "sac_oracle"):
+        for method in next(iter(seeds.values()))["finetune"]:
             runs = [s["finetune"][method] for s in seeds.values()]
             rows[method] = {"final": _stats([r["final_forward_success"] for r in runs]),
                             "initial": _stats([r["initial_forward_success"] for r in runs]),
@@ -184,7 +215,10 @@ def aggregate(results: dict) -> dict:
             rows[method] = {"final": _stats([s["pretrained"][key]["eval/forward_success"] for s in seeds.values()])}
         rows["reward_heldout"] = {kind: {metric: _stats([s["reward"][kind]["heldout"][metric] for s in seeds.values()])
                                          for metric in ("fp_rate", "fn_rate", "accuracy", "precision")}
-                                  for kind in ("vlm", "cnn")}
+                                  for kind in next(iter(seeds.values()))["reward"]}
+        for kind in rows["reward_heldout"]:
+            rows["reward_heldout"][kind]["constant_seeds"] = sum(
+                bool(s["reward"][kind]["fit"].get("constant")) for s in seeds.values())
         table[env_id] = rows
     return table
 
@@ -202,7 +236,7 @@ def plot(results: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
     for ax, (env_id, seeds) in zip(axes[0], results.items(), strict=True):
-        for variant in VARIANTS:
+        for variant in next(iter(seeds.values()))["finetune"]:
             curves = np.array([[y for _, y in s["finetune"][variant]["curve"]] for s in seeds.values()], float)
             steps = [x for x, _ in next(iter(seeds.values()))["finetune"][variant]["curve"]]
             ax.errorbar(steps, curves.mean(0), yerr=curves.std(0), marker="o", capsize=3, label=variant)
@@ -221,11 +255,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one pair, one seed, tiny sizes (< 2 min)")
     parser.add_argument("--out", type=Path, default=None, help="results folder (resumable; default runs/bench_robofume[_quick])")
+    parser.add_argument("--pairs", nargs="+", default=None, help="task pairs (ids, or a part of one: Push, Drawer)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds (default 0 1 2; --quick 0)")
+    parser.add_argument("--pretrain-steps", type=int, default=None, help="offline pretraining steps")
+    parser.add_argument("--online-steps", type=int, default=None, help="reset-free online steps (eval every third)")
+    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=None, help="fine-tuning arms")
+    parser.add_argument("--eval-episodes", type=int, default=None, help="forward episodes per evaluation")
+    parser.add_argument("--privileged-proprio", action="store_true",
+                        help="diagnostic: the object's state in proprio (envs' option), not pixels alone")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    b = budget(args.quick)
+    b = with_overrides(budget(args.quick), args)
     out = args.out or Path("runs/bench_robofume" + ("_quick" if args.quick else ""))
     started = time.perf_counter()
 
@@ -239,14 +281,15 @@ def main() -> None:
     plot(results, out / "robofume_forward_success.png")
     for env_id, rows in table.items():
         print(env_id, json.dumps(rows), flush=True)
-    vlm = np.mean([table[e]["robofume_vlm"]["final"][0] for e in table])
+    arm = "robofume_vlm" if "robofume_vlm" in b.get("variants", VARIANTS) else b["variants"][0]
+    vlm = np.mean([table[e][arm]["final"][0] for e in table])
     peers = {"bc": float(np.mean([table[e]["bc"]["final"][0] for e in table])),
              "pretrained_no_finetune": float(np.mean([table[e]["pretrained_no_finetune"]["final"][0] for e in table]))}
     best = max(peers.values())
     print(json.dumps({"benchmark": "robofume", "unit": "forward success rate", "higher_is_better": True,
                       "robokit": round(float(vlm), 3), "peers": {k: round(v, 3) for k, v in peers.items()},
                       "ratio": round(float(vlm / best), 3) if best > 0 else None, "bound": 1.0,
-                      "notes": f"RoboFuME (VLM reward) final forward success, mean over {len(b['pairs'])} pairs x "
+                      "notes": f"RoboFuME ({arm}) final forward success, mean over {len(b['pairs'])} pairs x "
                                f"{len(b['seeds'])} seeds; {b['pretrain_steps']} pretrain steps, {b['online_steps']} "
                                f"online steps, {b['image_size']}px images (reduced CPU budget, see docs/robofume.md); "
                                f"{time.perf_counter() - started:.0f}s"}))

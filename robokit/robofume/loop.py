@@ -118,6 +118,8 @@ class FinetuneConfig:
     """override the env's hard-reset period in env steps (None: the env's default)"""
     image_size: int | None = None
     """override the env's image side in pixels (None: the env's default, 64)"""
+    privileged_proprio: bool = False
+    """append the object's state to proprio (the env's option; the datasets must be made with it too)"""
     eval_every: int = 1_000
     """env steps between forward-task evaluations (also at the start and the end)"""
     eval_episodes: int = 10
@@ -153,9 +155,10 @@ class FinetuneConfig:
 
 
 def env_options(config: Any, **overrides: Any) -> dict[str, Any]:
-    """Constructor arguments of the reset-free env from ``config.reset_every`` / ``config.image_size``."""
-    options = {key: getattr(config, key, None) for key in ("reset_every", "image_size")}
-    return {key: value for key, value in {**options, **overrides}.items() if value is not None}
+    """Constructor arguments of the reset-free env from ``config.reset_every`` / ``config.image_size`` /
+    ``config.privileged_proprio`` (only those set: None and False leave the env's defaults)."""
+    options = {key: getattr(config, key, None) for key in ("reset_every", "image_size", "privileged_proprio")}
+    return {key: value for key, value in {**options, **overrides}.items() if value not in (None, False)}
 
 
 def forward_success(agent: Any, env: Any, forward: int, episodes: int, seed: int = 0) -> dict[str, float]:

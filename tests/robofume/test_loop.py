@@ -145,3 +145,13 @@ def test_bad_options_are_refused():
         FinetuneConfig(forward=1, backward=1)
     with pytest.raises(ConfigError, match="threshold"):
         FinetuneConfig(threshold=1.5)
+
+
+def test_env_options_pass_privileged_proprio_only_when_set():
+    """--privileged-proprio reaches the env constructor (the budget-sweep diagnostic); unset options
+    leave the env's defaults."""
+    from robokit.robofume.loop import env_options
+
+    assert env_options(FinetuneConfig()) == {}
+    options = env_options(FinetuneConfig(image_size=32, privileged_proprio=True), reset_every=1)
+    assert options == {"image_size": 32, "privileged_proprio": True, "reset_every": 1}
