@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from robokit.robofume.reward import (
     build_success_model,
@@ -27,12 +26,7 @@ ZONES = ((8, 22), (22, 8))
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def pair_frames(n: int, seed: int) -> tuple[np.ndarray, list[str], np.ndarray]:

@@ -26,12 +26,7 @@ TINY = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num
         "patch_size": 8, "projection_dim": 32}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def toy_frames(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, list[str], np.ndarray]:
