@@ -70,13 +70,11 @@ def match_algorithms_to_device(module, on_cuda: bool) -> None:
     weights; layers that share an ``indice_key`` always switch together.
     """
     from spconv.core import ConvAlgo
-    from spconv.pytorch.conv import SparseConvolution
 
-    for layer in module.modules():
-        if isinstance(layer, SparseConvolution):
-            if not hasattr(layer, _BUILD_ALGO_ATTR):
-                setattr(layer, _BUILD_ALGO_ATTR, layer.algo)
-            layer.algo = getattr(layer, _BUILD_ALGO_ATTR) if on_cuda else ConvAlgo.Native
+    for layer in _sparse_convolutions(module):
+        if not hasattr(layer, _BUILD_ALGO_ATTR):
+            setattr(layer, _BUILD_ALGO_ATTR, layer.algo)
+        layer.algo = getattr(layer, _BUILD_ALGO_ATTR) if on_cuda else ConvAlgo.Native
 
 
 @contextlib.contextmanager
@@ -92,15 +90,23 @@ def eval_with_input_grads(model) -> Iterator[None]:
     """
     was_training = model.training
     model.eval()
-    conv_module = sys.modules.get("spconv.pytorch.conv")
-    if conv_module is not None:
-        for layer in model.modules():
-            if isinstance(layer, conv_module.SparseConvolution):
-                layer.training = True
+    for layer in _sparse_convolutions(model):
+        layer.training = True
     try:
         yield
     finally:
         model.train(was_training)
+
+
+def _sparse_convolutions(model) -> Iterator:
+    """The spconv convolution layers under ``model`` (none when spconv was never imported).
+
+    Looks the class up in ``sys.modules`` so that models without spconv never import it.
+    """
+    conv_module = sys.modules.get("spconv.pytorch.conv")
+    if conv_module is None:
+        return iter(())
+    return (layer for layer in model.modules() if isinstance(layer, conv_module.SparseConvolution))
 
 
 def is_patched() -> bool:
