@@ -6,7 +6,9 @@ its ``losses/`` metrics. A batch is a :class:`PairBatch` of torch tensors: ``obs
 ``future_obs`` o_{t+k} uint8 ``(B, H, W, C)``, ``action`` a_t ``(B, A)`` float32 in [-1, 1] and
 ``task`` ``(B,)`` int64 (the episode's context index, used only by multi-head BC).
 
-Both views go through the encoder in ONE batched forward (``cat([o_t, o_{t+k}])``); images stay
+Both views go through the encoder in ONE call (``cat([o_t, o_{t+k}])``; on CPU the encoder runs
+it in row chunks that keep every activation below glibc's mmap threshold, see
+:func:`~robokit.nets.encoders.in_cpu_chunks`); images stay
 uint8 until the encoder's first layer (robokit's :class:`~robokit.nets.encoders.ConvBody`:
 ``x / 255 - 0.5``) and the random shift is one batched gather on the uint8 batch
 (:func:`~robokit.nets.encoders.random_shift`, each image its own offset).
@@ -35,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from robokit.core.config import check_ranges
-from robokit.nets.encoders import ConvBody, random_shift, trunk
+from robokit.nets.encoders import ConvBody, in_cpu_chunks, random_shift, trunk
 from robokit.nets.obs_spec import ImageSpec
 
 ObjectiveName = Literal["inverse_dynamics", "bc", "contrastive", "forward", "reconstruction"]
@@ -111,8 +113,15 @@ class PixelEncoder(nn.Module):
         pooled = self.pool.out_dim if self.pool is not None else self.body.out_dim
         self.trunk = trunk(pooled, options.embed_dim)
         self.out_dim = options.embed_dim
+        pool_bytes = 4 * options.keypoints * self.body.map_size[0] * self.body.map_size[1]
+        self.activation_bytes = max(self.body.activation_bytes, pool_bytes, 4 * pooled)
+        """bytes of the largest float activation per frame (conv maps, keypoint logits, pooled)"""
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, C) -> (B, embed_dim); on CPU in row chunks (:func:`in_cpu_chunks`)."""
+        return in_cpu_chunks(self._encode, images, self.activation_bytes)
+
+    def _encode(self, images: torch.Tensor) -> torch.Tensor:
         if self.pool is None:
             return self.trunk(self.body(images))
         return self.trunk(self.pool(self.body.feature_map(images)))
@@ -239,7 +248,7 @@ class _EncoderObjective(nn.Module):
         self.encoder = encoder
 
     def encode_pair(self, batch: PairBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(phi(o_t), phi(o_{t+k})), each (B, E), from one forward of the 2B frames."""
+        """(phi(o_t), phi(o_{t+k})), each (B, E), from one encoder call on the 2B frames."""
         both = self.encoder(torch.cat([batch["obs"], batch["future_obs"]]))
         return both[: len(batch["obs"])], both[len(batch["obs"]):]
 
