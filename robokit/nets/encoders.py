@@ -126,6 +126,27 @@ class MLPBody(nn.Module):
         return self.net(obs.float())
 
 
+CPU_CHUNK_BYTES = 16 << 20
+"""Largest float activation one CPU encoder pass should allocate (:func:`in_cpu_chunks`)."""
+
+
+def in_cpu_chunks(forward, images: torch.Tensor, bytes_per_row: int) -> torch.Tensor:
+    """``forward(images)`` on CPU in row chunks whose largest activation stays under
+    :data:`CPU_CHUNK_BYTES`; the rows' outputs are concatenated (gradients flow through as usual).
+
+    Why: glibc's malloc serves every block above its mmap threshold (at most 32 MiB) with a fresh
+    ``mmap`` and unmaps it on free, so each such activation pays a page fault per 4 KiB page on
+    first touch. Measured on one thread: an elementwise pass over a (512, 32, 31, 31) float map
+    (63 MB) took 53 ms against 4.7 ms for half of it (31 MB). Chunks keep every activation on
+    reused heap memory. Per-row layers only (no BatchNorm: chunking would change its statistics);
+    on other devices ``forward`` runs once on the whole batch.
+    """
+    rows = max(1, CPU_CHUNK_BYTES // max(1, bytes_per_row))
+    if images.device.type != "cpu" or len(images) <= rows:
+        return forward(images)
+    return torch.cat([forward(chunk) for chunk in images.split(rows)])
+
+
 class ConvBody(nn.Module):
     """DrQ's convolutions: uint8 (B, [K,] H, W, C) -> (B, filters * h * w).
 
@@ -169,7 +190,8 @@ class ConvBody(nn.Module):
         return self.convs[-1](self.convs[:-1](x).contiguous())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.feature_map(images).flatten(1)
+        """uint8 (B, [K,] H, W, C) -> (B, out_dim); on CPU in row chunks (:func:`in_cpu_chunks`)."""
+        return in_cpu_chunks(lambda chunk: self.feature_map(chunk).flatten(1), images, self.activation_bytes)
 
 
 class PointNetBody(nn.Module):
@@ -400,27 +422,6 @@ def image_keys(spec: ObsSpec) -> list[str | None]:
     if isinstance(spec, DictSpec):
         return [name for name, part in spec.parts.items() if isinstance(part, ImageSpec)]
     return []
-
-
-CPU_CHUNK_BYTES = 16 << 20
-"""Largest float activation one CPU encoder pass should allocate (:func:`in_cpu_chunks`)."""
-
-
-def in_cpu_chunks(forward, images: torch.Tensor, bytes_per_row: int) -> torch.Tensor:
-    """``forward(images)`` on CPU in row chunks whose largest activation stays under
-    :data:`CPU_CHUNK_BYTES`; the rows' outputs are concatenated (gradients flow through as usual).
-
-    Why: glibc's malloc serves every block above its mmap threshold (at most 32 MiB) with a fresh
-    ``mmap`` and unmaps it on free, so each such activation pays a page fault per 4 KiB page on
-    first touch. Measured on one thread: an elementwise pass over a (512, 32, 31, 31) float map
-    (63 MB) took 53 ms against 4.7 ms for half of it (31 MB). Chunks keep every activation on
-    reused heap memory. Per-row layers only (no BatchNorm: chunking would change its statistics);
-    on other devices ``forward`` runs once on the whole batch.
-    """
-    rows = max(1, CPU_CHUNK_BYTES // max(1, bytes_per_row))
-    if images.device.type != "cpu" or len(images) <= rows:
-        return forward(images)
-    return torch.cat([forward(chunk) for chunk in images.split(rows)])
 
 
 def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:

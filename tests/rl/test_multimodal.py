@@ -576,3 +576,29 @@ def test_cql_penalty_on_the_td_terms_encoding_equals_encoding_again():
     shared, again = trained(False), trained(True)
     for key in shared:
         torch.testing.assert_close(shared[key], again[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_conv_body_in_cpu_chunks_equals_one_pass(monkeypatch):
+    """ConvBody runs large CPU batches in row chunks (glibc's mmap threshold: docs/multimodal.md);
+    features and gradients equal one pass over the batch, stacked frames included."""
+    import robokit.nets.encoders as encoders
+    from robokit.nets.encoders import ConvBody
+    from robokit.nets.obs_spec import ImageSpec
+
+    torch.manual_seed(0)
+    body = ConvBody(ImageSpec(16, 16, 3, frame_stack=2), filters=4, layers=2)
+    images = torch.randint(0, 256, (7, 2, 16, 16, 3), dtype=torch.uint8)
+    whole = body(images)
+    whole.square().sum().backward()
+    expected = [p.grad.clone() for p in body.parameters()]
+    body.zero_grad()
+    calls = []
+    original = body.feature_map
+    monkeypatch.setattr(body, "feature_map", lambda chunk: calls.append(len(chunk)) or original(chunk))
+    monkeypatch.setattr(encoders, "CPU_CHUNK_BYTES", 2 * body.activation_bytes)
+    chunked = body(images)
+    chunked.square().sum().backward()
+    assert calls == [2, 2, 2, 1]
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
+    for param, grad in zip(body.parameters(), expected, strict=True):
+        torch.testing.assert_close(param.grad, grad, rtol=1e-4, atol=1e-6)
