@@ -221,27 +221,3 @@ def test_conv_body_runs_channels_last_and_keeps_the_logical_map():
     nchw = images.permute(0, 3, 1, 2).contiguous().float() / 255.0 - 0.5
     torch.testing.assert_close(out, body.convs(nchw), rtol=1e-5, atol=1e-5)
 
-
-def test_pixel_encoder_in_cpu_chunks_equals_one_pass(monkeypatch):
-    """On CPU the encoder runs in row chunks (glibc mmap threshold, docs/pretrain.md); the
-    embeddings and every parameter gradient equal those of one pass over the whole batch."""
-    import robokit.nets.encoders as encoders
-    from robokit.pretrain.objectives import EncoderOptions, PixelEncoder
-
-    torch.manual_seed(0)
-    encoder = PixelEncoder((24, 24, 3), EncoderOptions(embed_dim=8, keypoints=4, cnn_filters=4))
-    images = torch.randint(0, 256, (10, 24, 24, 3), dtype=torch.uint8)
-    whole = encoder(images)
-    (whole ** 2).sum().backward()
-    expected = [p.grad.clone() for p in encoder.parameters()]
-    encoder.zero_grad()
-    calls = []
-    original = encoder._encode
-    monkeypatch.setattr(encoder, "_encode", lambda chunk: calls.append(len(chunk)) or original(chunk))
-    monkeypatch.setattr(encoders, "CPU_CHUNK_BYTES", 3 * encoder.activation_bytes)
-    chunked = encoder(images)
-    (chunked ** 2).sum().backward()
-    assert calls == [3, 3, 3, 1]
-    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
-    for param, grad in zip(encoder.parameters(), expected, strict=True):
-        torch.testing.assert_close(param.grad, grad, rtol=1e-4, atol=1e-6)

@@ -578,27 +578,41 @@ def test_cql_penalty_on_the_td_terms_encoding_equals_encoding_again():
         torch.testing.assert_close(shared[key], again[key], rtol=1e-4, atol=1e-5, msg=key)
 
 
-def test_conv_body_in_cpu_chunks_equals_one_pass(monkeypatch):
-    """ConvBody runs large CPU batches in row chunks (glibc's mmap threshold: docs/multimodal.md);
-    features and gradients equal one pass over the batch, stacked frames included."""
-    import robokit.nets.encoders as encoders
+
+def _conv_body():
     from robokit.nets.encoders import ConvBody
     from robokit.nets.obs_spec import ImageSpec
 
-    torch.manual_seed(0)
     body = ConvBody(ImageSpec(16, 16, 3, frame_stack=2), filters=4, layers=2)
-    images = torch.randint(0, 256, (7, 2, 16, 16, 3), dtype=torch.uint8)
-    whole = body(images)
+    return body, "feature_map", torch.randint(0, 256, (7, 2, 16, 16, 3), dtype=torch.uint8)
+
+
+def _pretraining_encoder():
+    from robokit.pretrain.objectives import EncoderOptions, PixelEncoder
+
+    encoder = PixelEncoder((24, 24, 3), EncoderOptions(embed_dim=8, keypoints=4, cnn_filters=4))
+    return encoder, "_encode", torch.randint(0, 256, (7, 24, 24, 3), dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("make", [_conv_body, _pretraining_encoder])
+def test_encoders_in_cpu_chunks_equal_one_pass(make, monkeypatch):
+    """Pixel encoders run large CPU batches in row chunks (glibc's mmap threshold: docs/multimodal.md);
+    outputs and every parameter gradient equal one pass over the whole batch."""
+    import robokit.nets.encoders as encoders
+
+    torch.manual_seed(0)
+    module, inner, images = make()
+    whole = module(images)
     whole.square().sum().backward()
-    expected = [p.grad.clone() for p in body.parameters()]
-    body.zero_grad()
+    expected = [p.grad.clone() for p in module.parameters()]
+    module.zero_grad()
     calls = []
-    original = body.feature_map
-    monkeypatch.setattr(body, "feature_map", lambda chunk: calls.append(len(chunk)) or original(chunk))
-    monkeypatch.setattr(encoders, "CPU_CHUNK_BYTES", 2 * body.activation_bytes)
-    chunked = body(images)
+    original = getattr(module, inner)
+    monkeypatch.setattr(module, inner, lambda chunk: calls.append(len(chunk)) or original(chunk))
+    monkeypatch.setattr(encoders, "CPU_CHUNK_BYTES", 2 * module.activation_bytes)
+    chunked = module(images)
     chunked.square().sum().backward()
     assert calls == [2, 2, 2, 1]
     torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
-    for param, grad in zip(body.parameters(), expected, strict=True):
+    for param, grad in zip(module.parameters(), expected, strict=True):
         torch.testing.assert_close(param.grad, grad, rtol=1e-4, atol=1e-6)
