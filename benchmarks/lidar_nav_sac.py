@@ -163,47 +163,30 @@ INTACT_STRENGTHS = (0.33, 0.67, 1.0)
 
 
 def scan_saliency(agent, obs: dict, bins: int) -> np.ndarray:
-    """(bins,) perturbation saliency of a range-scan policy: each bin emptied (range 1, intensity 0,
-    what dropping every return in it does) -> half the squared change of the deterministic action
-    (:func:`robokit.intact.policy.occlusion_saliency`, Greydanus et al. 2018)."""
-    from robokit.intact.policy import occlusion_saliency
+    """(bins,) perturbation saliency of a range-scan policy (:func:`robokit.intact.scan.scan_saliency`)."""
+    from robokit.intact.scan import scan_saliency as saliency
 
-    groups = np.stack([np.arange(bins), bins + np.arange(bins)], axis=1)
-    return occlusion_saliency(lambda batch: agent.act(batch), obs, "scan", groups, np.array([1.0, 0.0]))
+    return saliency(lambda batch: agent.act(batch), obs, bins)
 
 
 def intact_policy(agent, op: str, strength: float, targeted: bool, seed: int = 0, changes: list | None = None):
     """``policy(env) -> (obs -> action)`` for :func:`episodes_of`: at every step the scan's raw cloud
-    (``env.unwrapped.last_points``, metres, divided by the max range so it spans the unit sphere
-    as INTACT's clouds do) goes through INTACT's ``op`` at ``strength``
-    (:func:`robokit.intact.attacks.corrupt_cloud`, default budgets: drop up to 75% of the points,
-    noise sigma up to 0.06 x 2 x saliency), targeted by the policy's own per-bin saliency
-    (rank percentiles, each point its bin's) or untargeted (uniform saliency, the same budget);
-    the policy then acts on the range scan of the corrupted cloud. ``changes`` (optional) hears
-    each step's ``0.5 ||a(corrupted) - a(clean)||^2``, the action change the corruption causes."""
-    import torch
-
-    from robokit.envs.lidar_nav import range_bins, range_scan
-    from robokit.intact.attacks import corrupt_cloud
-    from robokit.intact.saliency import rank_normalise
+    (``env.unwrapped.last_points``) goes through INTACT's ``op`` at ``strength``, targeted by the
+    policy's own per-bin saliency or untargeted at the same budget
+    (:func:`robokit.intact.scan.corrupt_observation`: default budgets, drop up to 75% of the points,
+    noise sigma up to 0.06 x 2 x saliency of the max range); the policy then acts on the range scan
+    of the corrupted cloud. ``changes`` (optional) hears each step's ``0.5 ||a(corrupted) - a(clean)||^2``,
+    the action change the corruption causes."""
+    from robokit.intact.scan import corrupt_observation
 
     def make(env):
         base, rng = env.unwrapped, np.random.default_rng(seed)
 
         def act(obs: dict) -> np.ndarray:
-            points, scale = base.last_points, base.max_range
-            if len(points) < 2:
-                return agent.act(obs)
-            saliency = None
-            if targeted:
-                ranks = rank_normalise(torch.from_numpy(scan_saliency(agent, obs, base.bins))[None])[0].numpy()
-                saliency = ranks[range_bins(points, base.bins)]
-            cloud = points.copy()
-            cloud[:, :3] /= scale
-            cloud = corrupt_cloud(cloud, saliency, op, strength, rng)
-            cloud[:, :3] *= scale
-            action = agent.act({**obs, "scan": range_scan(cloud, base.bins, scale)})
-            if changes is not None:
+            policy = (lambda batch: agent.act(batch)) if targeted else None
+            seen = corrupt_observation(policy, obs, base.last_points, base.bins, base.max_range, op, strength, rng)
+            action = agent.act(seen)
+            if changes is not None and seen is not obs:
                 changes.append(0.5 * float(((action - agent.act(obs)) ** 2).sum()))
             return action
         return act
@@ -385,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--merge", nargs="+", type=Path, default=None, help="--eval result files to merge")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--corruptions", nargs="*", default=["drop_points", "gaussian_noise", "beam_missing",
-                                                              "crosstalk"])
+                                                              "crosstalk", "fog"])
     parser.add_argument("--severities", type=int, nargs="*", default=[1, 3, 5])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--scan-policy", action="store_true",
