@@ -24,6 +24,7 @@ per-run means. Writes ``--out`` (JSON) and ends with one JSON line.
     python benchmarks/lidar_nav_sac.py --eval runs/sac_s0 runs/sac_s1 runs/sac_s2 --out lidar_nav_eval.json
     python benchmarks/lidar_nav_sac.py --merge eval_s0.json eval_s1.json eval_s2.json   # runs evaluated apart
     python benchmarks/lidar_nav_sac.py --curves runs/sac_s0 runs/sac_s1 runs/state_s0 --png lidar_nav_sac.png
+    python benchmarks/lidar_nav_sac.py --compare eval_std.json eval_intact.json --labels standard intact --png cmp.png
 
 INTACT on the policy's input (``--intact RUN [RUN ...]``: range-scan runs, ``robokit/LidarNavRange-v0``
 or ``-RangeGoal-v0``): each policy clean and with INTACT's ``drop`` and ``noise`` on the cloud behind
@@ -296,6 +297,53 @@ def returns(args: argparse.Namespace) -> dict:
     return report(result, args.out)
 
 
+def compare(paths: list[Path], labels: list[str], png: Path | None) -> dict:
+    """``--compare A.json B.json --labels std intact``: ``--eval`` (or ``--intact``) results of the
+    same conditions side by side: one markdown row per condition and arm (mean return +- 95%
+    interval, mean success, every run's return / success), and a bar chart of mean success per
+    condition with each run as a dot (``--png``). Returns the JSON line (clean and mean over the
+    corrupted conditions per arm)."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    if len(labels) != len(parts) or any(sorted(p["table"]) != sorted(parts[0]["table"]) for p in parts):
+        raise SystemExit("--compare: one --labels entry per file, and the files must hold the same conditions")
+    keys = list(parts[0]["table"])
+    print("| condition | policy | return (mean +- 95%) | success | per seed return / success |\n|---|---|---|---|---|")
+    for key in keys:
+        for label, part in zip(labels, parts, strict=True):
+            row = part["table"][key]
+            seeds = " ; ".join(f"{v['return']:.2f} / {v['success']:.1f}" for v in row["runs"].values())
+            print(f"| {key} | {label} | {row['return']['mean']:.2f} +- {row['return']['ci95']:.2f} | "
+                  f"{row['success']['mean']:.2f} | {seeds} |")
+    if png is not None:
+        _compare_png(parts, labels, keys, png)
+    corrupted = {label: float(np.mean([p["table"][k]["success"]["mean"] for k in keys if k != "clean"]))
+                 for label, p in zip(labels, parts, strict=True)}
+    return {"benchmark": "lidar_nav_sac_compare", "unit": "success", "higher_is_better": True,
+            "clean": {label: p["table"]["clean"]["success"]["mean"] for label, p in zip(labels, parts, strict=True)},
+            "mean_corrupted": corrupted, "conditions": len(keys) - 1, "png": None if png is None else str(png)}
+
+
+def _compare_png(parts: list[dict], labels: list[str], keys: list[str], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(keys) * len(parts)), 3.6))
+    width = 0.8 / len(parts)
+    for i, (label, part) in enumerate(zip(labels, parts, strict=True)):
+        x = np.arange(len(keys)) + (i - (len(parts) - 1) / 2) * width
+        ax.bar(x, [part["table"][k]["success"]["mean"] for k in keys], width, label=label, color=f"C{i}", alpha=0.6)
+        for xi, key in zip(x, keys, strict=True):
+            runs = [v["success"] for v in part["table"][key]["runs"].values()]
+            ax.plot(np.full(len(runs), xi), runs, "k.", ms=3)
+    ax.set_xticks(np.arange(len(keys)), keys, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("eval success (dots: seeds)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+
+
 #: training episodes averaged in the curves' third panel
 TRAIN_WINDOW = 10
 
@@ -377,12 +425,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="range-scan run folders: returns under INTACT's targeted vs random corruptions")
     parser.add_argument("--ops", nargs="+", default=list(INTACT_OPS), choices=INTACT_OPS)
     parser.add_argument("--strengths", type=float, nargs="+", default=list(INTACT_STRENGTHS))
+    parser.add_argument("--compare", nargs="+", type=Path, default=None,
+                        help="--eval / --intact result files to tabulate side by side (--labels, --png)")
+    parser.add_argument("--labels", nargs="+", default=None, help="--compare: one name per file")
     parser.add_argument("--curves", nargs="+", default=None, help="run folders whose learning curves to plot")
-    parser.add_argument("--png", type=Path, default=Path("lidar_nav_sac.png"), help="--curves: the figure")
+    parser.add_argument("--png", type=Path, default=None,
+                        help="--curves (default lidar_nav_sac.png) and --compare (none by default): the figure")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.curves is not None:
+        args.png = args.png or Path("lidar_nav_sac.png")
         print(json.dumps(curves(args)))
+    elif args.compare is not None:
+        labels = args.labels or [p.stem for p in args.compare]
+        print(json.dumps(compare(args.compare, labels, args.png)))
     elif args.intact is not None:
         print(json.dumps(intact(args)))
     elif args.merge is not None:
