@@ -24,6 +24,7 @@ per-run means. Writes ``--out`` (JSON) and ends with one JSON line.
     python benchmarks/lidar_nav_sac.py --eval runs/sac_s0 runs/sac_s1 runs/sac_s2 --out lidar_nav_eval.json
     python benchmarks/lidar_nav_sac.py --merge eval_s0.json eval_s1.json eval_s2.json   # runs evaluated apart
     python benchmarks/lidar_nav_sac.py --curves runs/sac_s0 runs/sac_s1 runs/state_s0 --png lidar_nav_sac.png
+    python benchmarks/lidar_nav_sac.py --compare eval_std.json eval_intact.json --labels standard intact --png cmp.png
 
 INTACT on the policy's input (``--intact RUN [RUN ...]``: range-scan runs, ``robokit/LidarNavRange-v0``
 or ``-RangeGoal-v0``): each policy clean and with INTACT's ``drop`` and ``noise`` on the cloud behind
@@ -163,47 +164,30 @@ INTACT_STRENGTHS = (0.33, 0.67, 1.0)
 
 
 def scan_saliency(agent, obs: dict, bins: int) -> np.ndarray:
-    """(bins,) perturbation saliency of a range-scan policy: each bin emptied (range 1, intensity 0,
-    what dropping every return in it does) -> half the squared change of the deterministic action
-    (:func:`robokit.intact.policy.occlusion_saliency`, Greydanus et al. 2018)."""
-    from robokit.intact.policy import occlusion_saliency
+    """(bins,) perturbation saliency of a range-scan policy (:func:`robokit.intact.scan.scan_saliency`)."""
+    from robokit.intact.scan import scan_saliency as saliency
 
-    groups = np.stack([np.arange(bins), bins + np.arange(bins)], axis=1)
-    return occlusion_saliency(lambda batch: agent.act(batch), obs, "scan", groups, np.array([1.0, 0.0]))
+    return saliency(lambda batch: agent.act(batch), obs, bins)
 
 
 def intact_policy(agent, op: str, strength: float, targeted: bool, seed: int = 0, changes: list | None = None):
     """``policy(env) -> (obs -> action)`` for :func:`episodes_of`: at every step the scan's raw cloud
-    (``env.unwrapped.last_points``, metres, divided by the max range so it spans the unit sphere
-    as INTACT's clouds do) goes through INTACT's ``op`` at ``strength``
-    (:func:`robokit.intact.attacks.corrupt_cloud`, default budgets: drop up to 75% of the points,
-    noise sigma up to 0.06 x 2 x saliency), targeted by the policy's own per-bin saliency
-    (rank percentiles, each point its bin's) or untargeted (uniform saliency, the same budget);
-    the policy then acts on the range scan of the corrupted cloud. ``changes`` (optional) hears
-    each step's ``0.5 ||a(corrupted) - a(clean)||^2``, the action change the corruption causes."""
-    import torch
-
-    from robokit.envs.lidar_nav import range_bins, range_scan
-    from robokit.intact.attacks import corrupt_cloud
-    from robokit.intact.saliency import rank_normalise
+    (``env.unwrapped.last_points``) goes through INTACT's ``op`` at ``strength``, targeted by the
+    policy's own per-bin saliency or untargeted at the same budget
+    (:func:`robokit.intact.scan.corrupt_observation`: default budgets, drop up to 75% of the points,
+    noise sigma up to 0.06 x 2 x saliency of the max range); the policy then acts on the range scan
+    of the corrupted cloud. ``changes`` (optional) hears each step's ``0.5 ||a(corrupted) - a(clean)||^2``,
+    the action change the corruption causes."""
+    from robokit.intact.scan import corrupt_observation
 
     def make(env):
         base, rng = env.unwrapped, np.random.default_rng(seed)
 
         def act(obs: dict) -> np.ndarray:
-            points, scale = base.last_points, base.max_range
-            if len(points) < 2:
-                return agent.act(obs)
-            saliency = None
-            if targeted:
-                ranks = rank_normalise(torch.from_numpy(scan_saliency(agent, obs, base.bins))[None])[0].numpy()
-                saliency = ranks[range_bins(points, base.bins)]
-            cloud = points.copy()
-            cloud[:, :3] /= scale
-            cloud = corrupt_cloud(cloud, saliency, op, strength, rng)
-            cloud[:, :3] *= scale
-            action = agent.act({**obs, "scan": range_scan(cloud, base.bins, scale)})
-            if changes is not None:
+            policy = (lambda batch: agent.act(batch)) if targeted else None
+            seen = corrupt_observation(policy, obs, base.last_points, base.bins, base.max_range, op, strength, rng)
+            action = agent.act(seen)
+            if changes is not None and seen is not obs:
                 changes.append(0.5 * float(((action - agent.act(obs)) ** 2).sum()))
             return action
         return act
@@ -313,6 +297,53 @@ def returns(args: argparse.Namespace) -> dict:
     return report(result, args.out)
 
 
+def compare(paths: list[Path], labels: list[str], png: Path | None) -> dict:
+    """``--compare A.json B.json --labels std intact``: ``--eval`` (or ``--intact``) results of the
+    same conditions side by side: one markdown row per condition and arm (mean return +- 95%
+    interval, mean success, every run's return / success), and a bar chart of mean success per
+    condition with each run as a dot (``--png``). Returns the JSON line (clean and mean over the
+    corrupted conditions per arm)."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    if len(labels) != len(parts) or any(sorted(p["table"]) != sorted(parts[0]["table"]) for p in parts):
+        raise SystemExit("--compare: one --labels entry per file, and the files must hold the same conditions")
+    keys = list(parts[0]["table"])
+    print("| condition | policy | return (mean +- 95%) | success | per seed return / success |\n|---|---|---|---|---|")
+    for key in keys:
+        for label, part in zip(labels, parts, strict=True):
+            row = part["table"][key]
+            seeds = " ; ".join(f"{v['return']:.2f} / {v['success']:.1f}" for v in row["runs"].values())
+            print(f"| {key} | {label} | {row['return']['mean']:.2f} +- {row['return']['ci95']:.2f} | "
+                  f"{row['success']['mean']:.2f} | {seeds} |")
+    if png is not None:
+        _compare_png(parts, labels, keys, png)
+    corrupted = {label: float(np.mean([p["table"][k]["success"]["mean"] for k in keys if k != "clean"]))
+                 for label, p in zip(labels, parts, strict=True)}
+    return {"benchmark": "lidar_nav_sac_compare", "unit": "success", "higher_is_better": True,
+            "clean": {label: p["table"]["clean"]["success"]["mean"] for label, p in zip(labels, parts, strict=True)},
+            "mean_corrupted": corrupted, "conditions": len(keys) - 1, "png": None if png is None else str(png)}
+
+
+def _compare_png(parts: list[dict], labels: list[str], keys: list[str], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(keys) * len(parts)), 3.6))
+    width = 0.8 / len(parts)
+    for i, (label, part) in enumerate(zip(labels, parts, strict=True)):
+        x = np.arange(len(keys)) + (i - (len(parts) - 1) / 2) * width
+        ax.bar(x, [part["table"][k]["success"]["mean"] for k in keys], width, label=label, color=f"C{i}", alpha=0.6)
+        for xi, key in zip(x, keys, strict=True):
+            runs = [v["success"] for v in part["table"][key]["runs"].values()]
+            ax.plot(np.full(len(runs), xi), runs, "k.", ms=3)
+    ax.set_xticks(np.arange(len(keys)), keys, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("eval success (dots: seeds)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+
+
 #: training episodes averaged in the curves' third panel
 TRAIN_WINDOW = 10
 
@@ -385,7 +416,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--merge", nargs="+", type=Path, default=None, help="--eval result files to merge")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--corruptions", nargs="*", default=["drop_points", "gaussian_noise", "beam_missing",
-                                                              "crosstalk"])
+                                                              "crosstalk", "fog"])
     parser.add_argument("--severities", type=int, nargs="*", default=[1, 3, 5])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--scan-policy", action="store_true",
@@ -394,12 +425,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="range-scan run folders: returns under INTACT's targeted vs random corruptions")
     parser.add_argument("--ops", nargs="+", default=list(INTACT_OPS), choices=INTACT_OPS)
     parser.add_argument("--strengths", type=float, nargs="+", default=list(INTACT_STRENGTHS))
+    parser.add_argument("--compare", nargs="+", type=Path, default=None,
+                        help="--eval / --intact result files to tabulate side by side (--labels, --png)")
+    parser.add_argument("--labels", nargs="+", default=None, help="--compare: one name per file")
     parser.add_argument("--curves", nargs="+", default=None, help="run folders whose learning curves to plot")
-    parser.add_argument("--png", type=Path, default=Path("lidar_nav_sac.png"), help="--curves: the figure")
+    parser.add_argument("--png", type=Path, default=None,
+                        help="--curves (default lidar_nav_sac.png) and --compare (none by default): the figure")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.curves is not None:
+        args.png = args.png or Path("lidar_nav_sac.png")
         print(json.dumps(curves(args)))
+    elif args.compare is not None:
+        labels = args.labels or [p.stem for p in args.compare]
+        print(json.dumps(compare(args.compare, labels, args.png)))
     elif args.intact is not None:
         print(json.dumps(intact(args)))
     elif args.merge is not None:

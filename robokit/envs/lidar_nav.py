@@ -29,24 +29,27 @@ PROPRIO_BOUND = np.array([5.0, 5.0, 10.0, 1.0, 1.0], dtype=np.float32)
 
 def corrupt_scan(points: np.ndarray, name: str, severity: int, rng: np.random.Generator,
                  elevations_deg: np.ndarray) -> np.ndarray:
-    """One scan (N, 4), sensor frame, under kitti-c corruption ``name`` at ``severity`` (1..5) -> (M, 4).
+    """One scan (N, 4), sensor frame, under corruption ``name`` at ``severity`` (1..5) -> (M, 4).
 
     ``beam_missing`` drops ``round(f * B)`` of this scanner's ``B`` rings (``elevations_deg``; kitti-c's
     fractions f = 0.1..0.5; rings by nearest elevation, the sensor at the origin) instead of kitti-c's
-    64 HDL-64E rings; every other name is kitti-c's own (:mod:`robokit.pointcloud.corruptions.kitti_c`).
+    64 HDL-64E rings; ``fog`` is fog / rain-like scattering (:mod:`robokit.pointcloud.corruptions.weather`);
+    every other name is kitti-c's own (:mod:`robokit.pointcloud.corruptions.kitti_c`).
     """
-    from robokit.pointcloud.corruptions import estimate_rings, kitti_c
+    from robokit.pointcloud.corruptions import estimate_rings, kitti_c, weather
 
-    if name not in kitti_c.CORRUPTIONS:
-        raise ValueError(f"LidarNav: corruption must be one of {sorted(kitti_c.CORRUPTIONS)}, got {name!r}")
+    table = {**kitti_c.CORRUPTIONS, **weather.CORRUPTIONS}
+    if name not in table:
+        raise ValueError(f"LidarNav: corruption must be one of {sorted(table)}, got {name!r}")
     if severity not in kitti_c.LEVELS:
         raise ValueError(f"LidarNav: corruption {name!r}: severity {severity} not in {kitti_c.LEVELS}")
     if name == "beam_missing":
-        table = np.asarray(elevations_deg, dtype=np.float64)
-        rings = estimate_rings(points, table, (0.0, 0.0))
-        lost = rng.choice(len(table), int(round(kitti_c.BEAM_FRACTION[severity - 1] * len(table))), replace=False)
+        elevations = np.asarray(elevations_deg, dtype=np.float64)
+        rings = estimate_rings(points, elevations, (0.0, 0.0))
+        lost = rng.choice(len(elevations), int(round(kitti_c.BEAM_FRACTION[severity - 1] * len(elevations))),
+                          replace=False)
         return np.asarray(points, dtype=np.float32)[~np.isin(rings, lost)]
-    return np.asarray(kitti_c.CORRUPTIONS[name](points, severity, rng), dtype=np.float32)
+    return np.asarray(table[name](points, severity, rng), dtype=np.float32)
 
 
 def range_bins(points: np.ndarray, bins: int) -> np.ndarray:
@@ -91,7 +94,7 @@ class LidarNavEnv(TopCameraRendering, gym.Env):
 
     ``corruption=NAME, severity=S`` (for robustness evaluation): every scan is corrupted before
     the sampling by :func:`corrupt_scan` (a kitti-c corruption of
-    :mod:`robokit.pointcloud.corruptions`; ``beam_missing`` on this scanner's 16 rings), with a
+    :mod:`robokit.pointcloud.corruptions`, ``beam_missing`` on this scanner's 16 rings, or ``fog``), with a
     generator drawn from the env's at ``reset``.
 
     ``observation="state"`` (``robokit/LidarNavState-v0``, the privileged reference that tells

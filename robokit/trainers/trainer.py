@@ -117,6 +117,9 @@ class TrainConfig:
     max_update_lag: int | None = None
     """with --distributed ray: actors pause while the learner owes more updates than this
     (default: rollout_chunk x workers)"""
+    intact_curriculum: bool = False
+    """range-scan LiDAR envs: train on INTACT's saliency-targeted corruptions of the scan, strength
+    on INTACT's gated curriculum (robokit.intact.scan.ScanCurriculum; evaluations stay clean)"""
 
     def __post_init__(self) -> None:
         check_ranges(self, positive=("eval_episodes", "log_every", "checkpoint_every", "keep_checkpoints",
@@ -171,6 +174,7 @@ class Trainer:
         self.agent: Agent = make_agent(algo, self.obs_spec, self.action_dim, config.agent, seed=config.seed)
         self.obs_dim = self.agent.obs_dim
         self.phase_cfg = self._phase_settings()
+        self.curriculum = self._make_curriculum()
         first_eval = config.eval_every if config.eval_every > 0 else math.inf  # eval_every 0: start and end only
         self.counters = Counters(next_eval=first_eval, next_checkpoint=config.checkpoint_every)
         self.offline_buffer = self._load_offline_buffer()
@@ -194,6 +198,21 @@ class Trainer:
         return {"offline_fraction": float(fraction), "warmup_steps": int(warmup),
                 "warmup_actions": agent_cfg.warmup_actions,
                 "batch_size": int(agent_cfg.batch_size), "utd_ratio": int(agent_cfg.utd_ratio)}
+
+    def _make_curriculum(self) -> Any:
+        """``--intact-curriculum``: wrap the training env in INTACT's scan curriculum, aimed by the
+        current agent's deterministic actions; None otherwise."""
+        if not self.config.intact_curriculum:
+            return None
+        if self.config.scale.enabled:
+            raise ValueError("--intact-curriculum corrupts the trainer's own env; it does not reach --distributed ray rollouts")
+        from robokit.intact.scan import ScanCurriculum, ScanCurriculumConfig
+
+        curriculum = ScanCurriculum(lambda batch: self.agent.act(batch),
+                                    ScanCurriculumConfig(start_step=self.phase_cfg["warmup_steps"]),
+                                    seed=self.config.seed)
+        self.env = curriculum.wrap(self.env)
+        return curriculum
 
     @property
     def discount(self) -> float:
@@ -487,6 +506,8 @@ class Trainer:
                    "train/episodes": self.counters.episodes, "train/env_steps": self.counters.env_step}
             if "success" in info:
                 row["train/success"] = float(self._episode["success"])
+            if self.curriculum is not None:
+                row.update(self.curriculum.end_episode(self._episode["success"]))
             self.logger.log(row, self.counters.step)
             self._episode = {"return": 0.0, "length": 0, "success": False}
             self._obs = None
@@ -532,6 +553,7 @@ class Trainer:
             "last_eval": getattr(self, "last_eval", {}),
             "last_eval_step": getattr(self, "_last_eval_step", None),
             "summary": dict(self.summary),
+            **({"curriculum": self.curriculum.state_dict()} if self.curriculum is not None else {}),
         }
         path = save_step_checkpoint(self.run_dir, step, state, final=final)
         self._prune_checkpoints(ckpt_dir)
@@ -579,6 +601,8 @@ class Trainer:
             self.mixer.set_rng_state(state["mixer_rng"])
         self.last_eval, self._last_eval_step = state["last_eval"], state["last_eval_step"]
         self.summary = dict(state["summary"])
+        if self.curriculum is not None and state.get("curriculum") is not None:
+            self.curriculum.load_state_dict(state["curriculum"])
 
     def _init_agent_from(self, path: Path) -> None:
         """Copy weights and optimizer states of a checkpoint's agent (same network shapes)."""

@@ -131,7 +131,7 @@ def test_corrupted_scans_follow_their_severity():
     lost = set(rings) - set(kept_rings)
     assert len(lost) >= 6 and len(kept) == np.isin(rings, list(set(kept_rings))).sum()  # 8 of 16 rings chosen
     with pytest.raises(ValueError, match="corruption"):
-        gym.make(ENV_ID, corruption="fog")
+        gym.make(ENV_ID, corruption="snow")
     with pytest.raises(ValueError, match="severity"):
         gym.make(ENV_ID, corruption="crosstalk", severity=9)
 
@@ -217,3 +217,17 @@ def test_range_variant_shows_the_goal_bright_in_its_bearing_and_goal_vector():
         gym.make("robokit/LidarNavRange-v0", bins=0)
     with pytest.raises(ValueError, match="goal_vector"):
         gym.make("robokit/LidarNavState-v0", goal_vector=True)
+
+
+def test_fog_on_the_range_scan_adds_near_returns_and_dims_the_goal_with_severity():
+    """``corruption="fog"``: the same reset's scan (the scanner's draws do not change) gets nearer
+    bins (backscatter) and a dimmer goal post (two-way attenuation), more at higher severity."""
+    clean = gym.make("robokit/LidarNavRange-v0").reset(seed=3)[0]["scan"]
+    nearer, brightest = [], []
+    for severity in (1, 3, 5):
+        scan = gym.make("robokit/LidarNavRange-v0", corruption="fog", severity=severity).reset(seed=3)[0]["scan"]
+        assert np.all(scan[:90] <= clean[:90] + 1e-6)  # bright returns at <= 12 m are never lost at these alphas
+        nearer.append(int((scan[:90] < clean[:90] - 0.01).sum()))
+        brightest.append(float(scan[90:].max()))
+    assert clean[90:].max() > 0.5  # the goal post in view
+    assert 0 < nearer[0] < nearer[1] < nearer[2] and brightest[0] > brightest[1] > brightest[2]

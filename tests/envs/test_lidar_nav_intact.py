@@ -49,3 +49,23 @@ def test_policy_saliency_marks_the_bin_it_reads_and_targeted_drops_empty_it():
         emptied[targeted] = sum(scan[nearest] == 1.0 for scan in agent.seen)
     # 75% of the points dropped either way; targeted: the read bin goes first, random: it keeps some
     assert emptied[True] == 5 and emptied[False] == 0
+
+
+def test_compare_tabulates_two_result_files_side_by_side(tmp_path, capsys):
+    """--compare on the two committed --intact result files: a row per condition and arm, every
+    seed's figures, a PNG, and the clean / mean-corrupted success of each file."""
+    import json
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    files = [docs / "sim_lidar_intact_scan_only.json", docs / "sim_lidar_intact_policy.json"]
+    line = bench.compare(files, ["scan", "goal"], tmp_path / "cmp.png")
+    table = capsys.readouterr().out.splitlines()
+    parts = [json.loads(f.read_text())["table"] for f in files]
+    assert len([r for r in table if r.startswith("| drop/1/targeted |")]) == 2
+    assert "| clean | scan | 6.61 +- 8.66 | 0.50 | 8.65 / 0.6 ; 8.60 / 0.6 ; 2.59 / 0.3 |" in table
+    assert line["clean"] == {"scan": parts[0]["clean"]["success"]["mean"], "goal": parts[1]["clean"]["success"]["mean"]}
+    assert line["mean_corrupted"]["scan"] == pytest.approx(np.mean([v["success"]["mean"] for k, v in parts[0].items()
+                                                                     if k != "clean"]))
+    assert (tmp_path / "cmp.png").stat().st_size > 1000
+    with pytest.raises(SystemExit, match="labels"):
+        bench.compare(files, ["one"], None)
