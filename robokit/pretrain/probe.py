@@ -106,18 +106,24 @@ def context_probe(env_id: str, show_goal: bool = False, per_context: int = 16, s
 
 
 def embedding_probe(encoder, train_frames: np.ndarray, train_targets: np.ndarray, test_frames: np.ndarray,
-                    test_targets: np.ndarray, alpha: float = 1e-3) -> dict[str, float]:
+                    test_targets: np.ndarray, alpha: float = 1.0, fine_alpha: float = 1e-6) -> dict[str, float]:
     """How well a frozen encoder's embeddings follow the state, before any policy is fitted on them.
 
     Encodes uint8 frames (N, H, W, C) with ``encoder`` (eval mode, no gradients), fits
     :func:`state_probe_r2` from the train embeddings to ``train_targets`` (N, T) (e.g. the point
-    mass's xy) and scores it on the test frames. Returns ``r2`` (held-out R^2) and
-    ``embedding_std`` (the per-dimension std of the test embeddings over frames, averaged: how much
-    the embeddings vary at all; a head reads small variations only with large weights).
+    mass's xy) and scores it on the test frames. Returns
+
+    - ``r2``: held-out R^2 of the ridge at ``alpha`` (1): embedding directions that vary by much
+      less than ``sqrt(alpha / N)`` over the N train frames are shrunk away, so this counts what a
+      head at its usual initial scale can read;
+    - ``r2_any_scale``: the same at ``fine_alpha`` (1e-6): the position information present at any
+      scale, however small the variation that carries it;
+    - ``embedding_std``: the per-dimension std of the test embeddings over frames, averaged.
     """
     from robokit.pretrain.finetune import encode_frames
 
     train = encode_frames(encoder, train_frames).numpy()
     test = encode_frames(encoder, test_frames).numpy()
     return {"r2": state_probe_r2(train, train_targets, test, test_targets, alpha),
+            "r2_any_scale": state_probe_r2(train, train_targets, test, test_targets, fine_alpha),
             "embedding_std": float(test.std(axis=0).mean())}

@@ -61,6 +61,17 @@ class SpotCentroid(nn.Module):
         return torch.stack([(weight * rows).sum(dim=(1, 2)) / total, (weight * cols).sum(dim=(1, 2)) / total], 1)
 
 
+class Scaled(nn.Module):
+    """Another encoder times ``scale``: the same information, at another scale."""
+
+    def __init__(self, inner: nn.Module, scale: float) -> None:
+        super().__init__()
+        self.inner, self.scale = inner, scale
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.inner(images)
+
+
 class Constant(nn.Module):
     """An encoder that ignores the frame: (B, H, W, C) -> (B, 4) zeros plus one."""
 
@@ -74,7 +85,11 @@ def test_embedding_probe_encodes_frames_and_scores_a_tracking_encoder_against_a_
     frames = np.stack([draw(p, 24) for p in positions])  # a 3x3 white spot at p, uint8 (60, 24, 24, 3)
     tracking = embedding_probe(SpotCentroid(), frames[:40], positions[:40], frames[40:], positions[40:])
     assert tracking["r2"] > 0.98  # the centroid is the spot's position up to rounding to pixels
+    assert tracking["r2_any_scale"] > 0.98
     assert tracking["embedding_std"] > 1.0  # it moves over the frames (pixels)
+    tiny = embedding_probe(Scaled(SpotCentroid(), 1e-4), frames[:40], positions[:40], frames[40:], positions[40:])
+    assert tiny["r2_any_scale"] > 0.98  # the information is there ...
+    assert tiny["r2"] < 0.1  # ... in variations of ~1e-3, which the alpha = 1 probe shrinks away
     blind = embedding_probe(Constant(), frames[:40], positions[:40], frames[40:], positions[40:])
     assert blind["embedding_std"] == 0.0
-    assert blind["r2"] <= 0.0  # predicts the train mean at best
+    assert blind["r2"] <= 0.0 and blind["r2_any_scale"] <= 0.0  # predicts the train mean at best
