@@ -13,7 +13,13 @@ Protocol (the paper's, scaled down; every number below is a flag):
    head is fitted on the embeddings, the policy is rolled out ``--eval-episodes`` times in the
    held-out context. Floor: BC from scratch on pixels (same encoder architecture, random
    weights, trained end to end with the random shift); ceiling: BC on the privileged state.
-4. Mean success rate with a 95% Student-t interval over seeds, per cell; a PNG plot.
+4. Mean success rate with a 95% Student-t interval over seeds, per cell; the paired difference
+   to BC from scratch (same demos, same seed) over all (demos, seed) cells; a PNG plot.
+5. Diagnostic, per encoder: a linear (ridge) probe of the point mass's xy from the frozen
+   embeddings, fitted on the corpus frames and scored (R^2) on frames of held-out-context demos,
+   (ridge alpha 1, and 1e-6 for information at any scale) and how much the embeddings vary over
+   those frames (``robokit.pretrain.probe.embedding_probe``);
+   the untrained encoder is probed too, as the reference.
 
 Resumable: every encoder is a run folder under ``--workdir`` (``--resume``d when interrupted),
 every finished cell a row of ``results.json`` (skipped when rerun). ``--quick`` is a smoke run
@@ -48,24 +54,28 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny corpora, budgets and grid")
     parser.add_argument("--env", default="robokit/PointMassGoal-v0")
     parser.add_argument("--contexts", type=int, default=12, help="K: contexts 0..K-2 pretrain, K-1 held out")
-    parser.add_argument("--corpus-sizes", type=int, nargs="+", default=[2, 6], help="episodes per context")
+    parser.add_argument("--corpus-sizes", type=int, nargs="+", default=[1, 10], help="episodes per context")
     parser.add_argument("--demos", type=int, nargs="+", default=[2, 5, 10], help="fine-tuning demos")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--objectives", nargs="+", default=["inverse_dynamics", "scratch", "state", "bc",
-                                                             "contrastive", "simclr", "forward", "reconstruction"])
-    parser.add_argument("--pretrain-steps", type=int, default=150)
-    parser.add_argument("--pretrain-batch", type=int, default=32)
-    parser.add_argument("--head-steps", type=int, default=150)
+                                                             "contrastive"],
+                        help=f"any of {', '.join([*PRETRAIN_OBJECTIVES, *BASELINES])}")
+    parser.add_argument("--pretrain-steps", type=int, default=500)
+    parser.add_argument("--pretrain-batch", type=int, default=64)
+    parser.add_argument("--head-steps", type=int, default=1000)
     parser.add_argument("--head-batch", type=int, default=128)
-    parser.add_argument("--scratch-steps", type=int, default=150)
-    parser.add_argument("--scratch-batch", type=int, default=16)
-    parser.add_argument("--eval-episodes", type=int, default=5)
-    parser.add_argument("--validation-demos", type=int, default=5, help="held-out-context demos for the action MSE")
+    parser.add_argument("--scratch-steps", type=int, default=1000)
+    parser.add_argument("--scratch-batch", type=int, default=32)
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--validation-demos", type=int, default=10, help="held-out-context demos for the action MSE")
     parser.add_argument("--noise", type=float, default=0.1, help="expert action noise in the corpora")
     parser.add_argument("--workdir", type=Path, default=Path("runs/id_pretrain"))
     parser.add_argument("--report", action="store_true", help="only print the tables and plot of results.json")
     parser.add_argument("--plot", type=Path, default=None, help="PNG (default: <workdir>/id_pretrain.png)")
     args = parser.parse_args()
+    unknown = [m for m in args.objectives if m not in PRETRAIN_OBJECTIVES and m not in BASELINES]
+    if unknown:
+        parser.error(f"--objectives: unknown {', '.join(unknown)}")
     if args.quick:
         args.corpus_sizes, args.demos, args.seeds = [1], [2], 2
         args.pretrain_steps, args.head_steps, args.scratch_steps, args.eval_episodes = 20, 50, 20, 2
@@ -152,6 +162,27 @@ def action_mse(policy, demos) -> float:
     return float(np.mean((np.stack(predicted) - steps["action"]) ** 2))
 
 
+def probe_key(method: str, corpus: int) -> str:
+    return f"probe|corpus{corpus}|{method}"
+
+
+def probe(corpus, validation, encoder_path: Path | None) -> dict[str, float]:
+    """The state probe of one encoder (``None``: the untrained one, seed 0): ridge from its embeddings to the
+    point mass's xy (``state[:, :2]``), fitted on the corpus frames, R^2 on the held-out-context validation
+    frames; with the embeddings' spread over those frames."""
+    from robokit.pretrain.objectives import EncoderOptions, PixelEncoder
+    from robokit.pretrain.probe import embedding_probe
+    from robokit.pretrain.training import load_encoder
+
+    if encoder_path is None:
+        torch.manual_seed(0)
+        encoder = PixelEncoder(corpus.frame, EncoderOptions())
+    else:
+        encoder = load_encoder(encoder_path)
+    train, test = corpus.steps(), validation.steps()
+    return embedding_probe(encoder, train["image"], train["state"][:, :2], test["image"], test["state"][:, :2])
+
+
 def jobs(args: argparse.Namespace) -> list[tuple[str, int | None]]:
     """(method, corpus) in run order: the largest corpus's objectives with the baselines after the first,
     then the other corpora."""
@@ -191,6 +222,35 @@ def summarise(args: argparse.Namespace, results: dict, metric: str = "success_ra
                 if values:
                     table[(method, corpus, demos)] = (*mean_interval(values), len(values))
     return table
+
+
+def paired_differences(args: argparse.Namespace, results: dict, baseline: str = "scratch") -> dict:
+    """{(method, corpus): (mean, low, high, n)} of ``success(method) - success(baseline)`` over the (demos,
+    seed) cells both have: paired, as both fit the same demos with the same seed."""
+    from robokit.pretrain.finetune import mean_interval
+
+    table = {}
+    for method in args.objectives:
+        if method == baseline:
+            continue
+        for corpus in ([None] if method in BASELINES else args.corpus_sizes):
+            diffs = [results[k]["success_rate"] - results[b]["success_rate"]
+                     for d in args.demos for s in range(args.seeds)
+                     if (k := cell_key(method, corpus, d, s)) in results
+                     and (b := cell_key(baseline, None, d, s)) in results]
+            if diffs:
+                table[(method, corpus)] = (*mean_interval(diffs), len(diffs))
+    return table
+
+
+def print_probes(args: argparse.Namespace, results: dict) -> None:
+    print("\nstate probe: ridge from frozen embeddings to the point mass's xy, R^2 on held-out-context frames "
+          "(alpha 1, and alpha 1e-6: any scale); embedding std over those frames")
+    for corpus in args.corpus_sizes:
+        for method in ["untrained", *[m for m in args.objectives if m in PRETRAIN_OBJECTIVES]]:
+            if (row := results.get(probe_key(method, corpus))) is not None:
+                print(f"{method:<18}{corpus:>8}   R^2 {row['r2']:.3f}   any scale "
+                      f"{row.get('r2_any_scale', float('nan')):.3f}   std {row['embedding_std']:.4f}")
 
 
 def print_table(args: argparse.Namespace, table: dict, title: str) -> None:
@@ -241,12 +301,18 @@ def main() -> None:
     corpora: dict[int, object] = {}
     for method, corpus in [] if args.report else jobs(args):  # largest corpus first
         todo = [(c, s) for (c, s) in fine if cell_key(method, corpus, c, s) not in results]
-        if not todo:
+        probe_missing = corpus is not None and "r2_any_scale" not in results.get(probe_key(method, corpus), {})
+        if not todo and not probe_missing:
             continue
         encoder = None
         if corpus is not None:
             corpora[corpus] = corpora.get(corpus) or corpus_demos(args, corpus)
             encoder = pretrain_encoder(args, corpora[corpus], corpus, method)
+            for name, path in (("untrained", None), (method, encoder)):
+                if "r2_any_scale" not in results.get(probe_key(name, corpus), {}):
+                    results[probe_key(name, corpus)] = probe(corpora[corpus], validation, path)
+                    save_results(results_path, results)
+                    print(f"{probe_key(name, corpus)}: {results[probe_key(name, corpus)]}", flush=True)
         for count, seed in todo:
             key = cell_key(method, corpus, count, seed)
             results[key] = run_cell(args, method, encoder, fine[(count, seed)], validation, seed)
@@ -257,6 +323,11 @@ def main() -> None:
     for metric, title in (("success_rate", "success rate in the held-out context"),
                           ("val_mse", "action MSE on held-out-context validation demos (lower is better)")):
         print_table(args, summarise(args, results, metric), f"{title} (mean [95% CI] over {args.seeds} seeds)")
+    print("\nsuccess minus scratch's, paired over (demos, seed) cells (mean [95% CI], n)")
+    differences = paired_differences(args, results)
+    for (method, corpus), (mean, low, high, n) in differences.items():
+        print(f"{method:<18}{corpus if corpus is not None else '-':>8}{mean:>8.3f} [{low:.3f},{high:.3f}]  n={n}")
+    print_probes(args, results)
     plot_path = args.plot or args.workdir / "id_pretrain.png"
     plot(args, table, plot_path)
     print(f"plot: {plot_path}; results: {results_path}")
@@ -270,6 +341,10 @@ def main() -> None:
     print(json.dumps({"benchmark": "id_pretrain", "unit": "success rate (mean over cells)", "higher_is_better": True,
                       "robokit": ours, "peers": peers,
                       "ratio": round(ours / scratch, 3) if ours is not None and scratch else None, "bound": 1.0,
+                      "minus_scratch": {f"{m}|corpus{c if c is not None else '-'}": [round(v, 3) for v in row[:3]]
+                                        for (m, c), row in differences.items()},
+                      "probe_r2": {k.removeprefix("probe|"): round(v["r2"], 3) for k, v in sorted(results.items())
+                                   if k.startswith("probe|")},
                       "notes": f"{args.env}, corpora {args.corpus_sizes} eps/context x {args.contexts - 1} contexts, "
                                f"demos {args.demos}, {args.seeds} seeds, pretrain {args.pretrain_steps} steps "
                                f"(batch {args.pretrain_batch}), head {args.head_steps} steps, scratch "
