@@ -350,8 +350,8 @@ class PushBackForthTrackEnv(PushBackForthEnv):
     to the zone: BC on the privileged state fit v0's demos but reached the zone from 20% of real
     resets, nearly every failure a puck off the line (the drawer: 45%; v1: 82%; docs/robofume_envs.md).
     v1 keeps the push (the pusher must get behind the block, around it when needed, and push it)
-    but puts a square block on one slide joint whose
-    end stops are the start (yellow) and green zones, as the drawer's joint range ends at "open".
+    but puts a square block on one slide joint whose end stops are the start (yellow) and green
+    zones, as the drawer's joint range ends at "open".
     Prior instructions: push it to the middle (blue) zone, put the pusher behind the block (on the
     start side, lined up to push it forward). Success of the zone instructions: the block's centre
     within ``SUCCESS_RADIUS`` of the zone's (at an end stop: within 3 cm of it). Object state (2,):
