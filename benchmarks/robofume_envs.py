@@ -28,7 +28,7 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
-PAIRS = ("robokit/PushBackForth-v0", "robokit/DrawerOpenClose-v0")
+PAIRS = ("robokit/PushBackForth-v0", "robokit/PushBackForth-v1", "robokit/DrawerOpenClose-v0")
 
 
 def rate(env, steps: int, seed: int = 0) -> dict[str, float]:

@@ -38,6 +38,7 @@ ENV_SPECS = {
     "robokit/NoisyInvertedPendulum-v0": ("robokit.envs.stochastic:noisy_inverted_pendulum", None),
     # reset-free forward/backward pairs (RoboFuME, docs/robofume_envs.md)
     "robokit/PushBackForth-v0": ("robokit.envs.reset_free:PushBackForthEnv", 80),
+    "robokit/PushBackForth-v1": ("robokit.envs.reset_free:PushBackForthTrackEnv", 80),
     "robokit/DrawerOpenClose-v0": ("robokit.envs.reset_free:DrawerOpenCloseEnv", 80),
     "robokit/RobosuiteLiftPlace-v0": ("robokit.envs.robosuite_pair:RobosuiteLiftPlaceEnv", 80),
     # hidden-context pixel families for inverse-dynamics pretraining (docs/pretrain_envs.md)

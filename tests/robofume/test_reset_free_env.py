@@ -10,7 +10,7 @@ import pytest
 import robokit.envs  # noqa: F401  (registers the ids)
 from robokit.robofume.data import rollout, scripted_policy
 
-PAIRS = ("robokit/PushBackForth-v0", "robokit/DrawerOpenClose-v0")
+PAIRS = ("robokit/PushBackForth-v0", "robokit/PushBackForth-v1", "robokit/DrawerOpenClose-v0")
 
 
 @pytest.fixture(scope="module", params=PAIRS)
@@ -105,10 +105,10 @@ def test_success_rules_follow_the_simulator_state():
     push = _make("robokit/PushBackForth-v0").unwrapped
     push.reset(seed=0)
     for name, zone in push.zones.items():
-        push.data.qpos[push._block] = zone + np.array([0.02, 0.0]) - push.model.body("block").pos[:2]
+        push._set_block(zone + np.array([0.02, 0.0]))
         push._mujoco.mj_forward(push.model, push.data)
         assert push.success(name) and sum(push.success(other) for other in push.instructions) == 1
-        push.data.qpos[push._block] += np.array([0.015, 0.0])  # 3.5 cm from the centre: outside
+        push._set_block(zone + np.array([0.035, 0.0]))  # 3.5 cm from the centre: outside
         assert not push.success(name)
     drawer = _make("robokit/DrawerOpenClose-v0").unwrapped
     drawer.reset(seed=0)
@@ -168,3 +168,58 @@ def test_bad_instruction_and_action_are_named():
         env.unwrapped.step(np.array([np.nan, 0.0]))
     with pytest.raises(ValueError, match="unknown instruction"):
         scripted_policy(env, "fly")
+
+
+def _push_block(env, direction: np.ndarray, contact: np.ndarray, steps: int = 25) -> np.ndarray:
+    """Place the pusher at ``contact`` (relative to the block) and drive it along ``direction``;
+    the block's xy [m] afterwards."""
+    unwrapped = env.unwrapped
+    env.reset(seed=0)
+    unwrapped._set_pusher(unwrapped.block_xy() + contact)
+    unwrapped._mujoco.mj_forward(unwrapped.model, unwrapped.data)
+    for _ in range(steps):
+        env.step(direction.astype(np.float32))
+    return unwrapped.block_xy()
+
+
+def test_v1_block_stays_on_its_track_where_the_v0_puck_leaves_the_line():
+    """The cause of v0's failure (docs/robofume_envs.md): an off-centre push (the pusher 2 cm off the
+    line) sends v0's puck sideways; v1's block slides only along the track and stops at the green end."""
+    off_centre = np.array([-0.045, 0.02])
+    v0 = _push_block(_make("robokit/PushBackForth-v0"), np.array([1.0, 0.0]), off_centre)
+    v1_env = _make("robokit/PushBackForth-v1")
+    v1 = _push_block(v1_env, np.array([1.0, 0.0]), off_centre)
+    assert abs(v0[1]) > 0.01  # the puck left the line to the green zone
+    assert v1[1] == 0.0 and v1[0] == pytest.approx(0.1, abs=2e-3)  # on the track, at the end stop
+    assert v1_env.unwrapped.success(0) and not v1_env.unwrapped.success(1)
+
+
+def test_v1_success_rules_and_start_state():
+    env = _make("robokit/PushBackForth-v1")
+    push = env.unwrapped
+    _, info = env.reset(seed=1)
+    assert info["success"] is False and push.success(1)  # the block starts at the start end
+    assert -0.1 <= push.block_xy()[0] <= -0.09 and np.linalg.norm(push.pusher_xy() - push.block_xy()) > 0.08
+    for x, truth in ((-0.1, [False, True, False]), (0.0, [False, False, True]), (0.08, [True, False, False]),
+                     (0.05, [False, False, False])):
+        push._set_block(np.array([x, 0.0]))
+        push._mujoco.mj_forward(push.model, push.data)
+        assert [push.success(i) for i in range(3)] == truth, x
+    push._set_block(np.array([0.0, 0.0]))
+    for pusher, behind in (((-0.045, 0.0), True), ((-0.045, 0.02), False), ((0.045, 0.0), False),
+                           ((-0.09, 0.0), False)):
+        push._set_pusher(np.array(pusher))
+        assert push.success("put the pusher behind the block") is behind, pusher
+
+
+def test_v1_experts_reach_every_instruction_reset_free():
+    env = _make("robokit/PushBackForth-v1")
+    unwrapped = env.unwrapped
+    env.reset(seed=2)
+    rng = np.random.default_rng(1)
+    for name in (*unwrapped.instructions, *unwrapped.instructions):
+        if unwrapped.success(name):
+            continue
+        episode = rollout(env, name, scripted_policy(env, name, noise=0.1, rng=rng))
+        assert episode.is_terminated, name
+    assert unwrapped.hard_resets == 1
