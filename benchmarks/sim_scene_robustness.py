@@ -22,10 +22,12 @@ The chain (every link is robokit's own code, nothing mocked):
 
 Reduced for a shared 2-core CPU: the ``cpu-tiny`` detector (grid 0..40 x -20..20 m, 0.1 x 0.1 x 0.2 m
 voxels, encoder 8-16 channels, one BEV layer of 32 / 64), Car only, labels within 40 m, a third of
-the training frames, 4 epochs (1 clean before INTACT's curriculum). Not a KITTI-size experiment.
+the training frames, 4 epochs by default (``--epochs`` changes it; 1 clean before INTACT's curriculum).
+Not a KITTI-size experiment.
 
-Usage: ``python benchmarks/sim_scene_robustness.py [--quick] [--seeds 0 1] [--out runs/sim_scene]``;
-``--png`` writes the figure. The last line printed is the benchmark JSON (robokit = INTACT's mean
+Usage: ``python benchmarks/sim_scene_robustness.py [--quick] [--seeds 0 1] [--epochs 12]
+[--corruptions gaussian_noise drop_points] [--out runs/sim_scene]``; a finished run's ``rows.json``
+is reused and only the conditions it lacks are evaluated. ``--png`` writes the figure. The last line printed is the benchmark JSON (robokit = INTACT's mean
 corrupted BEV AP, peer = standard training's).
 """
 
@@ -186,12 +188,19 @@ def evaluate_run(checkpoint: Path, data: Path, split: dict, corruptions=CORRUPTI
     Each condition is independent and deterministic (frame i of a corruption seeded ``i``), so
     ``jobs > 1`` gives the same rows as one process, in the same order.
     """
-    todo = conditions(corruptions)
+    return evaluate_conditions(checkpoint, data, split, conditions(corruptions), jobs)
+
+
+def evaluate_conditions(checkpoint: Path, data: Path, split: dict, todo: list, jobs: int = 1) -> list[dict]:
+    """The rows of the conditions ``todo`` ((name or None, severity) pairs), in that order, over ``jobs`` processes."""
+    if not todo:
+        return []
     if jobs <= 1:
         return _evaluate_conditions(checkpoint, data, split, todo)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    jobs = min(jobs, len(todo))
     chunks = [todo[i::jobs] for i in range(jobs)]
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = list(pool.map(_evaluate_conditions, *zip(*[(checkpoint, data, split, c) for c in chunks], strict=True)))
@@ -282,6 +291,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--epochs", type=int, default=None, help="override the budget's epochs")
+    parser.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), choices=CORRUPTIONS,
+                        help="kitti-c corruptions to evaluate (each at severities 1, 3, 5; clean always)")
     parser.add_argument("--out", type=Path, default=Path("runs/sim_scene_robustness"))
     parser.add_argument("--data", type=Path, default=None, help="reuse a scene set made by an earlier run")
     parser.add_argument("--png", type=Path, default=None)
@@ -299,6 +310,28 @@ def trained(data: Path, run_dir: Path, method: str, seed: int, budget: Budget, p
     summary = train(data, run_dir, method, seed, budget, progress)
     summary_file.write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def evaluated(data: Path, run_dir: Path, split: dict, method: str, seed: int, budget: Budget,
+              args: argparse.Namespace) -> dict:
+    """Train (or reuse) one run and evaluate the conditions its ``rows.json`` lacks; rows in ``args.corruptions`` order."""
+    rows_file = run_dir / "rows.json"
+    record = json.loads(rows_file.read_text()) if rows_file.is_file() else None
+    todo = conditions(args.corruptions)
+    done = {(r["corruption"], r["severity"]): r for r in (record or {}).get("rows", [])}
+    missing = [(name, severity) for name, severity in todo if (name or "clean", severity) not in done]
+    if missing:
+        summary = trained(data, run_dir, method, seed, budget, args.progress)
+        started = time.perf_counter()
+        for row in evaluate_conditions(Path(summary["checkpoint"]), data, split, missing, args.jobs):
+            done[(row["corruption"], row["severity"])] = row
+        if record is None:
+            record = {"train_cpu_seconds": summary.get("train_cpu_seconds"), "eval_wall_seconds": 0.0,
+                      "eval_jobs": args.jobs, "loss": [summary.get("first_epoch_loss"), summary.get("last_epoch_loss")]}
+        record["eval_wall_seconds"] = record.get("eval_wall_seconds", 0.0) + time.perf_counter() - started
+        record["rows"] = list(done.values())
+        rows_file.write_text(json.dumps(record, indent=1))
+    return {**record, "rows": [done[(name or "clean", severity)] for name, severity in todo]}
 
 
 def run(args: argparse.Namespace, budget: Budget) -> dict:
@@ -319,17 +352,7 @@ def run(args: argparse.Namespace, budget: Budget) -> dict:
         runs[method] = []
         for seed in args.seeds:
             run_dir = args.out / f"{method}_s{seed}"
-            rows_file = run_dir / "rows.json"
-            if rows_file.is_file():
-                record = json.loads(rows_file.read_text())
-            else:
-                summary = trained(data, run_dir, method, seed, budget, args.progress)
-                started = time.perf_counter()
-                rows = evaluate_run(Path(summary["checkpoint"]), data, split, jobs=args.jobs)
-                record = {"rows": rows, "train_cpu_seconds": summary.get("train_cpu_seconds"),
-                          "eval_wall_seconds": time.perf_counter() - started, "eval_jobs": args.jobs,
-                          "loss": [summary.get("first_epoch_loss"), summary.get("last_epoch_loss")]}
-                rows_file.write_text(json.dumps(record, indent=1))
+            record = evaluated(data, run_dir, split, method, seed, budget, args)
             runs[method].append(record["rows"])
             facts.append({"method": method, "seed": seed, **{k: v for k, v in record.items() if k != "rows"}})
             clean = record["rows"][0]
@@ -350,7 +373,7 @@ def main(argv=None) -> int:
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     print(markdown_table(report["summary"]))
     if args.png is not None:
-        plot(report["summary"], args.png)
+        plot(report["summary"], args.png, args.corruptions)
     summary = report["summary"]
     line = {
         "benchmark": "sim_scene_robustness",

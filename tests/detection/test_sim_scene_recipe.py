@@ -67,3 +67,33 @@ def test_toy_chain_scenes_train_corrupt_track(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(_PATH.parent))  # spawned workers import the recipe by name
     assert recipe.evaluate_run(Path(summary["checkpoint"]), tmp_path / "scenes", split,
                                corruptions=("drop_points",), jobs=2) == rows  # split over processes: same rows
+
+
+def test_a_finished_run_is_only_evaluated_on_the_conditions_it_lacks(tmp_path, monkeypatch):
+    """``--corruptions`` widened after a run: rows.json is reused, only the new conditions are evaluated.
+
+    Training and evaluation are replaced here (the toy chain above runs the real ones); what is
+    tested is the recipe's bookkeeping: which conditions it asks for, the order of the rows, the file.
+    """
+    row = lambda name, severity: {"corruption": name, "severity": severity, "bev": 1.0}  # noqa: E731
+    run_dir = tmp_path / "intact_s0"
+    run_dir.mkdir()
+    old = [row("clean", 0)] + [row("drop_points", s) for s in recipe.SEVERITIES]
+    (run_dir / "rows.json").write_text(json.dumps({"rows": old, "train_cpu_seconds": 5.0, "eval_wall_seconds": 1.0}))
+    asked = []
+
+    def fake_evaluate(checkpoint, data, split, todo, jobs=1):
+        asked.extend(todo)
+        return [row(name, severity) for name, severity in todo]
+
+    monkeypatch.setattr(recipe, "trained", lambda *a: {"checkpoint": str(run_dir / "final.pt")})
+    monkeypatch.setattr(recipe, "evaluate_conditions", fake_evaluate)
+    args = recipe.parse_args(["--corruptions", "gaussian_noise", "drop_points"])
+    record = recipe.evaluated(tmp_path, run_dir, {}, "intact", 0, recipe.QUICK, args)
+    assert asked == [("gaussian_noise", s) for s in recipe.SEVERITIES]
+    assert [(r["corruption"], r["severity"]) for r in record["rows"]] == [(n or "clean", s) for n, s in recipe.conditions(
+        ("gaussian_noise", "drop_points"))]
+    assert record["train_cpu_seconds"] == 5.0 and len(json.loads((run_dir / "rows.json").read_text())["rows"]) == 7
+    asked.clear()
+    narrow = recipe.evaluated(tmp_path, run_dir, {}, "intact", 0, recipe.QUICK, recipe.parse_args(["--corruptions", "drop_points"]))
+    assert asked == [] and narrow["rows"] == old  # nothing to evaluate; rows of the asked conditions only
