@@ -160,9 +160,11 @@ class ConvBody(nn.Module):
         strides = tuple(strides) if strides is not None else (2,) + (1,) * (layers - 1)
         convs: list[nn.Module] = []
         side_h, side_w, channels = spec.height, spec.width, spec.in_channels
+        largest = channels * side_h * side_w  # floats per image of the largest activation, input included
         for stride in strides:
             convs += [nn.Conv2d(channels, filters, 3, stride=stride), nn.ReLU()]
             side_h, side_w, channels = (side_h - 3) // stride + 1, (side_w - 3) // stride + 1, filters
+            largest = max(largest, filters * side_h * side_w)
         self.convs = nn.Sequential(*convs)
         self.spec = spec
         if min(side_h, side_w) < 1:
@@ -170,9 +172,8 @@ class ConvBody(nn.Module):
                              f"of strides {list(strides)}")
         self.map_size = (int(side_h), int(side_w))
         """(h, w) of the last conv map"""
-        first_h, first_w = (spec.height - 3) // strides[0] + 1, (spec.width - 3) // strides[0] + 1
-        self.activation_bytes = 4 * max(spec.in_channels * spec.height * spec.width, filters * first_h * first_w)
-        """bytes of the largest float activation per image (the float input or the first conv map)"""
+        self.activation_bytes = 4 * int(largest)
+        """bytes of the largest float activation per image (the float input or a conv map)"""
         self.out_dim = int(filters * side_h * side_w)
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,8 @@ import numpy as np
 from robokit.pointcloud.boxes import camera_to_upright_boxes, overlaps_unchecked
 from robokit.tracking.io import TrackObjects
 
-__all__ = ["SIZE_FITS", "fit_size_correction", "frame_overlaps", "matched_sizes"]
+__all__ = ["SIZE_FITS", "fit_size_correction", "frame_overlaps", "matched_sizes", "paired_sizes",
+           "solve_size_correction"]
 
 #: the kinds of correction :func:`fit_size_correction` fits (None: no correction)
 SIZE_FITS = ("scale", "offset")
@@ -85,11 +86,27 @@ def fit_size_correction(
     """
     if kind not in SIZE_FITS:
         raise ValueError(f"size correction kind must be one of {SIZE_FITS}, got {kind!r}")
+    return solve_size_correction(*paired_sizes(sequences, cls, min_iou), kind)
+
+
+def paired_sizes(
+    sequences: Iterable[tuple[TrackObjects, TrackObjects]], cls: str, min_iou: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`matched_sizes` over ``(labels, detections)`` sequences, concatenated: (M, 3) each.
+
+    Raises:
+        ValueError: no label box of ``cls`` paired with a detection.
+    """
     pairs = [matched_sizes(labels, dets, cls, min_iou) for labels, dets in sequences]
     detected = np.concatenate([d for d, _ in pairs] or [np.zeros((0, 3))])
     labelled = np.concatenate([lab for _, lab in pairs] or [np.zeros((0, 3))])
     if len(detected) == 0:
         raise ValueError(f"no {cls} label box has a detection at 3D IoU >= {min_iou} to fit on")
+    return detected, labelled
+
+
+def solve_size_correction(detected: np.ndarray, labelled: np.ndarray, kind: str = "scale") -> dict:
+    """The least-squares correction (see :func:`fit_size_correction`) of paired sizes (M, 3) h, w, l."""
     if kind == "scale":
         values = (labelled * detected).sum(0) / (detected * detected).sum(0)
         return {"size_scale": _rounded(values)}

@@ -191,7 +191,7 @@ def read_size_correction(path: Path) -> dict[str, dict]:
 
 def _fit_size_correction(args: FitSizeCorrectionArgs) -> int:
     from robokit.tracking import read_detections, read_tracking_labels
-    from robokit.tracking.calibrate import fit_size_correction, matched_sizes
+    from robokit.tracking.calibrate import paired_sizes, solve_size_correction
     from robokit.tracking.io import list_sequences
 
     seqs = list_sequences(args.labels, _split(args.seqs))
@@ -204,8 +204,9 @@ def _fit_size_correction(args: FitSizeCorrectionArgs) -> int:
     ]
     classes, pairs = {}, {}
     for cls in _split(args.classes) or ["Pedestrian"]:
-        classes[cls] = fit_size_correction(data, cls, args.kind, args.min_iou)
-        pairs[cls] = sum(len(matched_sizes(lab, det, cls, args.min_iou)[0]) for lab, det in data)
+        detected, labelled = paired_sizes(data, cls, args.min_iou)  # the IoU pairing, once per class
+        classes[cls] = solve_size_correction(detected, labelled, args.kind)
+        pairs[cls] = len(detected)
         print(f"{cls}: {classes[cls]} from {pairs[cls]} label boxes with a detection")
     report = {
         "classes": classes, "kind": args.kind, "min_iou": args.min_iou, "sequences": seqs,
