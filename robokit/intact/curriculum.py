@@ -15,8 +15,10 @@ Two gates (``gate``):
   robokit's value, kept as the default for every trainer.
 * ``"relative"`` (robokit's deviation, for weak students such as a small detector whose *clean*
   score stays below ``threshold``): advance when ``robust / clean >= threshold``, both measured
-  on the same held-out data at the same report; a clean score of 0 never advances. It asks "does
-  the student keep ``threshold`` of what it can do clean", not "is it good".
+  on the same held-out data at the same report, and only once ``clean >= min_clean`` (0.1 by
+  default): below it the ratio of two near-zero scores is noise (a detector at 0.0007 clean and
+  0.02 robust BEV AP "keeps" 29x its clean score; docs/sim_lidar.md). It asks "does the student
+  keep ``threshold`` of what it can do clean", not "is it good".
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Curriculum:
             or the robust / clean ratio needed (``gate="relative"``).
         min_epochs_per_level: reports at a level before it may advance.
         gate: ``"absolute"`` or ``"relative"`` (see the module docstring).
+        min_clean: the relative gate's floor on the clean score (below it: no advance).
     """
 
     levels: Sequence[float] = DEFAULT_LEVELS
@@ -49,6 +52,7 @@ class Curriculum:
     history: list[tuple[int, float, bool]] = field(default_factory=list)
     """(level, gated value, advanced) per report: the robust score, or robust / clean."""
     gate: Literal["absolute", "relative"] = "absolute"
+    min_clean: float = 0.1
 
     def __post_init__(self) -> None:
         levels = [float(v) for v in self.levels]
@@ -62,6 +66,8 @@ class Curriculum:
             )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"Curriculum threshold must be in [0, 1], got {self.threshold}")
+        if not 0.0 <= self.min_clean <= 1.0:
+            raise ValueError(f"Curriculum min_clean must be in [0, 1], got {self.min_clean}")
         if self.gate not in GATES:
             raise ValueError(f"Curriculum gate must be one of {GATES}, got {self.gate!r}")
         self.levels = tuple(levels)
@@ -77,12 +83,14 @@ class Curriculum:
         return self.level == len(self.levels) - 1
 
     def gated_value(self, robust_accuracy: float, clean_accuracy: float | None = None) -> float:
-        """What the gate compares with ``threshold``: the robust score, or robust / clean (0 if clean is 0)."""
+        """What the gate compares with ``threshold``: the robust score, or robust / clean (0 below ``min_clean``)."""
         if self.gate == "absolute":
             return float(robust_accuracy)
         if clean_accuracy is None:
             raise ValueError("Curriculum gate 'relative' needs the clean score of the same report")
-        return float(robust_accuracy) / float(clean_accuracy) if clean_accuracy > 0 else 0.0
+        if clean_accuracy <= 0 or clean_accuracy < self.min_clean:
+            return 0.0
+        return float(robust_accuracy) / float(clean_accuracy)
 
     def report(self, robust_accuracy: float, clean_accuracy: float | None = None) -> bool:
         """Record robust (and, for the relative gate, clean) accuracy at the current level; True if it advanced."""
@@ -105,6 +113,7 @@ class Curriculum:
             "threshold": self.threshold,
             "min_epochs_per_level": self.min_epochs_per_level,
             "gate": self.gate,
+            "min_clean": self.min_clean,
             "level": self.level,
             "reports_at_level": self.reports_at_level,
             "history": [list(h) for h in self.history],
@@ -121,4 +130,5 @@ class Curriculum:
             reports_at_level=state["reports_at_level"],
             history=history,
             gate=state.get("gate", "absolute"),  # checkpoints written before the gate option
+            min_clean=state.get("min_clean", 0.1),
         )

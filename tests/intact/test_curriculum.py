@@ -70,9 +70,11 @@ def test_relative_gate_reads_robust_over_clean_by_hand():
     assert curriculum.report(0.21, clean_accuracy=0.30)  # 0.21 / 0.30 = 0.7 exactly
     assert curriculum.level == 1
     assert not curriculum.report(0.0, clean_accuracy=0.0)  # nothing detected clean: never advances
+    assert not curriculum.report(0.02, clean_accuracy=0.0007)  # ratio 29, but clean < min_clean 0.1: noise
+    assert curriculum.history[-1] == (1, 0.0, False)
     assert curriculum.report(0.5, clean_accuracy=0.4)  # robust above clean (few objects): ratio 1.25
     assert curriculum.at_max
-    assert [h[2] for h in curriculum.history] == [False, True, False, True]
+    assert [h[2] for h in curriculum.history] == [False, True, False, False, True]
 
 
 def test_absolute_gate_is_the_default_and_ignores_the_clean_score():
@@ -90,6 +92,7 @@ def test_relative_gate_needs_the_clean_score_and_round_trips():
     curriculum.report(0.4, clean_accuracy=0.5)
     restored = Curriculum.from_state_dict(curriculum.state_dict())
     assert (restored.gate, restored.level, restored.history) == ("relative", 1, curriculum.history)
+    assert Curriculum(gate="relative", threshold=0.5, min_clean=0.0).report(0.01, clean_accuracy=0.02)
     old = curriculum.state_dict()
     del old["gate"]  # a checkpoint written before the option: the absolute gate
     assert Curriculum.from_state_dict(old).gate == "absolute"
