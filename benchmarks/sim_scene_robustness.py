@@ -70,13 +70,16 @@ class Budget:
     batch_size: int = 2
     score_frames: int | None = 4
     """training scans the INTACT curriculum scores its robust AP on each epoch (None: all)."""
+    gate: str = "absolute"
+    """INTACT's curriculum gate: robust BEV AP >= 0.7 ("absolute", robokit's default), or robust / clean
+    BEV AP on the same scans >= 0.7 ("relative", robokit's deviation for weak detectors)."""
     label_range: float = 40.0
 
 
 QUICK = Budget()
 #: the end-to-end test's size: seconds, not minutes
 TOY = Budget(sequences=2, test_sequences=1, frames=3, train_stride=1, epochs=1, warmup=0, batch_size=1,
-             score_frames=1)
+             score_frames=1, gate="relative")
 
 
 # ----------------------------------------------------------------------------- 1. scenes
@@ -112,7 +115,7 @@ def train(data: Path, run: Path, method: str, seed: int, budget: Budget, progres
         overwrite=True, logger=("csv",),
     )
     hooks = detection_hooks(IntactDetectionConfig(method=method, seed=seed, warmup_epochs=budget.warmup,
-                                                  score_frames=budget.score_frames))
+                                                  score_frames=budget.score_frames, curriculum_gate=budget.gate))
     started = time.process_time()
     summary = train_detector(config, progress=progress, hooks=hooks)
     summary["train_cpu_seconds"] = time.process_time() - started
@@ -258,6 +261,67 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def seed_table(runs: dict[str, list[list[dict]]], seeds) -> str:
+    """Per condition, each method x seed as ``BEV / 3D / MOTA / sAMOTA`` (percent / x100)."""
+    methods = list(runs)
+    head = "| corruption | sev | " + " | ".join(f"{m} s{s}" for m in methods for s in seeds) + " |"
+    lines = [head, "|" + "---|" * (2 + len(methods) * len(seeds))]
+    for index, row in enumerate(runs[methods[0]][0]):
+        cells = [f"{r[index]['bev']:.1f} / {r[index]['3d']:.1f} / {100 * r[index]['mota']:.1f} / "
+                 f"{100 * r[index]['samota']:.1f}" for m in methods for r in runs[m]]
+        lines.append(f"| {row['corruption']} | {row['severity'] or '-'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seed_spread(runs: dict[str, list[list[dict]]]) -> dict:
+    """Per method and metric: the clean and the corrupted-mean value of each seed, their mean and 95% t interval.
+
+    With the two methods run on the same seeds, ``"intact - standard"`` holds the per-seed differences
+    (same seed: same initialisation and data order) and their interval.
+    """
+    from robokit.pretrain.finetune import mean_interval
+
+    def per_seed(rows: list[dict], metric: str) -> dict[str, float]:
+        corrupted = [r[metric] for r in rows if r["corruption"] != "clean"]
+        return {"clean": rows[0][metric], "corrupted_mean": _mean(corrupted)}
+
+    values = {m: {metric: [per_seed(rows, metric) for rows in seed_rows] for metric in ("bev", "3d", "mota", "samota")}
+              for m, seed_rows in runs.items()}
+    if {"standard", "intact"} <= set(values) and len(runs["standard"]) == len(runs["intact"]):
+        values["intact - standard"] = {
+            metric: [{k: a[k] - b[k] for k in a} for a, b in zip(values["intact"][metric], values["standard"][metric],
+                                                                 strict=True)]
+            for metric in values["intact"]}
+    out = {}
+    for name, by_metric in values.items():
+        out[name] = {metric: {key: {"seeds": [v[key] for v in seeds],
+                                    "mean_ci95": list(mean_interval([v[key] for v in seeds]))}
+                              for key in ("clean", "corrupted_mean")}
+                     for metric, seeds in by_metric.items()}
+    return out
+
+
+def curriculum_trace(run_dir: Path) -> list[dict]:
+    """INTACT's curriculum per epoch from the run's ``metrics.csv``: epoch (1-based), level, strength, scores.
+
+    Each epoch's hook row carries ``curriculum/strength`` (0 in the clean warm-up); after the warm-up
+    also the level it trained at, the robust score (and the clean one with the relative gate) and
+    whether it advanced. Empty when the file is missing (standard training has no hooks).
+    """
+    import csv
+
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("curriculum/strength")]
+    names = {"level": "curriculum/level", "robust": "curriculum/val_robust_score",
+             "clean": "curriculum/val_clean_score", "advanced": "curriculum/advanced"}
+    return [{"epoch": epoch, "strength": float(row["curriculum/strength"]),
+             **{key: float(row[col]) if row.get(col) else None for key, col in names.items()}}
+            for epoch, row in enumerate(rows, start=1)]
+
+
 def plot(summary: dict, path: Path, corruptions=CORRUPTIONS) -> None:
     """BEV AP and MOTA against severity, one panel per metric, a line per method x corruption."""
     import matplotlib
@@ -291,6 +355,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--epochs", type=int, default=None, help="override the budget's epochs")
+    parser.add_argument("--gate", choices=("absolute", "relative"), default=None,
+                        help="INTACT's curriculum gate (default: the budget's, absolute)")
+    parser.add_argument("--score-frames", type=int, default=None,
+                        help="training scans of INTACT's per-epoch curriculum score (default: the budget's, 4)")
     parser.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), choices=CORRUPTIONS,
                         help="kitti-c corruptions to evaluate (each at severities 1, 3, 5; clean always)")
     parser.add_argument("--out", type=Path, default=Path("runs/sim_scene_robustness"))
@@ -354,7 +422,12 @@ def run(args: argparse.Namespace, budget: Budget) -> dict:
             run_dir = args.out / f"{method}_s{seed}"
             record = evaluated(data, run_dir, split, method, seed, budget, args)
             runs[method].append(record["rows"])
-            facts.append({"method": method, "seed": seed, **{k: v for k, v in record.items() if k != "rows"}})
+            trace = curriculum_trace(run_dir)
+            facts.append({"method": method, "seed": seed, **{k: v for k, v in record.items() if k != "rows"},
+                          "curriculum": trace})
+            if trace:
+                print(f"{method} seed {seed}: curriculum level per epoch "
+                      + " ".join("w" if t["level"] is None else str(int(t["level"])) for t in trace), flush=True)
             clean = record["rows"][0]
             print(f"{method} seed {seed}: clean BEV AP {clean['bev']:.1f}, 3D AP {clean['3d']:.1f}, "
                   f"MOTA {clean['mota']:.3f}, sAMOTA {clean['samota']:.3f}; "
@@ -362,16 +435,23 @@ def run(args: argparse.Namespace, budget: Budget) -> dict:
                   f"eval {record.get('eval_wall_seconds', float('nan')):.0f} s wall",
                   flush=True)
     summary = summarise(runs)
-    return {"split": split, "budget": budget.__dict__, "seeds": args.seeds, "runs": facts, "summary": summary}
+    return {"split": split, "budget": budget.__dict__, "seeds": args.seeds, "runs": facts, "summary": summary,
+            "spread": seed_spread(runs), "per_seed_table": seed_table(runs, args.seeds)}
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    budget = QUICK if args.epochs is None else replace(QUICK, epochs=args.epochs)
+    overrides = {"epochs": args.epochs, "gate": args.gate, "score_frames": args.score_frames}
+    budget = replace(QUICK, **{k: v for k, v in overrides.items() if v is not None})
     started = time.perf_counter()
     report = run(args, budget)
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     print(markdown_table(report["summary"]))
+    print(report["per_seed_table"])
+    for name, by_metric in report["spread"].items():
+        print(name + ": " + "; ".join(
+            f"{metric} {key} {v['mean_ci95'][0]:.3g} [{v['mean_ci95'][1]:.3g}, {v['mean_ci95'][2]:.3g}]"
+            for metric in ("bev", "mota") for key, v in by_metric[metric].items()))
     if args.png is not None:
         plot(report["summary"], args.png, args.corruptions)
     summary = report["summary"]
@@ -382,6 +462,9 @@ def main(argv=None) -> int:
         "peers": {"standard": summary.get("standard", {}).get("corrupted_mean", {}).get("bev")},
         "mota": {m: summary[m]["corrupted_mean"]["mota"] for m in summary},
         "clean_bev": {m: summary[m]["clean@0"]["bev"] for m in summary},
+        "gap_bev_ci95": report["spread"].get("intact - standard", {}).get("bev", {}).get("corrupted_mean", {}).get(
+            "mean_ci95"),
+        "gate": budget.gate,
         "seeds": args.seeds,
         "wall_seconds": time.perf_counter() - started,
     }

@@ -57,6 +57,9 @@ class IntactDetectionConfig:
     """metres per teacher input unit (the teacher was designed for unit-sphere clouds)."""
     curriculum_levels: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
     curriculum_threshold: float = 0.7
+    curriculum_gate: Literal["absolute", "relative"] = "absolute"
+    """``"relative"``: advance when robust / clean score on the same scans >= the threshold
+    (robokit's deviation for detectors whose clean score is below the threshold; docs/intact.md)."""
     meta_rule: Literal["fomaml", "reptile"] = "fomaml"
     adapt_steps: int = 4
     adapt_teacher: bool = True
@@ -245,5 +248,5 @@ def detection_hooks(config: IntactDetectionConfig):
     if config.method == "standard":
         return None
     shared = flat_intact_config(config, config.method, config.curriculum_levels, config.curriculum_threshold,
-                                config.task_points)
+                                config.task_points, gate=config.curriculum_gate)
     return CurriculumHooks(DetectionTask(config), shared)

@@ -25,7 +25,8 @@ Every ``meta_every`` student steps the teacher takes a meta-step (:class:`~robok
 over ``meta_tasks`` tasks = (class or scene subset) x (corruption family or clean, strength U(0.2, 1))
 x (the student or one of its last ``snapshots`` per-epoch copies). After each corrupting epoch the
 student's robust score on held-out data, corrupted in the method's own way at the current level,
-is reported to the :class:`~robokit.intact.curriculum.Curriculum`.
+is reported to the :class:`~robokit.intact.curriculum.Curriculum`; with ``gate="relative"`` its
+clean score on the same data is measured and reported too (the gate then reads robust / clean).
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class IntactConfig:
     clean_fraction: float = 0.5
     levels: tuple[float, ...] = DEFAULT_LEVELS
     threshold: float = 0.7
+    gate: Literal["absolute", "relative"] = "absolute"
+    """the curriculum's gate: robust score >= threshold, or robust / clean >= threshold (robokit's
+    deviation for weak students; :mod:`robokit.intact.curriculum`)"""
     meta: MetaConfig = field(default_factory=MetaConfig)
     saliency_target: Literal["gradient", "removal"] = "gradient"
     """teacher target: the loss-gradient norm per point, or Zheng et al.'s removal saliency map"""
@@ -128,7 +132,7 @@ class IntactConfig:
 
 
 def flat_intact_config(flat: Any, method: str, levels: Sequence[float], threshold: float,
-                       task_points: int) -> IntactConfig:
+                       task_points: int, gate: Literal["absolute", "relative"] = "absolute") -> IntactConfig:
     """The shared settings from a trainer's flat (command-line) config.
 
     ``flat`` has the fields warmup_epochs, clean_fraction, meta_rule, adapt_steps, adapt_teacher,
@@ -140,6 +144,7 @@ def flat_intact_config(flat: Any, method: str, levels: Sequence[float], threshol
         clean_fraction=flat.clean_fraction,
         levels=tuple(levels),
         threshold=threshold,
+        gate=gate,
         meta=MetaConfig(rule=flat.meta_rule, inner_steps=flat.adapt_steps),
         saliency_target=flat.saliency_target,
         adapt=flat.adapt_teacher,
@@ -158,7 +163,7 @@ class CurriculumHooks:
     def __init__(self, task: StudentTask, config: IntactConfig = IntactConfig()) -> None:
         self.task = task
         self.config = config
-        self.curriculum = Curriculum(config.levels, config.threshold)
+        self.curriculum = Curriculum(config.levels, config.threshold, gate=config.gate)
         self.teacher: SaliencyTeacher | None = None
         self.meta: MetaLearner | None = None
         self.snapshots: list[nn.Module] = []
@@ -205,7 +210,12 @@ class CurriculumHooks:
             score = self.task.robust_score(
                 model, lambda clouds, targets: self.corrupt(model, clouds, targets, strength, rng), rng
             )
-            advanced = self.curriculum.report(score)
+            clean = None
+            if self.curriculum.gate == "relative":  # the same data, uncorrupted
+                clean = self.task.robust_score(model, lambda clouds, targets: list(clouds), rng)
+                metrics.update({"curriculum/val_clean_score": clean,
+                                "curriculum/gate_value": self.curriculum.gated_value(score, clean)})
+            advanced = self.curriculum.report(score, clean)
             metrics.update({"curriculum/level": float(level), "curriculum/val_robust_score": score,
                             "curriculum/advanced": float(advanced)})
         if self.meta is not None:

@@ -46,6 +46,38 @@ def test_summary_means_over_seeds_and_corruptions():
     assert "| drop_points | 5 | 0.0 | 0.0 | -10.0 | 0.0 |" in table
 
 
+def test_seed_spread_pairs_the_methods_seed_by_seed():
+    rows = lambda clean, corrupted: [  # noqa: E731
+        {"corruption": "clean", "severity": 0, "bev": clean, "3d": 0.0, "mota": 0.5, "samota": 0.5},
+        {"corruption": "drop_points", "severity": 1, "bev": corrupted, "3d": 0.0, "mota": 0.4, "samota": 0.5},
+        {"corruption": "drop_points", "severity": 5, "bev": corrupted - 2.0, "3d": 0.0, "mota": 0.2, "samota": 0.5}]
+    spread = recipe.seed_spread({"standard": [rows(10.0, 6.0), rows(20.0, 12.0), rows(30.0, 18.0)],
+                                 "intact": [rows(10.0, 8.0), rows(20.0, 14.0), rows(30.0, 20.0)]})
+    assert spread["standard"]["bev"]["corrupted_mean"]["seeds"] == [5.0, 11.0, 17.0]
+    mean, low, high = spread["standard"]["bev"]["clean"]["mean_ci95"]
+    # mean 20, sample std 10, t(0.975, 2) = 4.3027: half-width 4.3027 * 10 / sqrt(3) = 24.841
+    assert mean == 20.0 and (low, high) == (pytest.approx(20.0 - 24.841, abs=1e-3), pytest.approx(20.0 + 24.841, abs=1e-3))
+    gap = spread["intact - standard"]["bev"]
+    assert gap["corrupted_mean"]["seeds"] == [2.0, 2.0, 2.0] and gap["corrupted_mean"]["mean_ci95"] == [2.0, 2.0, 2.0]
+    assert gap["clean"]["seeds"] == [0.0, 0.0, 0.0]
+    table = recipe.seed_table({"standard": [rows(10.0, 6.0)]}, [0])
+    assert "| drop_points | 5 | 4.0 / 0.0 / 20.0 / 50.0 |" in table
+
+
+def test_curriculum_trace_reads_the_epoch_rows_of_metrics_csv(tmp_path):
+    (tmp_path / "metrics.csv").write_text(
+        "step,train/loss,curriculum/strength,curriculum/level,curriculum/val_robust_score,"
+        "curriculum/val_clean_score,curriculum/advanced\n"
+        "25,1.5,,,,,\n"          # a training row: not an epoch's end
+        "25,,0.0,,,,\n"          # epoch 1: clean warm-up
+        "50,,0.2,0.0,0.3,0.4,1.0\n"
+        "75,,0.4,1.0,0.1,0.4,0.0\n")
+    assert recipe.curriculum_trace(tmp_path) == [
+        {"epoch": 1, "strength": 0.0, "level": None, "robust": None, "clean": None, "advanced": None},
+        {"epoch": 2, "strength": 0.2, "level": 0.0, "robust": 0.3, "clean": 0.4, "advanced": 1.0},
+        {"epoch": 3, "strength": 0.4, "level": 1.0, "robust": 0.1, "clean": 0.4, "advanced": 0.0}]
+
+
 @pytest.mark.slow
 def test_toy_chain_scenes_train_corrupt_track(tmp_path, monkeypatch):
     budget = recipe.TOY
@@ -55,8 +87,11 @@ def test_toy_chain_scenes_train_corrupt_track(tmp_path, monkeypatch):
     for method in ("standard", "intact"):
         summary = recipe.train(tmp_path / "scenes", tmp_path / method, method, 0, budget)
         assert math.isfinite(summary["last_epoch_loss"]) and Path(summary["checkpoint"]).is_file()
-    # the INTACT hooks ran (no warm-up): the curriculum logged its robust score
-    assert "curriculum/val_robust_score" in (tmp_path / "intact" / "metrics.csv").read_text()
+    # the INTACT hooks ran (no warm-up): the curriculum logged its robust score, and (relative gate)
+    # the clean score on the same scan
+    (epoch,) = recipe.curriculum_trace(tmp_path / "intact")
+    assert epoch["level"] == 0.0 and 0.0 <= epoch["robust"] <= 1.0 and 0.0 <= epoch["clean"] <= 1.0
+    assert recipe.curriculum_trace(tmp_path / "standard") == []  # no hooks, no curriculum columns
     rows = recipe.evaluate_run(Path(summary["checkpoint"]), tmp_path / "scenes", split,
                                corruptions=("drop_points",))
     assert [(r["corruption"], r["severity"]) for r in rows] == [("clean", 0), ("drop_points", 1),

@@ -116,3 +116,37 @@ def test_the_detector_trainer_calls_the_same_hooks(shared_data, tmp_path, monkey
     assert len(hooks.data) == 3  # the three real scans
     assert [c[2] for c in hooks.calls if c[0] == "corrupt_batch"] == [3, 3]
     assert seen and all(seen)  # the detector was fed what the hook returned
+
+
+class _ScoreTask:
+    """A stand-in student task (a boundary, not a model): scores 0.3 clean and 0.2 corrupted."""
+
+    coordinate_scale = 1.0
+    clouds = [np.zeros((4, 3), dtype=np.float32)]
+
+    def attach(self, data):
+        pass
+
+    def baseline_corruption(self, clouds, strength, rng):
+        return [c + 1.0 for c in clouds]
+
+    def robust_score(self, model, corrupt, rng):
+        seen = corrupt(self.clouds, [None])
+        return 0.2 if np.any(seen[0] != self.clouds[0]) else 0.3
+
+
+@pytest.mark.parametrize("gate, advanced", [("absolute", 0.0), ("relative", 1.0)])
+def test_end_epoch_scores_clean_on_the_same_data_for_the_relative_gate(gate, advanced):
+    """Relative gate: robust 0.2 / clean 0.3 = 0.67 >= 0.6 advances; absolute 0.2 < 0.6 does not."""
+    from robokit.intact.hooks import IntactConfig
+
+    hooks = CurriculumHooks(_ScoreTask(), IntactConfig(method="curriculum", warmup_epochs=0, threshold=0.6,
+                                                        gate=gate))
+    metrics = hooks.end_epoch(None, 0, np.random.default_rng(0))
+    assert metrics["curriculum/val_robust_score"] == 0.2 and metrics["curriculum/advanced"] == advanced
+    assert hooks.curriculum.level == int(advanced)
+    if gate == "relative":
+        assert metrics["curriculum/val_clean_score"] == 0.3
+        assert metrics["curriculum/gate_value"] == pytest.approx(2 / 3)
+    else:
+        assert "curriculum/val_clean_score" not in metrics
