@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from robokit.core.config import check_ranges
 from robokit.nets.obs_batch import ObsDict, PointBatch
@@ -130,9 +131,10 @@ CPU_CHUNK_BYTES = 16 << 20
 """Largest float activation one CPU encoder pass should allocate (:func:`in_cpu_chunks`)."""
 
 
-def in_cpu_chunks(forward, images: torch.Tensor, bytes_per_row: int) -> torch.Tensor:
-    """``forward(images)`` on CPU in row chunks whose largest activation stays under
-    :data:`CPU_CHUNK_BYTES`; the rows' outputs are concatenated (gradients flow through as usual).
+def in_cpu_chunks(forward, images: torch.Tensor, bytes_per_row: int, chunk_bytes: int | None = None,
+                  ) -> torch.Tensor:
+    """``forward(images)`` on CPU in row chunks whose largest activation stays under ``chunk_bytes``
+    (default :data:`CPU_CHUNK_BYTES`); the rows' outputs are concatenated (gradients flow through as usual).
 
     Why: glibc's malloc serves every block above its mmap threshold (at most 32 MiB) with a fresh
     ``mmap`` and unmaps it on free, so each such activation pays a page fault per 4 KiB page on
@@ -141,7 +143,7 @@ def in_cpu_chunks(forward, images: torch.Tensor, bytes_per_row: int) -> torch.Te
     reused heap memory. Per-row layers only (no BatchNorm: chunking would change its statistics);
     on other devices ``forward`` runs once on the whole batch.
     """
-    rows = max(1, CPU_CHUNK_BYTES // max(1, bytes_per_row))
+    rows = max(1, (CPU_CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(1, bytes_per_row))
     if images.device.type != "cpu" or len(images) <= rows:
         return forward(images)
     return torch.cat([forward(chunk) for chunk in images.split(rows)])
@@ -162,7 +164,7 @@ class ConvBody(nn.Module):
         side_h, side_w, channels = spec.height, spec.width, spec.in_channels
         largest = channels * side_h * side_w  # floats per image of the largest activation, input included
         for stride in strides:
-            convs += [nn.Conv2d(channels, filters, 3, stride=stride), nn.ReLU()]
+            convs += [nn.Conv2d(channels, filters, 3, stride=stride), nn.ReLU(inplace=True)]
             side_h, side_w, channels = (side_h - 3) // stride + 1, (side_w - 3) // stride + 1, filters
             largest = max(largest, filters * side_h * side_w)
         self.convs = nn.Sequential(*convs)
@@ -176,19 +178,29 @@ class ConvBody(nn.Module):
         """bytes of the largest float activation per image (the float input or a conv map)"""
         self.out_dim = int(filters * side_h * side_w)
 
-    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, [K,] H, W, C) -> the last conv layer's map (B, filters, h, w)."""
+    def feature_map(self, images: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format,
+                    ) -> torch.Tensor:
+        """uint8 (B, [K,] H, W, C) -> the last conv layer's map (B, filters, h, w), in ``memory_format``
+        (NCHW by default; ``torch.channels_last`` is the convs' own layout, no copy)."""
         batch = images.shape[0]
         x = images.reshape(batch, -1, *images.shape[-3:])  # (B, K, H, W, C)
         x = x.permute(0, 1, 4, 2, 3).reshape(batch, self.spec.in_channels, self.spec.height, self.spec.width)
         # channels-last (NHWC in memory, as frames are stored) while still uint8: mkldnn's convs run
         # forward + backward ~1.4x faster on 64x64 frames than on NCHW (~1.07x at 84x84); the map's
         # logical (B, filters, h, w) order, and so every checkpoint, is unchanged
-        x = x.contiguous(memory_format=torch.channels_last).float() / 255.0 - 0.5
-        # the map leaves NCHW-contiguous (made so before the last ReLU, whose forward and backward
-        # then run on one layout): heads that read it per channel (a spatial softmax) or flatten it
-        # (the DrQ trunk) need that order, and a small (B, filters, h, w) copy is the cheapest place
-        return self.convs[-1](self.convs[:-1](x).contiguous())
+        x = self._first_conv(x.contiguous(memory_format=torch.channels_last).float())
+        # an NCHW map is made so before the last ReLU (whose forward and backward then run on one
+        # layout): the DrQ trunk flattens it in that order, and a small (B, filters, h, w) copy is the
+        # cheapest place; a head that reads channels-last (the spatial softmax) skips the copy
+        return self.convs[-1](self.convs[1:-1](x).contiguous(memory_format=memory_format))
+
+    def _first_conv(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The first conv of ``pixels / 255 - 0.5`` from the pixels (float, 0..255): the scaling
+        is folded into the weights, ``conv(x / 255 - 0.5; W, b) = conv(x; W / 255, b - 0.5 sum W)``
+        (exact up to float rounding: the convs have no padding, so every tap reads a pixel). One
+        pass over the float frames instead of three (convert, divide, subtract)."""
+        conv = self.convs[0]
+        return F.conv2d(pixels, conv.weight / 255.0, conv.bias - 0.5 * conv.weight.sum(dim=(1, 2, 3)), conv.stride)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, [K,] H, W, C) -> (B, out_dim); on CPU in row chunks (:func:`in_cpu_chunks`)."""

@@ -39,6 +39,7 @@ from torch.nn import functional as F
 from robokit.core.config import check_ranges
 from robokit.nets.encoders import ConvBody, in_cpu_chunks, random_shift, trunk
 from robokit.nets.obs_spec import ImageSpec
+from robokit.nets.spatial_softmax import SpatialSoftmax
 
 ObjectiveName = Literal["inverse_dynamics", "bc", "contrastive", "forward", "reconstruction"]
 OBJECTIVES: tuple[str, ...] = ("inverse_dynamics", "bc", "contrastive", "forward", "reconstruction")
@@ -71,29 +72,6 @@ class EncoderOptions:
                      prefix="encoder.")
 
 
-class SpatialSoftmax(nn.Module):
-    """Keypoints of a feature map: a 1x1 conv to K maps, a softmax over each map's positions and its
-    expected (x, y) in [-1, 1]: (B, F, h, w) -> (B, 2K) (Levine et al. 2016's spatial softmax, the
-    official encoder's ``SpatialSoftmax``)."""
-
-    def __init__(self, channels: int, keypoints: int, height: int, width: int) -> None:
-        super().__init__()
-        self.project = nn.Conv2d(channels, keypoints, 1)
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
-        self.register_buffer("grid", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1), persistent=False)
-        self.out_dim = 2 * keypoints
-
-    def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        # the 1x1 conv as a batched matmul (K, F) @ (B, F, h*w) with the bias fused: the logits come
-        # out contiguous along the positions whatever the map's memory layout, so the softmax runs on
-        # a unit-stride axis (a conv on a channels-last map would give channels-last logits, and the
-        # softmax would run on a stride-K axis, ~2x slower)
-        maps = maps.contiguous().flatten(2)  # (B, F, h*w); a no-op on ConvBody's NCHW map
-        weight = self.project.weight.flatten(1).expand(len(maps), -1, -1)  # (B, K, F), a view
-        attention = torch.baddbmm(self.project.bias[:, None], weight, maps).softmax(dim=-1)  # (B, K, h*w)
-        return (attention @ self.grid).flatten(1)  # (B, K, 2) -> (B, 2K)
-
-
 class PixelEncoder(nn.Module):
     """phi: uint8 frames (B, H, W, C) -> (B, embed_dim) in (-1, 1).
 
@@ -124,7 +102,7 @@ class PixelEncoder(nn.Module):
     def _encode(self, images: torch.Tensor) -> torch.Tensor:
         if self.pool is None:
             return self.trunk(self.body(images))
-        return self.trunk(self.pool(self.body.feature_map(images)))
+        return self.trunk(self.pool(self.body.feature_map(images, torch.channels_last)))
 
     def describe(self) -> dict:
         """Plain data that rebuilds this encoder (stored in checkpoints)."""

@@ -205,19 +205,81 @@ def test_spatial_softmax_equals_the_1x1_conv_form_in_either_memory_layout(layout
     torch.testing.assert_close(layer(maps), reference, rtol=1e-5, atol=1e-6)
 
 
-def test_conv_body_runs_channels_last_and_keeps_the_logical_map():
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_spatial_softmax_function_matches_autograd_values_and_gradients(layout):
+    """The hand-written backward (robokit.nets.spatial_softmax) against autograd through the plain
+    ``Conv2d(F, K, 1) -> softmax -> @ grid``: output, dL/dmaps (channels-last: the layout the conv
+    before it runs its backward fastest in), dL/dweight, and the bias's gradient, which is 0 (the softmax is shift-invariant per
+    keypoint); and ``gradcheck`` in float64."""
+    from robokit.nets.spatial_softmax import SpatialSoftmax, SpatialSoftmaxFunction
+
+    torch.manual_seed(0)
+    layer = SpatialSoftmax(6, 5, 4, 3)
+    with torch.no_grad():
+        layer.project.bias.uniform_(-2.0, 2.0)
+    maps = torch.randn(3, 6, 4, 3).contiguous(memory_format=layout).requires_grad_(True)
+    upstream = torch.randn(3, 10)
+    reference = (layer.project(maps).flatten(2).softmax(-1) @ layer.grid).flatten(1)
+    expected = torch.autograd.grad(reference, (maps, layer.project.weight, layer.project.bias), upstream)
+    out = layer(maps)
+    got = torch.autograd.grad(out, (maps, layer.project.weight, layer.project.bias), upstream)
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
+    for mine, theirs in zip(got, expected, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+    assert torch.equal(got[2], torch.zeros(5)) and expected[2].abs().max() < 1e-5
+    assert got[0].is_contiguous(memory_format=torch.channels_last)
+
+    inputs = (torch.randn(2, 4 * 3, 6, dtype=torch.float64, requires_grad=True),
+              torch.randn(5, 6, dtype=torch.float64, requires_grad=True),
+              torch.randn(5, dtype=torch.float64, requires_grad=True), layer.xs.double(), layer.ys.double(),
+              layer.table.double())
+    assert torch.autograd.gradcheck(SpatialSoftmaxFunction.apply, inputs)
+
+
+def test_spatial_softmax_cache_chunks_equal_one_pass(monkeypatch):
+    """On CPU the spatial softmax runs in row chunks of CACHE_CHUNK_BYTES of probabilities; outputs
+    and gradients equal one pass over the batch."""
+    import robokit.nets.spatial_softmax as spatial
+
+    torch.manual_seed(0)
+    layer = spatial.SpatialSoftmax(6, 5, 4, 3)
+    maps = torch.randn(7, 6, 4, 3).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    upstream = torch.randn(7, 10)
+    calls, apply = [], spatial.SpatialSoftmaxFunction.apply
+    monkeypatch.setattr(spatial.SpatialSoftmaxFunction, "apply", lambda *args: calls.append(len(args[0])) or apply(*args))
+    results = []
+    for budget in (1 << 30, 2 * 4 * 5 * 12):  # one pass; chunks of 2 frames (5 keypoints x 12 positions)
+        monkeypatch.setattr(spatial, "CACHE_CHUNK_BYTES", budget)
+        out = layer(maps)
+        results.append((out, *torch.autograd.grad(out, (maps, layer.project.weight), upstream), list(calls)))
+        calls.clear()
+    assert results[0][3] == [7] and results[1][3] == [2, 2, 2, 1]
+    for one, chunked in zip(results[0][:3], results[1][:3], strict=True):
+        torch.testing.assert_close(chunked, one, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_body_runs_channels_last_and_keeps_the_logical_map(monkeypatch):
     """ConvBody hands its convs a channels-last batch (faster mkldnn kernels) and returns an
-    NCHW-contiguous map whose values equal those of the same convs on the NCHW batch."""
+    NCHW-contiguous map whose values, and every parameter's gradient, equal those of the same
+    convs on the NCHW batch ``x / 255 - 0.5`` (ConvBody folds that scaling into the first conv)."""
+    from torch.nn import functional
+
     from robokit.nets.encoders import ConvBody
     from robokit.nets.obs_spec import ImageSpec
 
     torch.manual_seed(0)
     body = ConvBody(ImageSpec(20, 20, 3), filters=4, layers=2)
     images = torch.randint(0, 256, (3, 20, 20, 3), dtype=torch.uint8)
-    first = []
-    body.convs[0].register_forward_hook(lambda _m, inputs, _o: first.append(inputs[0]))
+    inputs, conv2d = [], functional.conv2d
+    monkeypatch.setattr(functional, "conv2d", lambda x, *args: inputs.append(x) or conv2d(x, *args))
     out = body.feature_map(images)
-    assert first[0].is_contiguous(memory_format=torch.channels_last) and out.is_contiguous()
+    monkeypatch.undo()
+    assert inputs[0].is_contiguous(memory_format=torch.channels_last) and out.is_contiguous()
+    upstream = torch.randn_like(out)
+    mine = torch.autograd.grad(out, list(body.parameters()), upstream)
     nchw = images.permute(0, 3, 1, 2).contiguous().float() / 255.0 - 0.5
-    torch.testing.assert_close(out, body.convs(nchw), rtol=1e-5, atol=1e-5)
+    reference = body.convs(nchw)
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
+    for got, expected in zip(mine, torch.autograd.grad(reference, list(body.parameters()), upstream), strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
