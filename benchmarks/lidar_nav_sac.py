@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -161,13 +162,6 @@ def scan_policy(_env):
 #: INTACT's targeted operations run on the policy's input (robokit.intact.attacks) and strengths
 INTACT_OPS = ("drop", "noise")
 INTACT_STRENGTHS = (0.33, 0.67, 1.0)
-
-
-def scan_saliency(agent, obs: dict, bins: int) -> np.ndarray:
-    """(bins,) perturbation saliency of a range-scan policy (:func:`robokit.intact.scan.scan_saliency`)."""
-    from robokit.intact.scan import scan_saliency as saliency
-
-    return saliency(lambda batch: agent.act(batch), obs, bins)
 
 
 def intact_policy(agent, op: str, strength: float, targeted: bool, seed: int = 0, changes: list | None = None):
@@ -361,6 +355,21 @@ def training_success(metrics: Path) -> tuple[np.ndarray, np.ndarray]:
     return steps, window / np.minimum(np.arange(1, len(hits) + 1), TRAIN_WINDOW)
 
 
+def _run_kind(text: str, config: dict) -> str:
+    """Legend suffix of a trainer run: `` WSRL from data`` (the config class in the file's header
+    comment, ``# robokit.trainers.trainer.TrainWSRLConfig``) for offline-to-online runs, else empty."""
+    if not (config.get("dataset") and config.get("offline_steps")):
+        return ""
+    match = re.search(r"Train(\w+)Config", text.splitlines()[0])
+    return f" {match.group(1) if match else 'offline-to-online'} from data"
+
+
+def _online_part(curve: dict[str, list[float]]) -> dict[str, list[float]]:
+    """The eval rows from the last offline one on (the pretrained policy at env step 0) to the end."""
+    first = max((i for i, env_steps in enumerate(curve["env_steps"]) if env_steps == 0), default=0)
+    return {key: values[first:] for key, values in curve.items()}
+
+
 def curves(args: argparse.Namespace) -> dict:
     """``--curves RUN ...``: eval return and success against env steps of trainer run folders
     (state-observation runs dashed), with the random policy's return on ``--episodes`` resets
@@ -375,16 +384,19 @@ def curves(args: argparse.Namespace) -> dict:
 
     runs = {}
     for run in map(Path, args.curves):
-        config = yaml.safe_load((run / "config.yaml").read_text())
-        runs[str(run)] = {"env": config["env"], "seed": config["seed"], **read_eval_curve(run / "metrics.csv")}
+        text = (run / "config.yaml").read_text()
+        config = yaml.safe_load(text)
+        runs[str(run)] = {"env": config["env"], "seed": config["seed"], "kind": _run_kind(text, config),
+                          **_online_part(read_eval_curve(run / "metrics.csv"))}
     cloud_env = next(r["env"] for r in runs.values() if "State" not in r["env"])
     rand = episodes_of(random_policy, cloud_env, args.episodes, None, 0)
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(13, 3.6))
-    colours = {env: f"C{i}" for i, env in enumerate(dict.fromkeys(r["env"] for r in runs.values()))}
+    keys = {path: (run["env"], run["kind"]) for path, run in runs.items()}
+    colours = {key: f"C{i}" for i, key in enumerate(dict.fromkeys(keys.values()))}
     for path, run in runs.items():
         style = {"ls": "--", "lw": 1} if "State" in run["env"] else {"marker": "o", "ms": 3}
-        label = f"{run['env'].split('/')[-1]} seed {run['seed']}"
-        colour = colours[run["env"]]
+        label = f"{run['env'].split('/')[-1]}{run['kind']} seed {run['seed']}"
+        colour = colours[keys[path]]
         ax.plot(run["env_steps"], run["mean"], label=label, color=colour, **style)
         bx.plot(run["env_steps"], run["success"], color=colour, **style)
         steps, success = training_success(Path(path) / "metrics.csv")
@@ -397,7 +409,9 @@ def curves(args: argparse.Namespace) -> dict:
         axis.set_xlabel("env steps")
         axis.set_ylabel(name)
     ax.legend(fontsize=6)
-    fig.suptitle("SAC on LidarNav: from the LiDAR (solid) and the privileged state (dashed)", fontsize=9)
+    title = ("offline-to-online from a LiDAR dataset against SAC from scratch (online env steps; x = 0: the pretrained policy)"
+             if any(run["kind"] for run in runs.values()) else "from the LiDAR (solid) and the privileged state (dashed)")
+    fig.suptitle(f"LidarNav: {title}", fontsize=9)
     fig.tight_layout()
     fig.savefig(args.png, dpi=120)
     last = {name: {"return": r["mean"][-1], "success": r["success"][-1], "env_steps": r["env_steps"][-1]}

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import robokit.envs  # noqa: F401  (registers the ids)
+from robokit.intact.scan import scan_saliency
 
 pytest.importorskip("mujoco")
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "lidar_nav_sac.py"
@@ -39,7 +40,7 @@ def test_policy_saliency_marks_the_bin_it_reads_and_targeted_drops_empty_it():
     nearest = int(np.argmin(obs["scan"][:90]))  # a bin full of returns (the nearest surface)
     assert obs["scan"][nearest] < 0.5
     agent = ReadsOneBin(nearest)
-    saliency = bench.scan_saliency(agent, obs, 90)
+    saliency = scan_saliency(lambda batch: agent.act(batch), obs, 90)
     assert saliency.argmax() == nearest and np.count_nonzero(saliency) == 1
     emptied = {}
     for targeted in (True, False):
@@ -69,3 +70,14 @@ def test_compare_tabulates_two_result_files_side_by_side(tmp_path, capsys):
     assert (tmp_path / "cmp.png").stat().st_size > 1000
     with pytest.raises(SystemExit, match="labels"):
         bench.compare(files, ["one"], None)
+
+
+def test_curves_start_offline_to_online_runs_at_their_pretrained_policy():
+    """``--curves`` plots a WSRL run from its last offline evaluation (env step 0) on, labelled by its config class."""
+    curve = {"env_steps": [0.0, 0.0, 0.0, 500.0], "offline_steps": [500.0, 1000.0, 2000.0, 2000.0],
+             "mean": [1.0, 2.0, 3.0, 4.0], "std": [0.0] * 4, "success": [0.0, 0.1, 0.2, 0.3]}
+    assert bench._online_part(curve)["mean"] == [3.0, 4.0]
+    assert bench._online_part({k: v[3:] for k, v in curve.items()})["mean"] == [4.0]
+    header = "# robokit.trainers.trainer.TrainWSRLConfig\nenv: x\n"
+    assert bench._run_kind(header, {"dataset": "d.npz", "offline_steps": 2000}) == " WSRL from data"
+    assert bench._run_kind(header, {"dataset": None, "offline_steps": 0}) == ""
