@@ -124,8 +124,8 @@ def reward_model(kind: str, root: Path, seed: int, b: dict) -> dict:
     data, heldout = load_robofume_data(root / "data"), load_robofume_data(root / "heldout")
     instructions = tuple(data.manifest["instructions"])
     size = b["image_size"]
-    model = build_success_model(kind, instructions=instructions,
-                                image_size=size if kind == "vlm" else (size, size))
+    model = build_success_model(kind, instructions=instructions, **({"image_size": size, "seed": seed} if kind == "vlm"
+                                                                    else {"image_size": (size, size)}))
     positives, negatives = reward_examples(data)
     fit = fit_success_model(model, positives, negatives, epochs=b["reward_epochs"], batch_size=16, seed=seed)
     model.save(root / f"reward_{kind}")
@@ -212,7 +212,8 @@ def aggregate(results: dict) -> dict:
                             "hard_resets": _stats([r["hard_resets"] for r in runs]),
                             "sub_episodes": _stats([r["sub_episodes"] for r in runs]),
                             "online_fp_rate": _stats([r["reward_fp_rate"] for r in runs]),
-                            "online_fn_rate": _stats([r["reward_fn_rate"] for r in runs])}
+                            "online_fn_rate": _stats([r["reward_fn_rate"] for r in runs]),
+                            "online_confusion": pooled_confusion(runs)}
         for method, key in (("pretrained_no_finetune", "robofume"), ("bc", "bc")):
             rows[method] = {"final": _stats([s["pretrained"][key]["eval/forward_success"] for s in seeds.values()])}
         rows["reward_heldout"] = {kind: {metric: _stats([s["reward"][kind]["heldout"][metric] for s in seeds.values()])
@@ -225,6 +226,19 @@ def aggregate(results: dict) -> dict:
     return table
 
 
+def pooled_confusion(runs: list[dict]) -> dict | None:
+    """The reward model's confusion in the loop, its per-step counts summed over seeds (each env step
+    judged against the simulator's truth), with Table II's rates of the sums; None when the runs
+    predate the counts."""
+    from robokit.robofume.reward import confusion_rates
+
+    counts = [r.get("reward_confusion") for r in runs]
+    if not all(counts):
+        return None
+    total = {key: int(sum(c[key] for c in counts)) for key in ("tp", "fp", "tn", "fn")}
+    return {**total, **{k: round(v, 3) for k, v in confusion_rates(**total).items()}}
+
+
 def per_seed(results: dict) -> list[dict]:
     """One row per pair and seed: every figure the docs' per-seed tables show (the aggregates hide the
     spread of 3 seeds): pretrained and BC forward success, and per fine-tuning arm its evaluation
@@ -235,12 +249,14 @@ def per_seed(results: dict) -> list[dict]:
             arms = {name: {"curve": run["curve"], "hard_resets": run["hard_resets"],
                            "sub_episodes": run["sub_episodes"], "forward_attempts": run.get("forward_attempts"),
                            "forward_true_successes": run.get("forward_true_successes"),
-                           "reward_fp_rate": run["reward_fp_rate"], "reward_fn_rate": run["reward_fn_rate"]}
+                           "reward_fp_rate": run["reward_fp_rate"], "reward_fn_rate": run["reward_fn_rate"],
+                           "reward_confusion": run.get("reward_confusion")}
                     for name, run in result["finetune"].items()}
             rows.append({"pair": env_id, "seed": seed,
                          "pretrained_forward_success": result["pretrained"]["robofume"]["eval/forward_success"],
                          "bc_forward_success": result["pretrained"]["bc"]["eval/forward_success"],
                          "reward_heldout_accuracy": {k: r["heldout"]["accuracy"] for k, r in result["reward"].items()},
+                         "reward_heldout": {k: r["heldout"] for k, r in result["reward"].items()},
                          "finetune": arms})
     return rows
 

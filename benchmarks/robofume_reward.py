@@ -65,6 +65,21 @@ def arm_reach_frames(episodes: int, seed: int, final_frames: int = 1) -> tuple[n
             np.concatenate([touch, away]).astype(np.int64))
 
 
+def with_paired_negatives(frames, directory: Path):
+    """``frames`` plus each positive again as a negative of its pair's other instruction (the
+    ``make-data`` manifest's forward/backward): in a reset-free pair the backward task undoes the
+    forward one, so a frame showing one's success shows the other's failure. A diagnostic of the
+    data recipe (not the paper's: it uses about 30 failure observations)."""
+    from robokit.robofume.data import load_robofume_data
+
+    manifest = load_robofume_data(directory).manifest
+    other = {manifest["forward"]: manifest["backward"], manifest["backward"]: manifest["forward"]}
+    images, texts, labels = frames
+    swap = np.flatnonzero((labels == 1) & np.isin(texts, list(other)))
+    return (np.concatenate([images, images[swap]]), list(texts) + [other[texts[i]] for i in swap],
+            np.concatenate([labels, np.zeros(len(swap), labels.dtype)]))
+
+
 def run_seed(frames, kind: str, seed: int, args: argparse.Namespace, test=None) -> dict:
     """Fit ``kind`` on the seed's training split (all of ``frames`` when a separate ``test`` set is
     given); its held-out confusion table and timings."""
@@ -79,7 +94,7 @@ def run_seed(frames, kind: str, seed: int, args: argparse.Namespace, test=None) 
     train, held = (frames, test) if test is not None else split_frames(frames, args.holdout, seed)
     options: dict = {"image_size": tuple(frames[0].shape[1:3]), "instructions": sorted(set(frames[1]))}
     if kind == "vlm":
-        options.update(seed=seed, tiny={"patch_size": args.vlm_patch})
+        options.update(seed=seed, tiny={"patch_size": args.vlm_patch}, center_frames=not args.vlm_no_center)
     model = build_success_model(kind, **options)
     if kind == "vlm" and args.vlm_freeze_text:  # diagnostic: the yes/no prompt embeddings stay apart
         for parameter in [*model.clip.text_model.parameters(), *model.clip.text_projection.parameters()]:
@@ -120,9 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", type=float, default=0.3)
     parser.add_argument("--episodes", type=int, default=80, help="ArmReach episodes without --data")
     parser.add_argument("--kinds", nargs="+", default=["vlm", "cnn"])
-    parser.add_argument("--augment-pad", type=int, default=4, help="DrQ random-shift pixels (0: off)")
+    parser.add_argument("--augment-pad", type=int, default=None,
+                        help="DrQ random-shift pixels (0: off; default: 4 per 64 pixels, none under 64)")
     parser.add_argument("--vlm-patch", type=int, default=8, help="patch size of the tiny CLIP's vision tower")
     parser.add_argument("--vlm-freeze-text", action="store_true", help="diagnostic: train the vision side only")
+    parser.add_argument("--vlm-no-center", action="store_true",
+                        help="diagnostic: the tiny CLIP on uncentred frames (before the fix: constant)")
+    parser.add_argument("--paired-negatives", action="store_true",
+                        help="diagnostic (make-data --data): each positive is also a negative of the pair's other instruction")
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10 epochs, 24 ArmReach episodes")
     parser.add_argument("--out", type=Path, default=Path("runs/robofume_reward"))
     args = parser.parse_args(argv)
@@ -135,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         from robokit.robofume.reward_cli import load_frames
 
         frames, source = load_frames(args.data, args.final_frames), str(args.data)
+        if args.paired_negatives:
+            frames, source = with_paired_negatives(frames, args.data), source + " + paired negatives"
     test = None
     if args.test_data is not None:
         from robokit.robofume.reward_cli import load_frames

@@ -207,7 +207,9 @@ def fit_success_model(model: SuccessModel, positives: tuple[np.ndarray, Sequence
                       balance: bool = True) -> dict[str, Any]:
     """Fine-tune ``model`` as a binary success classifier; returns the training metrics.
 
-    Binary cross-entropy on the success logit (for the VLM: the yes-minus-no logit, i.e. the
+    The model first fits its data-dependent preprocessing on the training frames
+    (:meth:`TorchSuccessModel.adapt`: the config-built VLM's mean frame). Then binary
+    cross-entropy on the success logit (for the VLM: the yes-minus-no logit, i.e. the
     two-way softmax over the "yes" and "no" prompts), AdamW, ``epochs`` shuffled passes of
     ``batch_size``, DrQ random shifts of ``augment_pad`` pixels on the images (None:
     :func:`default_augment_pad` of the model's image size). With ``balance`` the positives' loss
@@ -226,6 +228,7 @@ def fit_success_model(model: SuccessModel, positives: tuple[np.ndarray, Sequence
     if not model.instructions:
         model.instructions = tuple(sorted(set(map(str, positives[1])) | set(map(str, negatives[1]))))
     images, texts, labels = _labelled(positives, negatives, model)
+    model.adapt(images)
     pad = default_augment_pad(model.image_size) if augment_pad is None else int(augment_pad)
     n_pos = int(labels.sum())
     torch.manual_seed(seed)

@@ -78,6 +78,10 @@ class TorchSuccessModel:
         """uint8 (B, H, W, 3) tensor and B instructions -> (B,) logit of success (P = sigmoid)."""
         raise NotImplementedError
 
+    def adapt(self, images: np.ndarray) -> None:
+        """Fit data-dependent preprocessing on the training frames (B, H, W, 3) uint8 before the
+        weights are trained (:func:`robokit.robofume.reward.fit_success_model` calls it). None here."""
+
     def predict_proba(self, images: np.ndarray, instructions: Sequence[str]) -> np.ndarray:
         """images (B, H, W, 3) uint8, B instructions -> (B,) float64 P(success)."""
         array, texts = check_inputs(images, instructions, self.image_size, self.instructions)

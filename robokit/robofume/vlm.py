@@ -16,7 +16,15 @@ Two ways to get the model:
   weights, and a word-level tokenizer trained here on the prompts (tests, reduced reproduction).
 
 Either saves as a ``from_pretrained`` folder (config.json, model.safetensors, tokenizer files) plus
-``robokit_reward.json``.
+``robokit_reward.json`` (and ``mean_frame.npy`` when the frames are centred).
+
+**Centred frames** (``center_frames``, on for the config-built CLIP, off for pretrained weights):
+the training frames' per-pixel mean replaces CLIP's per-channel mean in the normalisation, so a
+pixel reads as its difference from the average scene. Without it a randomly initialised ViT embeds
+reset-free frames, which share all but a few pixels, almost identically (cosine >= 0.9995 between
+any two frames of PushBackForth-v1), and the class-balanced loss has a minimum the text tower
+reaches alone: it merges the "yes" and "no" prompt embeddings (P = 0.5 for every frame), after which
+the image tower gets no gradient (docs/robofume_reward.md, "Why the tiny CLIP was constant").
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +47,8 @@ NO_TEMPLATE = "is the task {instruction} done? no"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")
+#: the centred model's mean training frame (H, W, 3) float32 in [0, 1], beside the weights
+MEAN_FRAME_FILE = "mean_frame.npy"
 #: the tiny config-built towers (overridable through build_vlm's ``tiny=`` dict)
 TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
         "patch_size": 8, "projection_dim": 64}
@@ -97,22 +108,36 @@ class VLMSuccessModel(TorchSuccessModel):
 
     def __init__(self, clip: Any, tokenizer: Any, image_size: tuple[int, int] = (64, 64),
                  instructions: Sequence[str] = (), yes_template: str = YES_TEMPLATE, no_template: str = NO_TEMPLATE,
-                 image_mean: Sequence[float] = CLIP_MEAN, image_std: Sequence[float] = CLIP_STD) -> None:
+                 image_mean: Sequence[float] = CLIP_MEAN, image_std: Sequence[float] = CLIP_STD,
+                 center_frames: bool = False, mean_frame: np.ndarray | None = None) -> None:
         super().__init__(clip, image_size, instructions)
         self.clip: Any = clip  # the same module as ``network``, typed for transformers' methods
         self.tokenizer = tokenizer
         self.templates = (str(yes_template), str(no_template))
         self.image_mean, self.image_std = [float(v) for v in image_mean], [float(v) for v in image_std]
         self.vision_size = int(clip.config.vision_config.image_size)
+        self.center_frames = bool(center_frames)
+        self.mean_frame = None if mean_frame is None else torch.from_numpy(
+            np.asarray(mean_frame, np.float32)).permute(2, 0, 1)  # (3, H, W) in [0, 1]
+
+    def adapt(self, images: np.ndarray) -> None:
+        """With ``center_frames``, keep the frames' per-pixel mean (once: a fitted model keeps its
+        preprocessing when trained further). images (B, H, W, 3) uint8."""
+        if self.center_frames and self.mean_frame is None:
+            mean = np.asarray(images, np.float64).mean(axis=0) / 255.0
+            self.mean_frame = torch.from_numpy(mean.astype(np.float32)).permute(2, 0, 1)
 
     def pixel_values(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, H, W, 3) -> normalised float (B, 3, S, S) at the vision tower's size S
-        (bilinear resize with antialiasing when H, W != S)."""
+        (bilinear resize with antialiasing when H, W != S): (x - mean) / std, the mean being the
+        mean frame when the model has one (centred frames), else the per-channel ``image_mean``."""
         x = images.permute(0, 3, 1, 2).float() / 255.0
+        if self.mean_frame is not None:
+            x = x - self.mean_frame
         if tuple(x.shape[-2:]) != (self.vision_size, self.vision_size):
             x = F.interpolate(x, size=(self.vision_size, self.vision_size), mode="bilinear",
                               align_corners=False, antialias=True)
-        mean = torch.tensor(self.image_mean).view(1, 3, 1, 1)
+        mean = torch.tensor(self.image_mean).view(1, 3, 1, 1) if self.mean_frame is None else 0.0
         std = torch.tensor(self.image_std).view(1, 3, 1, 1)
         return (x - mean) / std
 
@@ -136,11 +161,13 @@ class VLMSuccessModel(TorchSuccessModel):
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "yes_template": self.templates[0], "no_template": self.templates[1],
-                "image_mean": self.image_mean, "image_std": self.image_std}
+                "image_mean": self.image_mean, "image_std": self.image_std, "center_frames": self.center_frames}
 
     def _write(self, directory: Path) -> None:
         self.clip.save_pretrained(directory)  # config.json + model.safetensors
         self.tokenizer.save_pretrained(directory)
+        if self.mean_frame is not None:
+            np.save(directory / MEAN_FRAME_FILE, self.mean_frame.permute(1, 2, 0).numpy(), allow_pickle=False)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, image_size: tuple[int, int] = (64, 64),
@@ -162,10 +189,22 @@ class VLMSuccessModel(TorchSuccessModel):
 
     @classmethod
     def load(cls, directory: Path, config: Mapping[str, Any]) -> VLMSuccessModel:
-        """A model written by :meth:`save` (``config`` is its ``robokit_reward.json``)."""
-        keys = ("yes_template", "no_template", "image_mean", "image_std")
-        return cls.from_pretrained(directory, tuple(config["image_size"]), config.get("instructions", ()),
-                                   **{key: config[key] for key in keys if key in config})
+        """A model written by :meth:`save` (``config`` is its ``robokit_reward.json``; its mean
+        frame from ``mean_frame.npy`` when saved centred)."""
+        keys = ("yes_template", "no_template", "image_mean", "image_std", "center_frames")
+        settings = {key: config[key] for key in keys if key in config}
+        if (directory / MEAN_FRAME_FILE).exists():
+            settings["mean_frame"] = _mean_frame(directory / MEAN_FRAME_FILE, tuple(config["image_size"]))
+        return cls.from_pretrained(directory, tuple(config["image_size"]), config.get("instructions", ()), **settings)
+
+
+def _mean_frame(path: Path, image_size: tuple[int, int]) -> np.ndarray:
+    """The saved (H, W, 3) mean frame, checked against the model's image size."""
+    frame = np.load(path, allow_pickle=False)
+    if frame.shape != (*image_size, 3):
+        raise RewardModelError(f"{path}: mean frame of shape {frame.shape}, the model takes ({image_size[0]}, "
+                               f"{image_size[1]}, 3) images")
+    return frame
 
 
 def _pooled(output: Any) -> torch.Tensor:
@@ -175,14 +214,17 @@ def _pooled(output: Any) -> torch.Tensor:
 
 def build_vlm(instructions: Sequence[str] = (), image_size: tuple[int, int] | int = (64, 64),
               pretrained: str | Path | None = None, yes_template: str = YES_TEMPLATE,
-              no_template: str = NO_TEMPLATE, seed: int = 0, tiny: Mapping[str, int] | None = None) -> VLMSuccessModel:
+              no_template: str = NO_TEMPLATE, seed: int = 0, tiny: Mapping[str, int] | None = None,
+              center_frames: bool | None = None) -> VLMSuccessModel:
     """A "vlm" success model: from the CLIP folder ``pretrained`` (no download), or else a tiny
     CLIP built from a config (``seed``-ed random weights; ``tiny`` overrides :data:`TINY`) with a
-    word-level tokenizer trained on the prompts of ``instructions`` (required then)."""
+    word-level tokenizer trained on the prompts of ``instructions`` (required then).
+    ``center_frames`` (None: on for the config-built model, off for pretrained weights, which keep
+    their own normalisation) subtracts the training frames' mean frame (module docstring)."""
     size = (int(image_size), int(image_size)) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
     if pretrained is not None:
         return VLMSuccessModel.from_pretrained(pretrained, size, instructions, yes_template=yes_template,  # type: ignore[arg-type]
-                                               no_template=no_template)
+                                               no_template=no_template, center_frames=bool(center_frames))
     if not instructions:
         raise RewardModelError("a config-built 'vlm' needs its instructions (to build its tokenizer's vocabulary)")
     prompts = prompts_for(instructions, yes_template, no_template)
@@ -190,7 +232,8 @@ def build_vlm(instructions: Sequence[str] = (), image_size: tuple[int, int] | in
     max_words = max(len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) for prompt in prompts)
     torch.manual_seed(seed)
     clip = tiny_clip(tokenizer, size[0], max_words, tiny)
-    return VLMSuccessModel(clip, tokenizer, size, instructions, yes_template, no_template)  # type: ignore[arg-type]
+    return VLMSuccessModel(clip, tokenizer, size, instructions, yes_template, no_template,  # type: ignore[arg-type]
+                           center_frames=True if center_frames is None else center_frames)
 
 
-__all__ = ["CONFIG_FILE", "VLMSuccessModel", "build_vlm", "prompts_for", "tiny_clip", "train_word_tokenizer"]
+__all__ = ["CONFIG_FILE", "MEAN_FRAME_FILE", "VLMSuccessModel", "build_vlm", "prompts_for", "tiny_clip", "train_word_tokenizer"]

@@ -90,6 +90,18 @@ def test_save_load_round_trip_gives_identical_probabilities(kind, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(images, texts), model.predict_proba(images, texts))
     config = json.loads((tmp_path / "model" / CONFIG_FILE).read_text())
     assert config["kind"] == kind and config["instructions"] == INSTRUCTIONS
+    if kind == "vlm":  # the config-built CLIP centres its frames: the mean frame travels with it
+        assert config["center_frames"] and (tmp_path / "model" / "mean_frame.npy").exists()
+        np.testing.assert_array_equal(loaded.mean_frame, model.mean_frame)
+
+
+def test_vlm_mean_frame_of_the_wrong_size_is_refused(tmp_path):
+    model = make("vlm")
+    fit_success_model(model, *by_label(*toy_frames(8, seed=4)), epochs=1, batch_size=8)
+    model.save(tmp_path / "model")
+    np.save(tmp_path / "model" / "mean_frame.npy", np.zeros((16, 16, 3), np.float32))
+    with pytest.raises(RewardModelError, match=r"mean_frame.npy: mean frame of shape \(16, 16, 3\)"):
+        load_success_model(tmp_path / "model")
 
 
 def test_vlm_folder_is_a_from_pretrained_folder(tmp_path):

@@ -42,3 +42,13 @@ def test_per_seed_keeps_every_seeds_curve_where_the_table_averages():
     assert rows[1]["finetune"]["robofume_oracle"]["forward_true_successes"] == 1
     table = bench.aggregate(results)["robokit/PushBackForth-v1"]
     assert table["robofume_oracle"]["final"] == [0.2, 0.1]  # mean, std of 0.1 and 0.3
+
+
+def test_the_loops_confusion_is_pooled_over_seeds():
+    """The online confusion table sums each seed's per-step counts (rates of the sums, not means)."""
+    runs = [{"reward_confusion": {"tp": 2, "fp": 1, "tn": 9, "fn": 8}},
+            {"reward_confusion": {"tp": 0, "fp": 3, "tn": 7, "fn": 0}}]
+    pooled = bench.pooled_confusion(runs)
+    assert (pooled["tp"], pooled["fp"], pooled["tn"], pooled["fn"]) == (2, 4, 16, 8)
+    assert pooled["fp_rate"] == 0.2 and pooled["fn_rate"] == 0.8 and pooled["precision"] == 0.333
+    assert bench.pooled_confusion([{"reward_fp_rate": 0.0}]) is None  # results cached before the counts
