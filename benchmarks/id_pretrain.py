@@ -320,7 +320,7 @@ def print_probes(args: argparse.Namespace, results: dict) -> None:
             for pseed in [0] if method == "untrained" else pretrain_seeds(results, method, corpus) or [0]:
                 if (row := results.get(probe_key(method, corpus, pseed))) is not None:
                     name = method + seed_suffix(pseed, " ")
-                    print(f"{name:<18}{corpus:>8}   R^2 {row['r2']:.3f}   any scale "
+                    print(f"{name:<24}{corpus:>8}   R^2 {row['r2']:.3f}   any scale "
                           f"{row.get('r2_any_scale', float('nan')):.3f}   std {row['embedding_std']:.4f}")
 
 
