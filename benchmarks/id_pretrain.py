@@ -5,7 +5,9 @@ Protocol (the paper's, scaled down; every number below is a flag):
 1. Pretraining corpora: expert demos (scripted expert, action noise 0.1) of contexts 0..K-2 of
    ``--env`` (default ``robokit/PointMassGoal-v0``, K = 12 goals on a ring, 64x64 frames, goal not
    drawn), two sizes (``--corpus-sizes``, episodes per context). Context K-1 is held out.
-2. One encoder per (corpus, objective), seed 0: ``inverse_dynamics``, ``bc``, ``contrastive``
+2. One encoder per (corpus, objective), pretraining seed 0 (``--pretrain-seed N`` trains another
+   encoder per (corpus, objective) with seed N, kept apart: run folders ``<objective>_pseedN``,
+   result keys ending ``|pseedN``, so seed 0's results stay as they are): ``inverse_dynamics``, ``bc``, ``contrastive``
    (contrastive dynamics, with actions), ``simclr`` (contrastive without actions, two shifts of
    o_t), ``forward``, ``reconstruction`` (``robokit pretrain``'s defaults except the budget).
 3. For each seed and each number of fine-tuning demos (``--demos``, default 2 5 10) of the
@@ -14,7 +16,9 @@ Protocol (the paper's, scaled down; every number below is a flag):
    held-out context. Floor: BC from scratch on pixels (same encoder architecture, random
    weights, trained end to end with the random shift); ceiling: BC on the privileged state.
 4. Mean success rate with a 95% Student-t interval over seeds, per cell; the paired difference
-   to BC from scratch (same demos, same seed) over all (demos, seed) cells; a PNG plot.
+   to BC from scratch (same demos, same seed) over all (demos, seed) cells; a PNG plot. When the
+   results hold several pretraining seeds of an encoder: that difference per pretraining seed, and
+   pooled (:func:`pretrain_seed_differences`).
 5. Diagnostic, per encoder: a linear (ridge) probe of the point mass's xy from the frozen
    embeddings, fitted on the corpus frames and scored (R^2) on frames of held-out-context demos,
    (ridge alpha 1, and 1e-6 for information at any scale) and how much the embeddings vary over
@@ -69,6 +73,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--validation-demos", type=int, default=10, help="held-out-context demos for the action MSE")
     parser.add_argument("--noise", type=float, default=0.1, help="expert action noise in the corpora")
+    parser.add_argument("--pretrain-seed", type=int, default=0,
+                        help="seed of the pretraining runs (encoder init, pair sampling, shifts); N > 0 is stored "
+                             "apart from seed 0 (folders <objective>_pseedN, keys ...|pseedN), the baselines' cells "
+                             "(scratch, state) are shared")
     parser.add_argument("--workdir", type=Path, default=Path("runs/id_pretrain"))
     parser.add_argument("--report", action="store_true", help="only print the tables and plot of results.json")
     parser.add_argument("--plot", type=Path, default=None, help="PNG (default: <workdir>/id_pretrain.png)")
@@ -108,13 +116,13 @@ def pretrain_encoder(args: argparse.Namespace, demos, corpus: int, name: str) ->
     from robokit.pretrain.objectives import ObjectiveOptions
     from robokit.pretrain.training import PretrainConfig, pretrain
 
-    out = args.workdir / "encoders" / f"corpus{corpus}" / name
+    out = args.workdir / "encoders" / f"corpus{corpus}" / (name + seed_suffix(args.pretrain_seed, "_"))
     if (out / "final.pt").is_file():
         return out / "final.pt"
     objective, overrides = PRETRAIN_OBJECTIVES[name]
     options = ObjectiveOptions(decoder_widths=(32, 32, 16, 16), **overrides)
     cfg = PretrainConfig(objective=objective, data=out / "in-memory", out=out, steps=args.pretrain_steps,
-                         batch_size=args.pretrain_batch, objective_options=options, seed=0,
+                         batch_size=args.pretrain_batch, objective_options=options, seed=args.pretrain_seed,
                          checkpoint_every=max(1, args.pretrain_steps // 4), progress=False,
                          resume=out.exists() and any(out.iterdir()))
     started = time.perf_counter()
@@ -162,8 +170,13 @@ def action_mse(policy, demos) -> float:
     return float(np.mean((np.stack(predicted) - steps["action"]) ** 2))
 
 
-def probe_key(method: str, corpus: int) -> str:
-    return f"probe|corpus{corpus}|{method}"
+def seed_suffix(pretrain_seed: int, separator: str = "|") -> str:
+    """What marks a pretraining seed's folders and result keys: nothing for seed 0 (the first run's)."""
+    return f"{separator}pseed{pretrain_seed}" if pretrain_seed else ""
+
+
+def probe_key(method: str, corpus: int, pretrain_seed: int = 0) -> str:
+    return f"probe|corpus{corpus}|{method}" + seed_suffix(pretrain_seed if method != "untrained" else 0)
 
 
 def probe(corpus, validation, encoder_path: Path | None) -> dict[str, float]:
@@ -205,8 +218,10 @@ def save_results(path: Path, results: dict) -> None:
         Path(tmp).write_text(json.dumps(results, indent=1, sort_keys=True))
 
 
-def cell_key(method: str, corpus: int | None, demos: int, seed: int) -> str:
-    return f"{method}|corpus{corpus if corpus is not None else '-'}|demos{demos}|seed{seed}"
+def cell_key(method: str, corpus: int | None, demos: int, seed: int, pretrain_seed: int = 0) -> str:
+    """A fine-tuning cell's key; the baselines (corpus None) have no pretraining seed."""
+    return (f"{method}|corpus{corpus if corpus is not None else '-'}|demos{demos}|seed{seed}"
+            + seed_suffix(pretrain_seed if corpus is not None else 0))
 
 
 def summarise(args: argparse.Namespace, results: dict, metric: str = "success_rate") -> dict:
@@ -218,15 +233,25 @@ def summarise(args: argparse.Namespace, results: dict, metric: str = "success_ra
         for corpus in ([None] if method in BASELINES else args.corpus_sizes):
             for demos in args.demos:
                 values = [results[k][metric] for s in range(args.seeds)
-                          if (k := cell_key(method, corpus, demos, s)) in results]
+                          if (k := cell_key(method, corpus, demos, s, args.pretrain_seed)) in results]
                 if values:
                     table[(method, corpus, demos)] = (*mean_interval(values), len(values))
     return table
 
 
+def cell_differences(args: argparse.Namespace, results: dict, method: str, corpus: int | None,
+                     pretrain_seed: int = 0, baseline: str = "scratch") -> dict[tuple[int, int], float]:
+    """{(demos, seed): success(method) - success(baseline)} over the cells both have (paired: both fit
+    the same demos with the same seed)."""
+    return {(d, s): results[k]["success_rate"] - results[b]["success_rate"]
+            for d in args.demos for s in range(args.seeds)
+            if (k := cell_key(method, corpus, d, s, pretrain_seed)) in results
+            and (b := cell_key(baseline, None, d, s)) in results}
+
+
 def paired_differences(args: argparse.Namespace, results: dict, baseline: str = "scratch") -> dict:
     """{(method, corpus): (mean, low, high, n)} of ``success(method) - success(baseline)`` over the (demos,
-    seed) cells both have: paired, as both fit the same demos with the same seed."""
+    seed) cells both have, for the encoders of ``args.pretrain_seed``."""
     from robokit.pretrain.finetune import mean_interval
 
     table = {}
@@ -234,13 +259,57 @@ def paired_differences(args: argparse.Namespace, results: dict, baseline: str = 
         if method == baseline:
             continue
         for corpus in ([None] if method in BASELINES else args.corpus_sizes):
-            diffs = [results[k]["success_rate"] - results[b]["success_rate"]
-                     for d in args.demos for s in range(args.seeds)
-                     if (k := cell_key(method, corpus, d, s)) in results
-                     and (b := cell_key(baseline, None, d, s)) in results]
+            diffs = list(cell_differences(args, results, method, corpus, args.pretrain_seed, baseline).values())
             if diffs:
                 table[(method, corpus)] = (*mean_interval(diffs), len(diffs))
     return table
+
+
+def pretrain_seeds(results: dict, method: str, corpus: int) -> list[int]:
+    """The pretraining seeds with fine-tuning cells of (method, corpus) in ``results``."""
+    prefix = f"{method}|corpus{corpus}|"
+    return sorted({int(k.rpartition("|pseed")[2]) if "|pseed" in k else 0 for k in results if k.startswith(prefix)})
+
+
+def pretrain_seed_differences(args: argparse.Namespace, results: dict, baseline: str = "scratch") -> dict:
+    """For each (pretrained method, corpus) with cells from two or more pretraining seeds:
+    ``{"per_seed": {seed: (mean, low, high, n)}, "pooled": (mean, low, high, n), "across_seeds": (...)}``
+    of success minus ``baseline``'s, paired per (demos, seed) cell.
+
+    ``per_seed``: over the cells of that seed's encoder (the usual table). ``pooled``: each cell's
+    difference averaged over the pretraining seeds first (the cells share the baseline's run and
+    demos, so they are not independent across encoders), then the interval over the cells.
+    ``across_seeds``: the interval over the per-seed means (n = seeds), the encoder-to-encoder spread.
+    Only cells present for every seed are pooled."""
+    from robokit.pretrain.finetune import mean_interval
+
+    table = {}
+    for method in [m for m in args.objectives if m in PRETRAIN_OBJECTIVES]:
+        for corpus in args.corpus_sizes:
+            seeds = pretrain_seeds(results, method, corpus)
+            if len(seeds) < 2:
+                continue
+            cells = {p: cell_differences(args, results, method, corpus, p, baseline) for p in seeds}
+            shared = sorted(set.intersection(*(set(c) for c in cells.values())))
+            if not shared:
+                continue
+            per_seed = {p: (*mean_interval(list(c.values())), len(c)) for p, c in cells.items()}
+            pooled = [float(np.mean([cells[p][cell] for p in seeds])) for cell in shared]
+            table[(method, corpus)] = {"per_seed": per_seed, "pooled": (*mean_interval(pooled), len(pooled)),
+                                       "across_seeds": (*mean_interval([v[0] for v in per_seed.values()]),
+                                                        len(seeds))}
+    return table
+
+
+def print_seed_differences(table: dict) -> None:
+    if not table:
+        return
+    print("\nsuccess minus scratch's by pretraining seed (paired over (demos, seed) cells; mean [95% CI], n); "
+          "pooled: each cell averaged over the seeds' encoders first; across seeds: over the per-seed means")
+    for (method, corpus), entry in table.items():
+        for label, (mean, low, high, n) in [*((f"pretrain seed {p}", row) for p, row in entry["per_seed"].items()),
+                                            ("pooled", entry["pooled"]), ("across seeds", entry["across_seeds"])]:
+            print(f"{method:<18}{corpus:>8}  {label:<16}{mean:>8.3f} [{low:.3f},{high:.3f}]  n={n}")
 
 
 def print_probes(args: argparse.Namespace, results: dict) -> None:
@@ -248,9 +317,11 @@ def print_probes(args: argparse.Namespace, results: dict) -> None:
           "(alpha 1, and alpha 1e-6: any scale); embedding std over those frames")
     for corpus in args.corpus_sizes:
         for method in ["untrained", *[m for m in args.objectives if m in PRETRAIN_OBJECTIVES]]:
-            if (row := results.get(probe_key(method, corpus))) is not None:
-                print(f"{method:<18}{corpus:>8}   R^2 {row['r2']:.3f}   any scale "
-                      f"{row.get('r2_any_scale', float('nan')):.3f}   std {row['embedding_std']:.4f}")
+            for pseed in [0] if method == "untrained" else pretrain_seeds(results, method, corpus) or [0]:
+                if (row := results.get(probe_key(method, corpus, pseed))) is not None:
+                    name = method + seed_suffix(pseed, " ")
+                    print(f"{name:<24}{corpus:>8}   R^2 {row['r2']:.3f}   any scale "
+                          f"{row.get('r2_any_scale', float('nan')):.3f}   std {row['embedding_std']:.4f}")
 
 
 def print_table(args: argparse.Namespace, table: dict, title: str) -> None:
@@ -300,8 +371,9 @@ def main() -> None:
     validation = None if args.report else finetune_demos(args, args.validation_demos, seed=10_000)  # fixed held-out demos for the action MSE
     corpora: dict[int, object] = {}
     for method, corpus in [] if args.report else jobs(args):  # largest corpus first
-        todo = [(c, s) for (c, s) in fine if cell_key(method, corpus, c, s) not in results]
-        probe_missing = corpus is not None and "r2_any_scale" not in results.get(probe_key(method, corpus), {})
+        pseed = args.pretrain_seed
+        todo = [(c, s) for (c, s) in fine if cell_key(method, corpus, c, s, pseed) not in results]
+        probe_missing = corpus is not None and "r2_any_scale" not in results.get(probe_key(method, corpus, pseed), {})
         if not todo and not probe_missing:
             continue
         encoder = None
@@ -309,12 +381,12 @@ def main() -> None:
             corpora[corpus] = corpora.get(corpus) or corpus_demos(args, corpus)
             encoder = pretrain_encoder(args, corpora[corpus], corpus, method)
             for name, path in (("untrained", None), (method, encoder)):
-                if "r2_any_scale" not in results.get(probe_key(name, corpus), {}):
-                    results[probe_key(name, corpus)] = probe(corpora[corpus], validation, path)
+                if "r2_any_scale" not in results.get(key := probe_key(name, corpus, pseed), {}):
+                    results[key] = probe(corpora[corpus], validation, path)
                     save_results(results_path, results)
-                    print(f"{probe_key(name, corpus)}: {results[probe_key(name, corpus)]}", flush=True)
+                    print(f"{key}: {results[key]}", flush=True)
         for count, seed in todo:
-            key = cell_key(method, corpus, count, seed)
+            key = cell_key(method, corpus, count, seed, pseed)
             results[key] = run_cell(args, method, encoder, fine[(count, seed)], validation, seed)
             save_results(results_path, results)
             print(f"{key}: success {results[key]['success_rate']:.2f}  held-out action MSE "
@@ -327,6 +399,8 @@ def main() -> None:
     differences = paired_differences(args, results)
     for (method, corpus), (mean, low, high, n) in differences.items():
         print(f"{method:<18}{corpus if corpus is not None else '-':>8}{mean:>8.3f} [{low:.3f},{high:.3f}]  n={n}")
+    seed_table = pretrain_seed_differences(args, results)
+    print_seed_differences(seed_table)
     print_probes(args, results)
     plot_path = args.plot or args.workdir / "id_pretrain.png"
     plot(args, table, plot_path)
@@ -345,10 +419,17 @@ def main() -> None:
                                         for (m, c), row in differences.items()},
                       "probe_r2": {k.removeprefix("probe|"): round(v["r2"], 3) for k, v in sorted(results.items())
                                    if k.startswith("probe|")},
+                      "minus_scratch_by_pretrain_seed": {
+                          f"{m}|corpus{c}": {"per_seed": {str(p): [round(v, 3) for v in row[:3]]
+                                                          for p, row in entry["per_seed"].items()},
+                                             "pooled": [round(v, 3) for v in entry["pooled"][:3]],
+                                             "across_seeds": [round(v, 3) for v in entry["across_seeds"][:3]]}
+                          for (m, c), entry in seed_table.items()},
                       "notes": f"{args.env}, corpora {args.corpus_sizes} eps/context x {args.contexts - 1} contexts, "
                                f"demos {args.demos}, {args.seeds} seeds, pretrain {args.pretrain_steps} steps "
                                f"(batch {args.pretrain_batch}), head {args.head_steps} steps, scratch "
-                               f"{args.scratch_steps} steps, {args.eval_episodes} rollouts/cell; ratio = ID / scratch; "
+                               f"{args.scratch_steps} steps, {args.eval_episodes} rollouts/cell, pretraining seed "
+                               f"{args.pretrain_seed}; ratio = ID / scratch; "
                                f"{time.perf_counter() - started:.0f} s" + (" (--quick smoke run)" if args.quick else "")}))
 
 

@@ -17,7 +17,7 @@ _SPEC.loader.exec_module(bench)
 
 def _args(**overrides) -> argparse.Namespace:
     values = {"objectives": ["inverse_dynamics", "scratch", "state"], "corpus_sizes": [1, 10], "demos": [2, 5],
-              "seeds": 2}
+              "seeds": 2, "pretrain_seed": 0}
     return argparse.Namespace(**{**values, **overrides})
 
 
@@ -45,3 +45,35 @@ def test_jobs_run_the_largest_corpus_first_with_the_baselines_after_its_first_ob
     args = _args(objectives=["inverse_dynamics", "scratch", "state", "bc"])
     assert bench.jobs(args) == [("inverse_dynamics", 10), ("scratch", None), ("state", None), ("bc", 10),
                                 ("inverse_dynamics", 1), ("bc", 1)]
+
+
+def test_pretraining_seeds_are_kept_apart_and_paired_per_seed_and_pooled_by_hand() -> None:
+    """--pretrain-seed N > 0 marks its cells (seed 0's keys stay the first run's); the baselines' cells are
+    shared; per pretraining seed the paired differences to scratch, pooled by averaging each cell over
+    the seeds' encoders first, and the interval over the per-seed means."""
+    args = _args(corpus_sizes=[10])
+    assert bench.cell_key("inverse_dynamics", 10, 2, 0) == "inverse_dynamics|corpus10|demos2|seed0"
+    assert bench.cell_key("inverse_dynamics", 10, 2, 0, 2) == "inverse_dynamics|corpus10|demos2|seed0|pseed2"
+    assert bench.cell_key("scratch", None, 2, 0, 2) == bench.cell_key("scratch", None, 2, 0)
+    assert bench.probe_key("untrained", 10, 2) == bench.probe_key("untrained", 10)
+    cells = [(d, s) for d in args.demos for s in range(args.seeds)]
+    success = {("scratch", 0): [0.1, 0.3, 0.2, 0.4], ("inverse_dynamics", 0): [0.5, 0.6, 0.9, 1.0],
+               ("inverse_dynamics", 1): [0.2, 0.3, 0.2, 0.6], ("inverse_dynamics", 2): [0.1, 0.5, 0.5, 0.4]}
+    results = {bench.cell_key(method, None if method == "scratch" else 10, d, s, pseed): {"success_rate": value}
+               for (method, pseed), values in success.items() for (d, s), value in zip(cells, values, strict=True)}
+    assert bench.pretrain_seeds(results, "inverse_dynamics", 10) == [0, 1, 2]
+    entry = bench.pretrain_seed_differences(args, results)[("inverse_dynamics", 10)]
+    per_seed = {0: [0.4, 0.3, 0.7, 0.6], 1: [0.1, 0.0, 0.0, 0.2], 2: [0.0, 0.2, 0.3, 0.0]}
+    for pseed, diffs in per_seed.items():
+        assert entry["per_seed"][pseed][0] == pytest.approx(np.mean(diffs)) and entry["per_seed"][pseed][3] == 4
+    pooled = np.mean(list(per_seed.values()), axis=0)  # per cell: 0.1667, 0.1667, 0.3333, 0.2667
+    half = 3.182446 * np.std(pooled, ddof=1) / 2
+    mean, low, high, n = entry["pooled"]
+    assert (mean, n) == (pytest.approx(pooled.mean()), 4)
+    assert (low, high) == (pytest.approx(pooled.mean() - half, rel=1e-5), pytest.approx(pooled.mean() + half, rel=1e-5))
+    means = [np.mean(v) for v in per_seed.values()]
+    assert entry["across_seeds"][0] == pytest.approx(np.mean(means)) and entry["across_seeds"][3] == 3
+    args.pretrain_seed = 1  # the usual table, for one pretraining seed's encoders
+    assert bench.paired_differences(args, results)[("inverse_dynamics", 10)][0] == pytest.approx(0.075)
+    del results[bench.cell_key("inverse_dynamics", 10, 2, 0, 1)], results[bench.cell_key("inverse_dynamics", 10, 2, 0, 2)]
+    assert bench.pretrain_seed_differences(args, results)[("inverse_dynamics", 10)]["pooled"][3] == 3  # shared cells only
