@@ -124,8 +124,8 @@ def reward_model(kind: str, root: Path, seed: int, b: dict) -> dict:
     data, heldout = load_robofume_data(root / "data"), load_robofume_data(root / "heldout")
     instructions = tuple(data.manifest["instructions"])
     size = b["image_size"]
-    model = build_success_model(kind, instructions=instructions, **({"image_size": size, "seed": seed} if kind == "vlm"
-                                                                    else {"image_size": (size, size)}))
+    model = build_success_model(kind, instructions=instructions, seed=seed,
+                                image_size=size if kind == "vlm" else (size, size))
     positives, negatives = reward_examples(data)
     fit = fit_success_model(model, positives, negatives, epochs=b["reward_epochs"], batch_size=16, seed=seed)
     model.save(root / f"reward_{kind}")

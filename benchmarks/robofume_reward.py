@@ -92,9 +92,9 @@ def run_seed(frames, kind: str, seed: int, args: argparse.Namespace, test=None) 
     from robokit.robofume.reward_cli import split_frames
 
     train, held = (frames, test) if test is not None else split_frames(frames, args.holdout, seed)
-    options: dict = {"image_size": tuple(frames[0].shape[1:3]), "instructions": sorted(set(frames[1]))}
+    options: dict = {"image_size": tuple(frames[0].shape[1:3]), "instructions": sorted(set(frames[1])), "seed": seed}
     if kind == "vlm":
-        options.update(seed=seed, tiny={"patch_size": args.vlm_patch}, center_frames=not args.vlm_no_center)
+        options.update(tiny={"patch_size": args.vlm_patch}, center_frames=not args.vlm_no_center)
     model = build_success_model(kind, **options)
     if kind == "vlm" and args.vlm_freeze_text:  # diagnostic: the yes/no prompt embeddings stay apart
         for parameter in [*model.clip.text_model.parameters(), *model.clip.text_projection.parameters()]:

@@ -66,10 +66,14 @@ class CNNSuccessModel(TorchSuccessModel):
     kind = "cnn"
 
     def __init__(self, image_size: tuple[int, int] = (64, 64), instructions: Sequence[str] = (),
-                 filters: int = 16, layers: int = 4, feature_dim: int = 64, text_dim: int = 64) -> None:
+                 filters: int = 16, layers: int = 4, feature_dim: int = 64, text_dim: int = 64,
+                 seed: int = 0) -> None:
         self.arch = {"filters": int(filters), "layers": int(layers), "feature_dim": int(feature_dim),
                      "text_dim": int(text_dim)}
-        super().__init__(CNNSuccessNet(image_size, **self.arch), image_size, instructions)
+        with torch.random.fork_rng():  # seeded initial weights, the caller's global generator untouched
+            torch.manual_seed(seed)
+            network = CNNSuccessNet(image_size, **self.arch)
+        super().__init__(network, image_size, instructions)
 
     def success_logits(self, images: torch.Tensor, instructions: Sequence[str]) -> torch.Tensor:
         text = torch.from_numpy(hash_embed(list(instructions), self.arch["text_dim"]))
@@ -118,7 +122,7 @@ class OracleReward:
 
 def build_success_model(kind: str, **config: Any) -> SuccessModel:
     """A fresh model of ``kind``: "vlm" (see :func:`robokit.robofume.vlm.build_vlm`), "cnn"
-    (``image_size``, ``instructions``, layer sizes) or "oracle"."""
+    (``image_size``, ``instructions``, layer sizes, ``seed`` of the initial weights) or "oracle"."""
     if kind == "cnn":
         return CNNSuccessModel(**config)
     if kind == "vlm":

@@ -163,9 +163,9 @@ def _train(cfg: TrainConfig) -> int:
     train, held = split_frames(frames, cfg.holdout, cfg.seed)
     size = tuple(int(s) for s in frames[0].shape[1:3])
     instructions = sorted(set(frames[1]))
-    options: dict = {"image_size": size, "instructions": instructions}
+    options: dict = {"image_size": size, "instructions": instructions, "seed": cfg.seed}
     if cfg.kind == "vlm":
-        options.update(seed=cfg.seed, pretrained=cfg.pretrained)
+        options.update(pretrained=cfg.pretrained)
     model = build_success_model(cfg.kind, **options)
     assert isinstance(model, TorchSuccessModel)
     metrics = fit_success_model(

@@ -208,3 +208,19 @@ def test_bad_paths_and_kinds(tmp_path):
         build_success_model("vlm")
     with pytest.raises(RewardModelError, match="no config.json"):
         build_success_model("vlm", pretrained=tmp_path / "empty")
+
+
+def test_cnn_initial_weights_follow_the_seed_and_leave_the_global_generator_alone():
+    """The CNN classifier's initial weights were unseeded (two benchmark runs of one seed differed)."""
+    def weights(seed):
+        model = build_success_model("cnn", instructions=INSTRUCTIONS, image_size=(32, 32), filters=8, layers=2, seed=seed)
+        return torch.cat([p.detach().flatten() for p in model.network.parameters()])
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first = weights(0)
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's generator did not move
+    torch.manual_seed(999)
+    assert torch.equal(weights(0), first)
+    assert not torch.equal(weights(1), first)
