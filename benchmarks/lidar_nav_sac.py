@@ -345,10 +345,9 @@ TRAIN_WINDOW = 10
 def training_success(metrics: Path) -> tuple[np.ndarray, np.ndarray]:
     """(env steps at each training episode's end, share of the last ``TRAIN_WINDOW`` episodes
     that reached the goal) from a trainer's ``metrics.csv``."""
-    import csv
+    from robokit.trainers.plotting import metric_rows
 
-    with open(metrics, newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r.get("train/success")]
+    rows = metric_rows(metrics, "train/success")
     steps = np.array([float(r["train/env_steps"]) for r in rows])
     hits = np.array([float(r["train/success"]) > 0 for r in rows], np.float64)
     window = np.convolve(hits, np.ones(TRAIN_WINDOW), "full")[: len(hits)]

@@ -308,13 +308,12 @@ def curriculum_trace(run_dir: Path) -> list[dict]:
     also the level it trained at, the robust score (and the clean one with the relative gate) and
     whether it advanced. Empty when the file is missing (standard training has no hooks).
     """
-    import csv
+    from robokit.trainers.plotting import metric_rows
 
     path = run_dir / "metrics.csv"
     if not path.is_file():
         return []
-    with path.open(newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r.get("curriculum/strength")]
+    rows = metric_rows(path, "curriculum/strength")
     names = {"level": "curriculum/level", "robust": "curriculum/val_robust_score",
              "clean": "curriculum/val_clean_score", "advanced": "curriculum/advanced"}
     return [{"epoch": epoch, "strength": float(row["curriculum/strength"]),

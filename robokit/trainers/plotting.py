@@ -7,18 +7,21 @@ import os
 from pathlib import Path
 
 
+def metric_rows(csv_path: str | os.PathLike, key: str) -> list[dict[str, str]]:
+    """The rows of a run's ``metrics.csv`` that carry ``key`` (a non-empty value), in file order."""
+    with open(csv_path, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row.get(key)]
+
+
 def read_eval_curve(csv_path: str | os.PathLike) -> dict[str, list[float]]:
     """Rows with ``eval/return_mean`` as lists: env_steps, offline_steps, mean, std, success."""
     curve: dict[str, list[float]] = {"env_steps": [], "offline_steps": [], "mean": [], "std": [], "success": []}
-    with open(csv_path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            if not row.get("eval/return_mean"):
-                continue
-            curve["env_steps"].append(float(row.get("eval/env_steps") or 0))
-            curve["offline_steps"].append(float(row.get("eval/offline_steps") or 0))
-            curve["mean"].append(float(row["eval/return_mean"]))
-            curve["std"].append(float(row.get("eval/return_std") or 0))
-            curve["success"].append(float(row["eval/success_rate"]) if row.get("eval/success_rate") else float("nan"))
+    for row in metric_rows(csv_path, "eval/return_mean"):
+        curve["env_steps"].append(float(row.get("eval/env_steps") or 0))
+        curve["offline_steps"].append(float(row.get("eval/offline_steps") or 0))
+        curve["mean"].append(float(row["eval/return_mean"]))
+        curve["std"].append(float(row.get("eval/return_std") or 0))
+        curve["success"].append(float(row["eval/success_rate"]) if row.get("eval/success_rate") else float("nan"))
     return curve
 
 
