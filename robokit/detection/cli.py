@@ -215,6 +215,19 @@ def _eval_main(argv: list[str]) -> int:
     return 0
 
 
+def robust_hooks(config):
+    """The INTACT / random-curriculum hooks a :class:`~robokit.detection.train.TrainDetectorConfig`
+    asks for (``--robust-method``, ``--robust-warmup-epochs``, ``--robust-gate``); None for standard."""
+    from robokit.detection.intact import IntactDetectionConfig, detection_hooks
+
+    return detection_hooks(
+        IntactDetectionConfig(
+            method=config.robust_method, seed=config.seed, warmup_epochs=config.robust_warmup_epochs,
+            curriculum_gate=config.robust_gate,
+        )
+    )
+
+
 def train_main(argv: list[str]) -> int:
     """Entry point of ``robokit kitti train-detector``."""
     return run_command("robokit kitti train-detector", argv, _train_main)
@@ -232,14 +245,7 @@ def _train_main(argv: list[str]) -> int:
         prog="robokit kitti train-detector",
         description="Train the SECOND-style sparse-conv detector on a KITTI object split.",
     )
-    from robokit.detection.intact import IntactDetectionConfig, detection_hooks
-
-    hooks = detection_hooks(
-        IntactDetectionConfig(
-            method=config.robust_method, seed=config.seed, warmup_epochs=config.robust_warmup_epochs
-        )
-    )
-    summary = train_detector(config, hooks=hooks)
+    summary = train_detector(config, hooks=robust_hooks(config))
     print(
         f"trained {summary['epochs']} epochs on {summary['frames']} frames in {summary['train_seconds']:.0f} s: "
         f"loss {summary['first_epoch_loss']:.3f} -> {summary['last_epoch_loss']:.3f}; checkpoint {summary['checkpoint']}"

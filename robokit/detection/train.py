@@ -73,6 +73,10 @@ class TrainDetectorConfig:
     robokit.detection.intact); 'random': the plain curriculum, untargeted; 'standard': clean."""
     robust_warmup_epochs: int = 10
     """clean epochs before the corruption curriculum starts (random / intact)."""
+    robust_gate: Literal["absolute", "relative"] = "absolute"
+    """the curriculum's gate (random / intact): 'absolute' advances when the robust score reaches
+    0.7; 'relative' when robust / clean on the same scans does, once clean >= 0.1 (for detectors
+    whose clean score stays below 0.7; docs/intact.md)."""
     overwrite: bool = False
     """replace the files of a previous run in --out (without it, or --resume, a non-empty --out is refused)."""
     logger: tuple[Literal["console", "csv", "wandb", "none"], ...] = ("console", "csv")

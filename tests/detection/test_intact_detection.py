@@ -169,3 +169,28 @@ def test_train_detector_classes_override_the_preset():
     assert car.classes == ("Car",) and len(car.anchor_classes()) == 1
     default = _detector_config(TrainDetectorConfig(data=Path("d"), out=Path("o"), preset="cpu-tiny"))
     assert default.classes == ("Car", "Pedestrian", "Cyclist")
+
+
+@pytest.mark.parametrize("method", ["intact", "random"])
+def test_train_detector_cli_reaches_the_relative_gate(method):
+    """``--robust-gate relative`` on ``robokit kitti train-detector`` sets the curriculum's gate (absolute by default)."""
+    from robokit.core.config import parse
+    from robokit.detection.cli import robust_hooks
+    from robokit.detection.train import TrainDetectorConfig
+
+    base = ["--data", "d", "--out", "o", "--robust-method", method]
+    default = robust_hooks(parse(TrainDetectorConfig, base, prog="t"))
+    relative = robust_hooks(parse(TrainDetectorConfig, base + ["--robust-gate", "relative"], prog="t"))
+    assert default.curriculum.gate == "absolute"
+    assert relative.curriculum.gate == "relative" and relative.curriculum.min_clean == 0.1
+    assert robust_hooks(parse(TrainDetectorConfig, ["--data", "d", "--out", "o"], prog="t")) is None
+
+
+def test_train_detector_cli_refuses_an_unknown_gate(capsys):
+    from robokit.detection.cli import train_main
+
+    with pytest.raises(SystemExit) as exit_:  # the argument parser's own exit, as for every robokit CLI
+        train_main(["--data", "d", "--out", "o", "--robust-gate", "median"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "robust-gate" in err and "Traceback" not in err
