@@ -21,7 +21,8 @@ dropout 0.1, tanh. Parameter counts are checked equal.
   the official ``inverse_dynamics_learner`` applies phi to ``observation`` and ``next_observation``).
 
 Timing: process CPU time on one thread (``torch.set_num_threads(1)``; the machine is shared), the
-median of interleaved rounds. Target (issue 13): robokit >= 1.5x the peer.
+median of interleaved rounds. ``--threads N`` (N > 1) times wall-clock seconds on N threads instead
+(CPU time would charge the threads' idle spinning): run it on an otherwise idle machine. Target (issue 13): robokit >= 1.5x the peer.
 
 Usage: ``python benchmarks/id_pretrain_throughput.py [--quick]``; the last line is the benchmark JSON.
 """
@@ -141,11 +142,12 @@ def count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def timed(step, steps: int) -> float:
-    start = time.process_time()
+def timed(step, steps: int, clock=time.process_time) -> float:
+    """Seconds of ``clock`` for ``steps`` calls of ``step``."""
+    start = clock()
     for _ in range(steps):
         step()
-    return time.process_time() - start
+    return clock() - start
 
 
 def main() -> None:
@@ -153,8 +155,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="batch 64, 2,000 stored steps, 3 rounds")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None, help="gradient steps per round and contender")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads; above 1, wall-clock timing")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    clock = time.process_time if args.threads == 1 else time.perf_counter
     batch = 64 if args.quick else 256
     rounds = args.rounds or (3 if args.quick else 5)
     steps = args.steps or (4 if args.quick else 4)
@@ -167,15 +173,15 @@ def main() -> None:
     peer.step()
     times: dict[str, list[float]] = {"robokit": [], "plain_torch": []}
     for _ in range(rounds):
-        times["robokit"].append(timed(ours.train_step, steps))
-        times["plain_torch"].append(timed(peer.step, steps))
+        times["robokit"].append(timed(ours.train_step, steps, clock))
+        times["plain_torch"].append(timed(peer.step, steps, clock))
     rates = {name: batch * steps / statistics.median(values) for name, values in times.items()}
     ratio = rates["robokit"] / rates["plain_torch"]
     # the data side alone (sampling, float conversion, augmentation), so the ratio can be read
     # against what uint8 storage and batched augmentation can give at most: the peer's step with
     # its data side removed entirely
-    data = {"robokit": statistics.median(timed(lambda: robokit_sample(ours), steps) for _ in range(rounds)),
-            "plain_torch": statistics.median(timed(peer.sample, steps) for _ in range(rounds))}
+    data = {"robokit": statistics.median(timed(lambda: robokit_sample(ours), steps, clock) for _ in range(rounds)),
+            "plain_torch": statistics.median(timed(peer.sample, steps, clock) for _ in range(rounds))}
     peer_step = statistics.median(times["plain_torch"])
     data_only_ratio = peer_step / (peer_step - data["plain_torch"] + data["robokit"])
     print(f"robokit     {rates['robokit']:8.1f} pairs/s   (rounds: {', '.join(f'{v:.2f}' for v in times['robokit'])} s)")
@@ -189,7 +195,8 @@ def main() -> None:
                       "robokit": round(rates["robokit"], 1), "peers": {"plain_torch": round(rates["plain_torch"], 1)},
                       "ratio": round(ratio, 3), "bound": None,
                       "notes": f"ID pretraining, 64x64 uint8 frames, batch {batch}, {steps} steps x {rounds} rounds, "
-                               f"median process time, 1 thread, {count(peer.net)} parameters each; "
+                               f"median {'process' if args.threads == 1 else 'wall'} time, {args.threads} thread(s), "
+                               f"{count(peer.net)} parameters each; "
                                f"the data side alone (sampling, conversion, shift) accounts for "
                                f"{data_only_ratio:.2f}x"}))
 
