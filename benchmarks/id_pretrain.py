@@ -4,7 +4,8 @@ Protocol (the paper's, scaled down; every number below is a flag):
 
 1. Pretraining corpora: expert demos (scripted expert, action noise 0.1) of contexts 0..K-2 of
    ``--env`` (default ``robokit/PointMassGoal-v0``, K = 12 goals on a ring, 64x64 frames, goal not
-   drawn), two sizes (``--corpus-sizes``, episodes per context). Context K-1 is held out.
+   drawn; ``robokit/PushHidden-v0``: K = 8 target zones; ``--contexts`` defaults to the env's K),
+   two sizes (``--corpus-sizes``, episodes per context). Context K-1 is held out.
 2. One encoder per (corpus, objective), pretraining seed 0 (``--pretrain-seed N`` trains another
    encoder per (corpus, objective) with seed N, kept apart: run folders ``<objective>_pseedN``,
    result keys ending ``|pseedN``, so seed 0's results stay as they are): ``inverse_dynamics``, ``bc``, ``contrastive``
@@ -19,7 +20,8 @@ Protocol (the paper's, scaled down; every number below is a flag):
    to BC from scratch (same demos, same seed) over all (demos, seed) cells; a PNG plot. When the
    results hold several pretraining seeds of an encoder: that difference per pretraining seed, and
    pooled (:func:`pretrain_seed_differences`).
-5. Diagnostic, per encoder: a linear (ridge) probe of the point mass's xy from the frozen
+5. Diagnostic, per encoder: a linear (ridge) probe of the drawn bodies' xy (the env family's
+   ``position_dims`` of the privileged state: the point mass's xy; the pusher's and the puck's) from the frozen
    embeddings, fitted on the corpus frames and scored (R^2) on frames of held-out-context demos,
    (ridge alpha 1, and 1e-6 for information at any scale) and how much the embeddings vary over
    those frames (``robokit.pretrain.probe.embedding_probe``);
@@ -57,7 +59,8 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny corpora, budgets and grid")
     parser.add_argument("--env", default="robokit/PointMassGoal-v0")
-    parser.add_argument("--contexts", type=int, default=12, help="K: contexts 0..K-2 pretrain, K-1 held out")
+    parser.add_argument("--contexts", type=int, default=None,
+                        help="K: contexts 0..K-2 pretrain, K-1 held out (default: the env's number of contexts)")
     parser.add_argument("--corpus-sizes", type=int, nargs="+", default=[1, 10], help="episodes per context")
     parser.add_argument("--demos", type=int, nargs="+", default=[2, 5, 10], help="fine-tuning demos")
     parser.add_argument("--seeds", type=int, default=3)
@@ -84,6 +87,12 @@ def parse() -> argparse.Namespace:
     unknown = [m for m in args.objectives if m not in PRETRAIN_OBJECTIVES and m not in BASELINES]
     if unknown:
         parser.error(f"--objectives: unknown {', '.join(unknown)}")
+    family = env_family(args.env)
+    if family is None:
+        parser.error(f"--env: {args.env} is not a hidden-context family ({', '.join(hidden_context_envs())})")
+    args.contexts = family.default_contexts if args.contexts is None else args.contexts
+    if not 2 <= args.contexts <= family.default_contexts:
+        parser.error(f"--contexts: {args.env} has contexts 0..{family.default_contexts - 1}, got K = {args.contexts}")
     if args.quick:
         args.corpus_sizes, args.demos, args.seeds = [1], [2], 2
         args.pretrain_steps, args.head_steps, args.scratch_steps, args.eval_episodes = 20, 50, 20, 2
@@ -92,6 +101,25 @@ def parse() -> argparse.Namespace:
         if args.workdir == Path("runs/id_pretrain"):
             args.workdir = Path("runs/id_pretrain_quick")
     return args
+
+
+def hidden_context_envs() -> list[str]:
+    from robokit.envs.hidden_context import FAMILIES
+
+    return list(FAMILIES)
+
+
+def env_family(env_id: str):
+    """The hidden-context family class of ``env_id`` (``robokit.envs.hidden_context.FAMILIES``), or None."""
+    from robokit.envs.hidden_context import FAMILIES
+
+    return FAMILIES.get(env_id)
+
+
+def probe_targets(env_id: str, states: np.ndarray) -> np.ndarray:
+    """The state probe's targets ``(N, P)`` from privileged states ``(N, S)``: the xy of every body the frame
+    draws (the family's ``position_dims``: the point mass's xy; the pusher's and the puck's xy)."""
+    return np.asarray(states)[:, list(env_family(env_id).position_dims)]
 
 
 def corpus_demos(args: argparse.Namespace, per_context: int):
@@ -179,10 +207,10 @@ def probe_key(method: str, corpus: int, pretrain_seed: int = 0) -> str:
     return f"probe|corpus{corpus}|{method}" + seed_suffix(pretrain_seed if method != "untrained" else 0)
 
 
-def probe(corpus, validation, encoder_path: Path | None) -> dict[str, float]:
+def probe(env_id: str, corpus, validation, encoder_path: Path | None) -> dict[str, float]:
     """The state probe of one encoder (``None``: the untrained one, seed 0): ridge from its embeddings to the
-    point mass's xy (``state[:, :2]``), fitted on the corpus frames, R^2 on the held-out-context validation
-    frames; with the embeddings' spread over those frames."""
+    drawn bodies' xy (:func:`probe_targets`), fitted on the corpus frames, R^2 on the held-out-context
+    validation frames; with the embeddings' spread over those frames."""
     from robokit.pretrain.objectives import EncoderOptions, PixelEncoder
     from robokit.pretrain.probe import embedding_probe
     from robokit.pretrain.training import load_encoder
@@ -193,7 +221,8 @@ def probe(corpus, validation, encoder_path: Path | None) -> dict[str, float]:
     else:
         encoder = load_encoder(encoder_path)
     train, test = corpus.steps(), validation.steps()
-    return embedding_probe(encoder, train["image"], train["state"][:, :2], test["image"], test["state"][:, :2])
+    return embedding_probe(encoder, train["image"], probe_targets(env_id, train["state"]), test["image"],
+                           probe_targets(env_id, test["state"]))
 
 
 def jobs(args: argparse.Namespace) -> list[tuple[str, int | None]]:
@@ -313,7 +342,8 @@ def print_seed_differences(table: dict) -> None:
 
 
 def print_probes(args: argparse.Namespace, results: dict) -> None:
-    print("\nstate probe: ridge from frozen embeddings to the point mass's xy, R^2 on held-out-context frames "
+    print("\nstate probe: ridge from frozen embeddings to the drawn bodies' xy (state dims "
+          f"{list(env_family(args.env).position_dims)}), R^2 on held-out-context frames "
           "(alpha 1, and alpha 1e-6: any scale); embedding std over those frames")
     for corpus in args.corpus_sizes:
         for method in ["untrained", *[m for m in args.objectives if m in PRETRAIN_OBJECTIVES]]:
@@ -382,7 +412,7 @@ def main() -> None:
             encoder = pretrain_encoder(args, corpora[corpus], corpus, method)
             for name, path in (("untrained", None), (method, encoder)):
                 if "r2_any_scale" not in results.get(key := probe_key(name, corpus, pseed), {}):
-                    results[key] = probe(corpora[corpus], validation, path)
+                    results[key] = probe(args.env, corpora[corpus], validation, path)
                     save_results(results_path, results)
                     print(f"{key}: {results[key]}", flush=True)
         for count, seed in todo:

@@ -54,8 +54,8 @@ def pd_force(position: np.ndarray, velocity: np.ndarray, target: np.ndarray, gai
 class HiddenContextEnv(TopCameraRendering, gym.Env):
     """Base of the families: scene loading, context choice, rendering, step and info.
 
-    Subclasses set ``scene``, ``default_contexts``, ``goal_radius``, ``success_radius`` and
-    implement ``_place_bodies`` (initial state), ``state`` and ``expert_action``.
+    Subclasses set ``scene``, ``default_contexts``, ``goal_radius``, ``success_radius``,
+    ``state_dim``, ``position_dims`` and implement ``_place_bodies`` (initial state), ``state`` and ``expert_action``.
 
     Args:
         context: the context every reset uses (an index in ``[0, num_contexts)``), or None to draw one.
@@ -75,6 +75,9 @@ class HiddenContextEnv(TopCameraRendering, gym.Env):
     success_radius = 0.03
     frame_skip = 5  # control period 0.05 s (timestep 0.01 s), as the paper's point mass
     state_dim = 0
+    #: indices into ``state()`` of the drawn bodies' xy positions: what a frame shows of the privileged
+    #: state (the reproduction's embedding probe regresses these)
+    position_dims: tuple[int, ...] = ()
 
     def __init__(self, context: int | None = None, num_contexts: int | None = None, show_goal: bool = False,
                  size: int = 64, render_mode: str | None = None) -> None:
@@ -174,6 +177,7 @@ class PointMassGoalEnv(HiddenContextEnv):
     goal_radius = 0.2
     success_radius = 0.03
     state_dim = 6
+    position_dims = (0, 1)  # the mass's xy
     #: PD gains of the expert (the paper's point-mass demo policy uses 10 and 1)
     gain, damping = 10.0, 1.0
 
@@ -207,6 +211,7 @@ class PushHiddenEnv(HiddenContextEnv):
     goal_radius = 0.15
     success_radius = 0.04
     state_dim = 10
+    position_dims = (0, 1, 4, 5)  # the pusher's xy, the puck's xy
     reach = 0.06  # pusher radius + puck radius
     gain, damping = 10.0, 1.0
 

@@ -77,3 +77,38 @@ def test_pretraining_seeds_are_kept_apart_and_paired_per_seed_and_pooled_by_hand
     assert bench.paired_differences(args, results)[("inverse_dynamics", 10)][0] == pytest.approx(0.075)
     del results[bench.cell_key("inverse_dynamics", 10, 2, 0, 1)], results[bench.cell_key("inverse_dynamics", 10, 2, 0, 2)]
     assert bench.pretrain_seed_differences(args, results)[("inverse_dynamics", 10)]["pooled"][3] == 3  # shared cells only
+
+
+def test_the_recipe_takes_the_number_of_contexts_from_the_env(monkeypatch) -> None:
+    """PushHidden-v0 has 8 target zones: the recipe's default K must be 8 (context 7 held out), not the point
+    mass's 12 (whose held-out context 11 does not exist there); a K beyond the env's is refused."""
+    def parse(*argv: str) -> argparse.Namespace:
+        monkeypatch.setattr("sys.argv", ["id_pretrain.py", *argv])
+        return bench.parse()
+
+    assert parse().contexts == 12
+    assert parse("--env", "robokit/PushHidden-v0").contexts == 8
+    assert parse("--env", "robokit/PushHidden-v0", "--contexts", "5").contexts == 5
+    for bad in (["--env", "robokit/PushHidden-v0", "--contexts", "12"], ["--env", "robokit/NoSuch-v0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            parse(*bad)
+        assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("env_id", ["robokit/PointMassGoal-v0", "robokit/PushHidden-v0"])
+def test_the_state_probe_targets_are_the_drawn_bodies_positions(env_id: str) -> None:
+    """The probe regresses the xy of every body in the frame, read from the env's privileged state: the point
+    mass's xy; for PushHidden the pusher's and the puck's (the first two state dims alone would leave the
+    puck out). Checked against the simulator's joint positions (slide joints: qpos is the bodies' xy)."""
+    from robokit.envs.hidden_context import FAMILIES
+
+    env = FAMILIES[env_id](context=1)
+    states, qpos = [], []
+    _, info = env.reset(seed=3)
+    for _ in range(4):
+        states.append(info["state"])
+        qpos.append(env.data.qpos.copy())
+        _, _, _, _, info = env.step(np.array([0.5, -0.3], np.float32))
+    env.close()
+    targets = bench.probe_targets(env_id, np.stack(states))
+    np.testing.assert_allclose(targets, np.stack(qpos), atol=1e-6)
