@@ -271,11 +271,13 @@ def summarise(args: argparse.Namespace, results: dict, metric: str = "success_ra
 def cell_differences(args: argparse.Namespace, results: dict, method: str, corpus: int | None,
                      pretrain_seed: int = 0, baseline: str = "scratch") -> dict[tuple[int, int], float]:
     """{(demos, seed): success(method) - success(baseline)} over the cells both have (paired: both fit
-    the same demos with the same seed)."""
+    the same demos with the same seed). A pretrained ``baseline`` is taken on the same corpus and
+    pretraining seed (e.g. ID minus BC); scratch and state have neither."""
+    base_corpus, base_seed = (corpus, pretrain_seed) if baseline in PRETRAIN_OBJECTIVES else (None, 0)
     return {(d, s): results[k]["success_rate"] - results[b]["success_rate"]
             for d in args.demos for s in range(args.seeds)
             if (k := cell_key(method, corpus, d, s, pretrain_seed)) in results
-            and (b := cell_key(baseline, None, d, s)) in results}
+            and (b := cell_key(baseline, base_corpus, d, s, base_seed)) in results}
 
 
 def paired_differences(args: argparse.Namespace, results: dict, baseline: str = "scratch") -> dict:
@@ -309,11 +311,13 @@ def pretrain_seed_differences(args: argparse.Namespace, results: dict, baseline:
     difference averaged over the pretraining seeds first (the cells share the baseline's run and
     demos, so they are not independent across encoders), then the interval over the cells.
     ``across_seeds``: the interval over the per-seed means (n = seeds), the encoder-to-encoder spread.
-    Only cells present for every seed are pooled."""
+    Only cells present for every seed are pooled. A pretrained ``baseline`` (``"bc"``: ID minus BC) is
+    paired on the same corpus, pretraining seed and cell; its pooled mean is then the difference of the
+    two objectives' means over their encoders, whatever the pairing of seeds."""
     from robokit.pretrain.finetune import mean_interval
 
     table = {}
-    for method in [m for m in args.objectives if m in PRETRAIN_OBJECTIVES]:
+    for method in [m for m in args.objectives if m in PRETRAIN_OBJECTIVES and m != baseline]:
         for corpus in args.corpus_sizes:
             seeds = pretrain_seeds(results, method, corpus)
             if len(seeds) < 2:
@@ -330,10 +334,10 @@ def pretrain_seed_differences(args: argparse.Namespace, results: dict, baseline:
     return table
 
 
-def print_seed_differences(table: dict) -> None:
+def print_seed_differences(table: dict, baseline: str = "scratch") -> None:
     if not table:
         return
-    print("\nsuccess minus scratch's by pretraining seed (paired over (demos, seed) cells; mean [95% CI], n); "
+    print(f"\nsuccess minus {baseline}'s by pretraining seed (paired over (demos, seed) cells; mean [95% CI], n); "
           "pooled: each cell averaged over the seeds' encoders first; across seeds: over the per-seed means")
     for (method, corpus), entry in table.items():
         for label, (mean, low, high, n) in [*((f"pretrain seed {p}", row) for p, row in entry["per_seed"].items()),
@@ -431,6 +435,10 @@ def main() -> None:
         print(f"{method:<18}{corpus if corpus is not None else '-':>8}{mean:>8.3f} [{low:.3f},{high:.3f}]  n={n}")
     seed_table = pretrain_seed_differences(args, results)
     print_seed_differences(seed_table)
+    id_only = argparse.Namespace(**{**vars(args), "objectives": ["inverse_dynamics"]})
+    for other in [m for m in args.objectives if m in PRETRAIN_OBJECTIVES and m != "inverse_dynamics"]:
+        if "inverse_dynamics" in args.objectives:
+            print_seed_differences(pretrain_seed_differences(id_only, results, baseline=other), baseline=other)
     print_probes(args, results)
     plot_path = args.plot or args.workdir / "id_pretrain.png"
     plot(args, table, plot_path)

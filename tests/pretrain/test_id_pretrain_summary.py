@@ -112,3 +112,31 @@ def test_the_state_probe_targets_are_the_drawn_bodies_positions(env_id: str) -> 
     env.close()
     targets = bench.probe_targets(env_id, np.stack(states))
     np.testing.assert_allclose(targets, np.stack(qpos), atol=1e-6)
+
+
+def test_id_minus_another_objective_pairs_the_same_corpus_pretraining_seed_and_cell_by_hand() -> None:
+    """baseline="bc": ID minus BC per pretraining seed on the same (demos, seed) cells; pooled, the cell's
+    mean over ID's encoders minus its mean over BC's; BC itself is not compared with itself."""
+    args = _args(objectives=["inverse_dynamics", "bc"], corpus_sizes=[10])
+    cells = [(d, s) for d in args.demos for s in range(args.seeds)]
+    success = {("inverse_dynamics", 0): [0.5, 0.6, 0.9, 1.0], ("inverse_dynamics", 1): [0.2, 0.3, 0.2, 0.6],
+               ("bc", 0): [0.4, 0.6, 0.7, 1.0], ("bc", 1): [0.3, 0.1, 0.2, 0.2],
+               ("scratch", 0): [0.0, 0.0, 0.0, 0.0]}
+    results = {bench.cell_key(method, None if method == "scratch" else 10, d, s, pseed): {"success_rate": value}
+               for (method, pseed), values in success.items() for (d, s), value in zip(cells, values, strict=True)}
+    results[bench.cell_key("bc", 1, 2, 0, 1)] = {"success_rate": 0.9}  # another corpus: never paired with corpus 10
+    table = bench.pretrain_seed_differences(args, results, baseline="bc")
+    assert list(table) == [("inverse_dynamics", 10)]
+    entry = table[("inverse_dynamics", 10)]
+    per_seed = {0: [0.1, 0.0, 0.2, 0.0], 1: [-0.1, 0.2, 0.0, 0.4]}
+    for pseed, diffs in per_seed.items():
+        assert entry["per_seed"][pseed][0] == pytest.approx(np.mean(diffs)) and entry["per_seed"][pseed][3] == 4
+    pooled = np.mean(list(per_seed.values()), axis=0)  # 0.0, 0.1, 0.1, 0.2
+    half = 3.182446 * np.std(pooled, ddof=1) / 2
+    mean, low, high, n = entry["pooled"]
+    assert (mean, n) == (pytest.approx(0.1), 4)
+    assert (low, high) == (pytest.approx(0.1 - half, rel=1e-5), pytest.approx(0.1 + half, rel=1e-5))
+    # the pooled mean is ID's mean minus BC's over the encoders, the same as the two differences to scratch
+    to_scratch = bench.pretrain_seed_differences(args, results)
+    assert mean == pytest.approx(to_scratch[("inverse_dynamics", 10)]["pooled"][0]
+                                 - to_scratch[("bc", 10)]["pooled"][0])
