@@ -130,14 +130,6 @@ def robokit_trainer(episodes, batch: int, steps: int):
     return ObjectiveTrainer(objective, PairSampler(demos, k=1), batch, steps, 1e-3, PAD, seed=0)
 
 
-def robokit_sample(trainer) -> None:
-    """robokit's data side of a step, as ``ObjectiveTrainer.train_step`` runs it."""
-    from robokit.pretrain.data import to_torch
-    from robokit.pretrain.objectives import augment_pair
-
-    augment_pair(to_torch(trainer.sampler.sample(trainer.batch_size)), trainer.shift_pad, trainer.generator)
-
-
 def count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -180,7 +172,7 @@ def main() -> None:
     # the data side alone (sampling, float conversion, augmentation), so the ratio can be read
     # against what uint8 storage and batched augmentation can give at most: the peer's step with
     # its data side removed entirely
-    data = {"robokit": statistics.median(timed(lambda: robokit_sample(ours), steps, clock) for _ in range(rounds)),
+    data = {"robokit": statistics.median(timed(ours.next_batch, steps, clock) for _ in range(rounds)),
             "plain_torch": statistics.median(timed(peer.sample, steps, clock) for _ in range(rounds))}
     peer_step = statistics.median(times["plain_torch"])
     data_only_ratio = peer_step / (peer_step - data["plain_torch"] + data["robokit"])

@@ -27,6 +27,7 @@ from robokit.pretrain.objectives import (
     EncoderOptions,
     ObjectiveName,
     ObjectiveOptions,
+    PairBatch,
     PixelEncoder,
     augment_pair,
     build_objective,
@@ -59,11 +60,14 @@ class ObjectiveTrainer:
         self.generator = torch.Generator().manual_seed(int(seed))
         self.step = 0
 
+    def next_batch(self) -> PairBatch:
+        """The data side of a step: a sampled batch of pairs as tensors, shifted when ``shift_pad > 0``."""
+        return augment_pair(to_torch(self.sampler.sample(self.batch_size)), self.shift_pad, self.generator)
+
     def train_step(self) -> dict[str, float]:
         """One gradient step; returns the objective's metrics and ``train/lr``."""
         self.objective.train()
-        batch = augment_pair(to_torch(self.sampler.sample(self.batch_size)), self.shift_pad, self.generator)
-        loss, metrics = self.objective.loss(batch)
+        loss, metrics = self.objective.loss(self.next_batch())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
