@@ -416,13 +416,12 @@ def curves(args: argparse.Namespace) -> dict:
     last = {name: {"return": r["mean"][-1], "success": r["success"][-1], "env_steps": r["env_steps"][-1]}
             for name, r in runs.items()}
     cloud = {k: v["return"] for k, v in last.items() if "State" not in runs[k]["env"]}
+    from_data = [v for k, v in cloud.items() if runs[k]["kind"]]
     peers = {"random": round(rand["return"], 3)}
-    if any(runs[k]["kind"] for k in cloud):  # offline-to-online runs are robokit's figure, the rest the peer
-        from_data = [v for k, v in cloud.items() if runs[k]["kind"]]
+    if from_data:  # offline-to-online runs are robokit's figure, the online-from-scratch ones the peer
         peers["online_from_scratch"] = round(float(np.mean([v for k, v in cloud.items() if not runs[k]["kind"]])), 3)
-        cloud = dict(enumerate(from_data))
     return {"benchmark": "lidar_nav_sac_curves", "unit": "return", "higher_is_better": True,
-            "robokit": round(float(np.mean(list(cloud.values()))), 3), "peers": peers,
+            "robokit": round(float(np.mean(from_data or list(cloud.values()))), 3), "peers": peers,
             "ratio": None, "runs": last, "random": rand, "png": str(args.png)}
 
 
