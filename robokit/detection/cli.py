@@ -10,11 +10,15 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from robokit.core.cli_errors import run_command
 from robokit.core.config import ConfigError, check_ranges
 from robokit.distributed.options import DistributedField, DistributedOptions
+
+if TYPE_CHECKING:  # the detector's modules load when a command runs, not on import
+    from robokit.detection.train import TrainDetectorConfig
+    from robokit.intact.hooks import CurriculumHooks
 
 __all__ = ["EvalDetectionConfig", "train_main", "eval_main", "run_eval"]
 
@@ -215,7 +219,7 @@ def _eval_main(argv: list[str]) -> int:
     return 0
 
 
-def robust_hooks(config):
+def robust_hooks(config: TrainDetectorConfig) -> CurriculumHooks | None:
     """The INTACT / random-curriculum hooks a :class:`~robokit.detection.train.TrainDetectorConfig`
     asks for (``--robust-method``, ``--robust-warmup-epochs``, ``--robust-gate``); None for standard."""
     from robokit.detection.intact import IntactDetectionConfig, detection_hooks
